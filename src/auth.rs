@@ -1,0 +1,179 @@
+//! Caller authentication and authorisation: a caller presents its token as
+//! `Authorization: Bearer <token>` or `Authorization: Api-Key <token>`; the token's SHA-256 is
+//! looked up among the configured hashes (the token itself is never stored). An authenticated
+//! caller may then call a route only if its scopes and route allow-list permit it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::config::{CallerConfig, Rate};
+use crate::routes::{Route, RoutePattern};
+
+/// An authenticated calling service.
+#[derive(Debug)]
+pub struct Caller {
+    pub id: String,
+    pub team: String,
+    pub rate: Option<Rate>,
+    /// None: every scope.
+    scopes: Option<HashSet<String>>,
+    /// None: every route the scopes allow.
+    routes: Option<Vec<RoutePattern>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("no caller credential: send Authorization: Bearer <token> or Api-Key <token>")]
+    MissingCredential,
+    #[error("the Authorization header is not `Bearer <token>` or `Api-Key <token>`")]
+    MalformedCredential,
+    #[error("unknown caller token")]
+    UnknownCaller,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ScopeError {
+    #[error("caller {caller} lacks scope {scope} required by {route}")]
+    MissingScope { caller: String, scope: String, route: String },
+    #[error("caller {caller} may not call {route}")]
+    RouteNotAllowed { caller: String, route: String },
+}
+
+/// All configured callers, indexed by token hash and by certificate identity.
+#[derive(Debug, Default)]
+pub struct Callers {
+    by_token: HashMap<[u8; 32], Arc<Caller>>,
+    by_san: HashMap<String, Arc<Caller>>,
+}
+
+impl Callers {
+    pub fn new(configs: &[CallerConfig]) -> Callers {
+        let mut callers = Callers::default();
+        for c in configs {
+            let caller = Arc::new(Caller {
+                id: c.id.clone(),
+                team: c.team.clone(),
+                rate: c.rate,
+                scopes: c.scopes.as_ref().map(|s| s.iter().cloned().collect()),
+                routes: c.routes.as_ref().map(|r| r.iter().map(|p| RoutePattern::parse(p)).collect()),
+            });
+            if let Some(digest) = c.token_sha256 {
+                callers.by_token.insert(digest, caller.clone());
+            }
+            if let Some(san) = &c.cert_san {
+                callers.by_san.insert(san.clone(), caller);
+            }
+        }
+        callers
+    }
+
+    /// The caller presenting the credential in `headers`.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Caller>, AuthError> {
+        let token = presented_token(headers)?;
+        let digest: [u8; 32] = Sha256::digest(token).into();
+        self.by_token.get(&digest).cloned().ok_or(AuthError::UnknownCaller)
+    }
+
+    /// The caller identified by a verified client certificate's SAN.
+    pub fn by_certificate(&self, san: &str) -> Option<Arc<Caller>> {
+        self.by_san.get(san).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_token.len().max(self.by_san.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty() && self.by_san.is_empty()
+    }
+}
+
+/// The token bytes after `Bearer ` or `Api-Key ` (scheme case-insensitive, one header only).
+fn presented_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::MissingCredential)?;
+    if values.next().is_some() {
+        return Err(AuthError::MalformedCredential);
+    }
+    let bytes = value.as_bytes();
+    let space = bytes.iter().position(|b| *b == b' ').ok_or(AuthError::MalformedCredential)?;
+    let (scheme, rest) = bytes.split_at(space);
+    if !(scheme.eq_ignore_ascii_case(b"bearer") || scheme.eq_ignore_ascii_case(b"api-key")) {
+        return Err(AuthError::MalformedCredential);
+    }
+    let token = rest.trim_ascii();
+    if token.is_empty() {
+        return Err(AuthError::MalformedCredential);
+    }
+    Ok(token)
+}
+
+impl Caller {
+    /// Whether this caller may call `route`: its scope first, then the route allow-list.
+    pub fn authorize(&self, route: &Route) -> Result<(), ScopeError> {
+        if let (Some(scopes), Some(scope)) = (&self.scopes, &route.scope) {
+            if !scopes.contains(scope) {
+                return Err(ScopeError::MissingScope { caller: self.id.clone(), scope: scope.clone(), route: route.id.clone() });
+            }
+        }
+        if let Some(patterns) = &self.routes {
+            if !patterns.iter().any(|p| p.matches(&route.id)) {
+                return Err(ScopeError::RouteNotAllowed { caller: self.id.clone(), route: route.id.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this caller may reach paths that are not Allo endpoints (`unknown = "forward"`):
+    /// only a caller with no scope or route restriction.
+    pub fn unrestricted(&self) -> bool {
+        self.scopes.is_none() && self.routes.is_none()
+    }
+}
+
+/// Hex SHA-256 of a token, as written in `token_sha256`.
+pub fn token_hash_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn callers() -> Callers {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(token_hash_hex("tok-1"), &mut digest).unwrap();
+        Callers::new(&[CallerConfig {
+            origin: "callers[0]".into(),
+            id: "crm".into(),
+            team: "sales".into(),
+            token_sha256: Some(digest),
+            cert_san: None,
+            scopes: None,
+            rate: None,
+            routes: None,
+        }])
+    }
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_and_api_key_forms() {
+        let c = callers();
+        assert_eq!(c.authenticate(&headers("Bearer tok-1")).unwrap().id, "crm");
+        assert_eq!(c.authenticate(&headers("Api-Key tok-1")).unwrap().id, "crm");
+        assert_eq!(c.authenticate(&headers("bearer tok-1")).unwrap().id, "crm");
+        assert_eq!(c.authenticate(&headers("Bearer tok-2")).unwrap_err(), AuthError::UnknownCaller);
+        assert_eq!(c.authenticate(&headers("Basic tok-1")).unwrap_err(), AuthError::MalformedCredential);
+        assert_eq!(c.authenticate(&headers("tok-1")).unwrap_err(), AuthError::MalformedCredential);
+        assert_eq!(c.authenticate(&HeaderMap::new()).unwrap_err(), AuthError::MissingCredential);
+    }
+}

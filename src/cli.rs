@@ -1,0 +1,31 @@
+//! The command line (INTERFACE §1).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "allo-gateway", version, about = "Authenticating, validating, rate-limiting sidecar gateway for the Allo API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Config file (TOML).
+    #[arg(long, env = "ALLO_GATEWAY_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve (the default).
+    Run,
+    /// Load the config, resolve every secret, compile every schema, print a summary.
+    Check,
+    /// Print a new random caller token and its `token_sha256` config line.
+    Token,
+    /// Run only the built-in Allo emulator, accepting the teams' keys from the config.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+    },
+}

@@ -1,0 +1,113 @@
+//! Configuration: TOML text -> raw serde structs (`raw`) -> a validated, typed `Config`.
+//! Validation collects EVERY problem, each with its TOML key path, before returning, so an
+//! operator fixes a config in one pass. Secrets are only described here (`SecretSource`);
+//! they are resolved when the config is turned into a running state (`state.rs`).
+
+mod raw;
+mod typed;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use typed::*;
+
+/// One thing wrong with a config, located by its TOML key path (e.g. `callers[1].team`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a config. Never empty.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problem(s) in the configuration", self.problems.len())?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while walking a raw config.
+#[derive(Default)]
+pub struct Problems(Vec<Problem>);
+
+impl Problems {
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Fails with what was collected; used when no value can be built at all.
+    pub(crate) fn into_result_err<T>(mut self) -> Result<T, ConfigError> {
+        if self.0.is_empty() {
+            self.push("(config)", "could not be loaded");
+        }
+        Err(ConfigError { problems: self.0 })
+    }
+
+    pub(crate) fn into_result<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError { problems: self.0 })
+        }
+    }
+}
+
+/// Reads and validates the config file at `path` (and its `teams_dir`, if any).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            path: path.display().to_string(),
+            message: format!("cannot read the config file: {e}"),
+        }],
+    })?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    from_str(&text, &base_dir)
+}
+
+/// Validates config text; relative paths are taken from `base_dir`.
+pub fn from_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Problems::default();
+    let (raw, unknown) = match raw::parse::<raw::RawConfig>(text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            problems.push(toml_error_path(&e, text), e.message().to_string());
+            return Err(ConfigError { problems: problems.0 });
+        }
+    };
+    for key in unknown {
+        problems.push(key, "unknown key");
+    }
+    let config = typed::validate(raw, base_dir, &mut problems);
+    problems.into_result(config)
+}
+
+/// A toml syntax/type error has no key path, only a span: report it as `line N`.
+fn toml_error_path(error: &toml::de::Error, text: &str) -> String {
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}")
+        }
+        None => "(file)".to_string(),
+    }
+}

@@ -1,0 +1,455 @@
+//! The typed config and the walk that builds it from the raw structs. Each field is checked
+//! where it is read; problems are pushed with their key path and a usable default is kept so
+//! the walk can go on and find the next problem.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+
+use super::raw::{RawCaller, RawConfig, RawRate, RawSecret, RawTeam};
+use super::Problems;
+use crate::secret::{Secret, SecretSource};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub routes: RoutesPolicy,
+    pub log: LogConfig,
+    pub ratelimit: RateLimitConfig,
+    pub teams: Vec<TeamConfig>,
+    pub callers: Vec<CallerConfig>,
+    /// The folder relative paths were resolved from.
+    pub base_dir: PathBuf,
+    /// Per-team files, if configured (watched for hot reload).
+    pub teams_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_connections: usize,
+    pub max_in_flight_per_team: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTarget {
+    /// The built-in Allo emulator, in process.
+    Sandbox,
+    Url { scheme: Scheme, authority: Authority },
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub target: UpstreamTarget,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownRoutes {
+    Reject,
+    Forward,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownFields {
+    Reject,
+    Allow,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RoutesPolicy {
+    pub unknown: UnknownRoutes,
+    pub unknown_fields: UnknownFields,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LogConfig {
+    /// None: json when stdout is not a terminal, pretty otherwise.
+    pub format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLimit {
+    Reject,
+    Wait,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitConfig {
+    pub on_limit: OnLimit,
+    pub max_wait: Duration,
+    pub max_waiters: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamConfig {
+    /// Where this team is written (`teams[0]`, `teams_dir/sales.toml:`), for messages.
+    pub origin: String,
+    pub id: String,
+    pub api_key: SecretSource,
+    pub api_key_fallback: Option<SecretSource>,
+    pub read_per_second: NonZeroU32,
+    pub write_per_second: NonZeroU32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallerConfig {
+    /// Where this caller is written (`callers[2]`, `teams_dir/sales.toml:callers[0]`).
+    pub origin: String,
+    pub id: String,
+    pub team: String,
+    /// SHA-256 of the caller's token; the token itself is never stored.
+    pub token_sha256: Option<[u8; 32]>,
+    /// An mTLS identity (URI or DNS SAN) that authenticates this caller.
+    pub cert_san: Option<String>,
+    /// None: every scope.
+    pub scopes: Option<Vec<String>>,
+    pub rate: Option<Rate>,
+    /// None: every route the scopes allow.
+    pub routes: Option<Vec<String>>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_UPSTREAM: &str = "https://api.withallo.com";
+
+pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Config {
+    let s = raw.server;
+    let server = ServerConfig {
+        listen: addr(p, "server.listen", s.listen.as_deref().unwrap_or(DEFAULT_LISTEN)),
+        admin_listen: s.admin_listen.as_deref().map(|a| addr(p, "server.admin_listen", a)),
+        max_body_bytes: bounded(p, "server.max_body_bytes", s.max_body_bytes, 1 << 20, 1, 64 << 20),
+        max_header_bytes: bounded(p, "server.max_header_bytes", s.max_header_bytes, 64 << 10, 8192, 1 << 20),
+        max_headers: bounded(p, "server.max_headers", s.max_headers, 100, 8, 1000),
+        header_read_timeout: duration(p, "server.header_read_timeout", s.header_read_timeout, "10s"),
+        body_read_timeout: duration(p, "server.body_read_timeout", s.body_read_timeout, "30s"),
+        idle_timeout: duration(p, "server.idle_timeout", s.idle_timeout, "60s"),
+        shutdown_grace: duration(p, "server.shutdown_grace", s.shutdown_grace, "20s"),
+        max_connections: bounded(p, "server.max_connections", s.max_connections, 1024, 1, 1 << 20),
+        max_in_flight_per_team: bounded(p, "server.max_in_flight_per_team", s.max_in_flight_per_team, 256, 1, 1 << 20),
+    };
+
+    let u = raw.upstream;
+    let upstream = UpstreamConfig {
+        target: upstream_target(p, u.url.as_deref().unwrap_or(DEFAULT_UPSTREAM)),
+        connect_timeout: duration(p, "upstream.connect_timeout", u.connect_timeout, "5s"),
+        request_timeout: duration(p, "upstream.request_timeout", u.request_timeout, "30s"),
+        ca_file: u.ca_file.map(|f| existing_file(p, "upstream.ca_file", base_dir, &f)),
+        pool_idle_timeout: duration(p, "upstream.pool_idle_timeout", u.pool_idle_timeout, "90s"),
+        pool_max_idle_per_host: bounded(p, "upstream.pool_max_idle_per_host", u.pool_max_idle_per_host, 256, 0, 1 << 16),
+    };
+
+    let routes = RoutesPolicy {
+        unknown: choice(p, "routes.unknown", raw.routes.unknown, &[("reject", UnknownRoutes::Reject), ("forward", UnknownRoutes::Forward)]),
+        unknown_fields: choice(p, "routes.unknown_fields", raw.routes.unknown_fields, &[("reject", UnknownFields::Reject), ("allow", UnknownFields::Allow)]),
+    };
+    let log = LogConfig {
+        format: raw.log.format.map(|f| {
+            choice(p, "log.format", Some(f), &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)])
+        }),
+    };
+    let r = raw.ratelimit;
+    let ratelimit = RateLimitConfig {
+        on_limit: choice(p, "ratelimit.on_limit", r.on_limit, &[("reject", OnLimit::Reject), ("wait", OnLimit::Wait)]),
+        max_wait: duration(p, "ratelimit.max_wait", r.max_wait, "2s"),
+        max_waiters: bounded(p, "ratelimit.max_waiters", r.max_waiters, 64, 0, 1 << 16),
+    };
+
+    let mut teams = Vec::new();
+    let mut callers = Vec::new();
+    for (i, team) in raw.teams.into_iter().enumerate() {
+        let path = format!("teams[{i}]");
+        if !team.callers.is_empty() {
+            p.push(format!("{path}.callers"), "callers belong in [[callers]] with a `team` key (nested callers are only for files in teams_dir)");
+        }
+        teams.push(team_config(p, &path, team, base_dir));
+    }
+    for (i, caller) in raw.callers.into_iter().enumerate() {
+        callers.push(caller_config(p, &format!("callers[{i}]"), caller, None));
+    }
+    let teams_dir = raw.teams_dir.map(|d| base_dir.join(d));
+    if let Some(dir) = &teams_dir {
+        load_team_files(p, dir, &mut teams, &mut callers);
+    }
+    check_references(p, &teams, &callers);
+
+    Config { server, upstream, routes, log, ratelimit, teams, callers, base_dir: base_dir.to_path_buf(), teams_dir }
+}
+
+/// Loads `*.toml` from `dir`, each one team with its own callers. Problems are reported
+/// under the file's name so the owner of that file knows it is theirs.
+fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, callers: &mut Vec<CallerConfig>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return p.push("teams_dir", format!("cannot read folder {}: {e}", dir.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let prefix = format!("teams_dir/{name}");
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                p.push(prefix, format!("cannot read: {e}"));
+                continue;
+            }
+        };
+        let (team, unknown) = match super::raw::parse::<RawTeam>(&text) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                p.push(format!("{prefix}:{}", super::toml_error_path(&e, &text)), e.message().to_string());
+                continue;
+            }
+        };
+        for key in unknown {
+            p.push(format!("{prefix}:{key}"), "unknown key");
+        }
+        let mut team = team;
+        let team_callers = std::mem::take(&mut team.callers);
+        let team_id = team.id.clone();
+        let team_dir = file.parent().unwrap_or(dir).to_path_buf();
+        teams.push(team_config(p, &format!("{prefix}:"), team, &team_dir));
+        for (i, caller) in team_callers.into_iter().enumerate() {
+            callers.push(caller_config(p, &format!("{prefix}:callers[{i}]"), caller, team_id.as_deref()));
+        }
+    }
+}
+
+fn team_config(p: &mut Problems, path: &str, t: RawTeam, base_dir: &Path) -> TeamConfig {
+    let sep = if path.ends_with(':') { "" } else { "." };
+    let key = |k: &str| format!("{path}{sep}{k}");
+    let id = identifier(p, &key("id"), t.id);
+    let api_key = match t.api_key {
+        Some(source) => secret_source(p, &key("api_key"), source, base_dir),
+        None => {
+            p.push(key("api_key"), "missing (the team's Allo key: { env = ... }, { file = ... } or { value = ... })");
+            SecretSource::Value(Secret::new(""))
+        }
+    };
+    TeamConfig {
+        origin: path.to_string(),
+        id,
+        api_key,
+        api_key_fallback: t.api_key_fallback.map(|s| secret_source(p, &key("api_key_fallback"), s, base_dir)),
+        read_per_second: per_second(p, &key("read_per_second"), t.read_per_second, 20),
+        write_per_second: per_second(p, &key("write_per_second"), t.write_per_second, 5),
+    }
+}
+
+fn caller_config(p: &mut Problems, path: &str, c: RawCaller, file_team: Option<&str>) -> CallerConfig {
+    let id = identifier(p, &format!("{path}.id"), c.id);
+    let team = match (c.team, file_team) {
+        (Some(team), None) => team,
+        (Some(team), Some(owner)) if team == owner => team,
+        (Some(_), Some(owner)) => {
+            p.push(format!("{path}.team"), format!("a caller in a team file belongs to that file's team ({owner})"));
+            owner.to_string()
+        }
+        (None, Some(owner)) => owner.to_string(),
+        (None, None) => {
+            p.push(format!("{path}.team"), "missing");
+            String::new()
+        }
+    };
+    let token_sha256 = c.token_sha256.map(|hex_digest| {
+        let mut digest = [0u8; 32];
+        if hex::decode_to_slice(hex_digest.trim(), &mut digest).is_err() {
+            p.push(format!("{path}.token_sha256"), "must be 64 hexadecimal characters (the SHA-256 of the token; `allo-gateway token` prints one)");
+        }
+        digest
+    });
+    if token_sha256.is_none() && c.cert_san.is_none() {
+        p.push(format!("{path}.token_sha256"), "missing (or give cert_san for a caller identified by its client certificate)");
+    }
+    CallerConfig {
+        origin: path.to_string(),
+        id,
+        team,
+        token_sha256,
+        cert_san: c.cert_san,
+        scopes: c.scopes,
+        rate: c.rate.map(|r| rate(p, &format!("{path}.rate"), r)),
+        routes: c.routes,
+    }
+}
+
+fn check_references(p: &mut Problems, teams: &[TeamConfig], callers: &[CallerConfig]) {
+    let mut seen = std::collections::HashSet::new();
+    for team in teams {
+        if !team.id.is_empty() && !seen.insert(team.id.as_str()) {
+            p.push("teams", format!("team id {:?} is used more than once", team.id));
+        }
+    }
+    let mut caller_ids = std::collections::HashSet::new();
+    let mut tokens = std::collections::HashSet::new();
+    for caller in callers {
+        let at = &caller.origin;
+        if !caller.id.is_empty() && !caller_ids.insert(caller.id.as_str()) {
+            p.push(format!("{at}.id"), format!("caller id {:?} is used more than once", caller.id));
+        }
+        if !caller.team.is_empty() && !seen.contains(caller.team.as_str()) {
+            p.push(format!("{at}.team"), format!("no team with id {:?}", caller.team));
+        }
+        if let Some(digest) = caller.token_sha256 {
+            if !tokens.insert(digest) {
+                p.push(format!("{at}.token_sha256"), "the same token hash is given to two callers");
+            }
+        }
+    }
+}
+
+fn secret_source(p: &mut Problems, path: &str, s: RawSecret, base_dir: &Path) -> SecretSource {
+    match (s.env, s.file, s.value) {
+        (Some(name), None, None) => SecretSource::Env(name),
+        (None, Some(file), None) => SecretSource::File(base_dir.join(file)),
+        (None, None, Some(value)) => SecretSource::Value(Secret::new(value)),
+        _ => {
+            p.push(path, "give exactly one of env, file or value");
+            SecretSource::Value(Secret::new(""))
+        }
+    }
+}
+
+fn identifier(p: &mut Problems, path: &str, id: Option<String>) -> String {
+    match id {
+        Some(id) if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => id,
+        Some(_) => {
+            p.push(path, "must be 1 to 64 characters among letters, digits, '-', '_' and '.'");
+            String::new()
+        }
+        None => {
+            p.push(path, "missing");
+            String::new()
+        }
+    }
+}
+
+fn rate(p: &mut Problems, path: &str, r: RawRate) -> Rate {
+    let per_second = per_second(p, &format!("{path}.per_second"), r.per_second, 1);
+    if r.per_second.is_none() {
+        p.push(format!("{path}.per_second"), "missing");
+    }
+    let burst = match r.burst {
+        Some(burst) => per_second_value(p, &format!("{path}.burst"), burst),
+        None => per_second,
+    };
+    Rate { per_second, burst }
+}
+
+fn per_second(p: &mut Problems, path: &str, value: Option<u64>, default: u32) -> NonZeroU32 {
+    match value {
+        Some(v) => per_second_value(p, path, v),
+        None => NonZeroU32::new(default).unwrap_or(NonZeroU32::MIN),
+    }
+}
+
+fn per_second_value(p: &mut Problems, path: &str, value: u64) -> NonZeroU32 {
+    match u32::try_from(value).ok().and_then(NonZeroU32::new) {
+        Some(v) if v.get() <= 1_000_000 => v,
+        _ => {
+            p.push(path, "must be between 1 and 1000000");
+            NonZeroU32::MIN
+        }
+    }
+}
+
+fn addr(p: &mut Problems, path: &str, text: &str) -> SocketAddr {
+    text.parse().unwrap_or_else(|_| {
+        p.push(path, format!("{text:?} is not an IP address with a port, e.g. \"127.0.0.1:8080\""));
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    })
+}
+
+fn duration(p: &mut Problems, path: &str, text: Option<String>, default: &str) -> Duration {
+    let text = text.as_deref().unwrap_or(default);
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            p.push(path, format!("{text:?} is not a duration with a unit, e.g. \"250ms\", \"10s\", \"2m\""));
+            humantime::parse_duration(default).unwrap_or(Duration::from_secs(1))
+        }
+    }
+}
+
+fn bounded(p: &mut Problems, path: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> usize {
+    let v = value.unwrap_or(default);
+    if !(min..=max).contains(&v) {
+        p.push(path, format!("must be between {min} and {max}"));
+        return usize::try_from(default).unwrap_or(usize::MAX);
+    }
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+fn choice<T: Copy>(p: &mut Problems, path: &str, value: Option<String>, options: &[(&str, T)]) -> T {
+    let Some(value) = value else { return options[0].1 };
+    match options.iter().find(|(name, _)| *name == value) {
+        Some((_, v)) => *v,
+        None => {
+            let names: Vec<_> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+            p.push(path, format!("{value:?} is not one of {}", names.join(", ")));
+            options[0].1
+        }
+    }
+}
+
+fn existing_file(p: &mut Problems, path: &str, base_dir: &Path, file: &str) -> PathBuf {
+    let full = base_dir.join(file);
+    if !full.is_file() {
+        p.push(path, format!("file {} does not exist", full.display()));
+    }
+    full
+}
+
+fn upstream_target(p: &mut Problems, url: &str) -> UpstreamTarget {
+    if url == "sandbox" {
+        return UpstreamTarget::Sandbox;
+    }
+    let fallback = UpstreamTarget::Url { scheme: Scheme::HTTPS, authority: Authority::from_static("api.withallo.com") };
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        p.push("upstream.url", format!("{url:?} is not a URL"));
+        return fallback;
+    };
+    let path_ok = uri.path_and_query().is_none_or(|pq| pq.as_str() == "/" || pq.as_str().is_empty());
+    match (uri.scheme(), uri.authority()) {
+        (Some(scheme), Some(authority))
+            if (*scheme == Scheme::HTTPS || *scheme == Scheme::HTTP) && path_ok && !authority.as_str().contains('@') =>
+        {
+            UpstreamTarget::Url { scheme: scheme.clone(), authority: authority.clone() }
+        }
+        _ => {
+            p.push("upstream.url", "must be \"sandbox\" or http(s)://host[:port] with no path, query or user info");
+            fallback
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The one place where an error becomes a status code and an Allo v2 envelope. Each step has
+//! its own error enum; `GatewayError` gathers them and the match below is the status table of
+//! INTERFACE §5, exhaustive with no catch-all arm so a new error cannot slip through as a 500.
+
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::auth::{AuthError, ScopeError};
+use crate::body::{full, Body};
+use crate::envelope::ErrorBody;
+use crate::ratelimit::RateLimited;
+use crate::upstream::UpstreamError;
+use crate::validate::ValidationError;
+
+/// Marks answers the gateway made itself (never set on upstream answers).
+pub const GATEWAY_ERROR_HEADER: &str = "x-allo-gateway-error";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+    #[error(transparent)]
+    Forbidden(#[from] ScopeError),
+    #[error("{path_hint} is not an Allo API endpoint")]
+    EndpointNotFound { path_hint: &'static str },
+    #[error("method not allowed; this endpoint accepts {allowed}")]
+    MethodNotAllowed { allowed: String },
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+impl GatewayError {
+    /// Status, envelope type and code: the status table.
+    pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            GatewayError::Unauthenticated(_) => (S::UNAUTHORIZED, "authentication_error", "GATEWAY_UNAUTHENTICATED"),
+            GatewayError::Forbidden(_) => (S::FORBIDDEN, "permission_error", "API_KEY_INSUFFICIENT_SCOPE"),
+            GatewayError::EndpointNotFound { .. } => (S::NOT_FOUND, "not_found_error", "ENDPOINT_NOT_FOUND"),
+            GatewayError::MethodNotAllowed { .. } => (S::METHOD_NOT_ALLOWED, "validation_error", "METHOD_NOT_ALLOWED"),
+            GatewayError::Invalid(e) => match e {
+                ValidationError::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "validation_error", "PAYLOAD_TOO_LARGE"),
+                ValidationError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "validation_error", "REQUEST_TIMEOUT"),
+                ValidationError::BodyRead(_) => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
+                ValidationError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE"),
+                ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
+                ValidationError::InvalidQuery { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_QUERY_PARAMETER"),
+            },
+            GatewayError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "rate_limit_error", "RATE_LIMIT_EXCEEDED"),
+            GatewayError::Upstream(e) => match e {
+                UpstreamError::Timeout(_) => (S::GATEWAY_TIMEOUT, "server_error", "UPSTREAM_TIMEOUT"),
+                UpstreamError::Unavailable(_) => (S::BAD_GATEWAY, "server_error", "UPSTREAM_UNAVAILABLE"),
+            },
+            GatewayError::ShuttingDown => (S::SERVICE_UNAVAILABLE, "server_error", "SHUTTING_DOWN"),
+        }
+    }
+
+    /// The envelope answer, marked with `x-allo-gateway-error`.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let (status, kind, code) = self.classify();
+        let mut body = ErrorBody::new(kind, code, self.to_string());
+        body.request_id = request_id.to_string();
+        body.retryable = matches!(
+            self,
+            GatewayError::RateLimited(_) | GatewayError::Upstream(_) | GatewayError::ShuttingDown
+        );
+        let mut extra = Vec::new();
+        match &self {
+            GatewayError::Invalid(e) => {
+                body.param = e.param();
+                body.errors = e.field_errors().to_vec();
+            }
+            GatewayError::RateLimited(limited) => {
+                let secs = limited.retry_after_secs();
+                body.retry_after_seconds = Some(secs);
+                extra.push((http::header::RETRY_AFTER, HeaderValue::from(secs)));
+                extra.extend(ratelimit_headers(limited));
+            }
+            GatewayError::MethodNotAllowed { allowed } => {
+                if let Ok(v) = HeaderValue::from_str(allowed) {
+                    extra.push((http::header::ALLOW, v));
+                }
+            }
+            _ => {}
+        }
+        let mut response = Response::new(full(body.to_bytes()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code));
+        for (name, value) in extra {
+            headers.insert(name, value);
+        }
+        response
+    }
+}
+
+/// `RateLimit-Policy` / `RateLimit` (IETF httpapi draft) naming the exhausted budget:
+/// `"team";q=5;w=1` and `"team";r=0;t=1`.
+fn ratelimit_headers(limited: &RateLimited) -> Vec<(http::HeaderName, HeaderValue)> {
+    let name = limited.budget.as_str();
+    let policy = format!("\"{name}\";q={};w=1", limited.limit);
+    let state = format!("\"{name}\";r=0;t={}", limited.retry_after_secs());
+    [("ratelimit-policy", policy), ("ratelimit", state)]
+        .into_iter()
+        .filter_map(|(n, v)| HeaderValue::from_str(&v).ok().map(|v| (http::HeaderName::from_static(n), v)))
+        .collect()
+}

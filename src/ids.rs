@@ -1,0 +1,44 @@
+//! Identifiers in Allo's own forms: `req_` + 12 alphanumerics for request ids, and the same
+//! generator for the sandbox's `pdl_...` / `usr-...` ids. Also the rule for accepting a
+//! caller-supplied `X-Request-Id`.
+
+use rand::distr::{Alphanumeric, SampleString};
+
+/// `prefix` followed by `len` random ASCII alphanumerics.
+pub fn random_id(prefix: &str, len: usize) -> String {
+    let mut id = String::with_capacity(prefix.len() + len);
+    id.push_str(prefix);
+    Alphanumeric.append_string(&mut rand::rng(), &mut id, len);
+    id
+}
+
+/// A new request id in Allo's form: `req_` + 12 alphanumerics.
+pub fn new_request_id() -> String {
+    random_id("req_", 12)
+}
+
+/// A caller's `X-Request-Id` is kept when it is 1 to 128 visible ASCII characters.
+pub fn acceptable_request_id(value: &[u8]) -> bool {
+    (1..=128).contains(&value.len()) && value.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_have_allo_form() {
+        let id = new_request_id();
+        assert_eq!(id.len(), 16);
+        assert!(id.starts_with("req_"));
+        assert!(id[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn caller_request_id_rules() {
+        assert!(acceptable_request_id(b"abc-123"));
+        assert!(!acceptable_request_id(b""));
+        assert!(!acceptable_request_id(b"has space"));
+        assert!(!acceptable_request_id(&[b'a'; 129]));
+    }
+}

@@ -1,0 +1,101 @@
+//! The life of a request, top to bottom:
+//!
+//! authenticate -> route -> authorise -> caller limit -> query check -> body read + check
+//! -> team budget -> forward.
+//!
+//! Why this order: nothing is looked at before the caller is known, so limiters are keyed only
+//! by authenticated identity and unauthenticated input costs almost nothing. The caller's own
+//! limit is spent before its body is read, so a runaway caller cannot make the gateway read
+//! bodies at will. The team budget, which mirrors Allo's per-key limit, is spent last, only by
+//! requests that will actually reach Allo: an invalid request never burns the team's budget.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+
+use crate::body::Body;
+use crate::config::UnknownRoutes;
+use crate::error::GatewayError;
+use crate::ids;
+use crate::routes::{Match, RateClass};
+use crate::state::{Gateway, Runtime};
+use crate::telemetry::AccessLog;
+use crate::upstream::REQUEST_ID;
+use crate::validate::{self, BodyLimits};
+
+/// Serves one request; never fails (errors become envelope answers).
+pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let request_id = request_id(&request);
+    let mut log = AccessLog { request_id: request_id.to_str().unwrap_or_default().to_string(), ..AccessLog::default() };
+    let result = if gateway.is_draining() {
+        Err(GatewayError::ShuttingDown)
+    } else {
+        process(&gateway.runtime(), request, &request_id, &mut log).await
+    };
+    let (mut response, error) = match result {
+        Ok(response) => (response, None),
+        Err(e) => {
+            let code = e.classify().2;
+            (e.into_response(&log.request_id), Some(code))
+        }
+    };
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    log.emit(&method, response.status().as_u16(), error, started.elapsed());
+    response
+}
+
+async fn process(rt: &Runtime, request: Request<Incoming>, request_id: &HeaderValue, log: &mut AccessLog) -> Result<Response<Body>, GatewayError> {
+    let caller = rt.callers.authenticate(request.headers())?;
+    log.caller = Some(caller.id.clone());
+    log.team = Some(caller.team.clone());
+
+    let (route, class) = match rt.routes.find(request.method(), request.uri().path()) {
+        Match::Found(route) => {
+            log.route = Some(route.id.clone());
+            caller.authorize(route)?;
+            (Some(route), route.class)
+        }
+        Match::MethodNotAllowed { allowed } => {
+            let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            return Err(GatewayError::MethodNotAllowed { allowed: allowed.join(", ") });
+        }
+        Match::NotFound if rt.config.routes.unknown == UnknownRoutes::Forward && caller.unrestricted() => {
+            let class = if request.method() == Method::GET || request.method() == Method::HEAD { RateClass::Read } else { RateClass::Write };
+            (None, class)
+        }
+        Match::NotFound => return Err(GatewayError::EndpointNotFound { path_hint: "this path" }),
+    };
+
+    rt.limits.check_caller(&caller.id)?;
+
+    if let Some(route) = route {
+        validate::check_query(&route.schemas, request.uri().query())?;
+    }
+    let (parts, body) = request.into_parts();
+    let limits = BodyLimits { max_bytes: rt.config.server.max_body_bytes, timeout: rt.config.server.body_read_timeout };
+    let body = validate::read_body(&parts.headers, body, limits).await?;
+    if let Some(route) = route {
+        validate::check_body(&route.schemas, &parts.headers, &body)?;
+    }
+
+    rt.limits.acquire_team(&caller.team, class).await?;
+
+    let team = rt.teams.get(&caller.team).ok_or(GatewayError::EndpointNotFound { path_hint: "this team" })?;
+    let sent = Instant::now();
+    let response = rt.upstream.send(&parts, body, &team.key, request_id).await?;
+    log.upstream_status = Some(response.status().as_u16());
+    log.upstream_duration = Some(sent.elapsed());
+    Ok(response)
+}
+
+/// The caller's `X-Request-Id` if acceptable, else a new one in Allo's form.
+fn request_id<B>(request: &Request<B>) -> HeaderValue {
+    match request.headers().get(REQUEST_ID) {
+        Some(v) if ids::acceptable_request_id(v.as_bytes()) => v.clone(),
+        _ => HeaderValue::from_str(&ids::new_request_id()).unwrap_or(HeaderValue::from_static("req_000000000000")),
+    }
+}

@@ -1,0 +1,290 @@
+//! The Allo endpoint table: every endpoint of `endpoints.json` (carried in the binary), matched
+//! by method and path template, with its scope, rate-limit class and the JSON Schemas for its
+//! body and query string compiled once at load. Matching never allocates per request beyond
+//! splitting the path; it knows nothing about callers or teams.
+
+mod schema;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use http::Method;
+use serde::Deserialize;
+
+pub use schema::{QueryType, SchemaError, Schemas};
+
+use crate::config::UnknownFields;
+
+/// The endpoint list, as shipped with this build.
+pub const ENDPOINTS_JSON: &str = include_str!("endpoints.json");
+
+/// Which of Allo's per-key budgets a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateClass {
+    Read,
+    Write,
+}
+
+impl RateClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateClass::Read => "read",
+            RateClass::Write => "write",
+        }
+    }
+}
+
+/// One Allo endpoint.
+#[derive(Debug)]
+pub struct Route {
+    /// e.g. `dialingQueues.resetCurrent`
+    pub id: String,
+    pub method: Method,
+    /// e.g. `/v2/api/users/{id}`
+    pub template: String,
+    segments: Vec<Segment>,
+    /// None: no particular scope (e.g. `GET /v2/api/me`).
+    pub scope: Option<String>,
+    pub class: RateClass,
+    pub schemas: Schemas,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param,
+}
+
+/// What a method + path resolves to.
+#[derive(Debug)]
+pub enum Match<'a> {
+    Found(&'a Arc<Route>),
+    /// The path is an Allo endpoint, but not with this method.
+    MethodNotAllowed { allowed: Vec<Method> },
+    NotFound,
+}
+
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: Vec<Arc<Route>>,
+    scopes: BTreeSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteTableError {
+    #[error("endpoints.json is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("endpoint {id}: {reason}")]
+    Endpoint { id: String, reason: String },
+    #[error("endpoint {id}: schema does not compile")]
+    Schema {
+        id: String,
+        #[source]
+        source: SchemaError,
+    },
+}
+
+#[derive(Deserialize)]
+struct EndpointsFile {
+    endpoints: Vec<Endpoint>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    id: String,
+    method: String,
+    path: String,
+    scope: Option<String>,
+    rate_limit_class: String,
+    query_schema: Option<serde_json::Value>,
+    request_body_schema: Option<serde_json::Value>,
+    #[serde(default)]
+    request_body_required: bool,
+    teammate_targeting: Option<serde_json::Value>,
+}
+
+impl RouteTable {
+    /// The table shipped with the binary, schemas compiled under `unknown_fields`.
+    pub fn builtin(unknown_fields: UnknownFields) -> Result<RouteTable, RouteTableError> {
+        RouteTable::from_json(ENDPOINTS_JSON, unknown_fields)
+    }
+
+    pub fn from_json(json: &str, unknown_fields: UnknownFields) -> Result<RouteTable, RouteTableError> {
+        let file: EndpointsFile = serde_json::from_str(json)?;
+        let mut routes = Vec::with_capacity(file.endpoints.len());
+        let mut scopes = BTreeSet::new();
+        for e in file.endpoints {
+            let bad = |reason: &str| RouteTableError::Endpoint { id: e.id.clone(), reason: reason.to_string() };
+            let method = Method::from_bytes(e.method.as_bytes()).map_err(|_| bad("bad method"))?;
+            let class = match e.rate_limit_class.as_str() {
+                "read" => RateClass::Read,
+                "write" => RateClass::Write,
+                _ => return Err(bad("rate_limit_class must be read or write")),
+            };
+            if !e.path.starts_with('/') {
+                return Err(bad("path must start with /"));
+            }
+            let segments = e.path[1..]
+                .split('/')
+                .map(|s| if s.starts_with('{') && s.ends_with('}') { Segment::Param } else { Segment::Literal(s.to_string()) })
+                .collect();
+            // Endpoints that target a teammate accept both spellings of the teammate id.
+            let teammate_alias = e.teammate_targeting.is_some();
+            let schemas = Schemas::compile(e.request_body_schema, e.request_body_required, e.query_schema, unknown_fields, teammate_alias)
+                .map_err(|source| RouteTableError::Schema { id: e.id.clone(), source })?;
+            if let Some(scope) = &e.scope {
+                scopes.insert(scope.clone());
+            }
+            routes.push(Arc::new(Route { id: e.id, method, template: e.path, segments, scope: e.scope, class, schemas }));
+        }
+        Ok(RouteTable { routes, scopes })
+    }
+
+    /// Resolves a request path (without query). Literal segments win over parameters, so
+    /// `/v2/api/webhooks/event_types` is not taken for `/v2/api/webhooks/{webhook_id}`.
+    pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
+        let Some(rest) = path.strip_prefix('/') else { return Match::NotFound };
+        let parts: Vec<&str> = rest.split('/').collect();
+        let mut best: Option<(&Arc<Route>, u64)> = None;
+        let mut allowed = Vec::new();
+        for route in &self.routes {
+            let Some(rank) = route.rank(&parts) else { continue };
+            if route.method != *method {
+                allowed.push(route.method.clone());
+                continue;
+            }
+            if best.is_none_or(|(_, r)| rank > r) {
+                best = Some((route, rank));
+            }
+        }
+        match best {
+            Some((route, _)) => Match::Found(route),
+            None if allowed.is_empty() => Match::NotFound,
+            None => {
+                allowed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                allowed.dedup();
+                Match::MethodNotAllowed { allowed }
+            }
+        }
+    }
+
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.iter()
+    }
+
+    /// Every scope some endpoint requires.
+    pub fn scopes(&self) -> &BTreeSet<String> {
+        &self.scopes
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+impl Route {
+    /// None when the path does not fit this template; otherwise a rank where a literal
+    /// segment early in the path outweighs any parameter after it.
+    fn rank(&self, parts: &[&str]) -> Option<u64> {
+        if parts.len() != self.segments.len() {
+            return None;
+        }
+        let mut rank = 0u64;
+        for (segment, part) in self.segments.iter().zip(parts) {
+            rank <<= 1;
+            match segment {
+                Segment::Literal(lit) if lit == part => rank |= 1,
+                Segment::Literal(_) => return None,
+                Segment::Param if part.is_empty() => return None,
+                Segment::Param => {}
+            }
+        }
+        Some(rank)
+    }
+}
+
+/// A route allow-list entry: an endpoint id, or `group.*` for a whole group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutePattern {
+    Exact(String),
+    Group(String),
+}
+
+impl RoutePattern {
+    pub fn parse(text: &str) -> RoutePattern {
+        match text.strip_suffix(".*") {
+            Some(group) => RoutePattern::Group(format!("{group}.")),
+            None => RoutePattern::Exact(text.to_string()),
+        }
+    }
+
+    pub fn matches(&self, id: &str) -> bool {
+        match self {
+            RoutePattern::Exact(exact) => exact == id,
+            RoutePattern::Group(prefix) => id.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RouteTable {
+        RouteTable::builtin(UnknownFields::Reject).unwrap()
+    }
+
+    fn id(m: Match<'_>) -> String {
+        match m {
+            Match::Found(r) => r.id.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_endpoint_loads_and_matches_its_own_template() {
+        let t = table();
+        assert!(t.len() >= 50);
+        for route in t.routes() {
+            let path = route.template.replace('{', "x").replace('}', "");
+            match t.find(&route.method, &path) {
+                Match::Found(found) => assert_eq!(found.template, route.template, "{}", route.id),
+                other => panic!("{} did not match: {other:?}", route.id),
+            }
+        }
+    }
+
+    #[test]
+    fn literals_win_over_parameters() {
+        let t = table();
+        assert_eq!(id(t.find(&Method::GET, "/v2/api/webhooks/event_types")), "webhooks.eventTypes");
+        assert_eq!(id(t.find(&Method::GET, "/v2/api/webhooks/wh_1")), "webhooks.get");
+        assert_eq!(id(t.find(&Method::POST, "/v2/api/conversations/items/search")), "conversations.searchItems");
+        assert_eq!(id(t.find(&Method::POST, "/v2/api/dialing-queues/current")), "dialingQueues.resetCurrent");
+    }
+
+    #[test]
+    fn wrong_method_and_unknown_paths() {
+        let t = table();
+        match t.find(&Method::PUT, "/v2/api/users") {
+            Match::MethodNotAllowed { allowed } => assert_eq!(allowed, vec![Method::GET]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(t.find(&Method::GET, "/v2/api/nope"), Match::NotFound));
+        assert!(matches!(t.find(&Method::GET, "/v2/api/users/"), Match::NotFound));
+        assert!(matches!(t.find(&Method::GET, "//v2/api/users"), Match::NotFound));
+        assert!(matches!(t.find(&Method::GET, "v2/api/users"), Match::NotFound));
+    }
+
+    #[test]
+    fn route_patterns() {
+        assert!(RoutePattern::parse("dialingQueues.*").matches("dialingQueues.resetCurrent"));
+        assert!(!RoutePattern::parse("dialingQueues.*").matches("users.list"));
+        assert!(RoutePattern::parse("users.list").matches("users.list"));
+        assert!(!RoutePattern::parse("users.list").matches("users.get"));
+    }
+}

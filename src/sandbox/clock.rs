@@ -1,0 +1,129 @@
+//! The sandbox's notion of time: a monotonic reading (time since an arbitrary epoch) added to
+//! a wall-clock base taken once. Rate-limit windows and the `created_at`/`updated_at` stamps
+//! both read it, so a test can drive both with `ManualClock` instead of sleeping, and a wall
+//! clock jumping backwards can never reopen a spent rate-limit window.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+type NowFn = dyn Fn() -> Duration + Send + Sync;
+
+/// Unix time as `base + now()`.
+#[derive(Clone)]
+pub(crate) struct Clock {
+    unix_base: Duration,
+    now: Arc<NowFn>,
+}
+
+impl Clock {
+    /// The real clock: wall time at construction plus `Instant` elapsed since.
+    pub fn system() -> Clock {
+        let unix_base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let start = Instant::now();
+        Clock {
+            unix_base,
+            now: Arc::new(move || start.elapsed()),
+        }
+    }
+
+    pub fn from_fn(unix_base_secs: u64, now: Arc<NowFn>) -> Clock {
+        Clock {
+            unix_base: Duration::from_secs(unix_base_secs),
+            now,
+        }
+    }
+
+    /// Current time as a duration since the Unix epoch.
+    pub fn unix(&self) -> Duration {
+        self.unix_base.saturating_add((self.now)())
+    }
+
+    /// Current time as Allo renders it in queue objects.
+    pub fn timestamp(&self) -> String {
+        format_timestamp(self.unix().as_secs())
+    }
+}
+
+/// A hand-driven clock for tests (unit and integration): starts at zero and moves only when
+/// told. Pass `clock.now_fn()` to `Sandbox::with_clock`.
+#[derive(Clone, Default)]
+pub struct ManualClock {
+    millis: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    pub fn new() -> ManualClock {
+        ManualClock::default()
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.millis.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    pub fn now_fn(&self) -> impl Fn() -> Duration + Send + Sync + 'static {
+        let millis = Arc::clone(&self.millis);
+        move || Duration::from_millis(millis.load(Ordering::SeqCst))
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` in UTC. Allo's examples mix offset-less and `Z` forms; the sandbox
+/// always writes the `Z` so the value is a valid RFC 3339 date-time.
+pub fn format_timestamp(unix_secs: u64) -> String {
+    let days = unix_secs / 86_400;
+    let rem = unix_secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm), in
+/// unsigned arithmetic because the sandbox never deals with dates before the epoch.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_timestamp(1_778_061_600), "2026-05-06T10:00:00Z");
+        assert_eq!(format_timestamp(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_advanced() {
+        let manual = ManualClock::new();
+        let clock = Clock::from_fn(1_000, Arc::new(manual.now_fn()));
+        assert_eq!(clock.unix(), Duration::from_secs(1_000));
+        manual.advance(Duration::from_millis(1_500));
+        assert_eq!(clock.unix(), Duration::from_millis(1_001_500));
+    }
+
+    #[test]
+    fn extreme_values_do_not_panic() {
+        let _ = format_timestamp(u64::MAX);
+        let clock = Clock::from_fn(u64::MAX, Arc::new(|| Duration::MAX));
+        let _ = clock.timestamp();
+    }
+}

@@ -1,0 +1,318 @@
+//! One team's Power Dialer queues and the operations Allo documents on them, free of HTTP:
+//! the handlers in `queues.rs` parse and authorise, this file keeps the state consistent.
+//!
+//! Model (SPEC §3): a queue has a creator and an assignee; a user's *current* queue is the
+//! newest-created queue assigned to them (so a reset leaves the old queue behind, no longer
+//! current, and a reassigned older queue does not displace a newer one). Choices where the
+//! docs are silent:
+//! * positions are 0-based and stable: removing an entry does not renumber the others, and a
+//!   position is never reused within a queue, so a client deleting by position cannot hit a
+//!   shifted entry;
+//! * an append is all-or-nothing against the 1,000-number capacity;
+//! * each team keeps at most `MAX_QUEUES` queues; beyond that the oldest non-current queue is
+//!   forgotten, so a long-running sandbox stays bounded.
+
+use serde_json::{json, Value};
+
+/// Allo's documented queue capacity.
+pub const CAPACITY: usize = 1_000;
+/// Bound on retained queues per team (current ones are never dropped).
+const MAX_QUEUES: usize = 64;
+
+/// `voicemail_handling` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Voicemail {
+    Skip,
+    NoSkip,
+}
+
+/// `do_not_disturb` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dnd {
+    Enabled,
+    Disabled,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct QueueNumber {
+    pub number_to: String,
+    pub position: u64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Queue {
+    pub id: String,
+    pub name: Option<String>,
+    pub creator_id: String,
+    pub assignee_id: String,
+    pub voicemail: Voicemail,
+    pub dnd: Dnd,
+    pub numbers: Vec<QueueNumber>,
+    next_position: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The fields a PATCH may change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    /// `Some(None)` clears the name.
+    pub name: Option<Option<String>>,
+    pub voicemail: Option<Voicemail>,
+    pub dnd: Option<Dnd>,
+}
+
+/// How `DELETE /current/numbers` picks entries (already validated by the handler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClearFilter {
+    Number(String),
+    Position(u64),
+    NumberAt(String, u64),
+    Unassigned,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DialerError {
+    LimitReached { held: usize, adding: usize },
+    NoQueue,
+    PositionNotFound,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Dialer {
+    queues: Vec<Queue>,
+}
+
+impl Queue {
+    fn new(id: String, creator: &str, assignee: &str, name: Option<String>, now: &str) -> Queue {
+        Queue {
+            id,
+            name,
+            creator_id: creator.to_owned(),
+            assignee_id: assignee.to_owned(),
+            voicemail: Voicemail::NoSkip,
+            dnd: Dnd::Disabled,
+            numbers: Vec::new(),
+            next_position: 0,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+
+    /// `DialingQueueMeta`, or the full `DialingQueue` when `with_numbers`.
+    pub fn to_json(&self, with_numbers: bool) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": self.name,
+            "creator_id": self.creator_id,
+            "assignee_id": self.assignee_id,
+            "voicemail_handling": match self.voicemail { Voicemail::Skip => "SKIP", Voicemail::NoSkip => "NO_SKIP" },
+            "do_not_disturb": match self.dnd { Dnd::Enabled => "ENABLED", Dnd::Disabled => "DISABLED" },
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        });
+        if with_numbers {
+            let numbers: Vec<Value> = self.numbers.iter().map(QueueNumber::to_json).collect();
+            v["numbers"] = Value::Array(numbers);
+        }
+        v
+    }
+}
+
+impl QueueNumber {
+    /// A `QueueNumber`. Nothing is ever dialled in the sandbox, so the call fields stay null
+    /// and `call_status` stays `QUEUED` (the one value Allo's docs show).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "number_to": self.number_to,
+            "position": self.position,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+            "call_start_date": null,
+            "call_id": null,
+            "routing_result": null,
+            "sync_status": "NOT_SYNCED",
+            "detected_outbound_voicemail": null,
+            "not_reached_destination_reason": null,
+            "voicemail_left": null,
+            "call_status": "QUEUED",
+        })
+    }
+
+    /// Not yet called: always true here, since the sandbox places no calls.
+    fn unassigned(&self) -> bool {
+        true
+    }
+}
+
+impl Dialer {
+    fn current_index(&self, assignee: &str) -> Option<usize> {
+        self.queues.iter().rposition(|q| q.assignee_id == assignee)
+    }
+
+    pub fn current(&self, assignee: &str) -> Option<&Queue> {
+        self.current_index(assignee).and_then(|i| self.queues.get(i))
+    }
+
+    /// The target's current queue, created empty (unnamed) when there is none.
+    fn current_or_create(&mut self, new_id: impl FnOnce() -> String, creator: &str, assignee: &str, now: &str) -> &mut Queue {
+        let index = match self.current_index(assignee) {
+            Some(i) => i,
+            None => self.push(Queue::new(new_id(), creator, assignee, None, now)),
+        };
+        &mut self.queues[index]
+    }
+
+    /// Appends a queue and evicts old ones; returns the new queue's index.
+    fn push(&mut self, queue: Queue) -> usize {
+        self.queues.push(queue);
+        while self.queues.len() > MAX_QUEUES {
+            let stale = (0..self.queues.len()).find(|&i| {
+                let assignee = &self.queues[i].assignee_id;
+                self.queues[i + 1..].iter().any(|q| &q.assignee_id == assignee)
+            });
+            match stale {
+                Some(i) => {
+                    self.queues.remove(i);
+                }
+                // Every queue is someone's current one: the roster is small, so this cannot
+                // grow past the number of members.
+                None => break,
+            }
+        }
+        self.queues.len() - 1
+    }
+
+    /// POST /current: a brand-new empty queue becomes the target's current one.
+    pub fn reset(&mut self, id: String, creator: &str, assignee: &str, name: Option<String>, now: &str) -> &Queue {
+        let index = self.push(Queue::new(id, creator, assignee, name, now));
+        &self.queues[index]
+    }
+
+    /// PATCH /current: changes only the given fields, creating the queue if needed.
+    pub fn upsert(&mut self, new_id: impl FnOnce() -> String, creator: &str, assignee: &str, changes: Changes, now: &str) -> &Queue {
+        let queue = self.current_or_create(new_id, creator, assignee, now);
+        if let Some(name) = changes.name {
+            queue.name = name;
+        }
+        if let Some(voicemail) = changes.voicemail {
+            queue.voicemail = voicemail;
+        }
+        if let Some(dnd) = changes.dnd {
+            queue.dnd = dnd;
+        }
+        queue.updated_at = now.to_owned();
+        queue
+    }
+
+    /// POST /current/numbers with already-normalised numbers; returns the added entries.
+    pub fn append(&mut self, new_id: impl FnOnce() -> String, creator: &str, assignee: &str, numbers: Vec<String>, now: &str) -> Result<Vec<QueueNumber>, DialerError> {
+        // Check capacity before creating anything, so a refused append leaves no trace.
+        let held = self.current(assignee).map_or(0, |q| q.numbers.len());
+        if held.saturating_add(numbers.len()) > CAPACITY {
+            return Err(DialerError::LimitReached { held, adding: numbers.len() });
+        }
+        let queue = self.current_or_create(new_id, creator, assignee, now);
+        let mut added = Vec::with_capacity(numbers.len());
+        for number_to in numbers {
+            let entry = QueueNumber { number_to, position: queue.next_position, created_at: now.to_owned() };
+            queue.next_position += 1;
+            queue.numbers.push(entry.clone());
+            added.push(entry);
+        }
+        queue.updated_at = now.to_owned();
+        Ok(added)
+    }
+
+    /// DELETE /current/numbers: returns how many entries were removed.
+    pub fn clear(&mut self, assignee: &str, filter: &ClearFilter, now: &str) -> Result<usize, DialerError> {
+        let index = self.current_index(assignee).ok_or(DialerError::NoQueue)?;
+        let queue = &mut self.queues[index];
+        let before = queue.numbers.len();
+        match filter {
+            ClearFilter::Number(number) => queue.numbers.retain(|n| &n.number_to != number),
+            ClearFilter::Unassigned => queue.numbers.retain(|n| !n.unassigned()),
+            ClearFilter::Position(position) | ClearFilter::NumberAt(_, position) => {
+                let wanted = |n: &QueueNumber| match filter {
+                    ClearFilter::NumberAt(number, _) => &n.number_to == number,
+                    _ => true,
+                };
+                let at = queue.numbers.iter().position(|n| n.position == *position && wanted(n));
+                match at {
+                    Some(i) => {
+                        queue.numbers.remove(i);
+                    }
+                    None => return Err(DialerError::PositionNotFound),
+                }
+            }
+        }
+        let removed = before - queue.numbers.len();
+        if removed > 0 {
+            queue.updated_at = now.to_owned();
+        }
+        Ok(removed)
+    }
+
+    /// Any queue of the team by id (current or not).
+    pub fn by_id(&self, id: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.id == id)
+    }
+
+    /// PATCH /{queue_id}/assignee once the handler has checked rights and the new assignee.
+    pub fn reassign(&mut self, id: &str, assignee: &str, now: &str) -> Option<&Queue> {
+        let queue = self.queues.iter_mut().find(|q| q.id == id)?;
+        queue.assignee_id = assignee.to_owned();
+        queue.updated_at = now.to_owned();
+        Some(queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: &str = "2026-05-06T10:00:00Z";
+
+    fn nums(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn positions_are_stable_and_never_reused() {
+        let mut d = Dialer::default();
+        d.append(|| "pdl_1".into(), "u1", "u1", nums(&["+1", "+2", "+1"]), NOW).unwrap();
+        assert_eq!(d.clear("u1", &ClearFilter::Position(1), NOW), Ok(1));
+        let added = d.append(|| "unused".into(), "u1", "u1", nums(&["+3"]), NOW).unwrap();
+        assert_eq!(added[0].position, 3);
+        assert_eq!(d.clear("u1", &ClearFilter::NumberAt("+1".into(), 3), NOW), Err(DialerError::PositionNotFound));
+        assert_eq!(d.clear("u1", &ClearFilter::NumberAt("+1".into(), 2), NOW), Ok(1));
+        assert_eq!(d.clear("u1", &ClearFilter::Number("+9".into()), NOW), Ok(0));
+        assert_eq!(d.clear("u2", &ClearFilter::Unassigned, NOW), Err(DialerError::NoQueue));
+    }
+
+    #[test]
+    fn reset_makes_a_new_current_queue_and_eviction_keeps_current_ones() {
+        let mut d = Dialer::default();
+        d.reset("pdl_a".into(), "u1", "u2", Some("first".into()), NOW);
+        for i in 0..200 {
+            d.reset(format!("pdl_{i}"), "u1", "u1", None, NOW);
+        }
+        assert!(d.queues.len() <= MAX_QUEUES);
+        assert_eq!(d.current("u2").map(|q| q.id.as_str()), Some("pdl_a"));
+        assert_eq!(d.current("u1").map(|q| q.id.as_str()), Some("pdl_199"));
+    }
+
+    #[test]
+    fn capacity_is_all_or_nothing() {
+        let mut d = Dialer::default();
+        let many: Vec<String> = (0..CAPACITY).map(|i| format!("+{i}")).collect();
+        d.append(|| "pdl_x".into(), "u1", "u1", many, NOW).unwrap();
+        let err = d.append(|| "pdl_y".into(), "u1", "u1", nums(&["+1"]), NOW).unwrap_err();
+        assert_eq!(err, DialerError::LimitReached { held: CAPACITY, adding: 1 });
+        // A refused append to a user without a queue creates none.
+        let too_many: Vec<String> = (0..=CAPACITY).map(|i| format!("+{i}")).collect();
+        assert!(d.append(|| "pdl_z".into(), "u1", "u2", too_many, NOW).is_err());
+        assert!(d.current("u2").is_none());
+    }
+}

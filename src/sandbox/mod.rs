@@ -1,0 +1,209 @@
+//! The built-in Allo emulator ("sandbox"): answers the Power Dialer and user endpoints of
+//! `https://api.withallo.com` from in-memory, per-team state, with Allo's authentication, rate
+//! limits, headers and error envelope, so the gateway (or a developer, via `serve`) can be run
+//! and tested with no secrets and no network. A request's life reads top to bottom in
+//! `Sandbox::handle`: request id -> API key -> rate limit -> route -> endpoint handler. What
+//! each step knows lives in its own file: `roster` (seeded users), `target` (teammate
+//! targeting), `dialer` (queue state), `queues` and `users` (endpoint handlers), `phone`
+//! (E.164), `limits` (per-key windows), `clock`, `input`, `routes`, `respond`, `serve`.
+//!
+//! Teams never share state: each configured key maps to one team with its own roster, limits
+//! and queues. If two teams are configured with the same key, the first one listed wins.
+
+mod clock;
+mod dialer;
+mod input;
+mod limits;
+mod phone;
+mod queues;
+mod respond;
+mod roster;
+mod routes;
+mod serve;
+mod target;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, Request, Response};
+use serde_json::{Map, Value};
+
+use self::clock::Clock;
+use self::dialer::Dialer;
+use self::input::Query;
+use self::limits::{Class, KeyLimits};
+use self::respond::{finish, ApiError, Reply};
+use self::routes::{Emulated, Route};
+use crate::ids::{acceptable_request_id, new_request_id};
+use crate::secret::Secret;
+
+pub use self::clock::ManualClock;
+pub use self::limits::{READ_PER_SECOND, WRITE_PER_SECOND};
+pub use self::phone::{normalize as normalize_phone, DEFAULT_COUNTRY_CODE};
+pub use self::roster::{Role, Roster, User};
+pub use self::serve::{serve, MAX_BODY_BYTES};
+
+/// The emulator: every configured team's key, roster, limits and queues.
+pub struct Sandbox {
+    teams: Vec<Team>,
+    clock: Clock,
+}
+
+/// One team: its key and everything that key can see.
+pub(crate) struct Team {
+    id: String,
+    key: Secret,
+    roster: Roster,
+    limits: Mutex<KeyLimits>,
+    dialer: Mutex<Dialer>,
+}
+
+impl Team {
+    /// The team's queues. A panic while holding the lock cannot happen by design, but if one
+    /// ever did, the state is still a valid `Dialer`, so keep serving rather than propagate.
+    pub(crate) fn dialer(&self) -> MutexGuard<'_, Dialer> {
+        self.dialer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What an endpoint handler gets: the authenticated team and the parts of the request.
+pub(crate) struct Call<'a> {
+    team: &'a Team,
+    clock: &'a Clock,
+    query: Query,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+impl Call<'_> {
+    fn json_body(&self) -> Result<Option<Map<String, Value>>, ApiError> {
+        input::json_object(self.headers, self.body)
+    }
+}
+
+impl Sandbox {
+    /// `teams`: (team id, the Allo API key the sandbox accepts for that team).
+    pub fn new(teams: Vec<(String, Secret)>) -> Sandbox {
+        Sandbox::build(teams, Clock::system())
+    }
+
+    /// Like `new`, on a supplied clock: Unix time is `unix_base_secs + now()`, where `now`
+    /// is monotonic time since an arbitrary epoch (see `ManualClock` for tests).
+    pub fn with_clock(
+        teams: Vec<(String, Secret)>,
+        unix_base_secs: u64,
+        now: impl Fn() -> Duration + Send + Sync + 'static,
+    ) -> Sandbox {
+        Sandbox::build(teams, Clock::from_fn(unix_base_secs, Arc::new(now)))
+    }
+
+    fn build(teams: Vec<(String, Secret)>, clock: Clock) -> Sandbox {
+        let teams = teams
+            .into_iter()
+            .map(|(id, key)| Team {
+                roster: Roster::seed(&id),
+                id,
+                key,
+                limits: Mutex::new(KeyLimits::default()),
+                dialer: Mutex::new(Dialer::default()),
+            })
+            .collect();
+        Sandbox { teams, clock }
+    }
+
+    /// The seeded roster of `team_id`, e.g. for the CLI to print or tests to target teammates.
+    pub fn roster(&self, team_id: &str) -> Option<&Roster> {
+        self.teams.iter().find(|t| t.id == team_id).map(|t| &t.roster)
+    }
+
+    /// Handle one complete request (body already read). Never panics on any input.
+    pub fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        let request_id = request_id(req.headers());
+        let Some(team) = self.authenticate(req.headers()) else {
+            return finish(Err(ApiError::unauthenticated()), &request_id, None);
+        };
+        // Limits are per key and apply to every authenticated request, known path or not.
+        let class = Class::of(req.method());
+        let verdict = team
+            .limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(class, self.clock.unix());
+        if let Some(seconds) = verdict.retry_after {
+            let err = ApiError::rate_limited(verdict.limit, class.label(), seconds);
+            return finish(Err(err), &request_id, Some(&verdict));
+        }
+        let outcome = self.dispatch(team, &req);
+        finish(outcome, &request_id, Some(&verdict))
+    }
+
+    fn dispatch(&self, team: &Team, req: &Request<Bytes>) -> Result<Reply, ApiError> {
+        let method = req.method().as_str();
+        let (endpoint, param) = match routes::route(method, req.uri().path()) {
+            Route::Emulated(endpoint, param) => (endpoint, param.unwrap_or_default()),
+            Route::NotEmulated(template) => return Err(ApiError::not_emulated(method, template)),
+            Route::MethodNotAllowed(allow) => return Err(ApiError::method_not_allowed(allow)),
+            Route::NotFound => return Err(ApiError::endpoint_not_found()),
+        };
+        let call = Call {
+            team,
+            clock: &self.clock,
+            query: Query::parse(req.uri().query())?,
+            headers: req.headers(),
+            body: req.body(),
+        };
+        match endpoint {
+            Emulated::Me => users::me(&call),
+            Emulated::UsersList => users::list(&call),
+            Emulated::UsersGet => users::get(&call, param),
+            Emulated::QueueGet => queues::get_current(&call),
+            Emulated::QueueUpsert => queues::upsert(&call),
+            Emulated::QueueReset => queues::reset(&call),
+            Emulated::QueueAppend => queues::append(&call),
+            Emulated::QueueClear => queues::clear(&call),
+            Emulated::QueueReassign => queues::reassign(&call, param),
+        }
+    }
+
+    /// The team whose key is in `Authorization: Api-Key <key>` (scheme word case-insensitive,
+    /// as HTTP auth schemes are). Exactly one Authorization header is accepted.
+    fn authenticate(&self, headers: &HeaderMap) -> Option<&Team> {
+        let mut values = headers.get_all(AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return None;
+        };
+        let (scheme, key) = value.to_str().ok()?.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("Api-Key") {
+            return None;
+        }
+        let key = key.trim();
+        // Compare against every team so timing does not reveal which key came close.
+        let mut found = None;
+        for team in &self.teams {
+            if constant_time_eq(team.key.expose().as_bytes(), key.as_bytes()) && found.is_none() {
+                found = Some(team);
+            }
+        }
+        found
+    }
+}
+
+/// The caller's `X-Request-Id` when acceptable, else a new one in Allo's form.
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .filter(|v| acceptable_request_id(v.as_bytes()))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,136 @@
+//! The running state built from a validated `Config`: secrets resolved, schemas compiled,
+//! callers indexed, limiters and the upstream client created. Building it is the last step of
+//! loading a config, so problems found here (an unset env var, an unknown scope) are reported
+//! with their key paths like any other config problem. `Gateway` holds the current state
+//! behind an atomic pointer so a reload can swap it while requests finish on the old one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::auth::Callers;
+use crate::config::{Config, ConfigError, Problems, UpstreamTarget};
+use crate::ratelimit::RateLimits;
+use crate::routes::{RoutePattern, RouteTable};
+use crate::sandbox::Sandbox;
+use crate::secret::{Secret, SecretSource};
+use crate::upstream::Upstream;
+
+/// A team as the pipeline needs it.
+#[derive(Debug)]
+pub struct Team {
+    pub id: String,
+    pub key: Secret,
+    pub fallback: Option<Secret>,
+}
+
+pub struct Runtime {
+    pub config: Config,
+    pub routes: RouteTable,
+    pub callers: Callers,
+    pub teams: HashMap<String, Team>,
+    pub limits: RateLimits,
+    pub upstream: Upstream,
+}
+
+impl Runtime {
+    /// Resolves and compiles everything `config` names, reporting every problem.
+    pub fn build(config: Config) -> Result<Runtime, ConfigError> {
+        let mut p = Problems::default();
+        let routes = match RouteTable::builtin(config.routes.unknown_fields) {
+            Ok(routes) => routes,
+            Err(e) => {
+                p.push("routes", format!("the endpoint table does not load: {e}"));
+                return p.into_result_err();
+            }
+        };
+        check_caller_permissions(&config, &routes, &mut p);
+        let mut teams = HashMap::new();
+        for t in &config.teams {
+            let sep = if t.origin.ends_with(':') { "" } else { "." };
+            let key = resolve(&mut p, &format!("{}{sep}api_key", t.origin), &t.api_key, &t.id);
+            let fallback = t.api_key_fallback.as_ref().map(|s| resolve(&mut p, &format!("{}{sep}api_key_fallback", t.origin), s, &t.id));
+            teams.insert(t.id.clone(), Team { id: t.id.clone(), key, fallback });
+        }
+        let sandbox = (config.upstream.target == UpstreamTarget::Sandbox).then(|| {
+            let keys = teams.values().map(|t| (t.id.clone(), t.key.clone())).collect();
+            Arc::new(Sandbox::new(keys))
+        });
+        let upstream = match Upstream::new(&config.upstream, sandbox) {
+            Ok(upstream) => Some(upstream),
+            Err(e) => {
+                p.push("upstream", crate::telemetry::error_chain(&e));
+                None
+            }
+        };
+        let callers = Callers::new(&config.callers);
+        let limits = RateLimits::new(&config);
+        match upstream {
+            Some(upstream) => p.into_result(Runtime { config, routes, callers, teams, limits, upstream }),
+            None => p.into_result_err(),
+        }
+    }
+}
+
+fn resolve(p: &mut Problems, path: &str, source: &SecretSource, team: &str) -> Secret {
+    if matches!(source, SecretSource::Value(_)) {
+        tracing::warn!(team, key = path, "a team key is written in the config file; put it in an env var or a mounted file");
+    }
+    source.resolve().unwrap_or_else(|e| {
+        p.push(path, e.to_string());
+        Secret::new("")
+    })
+}
+
+fn check_caller_permissions(config: &Config, routes: &RouteTable, p: &mut Problems) {
+    for caller in &config.callers {
+        let path = &caller.origin;
+        for scope in caller.scopes.iter().flatten() {
+            if !routes.scopes().contains(scope) {
+                p.push(format!("{path}.scopes"), format!("unknown scope {scope:?}"));
+            }
+        }
+        for pattern in caller.routes.iter().flatten() {
+            let parsed = RoutePattern::parse(pattern);
+            if !routes.routes().any(|r| parsed.matches(&r.id)) {
+                p.push(format!("{path}.routes"), format!("{pattern:?} names no endpoint (ids look like \"users.list\" or \"dialingQueues.*\")"));
+            }
+        }
+    }
+}
+
+/// Loads, validates and builds: the single path used by `run`, `check` and reloads.
+pub fn load(path: &std::path::Path) -> Result<Runtime, ConfigError> {
+    Runtime::build(crate::config::load(path)?)
+}
+
+/// What every connection shares: the current state and whether the process is draining.
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    draining: AtomicBool,
+}
+
+impl Gateway {
+    pub fn new(runtime: Runtime) -> Gateway {
+        Gateway { runtime: ArcSwap::from_pointee(runtime), draining: AtomicBool::new(false) }
+    }
+
+    /// The state a request runs on from start to end, even if a reload happens meanwhile.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    pub fn swap(&self, runtime: Runtime) {
+        self.runtime.store(Arc::new(runtime));
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

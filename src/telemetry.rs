@@ -1,0 +1,64 @@
+//! Logging: the tracing subscriber (JSON or pretty, filtered by `ALLO_GATEWAY_LOG`) and the
+//! access-log event, one per request, with the fields an operator greps for. Nothing here ever
+//! receives a header value, a body or a secret; only ids, names, statuses and durations.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub const LOG_ENV: &str = "ALLO_GATEWAY_LOG";
+
+/// Installs the global subscriber. Safe to call more than once (later calls do nothing).
+pub fn init(format: Option<LogFormat>) {
+    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() { LogFormat::Pretty } else { LogFormat::Json });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// What one request did, logged once when it ends.
+#[derive(Debug, Default)]
+pub struct AccessLog {
+    pub request_id: String,
+    pub caller: Option<String>,
+    pub team: Option<String>,
+    pub route: Option<String>,
+    pub upstream_status: Option<u16>,
+    pub upstream_duration: Option<Duration>,
+}
+
+impl AccessLog {
+    pub fn emit(&self, method: &http::Method, status: u16, error: Option<&str>, duration: Duration) {
+        tracing::info!(
+            target: "access",
+            request_id = %self.request_id,
+            caller = self.caller.as_deref().unwrap_or("-"),
+            team = self.team.as_deref().unwrap_or("-"),
+            route = self.route.as_deref().unwrap_or("-"),
+            method = %method,
+            status,
+            upstream_status = self.upstream_status,
+            upstream_ms = self.upstream_duration.map(|d| d.as_secs_f64() * 1000.0),
+            duration_ms = duration.as_secs_f64() * 1000.0,
+            error,
+        );
+    }
+}
+
+/// An error and its sources on one line (`a: b: c`), for logs and config problems.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,132 @@
+//! What the upstream receives (INTERFACE §4), as pure functions so they can be tested and
+//! property-tested without sockets: same method, path and query byte for byte; the authority
+//! from config only; `Authorization: Api-Key <team key>` exactly once, marked sensitive; no
+//! hop-by-hop header; framing set here; `X-Request-Id` carried end to end.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Uri};
+
+use crate::secret::Secret;
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+];
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error("the request target cannot be forwarded")]
+    Target(#[from] http::Error),
+    #[error("the team key cannot be put in a header")]
+    Key,
+}
+
+/// Builds the upstream request head. `base` holds the configured scheme and authority (empty
+/// for the in-process sandbox); the caller's target contributes only its path and query.
+pub fn rewrite_request(
+    parts: &http::request::Parts,
+    base: &http::uri::Parts,
+    key: &Secret,
+    request_id: &HeaderValue,
+    body_len: usize,
+) -> Result<Request<()>, RewriteError> {
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut uri = Uri::builder();
+    if let (Some(scheme), Some(authority)) = (&base.scheme, &base.authority) {
+        uri = uri.scheme(scheme.clone()).authority(authority.clone());
+    }
+    let uri = uri.path_and_query(path_and_query).build()?;
+
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    // The caller's credential, Host, framing and Expect are the gateway's to set.
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::EXPECT);
+    let mut auth = HeaderValue::from_str(&format!("Api-Key {}", key.expose())).map_err(|_| RewriteError::Key)?;
+    auth.set_sensitive(true);
+    headers.insert(header::AUTHORIZATION, auth);
+    headers.insert(REQUEST_ID, request_id.clone());
+    if body_len > 0 || !matches!(parts.method, http::Method::GET | http::Method::HEAD | http::Method::DELETE | http::Method::OPTIONS) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    }
+
+    let mut request = Request::new(());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// Removes `Connection` and every header it names, and the fixed hop-by-hop set.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = Request::builder().method("POST").uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn base() -> http::uri::Parts {
+        "https://api.withallo.com/".parse::<Uri>().unwrap().into_parts()
+    }
+
+    #[test]
+    fn rewrites_authority_auth_and_hop_by_hop() {
+        let p = parts(
+            "http://evil.example/v2/api/users?x=%2F&y",
+            &[
+                ("authorization", "Bearer caller-token"),
+                ("host", "evil.example"),
+                ("connection", "x-secret-hop, keep-alive"),
+                ("x-secret-hop", "1"),
+                ("te", "trailers"),
+                ("transfer-encoding", "chunked"),
+                ("x-keep", "yes"),
+            ],
+        );
+        let rid = HeaderValue::from_static("req_abcdefabcdef");
+        let r = rewrite_request(&p, &base(), &Secret::new("ak_live_k"), &rid, 3).unwrap();
+        assert_eq!(r.uri().to_string(), "https://api.withallo.com/v2/api/users?x=%2F&y");
+        let auth: Vec<_> = r.headers().get_all("authorization").iter().collect();
+        assert_eq!(auth.len(), 1);
+        assert_eq!(auth[0], "Api-Key ak_live_k");
+        assert!(auth[0].is_sensitive());
+        for gone in ["host", "connection", "x-secret-hop", "te", "transfer-encoding"] {
+            assert!(r.headers().get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(r.headers()["x-keep"], "yes");
+        assert_eq!(r.headers()["content-length"], "3");
+        assert_eq!(r.headers()["x-request-id"], "req_abcdefabcdef");
+    }
+}

@@ -1,0 +1,144 @@
+//! Strict JSON: one document, valid UTF-8, no lone surrogates, no duplicate object keys.
+//! serde_json already refuses bad UTF-8 and lone surrogates; duplicate keys need this
+//! visitor, which builds the same `serde_json::Value` but stops at the second occurrence.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::messages::{field_error, pointer_escape};
+use crate::envelope::FieldError;
+
+/// Parses `bytes` as exactly one JSON document, refusing anything a lenient parser would fix.
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, FieldError> {
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(field_error("", "json", "the body is not valid UTF-8"));
+    }
+    let path = RefCell::new(Vec::new());
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Strict { path: &path }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    value.map_err(|e| {
+        let pointer: String = path.borrow().iter().map(|k| format!("/{}", pointer_escape(k))).collect();
+        let text = e.to_string();
+        if let Some(key) = text.strip_prefix(DUPLICATE) {
+            let key = key.split(" at line").next().unwrap_or(key);
+            field_error(&pointer, "duplicateKey", format!("duplicate key {key}"))
+        } else if text.starts_with("trailing characters") {
+            field_error("", "json", format!("a second JSON value follows the first ({text})"))
+        } else {
+            field_error(&pointer, "json", format!("the body is not valid JSON: {text}"))
+        }
+    })
+}
+
+const DUPLICATE: &str = "duplicate key ";
+
+#[derive(Clone, Copy)]
+struct Strict<'p> {
+    path: &'p RefCell<Vec<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            self.path.borrow_mut().push(items.len().to_string());
+            match seq.next_element_seed(self)? {
+                Some(item) => items.push(item),
+                None => {
+                    self.path.borrow_mut().pop();
+                    return Ok(Value::Array(items));
+                }
+            }
+            self.path.borrow_mut().pop();
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                let shown: String = key.chars().take(40).collect();
+                self.path.borrow_mut().push(key);
+                return Err(A::Error::custom(format!("{DUPLICATE}{shown:?}")));
+            }
+            self.path.borrow_mut().push(key.clone());
+            let value = map.next_value_seed(self)?;
+            self.path.borrow_mut().pop();
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_json() {
+        assert_eq!(parse_strict(br#"{"a":[1,{"b":null}]}"#).unwrap()["a"][1]["b"], Value::Null);
+    }
+
+    #[test]
+    fn refuses_duplicates_with_pointer() {
+        let e = parse_strict(br#"{"a":{"b":1,"b":2}}"#).unwrap_err();
+        assert_eq!(e.code, "duplicateKey");
+        assert_eq!(e.field, "/a/b");
+        let e = parse_strict(br#"{"name":"x","name":"y"}"#).unwrap_err();
+        assert_eq!(e.field, "/name");
+    }
+
+    #[test]
+    fn refuses_trailing_documents_bad_utf8_and_lone_surrogates() {
+        assert!(parse_strict(br#"{} {}"#).is_err());
+        assert!(parse_strict(b"{\"name\":\"\xff\"}").is_err());
+        assert!(parse_strict(br#"{"name":"\ud800"}"#).is_err());
+        assert!(parse_strict(br#"{"name":"\ud83d\ude00"}"#).is_ok());
+        assert!(parse_strict(b"{}\n").is_ok());
+    }
+}

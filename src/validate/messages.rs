@@ -1,0 +1,139 @@
+//! Turning schema violations into `FieldError`s with messages a developer can act on.
+//! Messages name the field and the rule and echo at most a short prefix of a bad value, so a
+//! secret pasted into the wrong field is not reflected back whole.
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::Validator;
+use serde_json::Value;
+
+use crate::envelope::FieldError;
+
+/// Longest prefix of a bad value ever echoed in a message.
+const ECHO_CHARS: usize = 16;
+
+pub fn field_error(pointer: &str, code: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: pointer.to_string(), code: code.to_string(), message: message.into() }
+}
+
+/// RFC 6901 escaping of one pointer segment.
+pub fn pointer_escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// `/numbers/0/number` -> `numbers.0.number`.
+pub fn param_name(pointer: &str) -> String {
+    pointer
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The envelope's `message`: the first error, and how many more there are.
+pub fn summary(errors: &[FieldError]) -> String {
+    let Some(first) = errors.first() else { return "invalid request".to_string() };
+    let name = param_name(&first.field);
+    let mut message = if name.is_empty() { first.message.clone() } else { format!("{name}: {}", first.message) };
+    if errors.len() > 1 {
+        message.push_str(&format!(" (and {} more)", errors.len() - 1));
+    }
+    message
+}
+
+/// Every violation of `validator` by `value`.
+pub fn schema_errors(validator: &Validator, value: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for error in validator.iter_errors(value) {
+        let pointer = error.instance_path().as_str().to_string();
+        let instance = error.instance();
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for name in unexpected {
+                    let field = format!("{pointer}/{}", pointer_escape(name));
+                    out.push(field_error(&field, "additionalProperties", "is not a field of this endpoint"));
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                let field = format!("{pointer}/{}", pointer_escape(name));
+                out.push(field_error(&field, "required", "is required"));
+            }
+            kind => out.push(field_error(&pointer, error.kind().keyword(), describe(kind, instance))),
+        }
+    }
+    out
+}
+
+fn describe(kind: &ValidationErrorKind, instance: &Value) -> String {
+    match kind {
+        ValidationErrorKind::MaxLength { limit } => {
+            format!("must be at most {limit} characters (got {})", char_count(instance))
+        }
+        ValidationErrorKind::MinLength { limit } => {
+            format!("must be at least {limit} characters (got {})", char_count(instance))
+        }
+        ValidationErrorKind::Format { format } => format!("must be a valid {format} (got {})", echo(instance)),
+        ValidationErrorKind::Type { kind } => format!("must be of type {} (got {})", type_names(kind), json_type(instance)),
+        ValidationErrorKind::Enum { options } => format!("must be one of {options} (got {})", echo(instance)),
+        ValidationErrorKind::Minimum { limit } => format!("must be >= {limit} (got {})", echo(instance)),
+        ValidationErrorKind::Maximum { limit } => format!("must be <= {limit} (got {})", echo(instance)),
+        ValidationErrorKind::ExclusiveMinimum { limit } => format!("must be > {limit}"),
+        ValidationErrorKind::ExclusiveMaximum { limit } => format!("must be < {limit}"),
+        ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} item(s)"),
+        ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} item(s)"),
+        ValidationErrorKind::Pattern { pattern } => format!("must match the pattern {pattern}"),
+        ValidationErrorKind::AnyOf { .. } => "does not match any of the allowed shapes".to_string(),
+        ValidationErrorKind::OneOfNotValid { .. } => "does not match exactly one of the allowed shapes".to_string(),
+        ValidationErrorKind::OneOfMultipleValid { .. } => "matches more than one of the allowed shapes".to_string(),
+        ValidationErrorKind::Constant { expected_value } => format!("must be {expected_value}"),
+        ValidationErrorKind::UniqueItems => "items must be unique".to_string(),
+        other => format!("violates the {} rule", other.keyword()),
+    }
+}
+
+fn type_names(kind: &jsonschema::error::TypeKind) -> String {
+    match kind {
+        jsonschema::error::TypeKind::Single(t) => t.to_string(),
+        jsonschema::error::TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn char_count(value: &Value) -> usize {
+    value.as_str().map_or(0, |s| s.chars().count())
+}
+
+/// A short, quoted prefix of a scalar value; the type for anything else.
+fn echo(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.chars().count() > ECHO_CHARS => {
+            format!("{:?}...", s.chars().take(ECHO_CHARS).collect::<String>())
+        }
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(n) => {
+            let text = n.to_string();
+            if text.len() > ECHO_CHARS { "a number".to_string() } else { text }
+        }
+        Value::Bool(b) => b.to_string(),
+        other => json_type(other).to_string(),
+    }
+}
+
+/// `user_pid` and `user_id` name the same teammate; both given with different values is an error.
+pub fn teammate_alias(value: &Value) -> Option<FieldError> {
+    let pid = value.get("user_pid").filter(|v| !v.is_null())?;
+    let id = value.get("user_id").filter(|v| !v.is_null())?;
+    (pid != id).then(|| field_error("/user_pid", "teammateConflict", "user_pid and user_id name the same teammate and must be equal"))
+}
