@@ -84,9 +84,11 @@ async fn process(rt: &Runtime, request: Request<Incoming>, request_id: &HeaderVa
 
     rt.limits.acquire_team(&caller.team, class).await?;
 
-    let team = rt.teams.get(&caller.team).ok_or(GatewayError::EndpointNotFound { path_hint: "this team" })?;
+    // Config loading guarantees every caller's team exists; a miss is treated as unknown.
+    let team = rt.teams.get(&caller.team).ok_or(crate::auth::AuthError::UnknownCaller)?;
     let sent = Instant::now();
     let response = rt.upstream.send(&parts, body, &team.key, request_id).await?;
+    rt.limits.observe_upstream(&caller.team, response.status(), response.headers());
     log.upstream_status = Some(response.status().as_u16());
     log.upstream_duration = Some(sent.elapsed());
     Ok(response)

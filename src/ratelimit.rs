@@ -113,4 +113,10 @@ impl RateLimits {
             (None, _) => Ok(()),
         }
     }
+
+    /// Allo's own signals (429 with `Retry-After`, `X-RateLimit-Remaining: 0` with
+    /// `X-RateLimit-Reset`) for `team`.
+    pub fn observe_upstream(&self, team: &str, status: http::StatusCode, headers: &http::HeaderMap) {
+        let _ = (team, status, headers);
+    }
 }

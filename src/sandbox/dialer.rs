@@ -14,6 +14,8 @@
 
 use serde_json::{json, Value};
 
+use crate::ids::random_id;
+
 /// Allo's documented queue capacity.
 pub const CAPACITY: usize = 1_000;
 /// Bound on retained queues per team (current ones are never dropped).
@@ -79,18 +81,27 @@ pub(crate) enum DialerError {
     PositionNotFound,
 }
 
+/// Who a write is for: the key owner (creator of any queue it makes) and the targeted user.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Who<'a> {
+    pub creator: &'a str,
+    pub assignee: &'a str,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Dialer {
     queues: Vec<Queue>,
 }
 
 impl Queue {
-    fn new(id: String, creator: &str, assignee: &str, name: Option<String>, now: &str) -> Queue {
+    /// A new empty queue with a fresh `pdl_` id (Allo's are KSUIDs; 12 alphanumerics as in
+    /// its examples is enough to be unique here).
+    fn new(who: Who<'_>, name: Option<String>, now: &str) -> Queue {
         Queue {
-            id,
+            id: random_id("pdl_", 12),
             name,
-            creator_id: creator.to_owned(),
-            assignee_id: assignee.to_owned(),
+            creator_id: who.creator.to_owned(),
+            assignee_id: who.assignee.to_owned(),
             voicemail: Voicemail::NoSkip,
             dnd: Dnd::Disabled,
             numbers: Vec::new(),
@@ -152,14 +163,15 @@ impl Dialer {
     }
 
     pub fn current(&self, assignee: &str) -> Option<&Queue> {
-        self.current_index(assignee).and_then(|i| self.queues.get(i))
+        self.current_index(assignee)
+            .and_then(|i| self.queues.get(i))
     }
 
     /// The target's current queue, created empty (unnamed) when there is none.
-    fn current_or_create(&mut self, new_id: impl FnOnce() -> String, creator: &str, assignee: &str, now: &str) -> &mut Queue {
-        let index = match self.current_index(assignee) {
+    fn current_or_create(&mut self, who: Who<'_>, now: &str) -> &mut Queue {
+        let index = match self.current_index(who.assignee) {
             Some(i) => i,
-            None => self.push(Queue::new(new_id(), creator, assignee, None, now)),
+            None => self.push(Queue::new(who, None, now)),
         };
         &mut self.queues[index]
     }
@@ -170,7 +182,9 @@ impl Dialer {
         while self.queues.len() > MAX_QUEUES {
             let stale = (0..self.queues.len()).find(|&i| {
                 let assignee = &self.queues[i].assignee_id;
-                self.queues[i + 1..].iter().any(|q| &q.assignee_id == assignee)
+                self.queues[i + 1..]
+                    .iter()
+                    .any(|q| &q.assignee_id == assignee)
             });
             match stale {
                 Some(i) => {
@@ -185,14 +199,14 @@ impl Dialer {
     }
 
     /// POST /current: a brand-new empty queue becomes the target's current one.
-    pub fn reset(&mut self, id: String, creator: &str, assignee: &str, name: Option<String>, now: &str) -> &Queue {
-        let index = self.push(Queue::new(id, creator, assignee, name, now));
+    pub fn reset(&mut self, who: Who<'_>, name: Option<String>, now: &str) -> &Queue {
+        let index = self.push(Queue::new(who, name, now));
         &self.queues[index]
     }
 
     /// PATCH /current: changes only the given fields, creating the queue if needed.
-    pub fn upsert(&mut self, new_id: impl FnOnce() -> String, creator: &str, assignee: &str, changes: Changes, now: &str) -> &Queue {
-        let queue = self.current_or_create(new_id, creator, assignee, now);
+    pub fn upsert(&mut self, who: Who<'_>, changes: Changes, now: &str) -> &Queue {
+        let queue = self.current_or_create(who, now);
         if let Some(name) = changes.name {
             queue.name = name;
         }
@@ -207,16 +221,28 @@ impl Dialer {
     }
 
     /// POST /current/numbers with already-normalised numbers; returns the added entries.
-    pub fn append(&mut self, new_id: impl FnOnce() -> String, creator: &str, assignee: &str, numbers: Vec<String>, now: &str) -> Result<Vec<QueueNumber>, DialerError> {
+    pub fn append(
+        &mut self,
+        who: Who<'_>,
+        numbers: Vec<String>,
+        now: &str,
+    ) -> Result<Vec<QueueNumber>, DialerError> {
         // Check capacity before creating anything, so a refused append leaves no trace.
-        let held = self.current(assignee).map_or(0, |q| q.numbers.len());
+        let held = self.current(who.assignee).map_or(0, |q| q.numbers.len());
         if held.saturating_add(numbers.len()) > CAPACITY {
-            return Err(DialerError::LimitReached { held, adding: numbers.len() });
+            return Err(DialerError::LimitReached {
+                held,
+                adding: numbers.len(),
+            });
         }
-        let queue = self.current_or_create(new_id, creator, assignee, now);
+        let queue = self.current_or_create(who, now);
         let mut added = Vec::with_capacity(numbers.len());
         for number_to in numbers {
-            let entry = QueueNumber { number_to, position: queue.next_position, created_at: now.to_owned() };
+            let entry = QueueNumber {
+                number_to,
+                position: queue.next_position,
+                created_at: now.to_owned(),
+            };
             queue.next_position += 1;
             queue.numbers.push(entry.clone());
             added.push(entry);
@@ -226,7 +252,12 @@ impl Dialer {
     }
 
     /// DELETE /current/numbers: returns how many entries were removed.
-    pub fn clear(&mut self, assignee: &str, filter: &ClearFilter, now: &str) -> Result<usize, DialerError> {
+    pub fn clear(
+        &mut self,
+        assignee: &str,
+        filter: &ClearFilter,
+        now: &str,
+    ) -> Result<usize, DialerError> {
         let index = self.current_index(assignee).ok_or(DialerError::NoQueue)?;
         let queue = &mut self.queues[index];
         let before = queue.numbers.len();
@@ -238,7 +269,10 @@ impl Dialer {
                     ClearFilter::NumberAt(number, _) => &n.number_to == number,
                     _ => true,
                 };
-                let at = queue.numbers.iter().position(|n| n.position == *position && wanted(n));
+                let at = queue
+                    .numbers
+                    .iter()
+                    .position(|n| n.position == *position && wanted(n));
                 match at {
                     Some(i) => {
                         queue.numbers.remove(i);
@@ -273,6 +307,8 @@ mod tests {
     use super::*;
 
     const NOW: &str = "2026-05-06T10:00:00Z";
+    const SELF: Who<'static> = Who { creator: "u1", assignee: "u1" };
+    const FOR_U2: Who<'static> = Who { creator: "u1", assignee: "u2" };
 
     fn nums(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -281,11 +317,12 @@ mod tests {
     #[test]
     fn positions_are_stable_and_never_reused() {
         let mut d = Dialer::default();
-        d.append(|| "pdl_1".into(), "u1", "u1", nums(&["+1", "+2", "+1"]), NOW).unwrap();
+        d.append(SELF, nums(&["+1", "+2", "+1"]), NOW).unwrap();
         assert_eq!(d.clear("u1", &ClearFilter::Position(1), NOW), Ok(1));
-        let added = d.append(|| "unused".into(), "u1", "u1", nums(&["+3"]), NOW).unwrap();
+        let added = d.append(SELF, nums(&["+3"]), NOW).unwrap();
         assert_eq!(added[0].position, 3);
-        assert_eq!(d.clear("u1", &ClearFilter::NumberAt("+1".into(), 3), NOW), Err(DialerError::PositionNotFound));
+        let wrong_number = ClearFilter::NumberAt("+1".into(), 3);
+        assert_eq!(d.clear("u1", &wrong_number, NOW), Err(DialerError::PositionNotFound));
         assert_eq!(d.clear("u1", &ClearFilter::NumberAt("+1".into(), 2), NOW), Ok(1));
         assert_eq!(d.clear("u1", &ClearFilter::Number("+9".into()), NOW), Ok(0));
         assert_eq!(d.clear("u2", &ClearFilter::Unassigned, NOW), Err(DialerError::NoQueue));
@@ -294,25 +331,39 @@ mod tests {
     #[test]
     fn reset_makes_a_new_current_queue_and_eviction_keeps_current_ones() {
         let mut d = Dialer::default();
-        d.reset("pdl_a".into(), "u1", "u2", Some("first".into()), NOW);
-        for i in 0..200 {
-            d.reset(format!("pdl_{i}"), "u1", "u1", None, NOW);
+        let first = d.reset(FOR_U2, Some("first".into()), NOW).id.clone();
+        let mut last = String::new();
+        for _ in 0..200 {
+            last = d.reset(SELF, None, NOW).id.clone();
         }
         assert!(d.queues.len() <= MAX_QUEUES);
-        assert_eq!(d.current("u2").map(|q| q.id.as_str()), Some("pdl_a"));
-        assert_eq!(d.current("u1").map(|q| q.id.as_str()), Some("pdl_199"));
+        assert_eq!(d.current("u2").map(|q| &q.id), Some(&first));
+        assert_eq!(d.current("u1").map(|q| &q.id), Some(&last));
+        assert!(last.starts_with("pdl_") && last.len() == 16);
+    }
+
+    #[test]
+    fn upsert_touches_only_given_fields_and_creates_when_missing() {
+        let mut d = Dialer::default();
+        let changes = Changes { voicemail: Some(Voicemail::Skip), ..Changes::default() };
+        let q = d.upsert(FOR_U2, changes, NOW);
+        assert_eq!((q.voicemail, q.dnd, q.name.clone()), (Voicemail::Skip, Dnd::Disabled, None));
+        let id = q.id.clone();
+        let changes = Changes { name: Some(Some("n".into())), ..Changes::default() };
+        let q = d.upsert(FOR_U2, changes, NOW);
+        assert_eq!((q.id.as_str(), q.voicemail), (id.as_str(), Voicemail::Skip));
     }
 
     #[test]
     fn capacity_is_all_or_nothing() {
         let mut d = Dialer::default();
         let many: Vec<String> = (0..CAPACITY).map(|i| format!("+{i}")).collect();
-        d.append(|| "pdl_x".into(), "u1", "u1", many, NOW).unwrap();
-        let err = d.append(|| "pdl_y".into(), "u1", "u1", nums(&["+1"]), NOW).unwrap_err();
+        d.append(SELF, many, NOW).unwrap();
+        let err = d.append(SELF, nums(&["+1"]), NOW).unwrap_err();
         assert_eq!(err, DialerError::LimitReached { held: CAPACITY, adding: 1 });
         // A refused append to a user without a queue creates none.
         let too_many: Vec<String> = (0..=CAPACITY).map(|i| format!("+{i}")).collect();
-        assert!(d.append(|| "pdl_z".into(), "u1", "u2", too_many, NOW).is_err());
+        assert!(d.append(FOR_U2, too_many, NOW).is_err());
         assert!(d.current("u2").is_none());
     }
 }

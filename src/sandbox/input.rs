@@ -79,7 +79,9 @@ fn decode(s: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(byte) => {
                         out.push(byte);
@@ -250,7 +252,10 @@ mod tests {
         let body = Bytes::from_static(br#"{"name":"x"}"#);
         let err = json_object(&headers, &body).unwrap_err();
         assert_eq!(err.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         assert!(json_object(&headers, &body).unwrap().is_some());
         assert!(json_object(&headers, &Bytes::new()).unwrap().is_none());
         for bad in [&b"{"[..], b"[]", b"{} {}", b"\xff"] {

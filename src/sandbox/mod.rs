@@ -119,7 +119,10 @@ impl Sandbox {
 
     /// The seeded roster of `team_id`, e.g. for the CLI to print or tests to target teammates.
     pub fn roster(&self, team_id: &str) -> Option<&Roster> {
-        self.teams.iter().find(|t| t.id == team_id).map(|t| &t.roster)
+        self.teams
+            .iter()
+            .find(|t| t.id == team_id)
+            .map(|t| &t.roster)
     }
 
     /// Handle one complete request (body already read). Never panics on any input.

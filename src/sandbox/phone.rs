@@ -80,7 +80,10 @@ mod tests {
             Some("+33612345678")
         );
         assert_eq!(normalize("+14155551234").as_deref(), Some("+14155551234"));
-        assert_eq!(normalize(" +44 20 7946 0958 ").as_deref(), Some("+442079460958"));
+        assert_eq!(
+            normalize(" +44 20 7946 0958 ").as_deref(),
+            Some("+442079460958")
+        );
     }
 
     #[test]
@@ -90,14 +93,14 @@ mod tests {
             "+",
             "hello",
             "+33 6 12 AB 56 78",
-            "+1234567",           // 7 digits: too short
-            "+1234567890123456",  // 16 digits: too long
-            "+0612345678",        // country code cannot start with 0
-            "612345678",          // bare national number without trunk 0
-            "0612345",            // national too short
-            "06123456789",        // national too long
-            "+33 6+12 34 56 78",  // plus in the middle
-            "+٣٣٦١٢٣٤٥٦٧٨",       // non-ASCII digits
+            "+1234567",          // 7 digits: too short
+            "+1234567890123456", // 16 digits: too long
+            "+0612345678",       // country code cannot start with 0
+            "612345678",         // bare national number without trunk 0
+            "0612345",           // national too short
+            "06123456789",       // national too long
+            "+33 6+12 34 56 78", // plus in the middle
+            "+٣٣٦١٢٣٤٥٦٧٨",      // non-ASCII digits
             "0012",
         ] {
             assert_eq!(normalize(bad), None, "{bad:?} should be invalid");

@@ -5,19 +5,24 @@
 
 use serde_json::{json, Value};
 
-use super::dialer::{ClearFilter, Changes, DialerError, Dnd, Voicemail, CAPACITY};
+use super::dialer::{Who, Changes, ClearFilter, DialerError, Dnd, Voicemail, CAPACITY};
 use super::input::{char_len, Fields};
 use super::phone;
 use super::respond::{ApiError, Reply};
 use super::target::Target;
 use super::Call;
 use crate::envelope::FieldError;
-use crate::ids::random_id;
 
 const NAME_MAX: usize = 255;
 
-fn new_queue_id() -> String {
-    random_id("pdl_", 12)
+/// The key owner (creator of any new queue) and the resolved target of a write.
+fn who<'r>(call: &'r Call<'_>, target: &Target) -> Result<Who<'r>, ApiError> {
+    let roster = &call.team.roster;
+    let assignee = target.resolve(roster)?;
+    Ok(Who {
+        creator: &roster.owner().id,
+        assignee: &assignee.id,
+    })
 }
 
 fn require_body(call: &Call<'_>) -> Result<serde_json::Map<String, Value>, ApiError> {
@@ -39,13 +44,24 @@ pub(crate) fn get_current(call: &Call<'_>) -> Result<Reply, ApiError> {
     let target = Target::from_query(&call.query)?;
     let page = call.query.integer("page")?.unwrap_or(1);
     if page == 0 {
-        return Err(ApiError::validation("INVALID_QUERY_PARAMETER", "page: must be at least 1").with_param("page"));
+        return Err(
+            ApiError::validation("INVALID_QUERY_PARAMETER", "page: must be at least 1")
+                .with_param("page"),
+        );
     }
     let size = match call.query.get("size") {
         None => 20,
-        Some(raw) => raw.parse::<u64>().ok().filter(|s| (1..=100).contains(s)).ok_or_else(|| {
-            ApiError::validation("INVALID_PAGE_SIZE", "size: must be an integer from 1 to 100").with_param("size")
-        })?,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=100).contains(s))
+            .ok_or_else(|| {
+                ApiError::validation(
+                    "INVALID_PAGE_SIZE",
+                    "size: must be an integer from 1 to 100",
+                )
+                .with_param("size")
+            })?,
     };
     let assignee = target.resolve(&call.team.roster)?;
     let dialer = call.team.dialer();
@@ -60,7 +76,13 @@ pub(crate) fn get_current(call: &Call<'_>) -> Result<Reply, ApiError> {
     let total_pages = total.div_ceil(size);
     let skip = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
     let take = usize::try_from(size).unwrap_or(usize::MAX);
-    let data: Vec<Value> = queue.numbers.iter().skip(skip).take(take).map(|n| n.to_json()).collect();
+    let data: Vec<Value> = queue
+        .numbers
+        .iter()
+        .skip(skip)
+        .take(take)
+        .map(|n| n.to_json())
+        .collect();
     Ok(Reply::ok(json!({
         "data": data,
         "pagination": {
@@ -86,7 +108,13 @@ pub(crate) fn reset(call: &Call<'_>) -> Result<Reply, ApiError> {
     let assignee = target.resolve(roster)?;
     let now = call.clock.timestamp();
     let mut dialer = call.team.dialer();
-    let queue = dialer.reset(new_queue_id(), &roster.owner().id, &assignee.id, name.map(str::to_owned), &now);
+    let queue = dialer.reset(
+        new_queue_id(),
+        &roster.owner().id,
+        &assignee.id,
+        name.map(str::to_owned),
+        &now,
+    );
     Ok(Reply::ok(json!({ "data": queue.to_json(true) })))
 }
 
@@ -128,7 +156,13 @@ pub(crate) fn upsert(call: &Call<'_>) -> Result<Reply, ApiError> {
     let assignee = target.resolve(roster)?;
     let now = call.clock.timestamp();
     let mut dialer = call.team.dialer();
-    let queue = dialer.upsert(new_queue_id, &roster.owner().id, &assignee.id, changes, &now);
+    let queue = dialer.upsert(
+        new_queue_id,
+        &roster.owner().id,
+        &assignee.id,
+        changes,
+        &now,
+    );
     Ok(Reply::ok(json!({ "data": queue.to_json(true) })))
 }
 
@@ -144,7 +178,9 @@ pub(crate) fn append(call: &Call<'_>) -> Result<Reply, ApiError> {
                 match read_item(item, i, &mut fields.errors) {
                     Some(raw) => match phone::normalize(raw) {
                         Some(e164) => valid.push(e164),
-                        None => skipped.push(json!({"number": raw, "reason": "INVALID_PHONE_NUMBER"})),
+                        None => {
+                            skipped.push(json!({"number": raw, "reason": "INVALID_PHONE_NUMBER"}))
+                        }
                     },
                     None => continue,
                 }
@@ -171,7 +207,9 @@ pub(crate) fn append(call: &Call<'_>) -> Result<Reply, ApiError> {
             DialerError::NoQueue | DialerError::PositionNotFound => queue_not_found(),
         })?;
     let added: Vec<Value> = added.iter().map(|n| n.to_json()).collect();
-    Ok(Reply::ok(json!({ "data": {"added": added, "skipped": skipped} })))
+    Ok(Reply::ok(
+        json!({ "data": {"added": added, "skipped": skipped} }),
+    ))
 }
 
 /// Checks one `numbers[i]` item, returning its `number` when the item is well-formed.
@@ -224,7 +262,8 @@ pub(crate) fn clear(call: &Call<'_>) -> Result<Reply, ApiError> {
     let number = match number {
         None => None,
         Some(raw) => Some(phone::normalize(raw).ok_or_else(|| {
-            ApiError::validation("INVALID_PHONE_NUMBER", "number: not a valid phone number").with_param("number")
+            ApiError::validation("INVALID_PHONE_NUMBER", "number: not a valid phone number")
+                .with_param("number")
         })?),
     };
     let filter = match (number, position, unassigned) {
@@ -241,19 +280,26 @@ pub(crate) fn clear(call: &Call<'_>) -> Result<Reply, ApiError> {
     };
     let assignee = target.resolve(&call.team.roster)?;
     let now = call.clock.timestamp();
-    let removed = call.team.dialer().clear(&assignee.id, &filter, &now).map_err(|e| match e {
-        DialerError::PositionNotFound => ApiError::not_found(
-            "QUEUE_NUMBER_POSITION_NOT_FOUND",
-            "no entry of the current queue is at this position (with this number)",
-        )
-        .with_param("position"),
-        DialerError::NoQueue | DialerError::LimitReached { .. } => queue_not_found(),
-    })?;
+    let removed = call
+        .team
+        .dialer()
+        .clear(&assignee.id, &filter, &now)
+        .map_err(|e| match e {
+            DialerError::PositionNotFound => ApiError::not_found(
+                "QUEUE_NUMBER_POSITION_NOT_FOUND",
+                "no entry of the current queue is at this position (with this number)",
+            )
+            .with_param("position"),
+            DialerError::NoQueue | DialerError::LimitReached { .. } => queue_not_found(),
+        })?;
     Ok(Reply::ok(json!({ "data": {"removed": removed} })))
 }
 
 fn queue_not_found() -> ApiError {
-    ApiError::not_found("DIALING_QUEUE_NOT_FOUND", "the targeted user has no dialing queue")
+    ApiError::not_found(
+        "DIALING_QUEUE_NOT_FOUND",
+        "the targeted user has no dialing queue",
+    )
 }
 
 /// PATCH /v2/api/dialing-queues/{queue_id}/assignee — hand a queue to another teammate.
@@ -282,10 +328,16 @@ pub(crate) fn reassign(call: &Call<'_>, queue_id: &str) -> Result<Reply, ApiErro
         .by_id(queue_id)
         .is_some_and(|q| q.creator_id == owner.id || q.assignee_id == owner.id);
     if !visible {
-        return Err(ApiError::not_found("DIALING_QUEUE_NOT_FOUND", "no dialing queue with this id").with_param("queue_id"));
+        return Err(ApiError::not_found(
+            "DIALING_QUEUE_NOT_FOUND",
+            "no dialing queue with this id",
+        )
+        .with_param("queue_id"));
     }
     let assignee = target.resolve(roster)?;
     let now = call.clock.timestamp();
-    let queue = dialer.reassign(queue_id, &assignee.id, &now).ok_or_else(queue_not_found)?;
+    let queue = dialer
+        .reassign(queue_id, &assignee.id, &now)
+        .ok_or_else(queue_not_found)?;
     Ok(Reply::ok(json!({ "data": queue.to_json(true) })))
 }

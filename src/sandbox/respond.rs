@@ -28,9 +28,13 @@ impl Reply {
     }
 }
 
-/// An error answer in Allo's v2 envelope, before the request id is known to it.
+/// An error answer in Allo's v2 envelope, before the request id is known to it. Boxed so the
+/// `Result`s handlers return stay small on the happy path.
 #[derive(Debug, Clone)]
-pub(crate) struct ApiError {
+pub(crate) struct ApiError(Box<ErrorInfo>);
+
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorInfo {
     pub status: StatusCode,
     pub kind: &'static str,
     pub code: &'static str,
@@ -42,9 +46,22 @@ pub(crate) struct ApiError {
     pub allow: Option<String>,
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ErrorInfo;
+    fn deref(&self) -> &ErrorInfo {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorInfo {
+        &mut self.0
+    }
+}
+
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, code: &'static str, message: String) -> Self {
-        ApiError {
+        ApiError(Box::new(ErrorInfo {
             status,
             kind,
             code,
@@ -53,7 +70,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_seconds: None,
             allow: None,
-        }
+        }))
     }
 
     pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
@@ -66,7 +83,12 @@ impl ApiError {
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found_error", code, message.into())
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            code,
+            message.into(),
+        )
     }
 
     pub fn unauthenticated() -> Self {
@@ -79,7 +101,12 @@ impl ApiError {
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "permission_error", code, message.into())
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            code,
+            message.into(),
+        )
     }
 
     pub fn rate_limited(limit: u32, class: &str, retry_after: u64) -> Self {
@@ -87,7 +114,9 @@ impl ApiError {
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "RATE_LIMIT_EXCEEDED",
-            format!("rate limit exceeded: {class} requests are limited to {limit} requests per second."),
+            format!(
+                "rate limit exceeded: {class} requests are limited to {limit} requests per second."
+            ),
         );
         err.retry_after_seconds = Some(retry_after);
         err
@@ -165,17 +194,19 @@ pub(crate) fn finish(
             (reply.status, Bytes::from(bytes), None, None)
         }
         Err(err) => {
-            let mut body = ErrorBody::new(err.kind, err.code, err.message.clone());
+            let retryable = err.retryable();
+            let info = *err.0;
+            let mut body = ErrorBody::new(info.kind, info.code, info.message);
             body.request_id = request_id.to_owned();
-            body.retryable = err.retryable();
-            body.param = err.param.clone();
-            body.errors = err.errors.clone();
-            body.retry_after_seconds = err.retry_after_seconds;
+            body.retryable = retryable;
+            body.param = info.param;
+            body.errors = info.errors;
+            body.retry_after_seconds = info.retry_after_seconds;
             (
-                err.status,
+                info.status,
                 body.to_bytes(),
-                err.retry_after_seconds,
-                err.allow,
+                info.retry_after_seconds,
+                info.allow,
             )
         }
     };

@@ -170,9 +170,15 @@ mod tests {
     fn lookups() {
         let r = Roster::seed("Sales Team");
         assert_eq!(r.users()[1].email, "bob@sales-team.example");
-        assert_eq!(r.by_email("BOB@Sales-Team.example").map(|u| u.role), Some(Role::Manager));
+        assert_eq!(
+            r.by_email("BOB@Sales-Team.example").map(|u| u.role),
+            Some(Role::Manager)
+        );
         let chloe_id = r.users()[2].id.clone();
-        assert_eq!(r.by_id(&chloe_id).map(|u| u.name.as_str()), Some("Chloé Bernard"));
+        assert_eq!(
+            r.by_id(&chloe_id).map(|u| u.name.as_str()),
+            Some("Chloé Bernard")
+        );
         assert!(r.by_id("usr-nope").is_none());
         assert!(r.by_email("eve@sales-team.example").is_none());
     }

@@ -34,15 +34,31 @@ const TABLE: &[(&str, &str, Option<Emulated>)] = &[
     ("GET", "/v2/api/dialing-queues/current", Some(QueueGet)),
     ("PATCH", "/v2/api/dialing-queues/current", Some(QueueUpsert)),
     ("POST", "/v2/api/dialing-queues/current", Some(QueueReset)),
-    ("POST", "/v2/api/dialing-queues/current/numbers", Some(QueueAppend)),
-    ("DELETE", "/v2/api/dialing-queues/current/numbers", Some(QueueClear)),
-    ("PATCH", "/v2/api/dialing-queues/{queue_id}/assignee", Some(QueueReassign)),
+    (
+        "POST",
+        "/v2/api/dialing-queues/current/numbers",
+        Some(QueueAppend),
+    ),
+    (
+        "DELETE",
+        "/v2/api/dialing-queues/current/numbers",
+        Some(QueueClear),
+    ),
+    (
+        "PATCH",
+        "/v2/api/dialing-queues/{queue_id}/assignee",
+        Some(QueueReassign),
+    ),
     ("GET", "/v2/api/me", Some(Me)),
     ("GET", "/v2/api/users", Some(UsersList)),
     ("GET", "/v2/api/users/{id}", Some(UsersGet)),
     ("GET", "/v2/api/tags", None),
     ("POST", "/v2/api/conversations/items/{id}/tags", None),
-    ("DELETE", "/v2/api/conversations/items/{id}/tags/{tag}", None),
+    (
+        "DELETE",
+        "/v2/api/conversations/items/{id}/tags/{tag}",
+        None,
+    ),
     ("GET", "/v2/api/numbers", None),
     ("GET", "/v2/api/conversations", None),
     ("POST", "/v2/api/conversations/items/search", None),
@@ -61,7 +77,11 @@ const TABLE: &[(&str, &str, Option<Emulated>)] = &[
     ("GET", "/v2/api/summary_templates/{id}", None),
     ("PUT", "/v2/api/summary_templates/{id}", None),
     ("DELETE", "/v2/api/summary_templates/{id}", None),
-    ("PUT", "/v2/api/numbers/{number}/default_summary_template", None),
+    (
+        "PUT",
+        "/v2/api/numbers/{number}/default_summary_template",
+        None,
+    ),
     ("POST", "/v2/api/analytics/overview", None),
     ("POST", "/v2/api/analytics/outbound", None),
     ("POST", "/v2/api/crm/people", None),
@@ -155,7 +175,10 @@ mod tests {
 
     #[test]
     fn literal_segments_beat_parameters() {
-        assert_eq!(route("GET", "/v2/api/dialing-queues/current"), Route::Emulated(QueueGet, None));
+        assert_eq!(
+            route("GET", "/v2/api/dialing-queues/current"),
+            Route::Emulated(QueueGet, None)
+        );
         assert_eq!(
             route("DELETE", "/v2/api/dialing-queues/current"),
             Route::NotEmulated("/v2/api/dialing-queues/current")
@@ -168,7 +191,10 @@ mod tests {
 
     #[test]
     fn parameters_are_captured() {
-        assert_eq!(route("GET", "/v2/api/users/usr-1"), Route::Emulated(UsersGet, Some("usr-1")));
+        assert_eq!(
+            route("GET", "/v2/api/users/usr-1"),
+            Route::Emulated(UsersGet, Some("usr-1"))
+        );
         assert_eq!(
             route("PATCH", "/v2/api/dialing-queues/pdl_9/assignee"),
             Route::Emulated(QueueReassign, Some("pdl_9"))
@@ -180,8 +206,17 @@ mod tests {
         assert_eq!(route("GET", "/v2/api/nope"), Route::NotFound);
         assert_eq!(route("GET", "/v2/api/users/"), Route::NotFound);
         assert_eq!(route("GET", ""), Route::NotFound);
-        assert_eq!(route("PUT", "/v2/api/me"), Route::MethodNotAllowed("GET".into()));
-        assert_eq!(route("POST", "/v2/api/tags"), Route::MethodNotAllowed("GET".into()));
-        assert_eq!(route("GET", "/v2/api/tags"), Route::NotEmulated("/v2/api/tags"));
+        assert_eq!(
+            route("PUT", "/v2/api/me"),
+            Route::MethodNotAllowed("GET".into())
+        );
+        assert_eq!(
+            route("POST", "/v2/api/tags"),
+            Route::MethodNotAllowed("GET".into())
+        );
+        assert_eq!(
+            route("GET", "/v2/api/tags"),
+            Route::NotEmulated("/v2/api/tags")
+        );
     }
 }

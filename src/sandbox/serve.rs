@@ -122,7 +122,9 @@ async fn answer(sandbox: &Sandbox, req: Request<Incoming>) -> Response<Full<Byte
             return refuse(err);
         }
     };
-    sandbox.handle(Request::from_parts(parts, bytes)).map(Full::new)
+    sandbox
+        .handle(Request::from_parts(parts, bytes))
+        .map(Full::new)
 }
 
 #[cfg(test)]

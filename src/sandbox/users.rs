@@ -38,14 +38,54 @@ const SCOPES: [&str; 22] = [
 /// The endpoints `me` lists: those the sandbox actually answers.
 const ENDPOINTS: [(&str, &str, &str, Option<&str>); 9] = [
     ("GET", "/v2/api/me", "Describe the API key", None),
-    ("GET", "/v2/api/users", "List team members", Some("USERS_READ")),
-    ("GET", "/v2/api/users/{id}", "Get a team member", Some("USERS_READ")),
-    ("GET", "/v2/api/dialing-queues/current", "List current queue numbers", Some("DIALING_QUEUE_READ_WRITE")),
-    ("PATCH", "/v2/api/dialing-queues/current", "Update current queue", Some("DIALING_QUEUE_READ_WRITE")),
-    ("POST", "/v2/api/dialing-queues/current", "Reset current queue", Some("DIALING_QUEUE_READ_WRITE")),
-    ("POST", "/v2/api/dialing-queues/current/numbers", "Append numbers", Some("DIALING_QUEUE_READ_WRITE")),
-    ("DELETE", "/v2/api/dialing-queues/current/numbers", "Clear numbers", Some("DIALING_QUEUE_READ_WRITE")),
-    ("PATCH", "/v2/api/dialing-queues/{queue_id}/assignee", "Reassign a queue", Some("DIALING_QUEUE_READ_WRITE")),
+    (
+        "GET",
+        "/v2/api/users",
+        "List team members",
+        Some("USERS_READ"),
+    ),
+    (
+        "GET",
+        "/v2/api/users/{id}",
+        "Get a team member",
+        Some("USERS_READ"),
+    ),
+    (
+        "GET",
+        "/v2/api/dialing-queues/current",
+        "List current queue numbers",
+        Some("DIALING_QUEUE_READ_WRITE"),
+    ),
+    (
+        "PATCH",
+        "/v2/api/dialing-queues/current",
+        "Update current queue",
+        Some("DIALING_QUEUE_READ_WRITE"),
+    ),
+    (
+        "POST",
+        "/v2/api/dialing-queues/current",
+        "Reset current queue",
+        Some("DIALING_QUEUE_READ_WRITE"),
+    ),
+    (
+        "POST",
+        "/v2/api/dialing-queues/current/numbers",
+        "Append numbers",
+        Some("DIALING_QUEUE_READ_WRITE"),
+    ),
+    (
+        "DELETE",
+        "/v2/api/dialing-queues/current/numbers",
+        "Clear numbers",
+        Some("DIALING_QUEUE_READ_WRITE"),
+    ),
+    (
+        "PATCH",
+        "/v2/api/dialing-queues/{queue_id}/assignee",
+        "Reassign a queue",
+        Some("DIALING_QUEUE_READ_WRITE"),
+    ),
 ];
 
 /// GET /v2/api/me. Besides Allo's documented fields it carries `user`, the key owner, so a
@@ -111,10 +151,9 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
 pub(crate) fn get(call: &Call<'_>, id: &str) -> Result<Reply, ApiError> {
     match call.team.roster.by_id(id) {
         Some(user) => Ok(Reply::ok(json!({ "data": user.to_json() }))),
-        None => Err(ApiError::not_found(
-            "MEMBER_NOT_FOUND",
-            "no member of your team has this id",
-        )
-        .with_param("id")),
+        None => Err(
+            ApiError::not_found("MEMBER_NOT_FOUND", "no member of your team has this id")
+                .with_param("id"),
+        ),
     }
 }

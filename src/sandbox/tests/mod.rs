@@ -71,9 +71,7 @@ impl Harness {
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
         }
-        let req = builder
-            .body(Bytes::from(body.unwrap_or_default()))
-            .unwrap();
+        let req = builder.body(Bytes::from(body.unwrap_or_default())).unwrap();
         self.send(req)
     }
 
