@@ -12,49 +12,12 @@
 //! * each team keeps at most `MAX_QUEUES` queues; beyond that the oldest non-current queue is
 //!   forgotten, so a long-running sandbox stays bounded.
 
-use serde_json::{json, Value};
-
-use crate::ids::random_id;
+pub(crate) use super::queue::{Dnd, Queue, QueueNumber, Voicemail, Who};
 
 /// Allo's documented queue capacity.
 pub const CAPACITY: usize = 1_000;
 /// Bound on retained queues per team (current ones are never dropped).
 const MAX_QUEUES: usize = 64;
-
-/// `voicemail_handling` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Voicemail {
-    Skip,
-    NoSkip,
-}
-
-/// `do_not_disturb` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dnd {
-    Enabled,
-    Disabled,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct QueueNumber {
-    pub number_to: String,
-    pub position: u64,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Queue {
-    pub id: String,
-    pub name: Option<String>,
-    pub creator_id: String,
-    pub assignee_id: String,
-    pub voicemail: Voicemail,
-    pub dnd: Dnd,
-    pub numbers: Vec<QueueNumber>,
-    next_position: u64,
-    pub created_at: String,
-    pub updated_at: String,
-}
 
 /// The fields a PATCH may change; `None` leaves a field as it is.
 #[derive(Debug, Default)]
@@ -74,87 +37,24 @@ pub(crate) enum ClearFilter {
     Unassigned,
 }
 
+/// An append that would take the queue past `CAPACITY`.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum DialerError {
-    LimitReached { held: usize, adding: usize },
-    NoQueue,
-    PositionNotFound,
+pub(crate) struct LimitReached {
+    pub held: usize,
+    pub adding: usize,
 }
 
-/// Who a write is for: the key owner (creator of any queue it makes) and the targeted user.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Who<'a> {
-    pub creator: &'a str,
-    pub assignee: &'a str,
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ClearError {
+    /// The target has no current queue.
+    NoQueue,
+    /// No entry at the given position (with the given number, if one was given).
+    PositionNotFound,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Dialer {
     queues: Vec<Queue>,
-}
-
-impl Queue {
-    /// A new empty queue with a fresh `pdl_` id (Allo's are KSUIDs; 12 alphanumerics as in
-    /// its examples is enough to be unique here).
-    fn new(who: Who<'_>, name: Option<String>, now: &str) -> Queue {
-        Queue {
-            id: random_id("pdl_", 12),
-            name,
-            creator_id: who.creator.to_owned(),
-            assignee_id: who.assignee.to_owned(),
-            voicemail: Voicemail::NoSkip,
-            dnd: Dnd::Disabled,
-            numbers: Vec::new(),
-            next_position: 0,
-            created_at: now.to_owned(),
-            updated_at: now.to_owned(),
-        }
-    }
-
-    /// `DialingQueueMeta`, or the full `DialingQueue` when `with_numbers`.
-    pub fn to_json(&self, with_numbers: bool) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "name": self.name,
-            "creator_id": self.creator_id,
-            "assignee_id": self.assignee_id,
-            "voicemail_handling": match self.voicemail { Voicemail::Skip => "SKIP", Voicemail::NoSkip => "NO_SKIP" },
-            "do_not_disturb": match self.dnd { Dnd::Enabled => "ENABLED", Dnd::Disabled => "DISABLED" },
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        });
-        if with_numbers {
-            let numbers: Vec<Value> = self.numbers.iter().map(QueueNumber::to_json).collect();
-            v["numbers"] = Value::Array(numbers);
-        }
-        v
-    }
-}
-
-impl QueueNumber {
-    /// A `QueueNumber`. Nothing is ever dialled in the sandbox, so the call fields stay null
-    /// and `call_status` stays `QUEUED` (the one value Allo's docs show).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "number_to": self.number_to,
-            "position": self.position,
-            "created_at": self.created_at,
-            "updated_at": self.created_at,
-            "call_start_date": null,
-            "call_id": null,
-            "routing_result": null,
-            "sync_status": "NOT_SYNCED",
-            "detected_outbound_voicemail": null,
-            "not_reached_destination_reason": null,
-            "voicemail_left": null,
-            "call_status": "QUEUED",
-        })
-    }
-
-    /// Not yet called: always true here, since the sandbox places no calls.
-    fn unassigned(&self) -> bool {
-        true
-    }
 }
 
 impl Dialer {
@@ -226,11 +126,11 @@ impl Dialer {
         who: Who<'_>,
         numbers: Vec<String>,
         now: &str,
-    ) -> Result<Vec<QueueNumber>, DialerError> {
+    ) -> Result<Vec<QueueNumber>, LimitReached> {
         // Check capacity before creating anything, so a refused append leaves no trace.
         let held = self.current(who.assignee).map_or(0, |q| q.numbers.len());
         if held.saturating_add(numbers.len()) > CAPACITY {
-            return Err(DialerError::LimitReached {
+            return Err(LimitReached {
                 held,
                 adding: numbers.len(),
             });
@@ -257,8 +157,8 @@ impl Dialer {
         assignee: &str,
         filter: &ClearFilter,
         now: &str,
-    ) -> Result<usize, DialerError> {
-        let index = self.current_index(assignee).ok_or(DialerError::NoQueue)?;
+    ) -> Result<usize, ClearError> {
+        let index = self.current_index(assignee).ok_or(ClearError::NoQueue)?;
         let queue = &mut self.queues[index];
         let before = queue.numbers.len();
         match filter {
@@ -277,7 +177,7 @@ impl Dialer {
                     Some(i) => {
                         queue.numbers.remove(i);
                     }
-                    None => return Err(DialerError::PositionNotFound),
+                    None => return Err(ClearError::PositionNotFound),
                 }
             }
         }
@@ -307,8 +207,14 @@ mod tests {
     use super::*;
 
     const NOW: &str = "2026-05-06T10:00:00Z";
-    const SELF: Who<'static> = Who { creator: "u1", assignee: "u1" };
-    const FOR_U2: Who<'static> = Who { creator: "u1", assignee: "u2" };
+    const SELF: Who<'static> = Who {
+        creator: "u1",
+        assignee: "u1",
+    };
+    const FOR_U2: Who<'static> = Who {
+        creator: "u1",
+        assignee: "u2",
+    };
 
     fn nums(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -322,10 +228,19 @@ mod tests {
         let added = d.append(SELF, nums(&["+3"]), NOW).unwrap();
         assert_eq!(added[0].position, 3);
         let wrong_number = ClearFilter::NumberAt("+1".into(), 3);
-        assert_eq!(d.clear("u1", &wrong_number, NOW), Err(DialerError::PositionNotFound));
-        assert_eq!(d.clear("u1", &ClearFilter::NumberAt("+1".into(), 2), NOW), Ok(1));
+        assert_eq!(
+            d.clear("u1", &wrong_number, NOW),
+            Err(ClearError::PositionNotFound)
+        );
+        assert_eq!(
+            d.clear("u1", &ClearFilter::NumberAt("+1".into(), 2), NOW),
+            Ok(1)
+        );
         assert_eq!(d.clear("u1", &ClearFilter::Number("+9".into()), NOW), Ok(0));
-        assert_eq!(d.clear("u2", &ClearFilter::Unassigned, NOW), Err(DialerError::NoQueue));
+        assert_eq!(
+            d.clear("u2", &ClearFilter::Unassigned, NOW),
+            Err(ClearError::NoQueue)
+        );
     }
 
     #[test]
@@ -345,11 +260,20 @@ mod tests {
     #[test]
     fn upsert_touches_only_given_fields_and_creates_when_missing() {
         let mut d = Dialer::default();
-        let changes = Changes { voicemail: Some(Voicemail::Skip), ..Changes::default() };
+        let changes = Changes {
+            voicemail: Some(Voicemail::Skip),
+            ..Changes::default()
+        };
         let q = d.upsert(FOR_U2, changes, NOW);
-        assert_eq!((q.voicemail, q.dnd, q.name.clone()), (Voicemail::Skip, Dnd::Disabled, None));
+        assert_eq!(
+            (q.voicemail, q.dnd, q.name.clone()),
+            (Voicemail::Skip, Dnd::Disabled, None)
+        );
         let id = q.id.clone();
-        let changes = Changes { name: Some(Some("n".into())), ..Changes::default() };
+        let changes = Changes {
+            name: Some(Some("n".into())),
+            ..Changes::default()
+        };
         let q = d.upsert(FOR_U2, changes, NOW);
         assert_eq!((q.id.as_str(), q.voicemail), (id.as_str(), Voicemail::Skip));
     }
@@ -360,7 +284,13 @@ mod tests {
         let many: Vec<String> = (0..CAPACITY).map(|i| format!("+{i}")).collect();
         d.append(SELF, many, NOW).unwrap();
         let err = d.append(SELF, nums(&["+1"]), NOW).unwrap_err();
-        assert_eq!(err, DialerError::LimitReached { held: CAPACITY, adding: 1 });
+        assert_eq!(
+            err,
+            LimitReached {
+                held: CAPACITY,
+                adding: 1
+            }
+        );
         // A refused append to a user without a queue creates none.
         let too_many: Vec<String> = (0..=CAPACITY).map(|i| format!("+{i}")).collect();
         assert!(d.append(FOR_U2, too_many, NOW).is_err());

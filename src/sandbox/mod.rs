@@ -4,8 +4,9 @@
 //! and tested with no secrets and no network. A request's life reads top to bottom in
 //! `Sandbox::handle`: request id -> API key -> rate limit -> route -> endpoint handler. What
 //! each step knows lives in its own file: `roster` (seeded users), `target` (teammate
-//! targeting), `dialer` (queue state), `queues` and `users` (endpoint handlers), `phone`
-//! (E.164), `limits` (per-key windows), `clock`, `input`, `routes`, `respond`, `serve`.
+//! targeting), `queue` (queue model and JSON shapes), `dialer` (queue state and operations),
+//! `queues` and `users` (endpoint handlers), `phone` (E.164), `limits` (per-key windows),
+//! `clock`, `input`, `routes`, `respond`, `serve` (standalone HTTP/1.1 server).
 //!
 //! Teams never share state: each configured key maps to one team with its own roster, limits
 //! and queues. If two teams are configured with the same key, the first one listed wins.
@@ -15,6 +16,7 @@ mod dialer;
 mod input;
 mod limits;
 mod phone;
+mod queue;
 mod queues;
 mod respond;
 mod roster;

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use super::dialer::{Who, Changes, ClearFilter, DialerError, Dnd, Voicemail, CAPACITY};
+use super::dialer::{
+    Changes, ClearError, ClearFilter, Dnd, LimitReached, Voicemail, Who, CAPACITY,
+};
 use super::input::{char_len, Fields};
 use super::phone;
 use super::respond::{ApiError, Reply};
@@ -104,17 +106,10 @@ pub(crate) fn reset(call: &Call<'_>) -> Result<Reply, ApiError> {
     }
     let target = Target::from_body(&mut fields);
     done(fields)?;
-    let roster = &call.team.roster;
-    let assignee = target.resolve(roster)?;
+    let who = who(call, &target)?;
     let now = call.clock.timestamp();
     let mut dialer = call.team.dialer();
-    let queue = dialer.reset(
-        new_queue_id(),
-        &roster.owner().id,
-        &assignee.id,
-        name.map(str::to_owned),
-        &now,
-    );
+    let queue = dialer.reset(who, name.map(str::to_owned), &now);
     Ok(Reply::ok(json!({ "data": queue.to_json(true) })))
 }
 
@@ -152,17 +147,10 @@ pub(crate) fn upsert(call: &Call<'_>) -> Result<Reply, ApiError> {
     };
     let target = Target::from_body(&mut fields);
     done(fields)?;
-    let roster = &call.team.roster;
-    let assignee = target.resolve(roster)?;
+    let who = who(call, &target)?;
     let now = call.clock.timestamp();
     let mut dialer = call.team.dialer();
-    let queue = dialer.upsert(
-        new_queue_id,
-        &roster.owner().id,
-        &assignee.id,
-        changes,
-        &now,
-    );
+    let queue = dialer.upsert(who, changes, &now);
     Ok(Reply::ok(json!({ "data": queue.to_json(true) })))
 }
 
@@ -192,20 +180,21 @@ pub(crate) fn append(call: &Call<'_>) -> Result<Reply, ApiError> {
     }
     let target = Target::from_body(&mut fields);
     done(fields)?;
-    let roster = &call.team.roster;
-    let assignee = target.resolve(roster)?;
+    let who = who(call, &target)?;
     let now = call.clock.timestamp();
-    let mut dialer = call.team.dialer();
-    let added = dialer
-        .append(new_queue_id, &roster.owner().id, &assignee.id, valid, &now)
-        .map_err(|e| match e {
-            DialerError::LimitReached { held, adding } => ApiError::validation(
-                "DIALING_QUEUE_LIMIT_REACHED",
-                format!("the queue holds {held} numbers; adding {adding} would exceed its capacity of {CAPACITY}"),
-            )
-            .with_param("numbers"),
-            DialerError::NoQueue | DialerError::PositionNotFound => queue_not_found(),
-        })?;
+    let added =
+        call.team
+            .dialer()
+            .append(who, valid, &now)
+            .map_err(|LimitReached { held, adding }| {
+                ApiError::validation(
+                    "DIALING_QUEUE_LIMIT_REACHED",
+                    format!(
+                        "queue holds {held} numbers; {adding} more exceed the {CAPACITY} limit"
+                    ),
+                )
+                .with_param("numbers")
+            })?;
     let added: Vec<Value> = added.iter().map(|n| n.to_json()).collect();
     Ok(Reply::ok(
         json!({ "data": {"added": added, "skipped": skipped} }),
@@ -285,12 +274,12 @@ pub(crate) fn clear(call: &Call<'_>) -> Result<Reply, ApiError> {
         .dialer()
         .clear(&assignee.id, &filter, &now)
         .map_err(|e| match e {
-            DialerError::PositionNotFound => ApiError::not_found(
+            ClearError::PositionNotFound => ApiError::not_found(
                 "QUEUE_NUMBER_POSITION_NOT_FOUND",
                 "no entry of the current queue is at this position (with this number)",
             )
             .with_param("position"),
-            DialerError::NoQueue | DialerError::LimitReached { .. } => queue_not_found(),
+            ClearError::NoQueue => queue_not_found(),
         })?;
     Ok(Reply::ok(json!({ "data": {"removed": removed} })))
 }

@@ -4,11 +4,15 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod certs;
 pub mod client;
 pub mod process;
 
+#[allow(unused_imports)]
 pub use capture::{Canned, Capture};
+#[allow(unused_imports)]
 pub use client::send;
+#[allow(unused_imports)]
 pub use process::{GatewayProcess, TestConfig};
 
 /// SHA-256 hex of a token, as written in `token_sha256`.
