@@ -33,6 +33,8 @@ pub async fn handle<B>(gateway: Arc<Gateway>, ready: Arc<Readiness>, request: Re
     };
     let mut response = Response::new(full(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
     response
 }

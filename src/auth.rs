@@ -37,7 +37,11 @@ pub enum AuthError {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ScopeError {
     #[error("caller {caller} lacks scope {scope} required by {route}")]
-    MissingScope { caller: String, scope: String, route: String },
+    MissingScope {
+        caller: String,
+        scope: String,
+        route: String,
+    },
     #[error("caller {caller} may not call {route}")]
     RouteNotAllowed { caller: String, route: String },
 }
@@ -58,7 +62,10 @@ impl Callers {
                 team: c.team.clone(),
                 rate: c.rate,
                 scopes: c.scopes.as_ref().map(|s| s.iter().cloned().collect()),
-                routes: c.routes.as_ref().map(|r| r.iter().map(|p| RoutePattern::parse(p)).collect()),
+                routes: c
+                    .routes
+                    .as_ref()
+                    .map(|r| r.iter().map(|p| RoutePattern::parse(p)).collect()),
             });
             if let Some(digest) = c.token_sha256 {
                 callers.by_token.insert(digest, caller.clone());
@@ -99,7 +106,10 @@ fn presented_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
         return Err(AuthError::MalformedCredential);
     }
     let bytes = value.as_bytes();
-    let space = bytes.iter().position(|b| *b == b' ').ok_or(AuthError::MalformedCredential)?;
+    let space = bytes
+        .iter()
+        .position(|b| *b == b' ')
+        .ok_or(AuthError::MalformedCredential)?;
     let (scheme, rest) = bytes.split_at(space);
     if !(scheme.eq_ignore_ascii_case(b"bearer") || scheme.eq_ignore_ascii_case(b"api-key")) {
         return Err(AuthError::MalformedCredential);
@@ -116,12 +126,19 @@ impl Caller {
     pub fn authorize(&self, route: &Route) -> Result<(), ScopeError> {
         if let (Some(scopes), Some(scope)) = (&self.scopes, &route.scope) {
             if !scopes.contains(scope) {
-                return Err(ScopeError::MissingScope { caller: self.id.clone(), scope: scope.clone(), route: route.id.clone() });
+                return Err(ScopeError::MissingScope {
+                    caller: self.id.clone(),
+                    scope: scope.clone(),
+                    route: route.id.clone(),
+                });
             }
         }
         if let Some(patterns) = &self.routes {
             if !patterns.iter().any(|p| p.matches(&route.id)) {
-                return Err(ScopeError::RouteNotAllowed { caller: self.id.clone(), route: route.id.clone() });
+                return Err(ScopeError::RouteNotAllowed {
+                    caller: self.id.clone(),
+                    route: route.id.clone(),
+                });
             }
         }
         Ok(())
@@ -171,9 +188,21 @@ mod tests {
         assert_eq!(c.authenticate(&headers("Bearer tok-1")).unwrap().id, "crm");
         assert_eq!(c.authenticate(&headers("Api-Key tok-1")).unwrap().id, "crm");
         assert_eq!(c.authenticate(&headers("bearer tok-1")).unwrap().id, "crm");
-        assert_eq!(c.authenticate(&headers("Bearer tok-2")).unwrap_err(), AuthError::UnknownCaller);
-        assert_eq!(c.authenticate(&headers("Basic tok-1")).unwrap_err(), AuthError::MalformedCredential);
-        assert_eq!(c.authenticate(&headers("tok-1")).unwrap_err(), AuthError::MalformedCredential);
-        assert_eq!(c.authenticate(&HeaderMap::new()).unwrap_err(), AuthError::MissingCredential);
+        assert_eq!(
+            c.authenticate(&headers("Bearer tok-2")).unwrap_err(),
+            AuthError::UnknownCaller
+        );
+        assert_eq!(
+            c.authenticate(&headers("Basic tok-1")).unwrap_err(),
+            AuthError::MalformedCredential
+        );
+        assert_eq!(
+            c.authenticate(&headers("tok-1")).unwrap_err(),
+            AuthError::MalformedCredential
+        );
+        assert_eq!(
+            c.authenticate(&HeaderMap::new()).unwrap_err(),
+            AuthError::MissingCredential
+        );
     }
 }

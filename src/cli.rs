@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "allo-gateway", version, about = "Authenticating, validating, rate-limiting sidecar gateway for the Allo API")]
+#[command(
+    name = "allo-gateway",
+    version,
+    about = "Authenticating, validating, rate-limiting sidecar gateway for the Allo API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -47,7 +47,9 @@ impl GatewayError {
                 ValidationError::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "validation_error", "PAYLOAD_TOO_LARGE"),
                 ValidationError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "validation_error", "REQUEST_TIMEOUT"),
                 ValidationError::BodyRead(_) => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
-                ValidationError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE"),
+                ValidationError::UnsupportedMediaType => {
+                    (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE")
+                }
                 ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
                 ValidationError::InvalidQuery { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_QUERY_PARAMETER"),
             },
@@ -108,6 +110,10 @@ fn ratelimit_headers(limited: &RateLimited) -> Vec<(http::HeaderName, HeaderValu
     let state = format!("\"{name}\";r=0;t={}", limited.retry_after_secs());
     [("ratelimit-policy", policy), ("ratelimit", state)]
         .into_iter()
-        .filter_map(|(n, v)| HeaderValue::from_str(&v).ok().map(|v| (http::HeaderName::from_static(n), v)))
+        .filter_map(|(n, v)| {
+            HeaderValue::from_str(&v)
+                .ok()
+                .map(|v| (http::HeaderName::from_static(n), v))
+        })
         .collect()
 }

@@ -82,9 +82,21 @@ async fn check(path: PathBuf) -> u8 {
     match load(&path) {
         Ok(rt) => {
             println!("configuration OK: {}", path.display());
-            println!("  teams:   {} ({})", rt.teams.len(), join(rt.config.teams.iter().map(|t| t.id.as_str())));
-            println!("  callers: {} ({})", rt.config.callers.len(), join(rt.config.callers.iter().map(|c| c.id.as_str())));
-            println!("  routes:  {} Allo endpoints, unknown paths {:?}", rt.routes.len(), rt.config.routes.unknown);
+            println!(
+                "  teams:   {} ({})",
+                rt.teams.len(),
+                join(rt.config.teams.iter().map(|t| t.id.as_str()))
+            );
+            println!(
+                "  callers: {} ({})",
+                rt.config.callers.len(),
+                join(rt.config.callers.iter().map(|c| c.id.as_str()))
+            );
+            println!(
+                "  routes:  {} Allo endpoints, unknown paths {:?}",
+                rt.routes.len(),
+                rt.config.routes.unknown
+            );
             println!("  listen:  {}", rt.config.server.listen);
             0
         }
@@ -137,9 +149,16 @@ async fn run(path: PathBuf) -> u8 {
         tokio::spawn(async move {
             let handler = move |req, _peer| admin::handle(gw.clone(), ready.clone(), req);
             // The admin port outlives draining so /readyz can report it; it stops last.
-            server::serve(listener, builder, 64, std::time::Duration::from_millis(100), handler, async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
+            server::serve(
+                listener,
+                builder,
+                64,
+                std::time::Duration::from_millis(100),
+                handler,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )
             .await;
         });
     }
@@ -157,7 +176,15 @@ async fn run(path: PathBuf) -> u8 {
         }
     };
     let builder = server::connection_builder(&server_config);
-    server::serve(listener, builder, server_config.max_connections, server_config.shutdown_grace, handler, signals).await;
+    server::serve(
+        listener,
+        builder,
+        server_config.max_connections,
+        server_config.shutdown_grace,
+        handler,
+        signals,
+    )
+    .await;
     let _ = stop_tx.send(true);
     tracing::info!("stopped");
     0

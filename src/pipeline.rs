@@ -30,7 +30,10 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
     let started = Instant::now();
     let method = request.method().clone();
     let request_id = request_id(&request);
-    let mut log = AccessLog { request_id: request_id.to_str().unwrap_or_default().to_string(), ..AccessLog::default() };
+    let mut log = AccessLog {
+        request_id: request_id.to_str().unwrap_or_default().to_string(),
+        ..AccessLog::default()
+    };
     let result = if gateway.is_draining() {
         Err(GatewayError::ShuttingDown)
     } else {
@@ -48,7 +51,12 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
     response
 }
 
-async fn process(rt: &Runtime, request: Request<Incoming>, request_id: &HeaderValue, log: &mut AccessLog) -> Result<Response<Body>, GatewayError> {
+async fn process(
+    rt: &Runtime,
+    request: Request<Incoming>,
+    request_id: &HeaderValue,
+    log: &mut AccessLog,
+) -> Result<Response<Body>, GatewayError> {
     let caller = rt.callers.authenticate(request.headers())?;
     log.caller = Some(caller.id.clone());
     log.team = Some(caller.team.clone());
@@ -61,10 +69,16 @@ async fn process(rt: &Runtime, request: Request<Incoming>, request_id: &HeaderVa
         }
         Match::MethodNotAllowed { allowed } => {
             let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-            return Err(GatewayError::MethodNotAllowed { allowed: allowed.join(", ") });
+            return Err(GatewayError::MethodNotAllowed {
+                allowed: allowed.join(", "),
+            });
         }
         Match::NotFound if rt.config.routes.unknown == UnknownRoutes::Forward && caller.unrestricted() => {
-            let class = if request.method() == Method::GET || request.method() == Method::HEAD { RateClass::Read } else { RateClass::Write };
+            let class = if request.method() == Method::GET || request.method() == Method::HEAD {
+                RateClass::Read
+            } else {
+                RateClass::Write
+            };
             (None, class)
         }
         Match::NotFound => return Err(GatewayError::EndpointNotFound { path_hint: "this path" }),
@@ -76,7 +90,10 @@ async fn process(rt: &Runtime, request: Request<Incoming>, request_id: &HeaderVa
         validate::check_query(&route.schemas, request.uri().query())?;
     }
     let (parts, body) = request.into_parts();
-    let limits = BodyLimits { max_bytes: rt.config.server.max_body_bytes, timeout: rt.config.server.body_read_timeout };
+    let limits = BodyLimits {
+        max_bytes: rt.config.server.max_body_bytes,
+        timeout: rt.config.server.body_read_timeout,
+    };
     let body = validate::read_body(&parts.headers, body, limits).await?;
     if let Some(route) = route {
         validate::check_body(&route.schemas, &parts.headers, &body)?;
@@ -85,10 +102,14 @@ async fn process(rt: &Runtime, request: Request<Incoming>, request_id: &HeaderVa
     rt.limits.acquire_team(&caller.team, class).await?;
 
     // Config loading guarantees every caller's team exists; a miss is treated as unknown.
-    let team = rt.teams.get(&caller.team).ok_or(crate::auth::AuthError::UnknownCaller)?;
+    let team = rt
+        .teams
+        .get(&caller.team)
+        .ok_or(crate::auth::AuthError::UnknownCaller)?;
     let sent = Instant::now();
     let response = rt.upstream.send(&parts, body, &team.key, request_id).await?;
-    rt.limits.observe_upstream(&caller.team, response.status(), response.headers());
+    rt.limits
+        .observe_upstream(&caller.team, response.status(), response.headers());
     log.upstream_status = Some(response.status().as_u16());
     log.upstream_duration = Some(sent.elapsed());
     Ok(response)

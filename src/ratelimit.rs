@@ -60,7 +60,10 @@ struct Budgeted {
 impl Budgeted {
     fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Arc<Budgeted> {
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        Arc::new(Budgeted { limiter: RateLimiter::direct(quota), per_second: per_second.get() })
+        Arc::new(Budgeted {
+            limiter: RateLimiter::direct(quota),
+            per_second: per_second.get(),
+        })
     }
 
     fn check(&self, budget: Budget) -> Result<(), RateLimited> {

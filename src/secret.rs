@@ -82,9 +82,7 @@ impl SecretSource {
     /// Reads the secret now. A file is read whole with one trailing newline trimmed.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         let raw = match self {
-            SecretSource::Env(name) => {
-                std::env::var(name).map_err(|_| SecretError::EnvMissing(name.clone()))?
-            }
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| SecretError::EnvMissing(name.clone()))?,
             SecretSource::File(path) => read_secret_file(path)?,
             SecretSource::Value(secret) => secret.expose().to_owned(),
         };

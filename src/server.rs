@@ -91,9 +91,15 @@ pub async fn serve<H, F>(
     }
 }
 
-fn serve_one<S>(builder: &auto::Builder<TokioExecutor>, stream: TcpStream, service: S) -> impl hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>
+fn serve_one<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    stream: TcpStream,
+    service: S,
+) -> impl hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>
 where
-    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<Body>, Error = Infallible> + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<Body>, Error = Infallible>
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     let _ = stream.set_nodelay(true);
@@ -108,7 +114,11 @@ async fn accept_error(e: &std::io::Error) {
 
 /// Binds a TCP listener with a generous accept backlog.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;

@@ -51,8 +51,18 @@ impl Runtime {
         for t in &config.teams {
             let sep = if t.origin.ends_with(':') { "" } else { "." };
             let key = resolve(&mut p, &format!("{}{sep}api_key", t.origin), &t.api_key, &t.id);
-            let fallback = t.api_key_fallback.as_ref().map(|s| resolve(&mut p, &format!("{}{sep}api_key_fallback", t.origin), s, &t.id));
-            teams.insert(t.id.clone(), Team { id: t.id.clone(), key, fallback });
+            let fallback = t
+                .api_key_fallback
+                .as_ref()
+                .map(|s| resolve(&mut p, &format!("{}{sep}api_key_fallback", t.origin), s, &t.id));
+            teams.insert(
+                t.id.clone(),
+                Team {
+                    id: t.id.clone(),
+                    key,
+                    fallback,
+                },
+            );
         }
         let sandbox = (config.upstream.target == UpstreamTarget::Sandbox).then(|| {
             let keys = teams.values().map(|t| (t.id.clone(), t.key.clone())).collect();
@@ -68,7 +78,14 @@ impl Runtime {
         let callers = Callers::new(&config.callers);
         let limits = RateLimits::new(&config);
         match upstream {
-            Some(upstream) => p.into_result(Runtime { config, routes, callers, teams, limits, upstream }),
+            Some(upstream) => p.into_result(Runtime {
+                config,
+                routes,
+                callers,
+                teams,
+                limits,
+                upstream,
+            }),
             None => p.into_result_err(),
         }
     }
@@ -76,7 +93,11 @@ impl Runtime {
 
 fn resolve(p: &mut Problems, path: &str, source: &SecretSource, team: &str) -> Secret {
     if matches!(source, SecretSource::Value(_)) {
-        tracing::warn!(team, key = path, "a team key is written in the config file; put it in an env var or a mounted file");
+        tracing::warn!(
+            team,
+            key = path,
+            "a team key is written in the config file; put it in an env var or a mounted file"
+        );
     }
     source.resolve().unwrap_or_else(|e| {
         p.push(path, e.to_string());
@@ -95,7 +116,10 @@ fn check_caller_permissions(config: &Config, routes: &RouteTable, p: &mut Proble
         for pattern in caller.routes.iter().flatten() {
             let parsed = RoutePattern::parse(pattern);
             if !routes.routes().any(|r| parsed.matches(&r.id)) {
-                p.push(format!("{path}.routes"), format!("{pattern:?} names no endpoint (ids look like \"users.list\" or \"dialingQueues.*\")"));
+                p.push(
+                    format!("{path}.routes"),
+                    format!("{pattern:?} names no endpoint (ids look like \"users.list\" or \"dialingQueues.*\")"),
+                );
             }
         }
     }
@@ -114,7 +138,10 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(runtime: Runtime) -> Gateway {
-        Gateway { runtime: ArcSwap::from_pointee(runtime), draining: AtomicBool::new(false) }
+        Gateway {
+            runtime: ArcSwap::from_pointee(runtime),
+            draining: AtomicBool::new(false),
+        }
     }
 
     /// The state a request runs on from start to end, even if a reload happens meanwhile.

@@ -47,7 +47,10 @@ pub enum UpstreamSetupError {
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 enum Target {
-    Network { client: HttpsClient, base: http::uri::Parts },
+    Network {
+        client: HttpsClient,
+        base: http::uri::Parts,
+    },
     Sandbox(Arc<Sandbox>),
 }
 
@@ -66,14 +69,26 @@ impl Upstream {
                 let mut base = http::uri::Parts::default();
                 base.scheme = Some(scheme.clone());
                 base.authority = Some(authority.clone());
-                Target::Network { client: client(config)?, base }
+                Target::Network {
+                    client: client(config)?,
+                    base,
+                }
             }
         };
-        Ok(Upstream { target, request_timeout: config.request_timeout })
+        Ok(Upstream {
+            target,
+            request_timeout: config.request_timeout,
+        })
     }
 
     /// Sends the rewritten request; the response body streams back.
-    pub async fn send(&self, parts: &http::request::Parts, body: Bytes, key: &Secret, request_id: &HeaderValue) -> Result<Response<Body>, UpstreamError> {
+    pub async fn send(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        key: &Secret,
+        request_id: &HeaderValue,
+    ) -> Result<Response<Body>, UpstreamError> {
         match &self.target {
             Target::Network { client, base } => {
                 let request = rewrite_request(parts, base, key, request_id, body.len())

@@ -35,19 +35,26 @@ pub enum ValidationError {
 
 impl ValidationError {
     fn body(errors: Vec<FieldError>) -> Self {
-        ValidationError::InvalidBody { message: messages::summary(&errors), errors }
+        ValidationError::InvalidBody {
+            message: messages::summary(&errors),
+            errors,
+        }
     }
 
     fn query(errors: Vec<FieldError>) -> Self {
-        ValidationError::InvalidQuery { message: messages::summary(&errors), errors }
+        ValidationError::InvalidQuery {
+            message: messages::summary(&errors),
+            errors,
+        }
     }
 
     /// The field the first error is about, as a dotted name (`name`, `numbers.0.number`).
     pub fn param(&self) -> Option<String> {
         match self {
-            ValidationError::InvalidBody { errors, .. } | ValidationError::InvalidQuery { errors, .. } => {
-                errors.first().map(|e| messages::param_name(&e.field)).filter(|p| !p.is_empty())
-            }
+            ValidationError::InvalidBody { errors, .. } | ValidationError::InvalidQuery { errors, .. } => errors
+                .first()
+                .map(|e| messages::param_name(&e.field))
+                .filter(|p| !p.is_empty()),
             _ => None,
         }
     }
@@ -69,7 +76,11 @@ pub fn check_query(schemas: &Schemas, query: Option<&str>) -> Result<(), Validat
 pub fn check_body(schemas: &Schemas, headers: &HeaderMap, body: &Bytes) -> Result<(), ValidationError> {
     if body.is_empty() {
         if schemas.body_required && schemas.body.is_some() {
-            return Err(ValidationError::body(vec![messages::field_error("", "required", "a JSON body is required")]));
+            return Err(ValidationError::body(vec![messages::field_error(
+                "",
+                "required",
+                "a JSON body is required",
+            )]));
         }
         return Ok(());
     }
@@ -77,7 +88,11 @@ pub fn check_body(schemas: &Schemas, headers: &HeaderMap, body: &Bytes) -> Resul
         return Err(ValidationError::UnsupportedMediaType);
     }
     let Some(validator) = &schemas.body else {
-        return Err(ValidationError::body(vec![messages::field_error("", "body", "this endpoint takes no request body")]));
+        return Err(ValidationError::body(vec![messages::field_error(
+            "",
+            "body",
+            "this endpoint takes no request body",
+        )]));
     };
     let value = parse_strict(body).map_err(|e| ValidationError::body(vec![e]))?;
     let mut errors = messages::schema_errors(validator, &value);
@@ -97,6 +112,9 @@ fn is_json(headers: &HeaderMap) -> bool {
         return false;
     };
     let essence = value.split(';').next().unwrap_or("").trim();
-    let Some((kind, sub)) = essence.split_once('/') else { return false };
-    kind.eq_ignore_ascii_case("application") && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
 }

@@ -29,7 +29,10 @@ token_sha256 = "0000000000000000000000000000000000000000000000000000000000000000
     assert_eq!(code, 78, "{out}{err}");
     let text = format!("{out}{err}");
     assert!(text.contains("server.header_read_timeout"), "{text}");
-    assert!(text.contains("teams.0.colour") || text.contains("teams[0].colour"), "{text}");
+    assert!(
+        text.contains("teams.0.colour") || text.contains("teams[0].colour"),
+        "{text}"
+    );
     assert!(text.contains("callers[0].team"), "{text}");
     assert!(text.contains("unknown key"), "{text}");
     assert!(text.contains("no team with id \"marketing\""), "{text}");
@@ -56,8 +59,14 @@ api_key = { file = "missing.key" }
     let (code, out, err) = run_to_end(&["check", "--config", cfg.path().to_str().unwrap()], &[]);
     assert_eq!(code, 78);
     let text = format!("{out}{err}");
-    assert!(text.contains("teams[0].api_key") && text.contains("ALLO_TEST_UNSET_VAR_FOR_CHECK"), "{text}");
-    assert!(text.contains("teams[1].api_key") && text.contains("missing.key"), "{text}");
+    assert!(
+        text.contains("teams[0].api_key") && text.contains("ALLO_TEST_UNSET_VAR_FOR_CHECK"),
+        "{text}"
+    );
+    assert!(
+        text.contains("teams[1].api_key") && text.contains("missing.key"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -90,7 +99,9 @@ async fn a_printed_token_line_authenticates() {
     let lines: Vec<&str> = out.lines().collect();
     let token = lines[1].trim();
     assert!(token.len() >= 43, "32 bytes of entropy, base64url: {token}");
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     let config_line = lines.iter().find(|l| l.starts_with("token_sha256 = ")).unwrap();
 
     let up = Capture::start().await;
@@ -99,7 +110,14 @@ async fn a_printed_token_line_authenticates() {
         up.url()
     ));
     let gw = GatewayProcess::start(cfg, &[]);
-    let r = send(gw.addr, "GET", "/v2/api/me", &[("authorization", &format!("Bearer {token}"))], "").await;
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/me",
+        &[("authorization", &format!("Bearer {token}"))],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(up.taken()[0].all("authorization"), vec!["Api-Key ak_t"]);
 }

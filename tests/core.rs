@@ -70,9 +70,23 @@ fn bearer(token: &str) -> String {
 async fn each_caller_gets_its_own_team_key_exactly_once() {
     let up = Capture::start().await;
     let gw = start(&up.url(), "");
-    let a = send(gw.addr, "GET", "/v2/api/users?role=ADMIN", &[("authorization", &bearer(SALES_TOKEN))], "").await;
+    let a = send(
+        gw.addr,
+        "GET",
+        "/v2/api/users?role=ADMIN",
+        &[("authorization", &bearer(SALES_TOKEN))],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.text());
-    let b = send(gw.addr, "GET", "/v2/api/users", &[("authorization", &format!("Api-Key {SUPPORT_TOKEN}"))], "").await;
+    let b = send(
+        gw.addr,
+        "GET",
+        "/v2/api/users",
+        &[("authorization", &format!("Api-Key {SUPPORT_TOKEN}"))],
+        "",
+    )
+    .await;
     assert_eq!(b.status, 200, "{}", b.text());
     let got = up.taken();
     assert_eq!(got.len(), 2);
@@ -82,7 +96,10 @@ async fn each_caller_gets_its_own_team_key_exactly_once() {
     assert_eq!(got[0].all("host"), vec![up.addr.to_string()]);
     for c in &got {
         let dump = format!("{:?}", c.headers);
-        assert!(!dump.contains(SALES_TOKEN) && !dump.contains(SUPPORT_TOKEN), "caller token forwarded");
+        assert!(
+            !dump.contains(SALES_TOKEN) && !dump.contains(SUPPORT_TOKEN),
+            "caller token forwarded"
+        );
     }
     // The request id travels: created in Allo's form, sent upstream, returned.
     let rid = a.header("x-request-id").unwrap();
@@ -100,7 +117,10 @@ async fn unknown_or_missing_token_is_401_and_nothing_is_sent() {
         assert_eq!(r.status, 401);
         assert_eq!(r.gateway_error().as_deref(), Some("GATEWAY_UNAUTHENTICATED"));
         assert_eq!(r.json()["error"]["type"], "authentication_error");
-        assert_eq!(r.json()["error"]["request_id"].as_str(), r.header("x-request-id").as_deref());
+        assert_eq!(
+            r.json()["error"]["request_id"].as_str(),
+            r.header("x-request-id").as_deref()
+        );
     }
     assert_eq!(up.count(), 0);
 }
@@ -110,12 +130,35 @@ async fn scopes_routes_unknown_paths_and_methods() {
     let up = Capture::start().await;
     let gw = start(&up.url(), "");
     let support = bearer(SUPPORT_TOKEN);
-    let r = send(gw.addr, "GET", "/v2/api/dialing-queues/current", &[("authorization", &support)], "").await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (403, Some("API_KEY_INSUFFICIENT_SCOPE")));
-    let r = send(gw.addr, "GET", "/v2/api/nothing-here", &[("authorization", &support)], "").await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (404, Some("ENDPOINT_NOT_FOUND")));
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/dialing-queues/current",
+        &[("authorization", &support)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (403, Some("API_KEY_INSUFFICIENT_SCOPE"))
+    );
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/nothing-here",
+        &[("authorization", &support)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (404, Some("ENDPOINT_NOT_FOUND"))
+    );
     let r = send(gw.addr, "PUT", "/v2/api/users", &[("authorization", &support)], "").await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (405, Some("METHOD_NOT_ALLOWED")));
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (405, Some("METHOD_NOT_ALLOWED"))
+    );
     assert_eq!(r.header("allow").as_deref(), Some("GET"));
     assert_eq!(up.count(), 0);
 }
@@ -124,11 +167,25 @@ async fn scopes_routes_unknown_paths_and_methods() {
 async fn unknown_paths_are_forwarded_when_configured() {
     let up = Capture::start().await;
     let gw = start(&up.url(), "[routes]\nunknown = \"forward\"");
-    let r = send(gw.addr, "GET", "/v3/api/future?x=1", &[("authorization", &bearer(SALES_TOKEN))], "").await;
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v3/api/future?x=1",
+        &[("authorization", &bearer(SALES_TOKEN))],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(up.taken()[0].target, "/v3/api/future?x=1");
     // A caller restricted by scopes never reaches paths outside the table.
-    let r = send(gw.addr, "GET", "/v3/api/future", &[("authorization", &bearer(SUPPORT_TOKEN))], "").await;
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v3/api/future",
+        &[("authorization", &bearer(SUPPORT_TOKEN))],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 404);
     assert_eq!(up.count(), 1);
 }
@@ -186,23 +243,48 @@ async fn invalid_reset_bodies_are_refused_with_the_field_named() {
         (br#"{"user_pid":"usr-a","user_id":"usr-b"}"#.to_vec(), "/user_pid"),
     ];
     for (body, field) in &cases {
-        let r = send(gw.addr, "POST", RESET, &[("authorization", &auth), ("content-type", "application/json")], body.clone()).await;
+        let r = send(
+            gw.addr,
+            "POST",
+            RESET,
+            &[("authorization", &auth), ("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
         let shown = String::from_utf8_lossy(body);
         assert_eq!(r.status, 400, "{shown}: {}", r.text());
         assert_eq!(r.gateway_error().as_deref(), Some("INVALID_REQUEST_BODY"), "{shown}");
         let e = &r.json()["error"];
         assert_eq!(e["code"], "INVALID_REQUEST_BODY");
         assert_eq!(e["type"], "validation_error");
-        assert!(r.error_fields().contains(&field.to_string()), "{shown}: {:?}", r.error_fields());
+        assert!(
+            r.error_fields().contains(&field.to_string()),
+            "{shown}: {:?}",
+            r.error_fields()
+        );
     }
     // The 256-character name: the message names the field, the rule and the size, not the value.
-    let r = send(gw.addr, "POST", RESET, &[("authorization", &auth), ("content-type", "application/json")], format!(r#"{{"name":"{}"}}"#, "a".repeat(300))).await;
+    let r = send(
+        gw.addr,
+        "POST",
+        RESET,
+        &[("authorization", &auth), ("content-type", "application/json")],
+        format!(r#"{{"name":"{}"}}"#, "a".repeat(300)),
+    )
+    .await;
     let e = &r.json()["error"];
     assert_eq!(e["param"], "name");
     assert_eq!(e["message"], "name: must be at most 255 characters (got 300)");
     assert_eq!(e["errors"][0]["code"], "maxLength");
     // Every violation is listed, not only the first.
-    let r = send(gw.addr, "POST", RESET, &[("authorization", &auth), ("content-type", "application/json")], r#"{"name":1,"email":"x","zzz":true}"#).await;
+    let r = send(
+        gw.addr,
+        "POST",
+        RESET,
+        &[("authorization", &auth), ("content-type", "application/json")],
+        r#"{"name":1,"email":"x","zzz":true}"#,
+    )
+    .await;
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, vec!["/email", "/name", "/zzz"]);
@@ -214,49 +296,123 @@ async fn content_type_and_size_bounds() {
     let up = Capture::start().await;
     let gw = start_with_server(&up.url(), "max_body_bytes = 1024");
     let auth = bearer(SALES_TOKEN);
-    let r = send(gw.addr, "POST", RESET, &[("authorization", &auth), ("content-type", "text/plain")], "{}").await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (415, Some("UNSUPPORTED_MEDIA_TYPE")));
+    let r = send(
+        gw.addr,
+        "POST",
+        RESET,
+        &[("authorization", &auth), ("content-type", "text/plain")],
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (415, Some("UNSUPPORTED_MEDIA_TYPE"))
+    );
     let r = send(gw.addr, "POST", RESET, &[("authorization", &auth)], "{}").await;
     assert_eq!(r.status, 415);
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(2000));
-    let r = send(gw.addr, "POST", RESET, &[("authorization", &auth), ("content-type", "application/json")], big).await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (413, Some("PAYLOAD_TOO_LARGE")));
+    let r = send(
+        gw.addr,
+        "POST",
+        RESET,
+        &[("authorization", &auth), ("content-type", "application/json")],
+        big,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (413, Some("PAYLOAD_TOO_LARGE"))
+    );
     assert_eq!(up.count(), 0);
 }
-
 
 #[tokio::test]
 async fn query_strings_are_validated() {
     let up = Capture::start().await;
     let gw = start(&up.url(), "");
     let auth = bearer(SALES_TOKEN);
-    let r = send(gw.addr, "DELETE", "/v2/api/dialing-queues/current/numbers?position=-1", &[("authorization", &auth)], "").await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (400, Some("INVALID_QUERY_PARAMETER")), "{}", r.text());
+    let r = send(
+        gw.addr,
+        "DELETE",
+        "/v2/api/dialing-queues/current/numbers?position=-1",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (400, Some("INVALID_QUERY_PARAMETER")),
+        "{}",
+        r.text()
+    );
     assert_eq!(r.error_fields(), vec!["/position"]);
-    let r = send(gw.addr, "GET", "/v2/api/users?role=OWNER", &[("authorization", &auth)], "").await;
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/users?role=OWNER",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 400);
     let r = send(gw.addr, "GET", "/v2/api/users?page=2", &[("authorization", &auth)], "").await;
     assert_eq!(r.status, 400);
     assert_eq!(up.count(), 0);
-    let r = send(gw.addr, "DELETE", "/v2/api/dialing-queues/current/numbers?position=3", &[("authorization", &auth)], "").await;
+    let r = send(
+        gw.addr,
+        "DELETE",
+        "/v2/api/dialing-queues/current/numbers?position=3",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(up.taken()[0].target, "/v2/api/dialing-queues/current/numbers?position=3");
+    assert_eq!(
+        up.taken()[0].target,
+        "/v2/api/dialing-queues/current/numbers?position=3"
+    );
 }
 
 #[tokio::test]
 async fn upstream_down_is_502_and_slow_is_504() {
     // A port that was just free: nothing listens there.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let gw = start(&format!("http://{free}"), "");
-    let r = send(gw.addr, "GET", "/v2/api/users", &[("authorization", &bearer(SALES_TOKEN))], "").await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (502, Some("UPSTREAM_UNAVAILABLE")));
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/users",
+        &[("authorization", &bearer(SALES_TOKEN))],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (502, Some("UPSTREAM_UNAVAILABLE"))
+    );
     assert_eq!(r.json()["error"]["type"], "server_error");
 
     let up = Capture::start().await;
-    up.set(Canned { delay: std::time::Duration::from_secs(3), ..Canned::default() });
+    up.set(Canned {
+        delay: std::time::Duration::from_secs(3),
+        ..Canned::default()
+    });
     let gw = start(&up.url(), "");
-    let r = send(gw.addr, "GET", "/v2/api/users", &[("authorization", &bearer(SALES_TOKEN))], "").await;
-    assert_eq!((r.status, r.gateway_error().as_deref()), (504, Some("UPSTREAM_TIMEOUT")));
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/users",
+        &[("authorization", &bearer(SALES_TOKEN))],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.gateway_error().as_deref()),
+        (504, Some("UPSTREAM_TIMEOUT"))
+    );
 }
 
 #[tokio::test]
@@ -276,7 +432,14 @@ async fn upstream_answers_pass_through_unmarked() {
         ..Canned::default()
     });
     let gw = start(&up.url(), "");
-    let r = send(gw.addr, "GET", "/v2/api/users/usr-x", &[("authorization", &bearer(SALES_TOKEN)), ("x-request-id", "my-trace-1")], "").await;
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/users/usr-x",
+        &[("authorization", &bearer(SALES_TOKEN)), ("x-request-id", "my-trace-1")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.text(), r#"{"error":{"code":"USER_NOT_FOUND"}}"#);
     assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("19"));
@@ -292,7 +455,14 @@ async fn access_log_has_one_event_per_request() {
     let up = Capture::start().await;
     let gw = start(&up.url(), "");
     send(gw.addr, "POST", RESET, &[("authorization", &bearer(SALES_TOKEN))], "").await;
-    send(gw.addr, "GET", "/v2/api/users", &[("authorization", "Bearer wrong")], "").await;
+    send(
+        gw.addr,
+        "GET",
+        "/v2/api/users",
+        &[("authorization", "Bearer wrong")],
+        "",
+    )
+    .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while gw.access_logs().len() < 2 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -307,4 +477,35 @@ async fn access_log_has_one_event_per_request() {
     assert!(logs[0]["request_id"].as_str().unwrap().starts_with("req_"));
     assert_eq!(logs[1]["status"], 401);
     assert_eq!(logs[1]["error"], "GATEWAY_UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn the_listener_speaks_h2c_with_prior_knowledge() {
+    use http_body_util::{BodyExt, Full};
+    let up = Capture::start().await;
+    let gw = start(&up.url(), "");
+    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for name in ["first", "second"] {
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri(format!("http://gateway.local{RESET}"))
+            .header("authorization", bearer(SALES_TOKEN))
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from(format!(r#"{{"name":"{name}"}}"#))))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        let _ = resp.into_body().collect().await.unwrap();
+    }
+    let got = up.taken();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].body.as_ref(), br#"{"name":"second"}"#);
+    // The :authority the caller used never reaches the upstream.
+    assert_eq!(got[0].all("host"), vec![up.addr.to_string()]);
 }

@@ -21,22 +21,74 @@ async fn markers_never_appear_in_logs_or_responses() {
     let auth = format!("Bearer {TOKEN_MARKER}");
     let json = ("content-type", "application/json");
     let mut answers = Vec::new();
-    answers.push(send(gw.addr, "POST", "/v2/api/dialing-queues/current", &[("authorization", &auth), json], r#"{"name":"ok"}"#).await);
-    answers.push(send(gw.addr, "POST", "/v2/api/dialing-queues/current", &[("authorization", &auth), json], format!(r#"{{"name":"{TOKEN_MARKER}","email":"{KEY_MARKER}"}}"#)).await);
-    answers.push(send(gw.addr, "GET", "/v2/api/users", &[("authorization", &format!("Api-Key {TOKEN_MARKER}x"))], "").await);
-    answers.push(send(gw.addr, "GET", "/v2/api/users", &[("authorization", &format!("Api-Key {TOKEN_MARKER}"))], "").await);
-    up.set(Canned { delay: std::time::Duration::from_secs(1), ..Canned::default() });
+    answers.push(
+        send(
+            gw.addr,
+            "POST",
+            "/v2/api/dialing-queues/current",
+            &[("authorization", &auth), json],
+            r#"{"name":"ok"}"#,
+        )
+        .await,
+    );
+    answers.push(
+        send(
+            gw.addr,
+            "POST",
+            "/v2/api/dialing-queues/current",
+            &[("authorization", &auth), json],
+            format!(r#"{{"name":"{TOKEN_MARKER}","email":"{KEY_MARKER}"}}"#),
+        )
+        .await,
+    );
+    answers.push(
+        send(
+            gw.addr,
+            "GET",
+            "/v2/api/users",
+            &[("authorization", &format!("Api-Key {TOKEN_MARKER}x"))],
+            "",
+        )
+        .await,
+    );
+    answers.push(
+        send(
+            gw.addr,
+            "GET",
+            "/v2/api/users",
+            &[("authorization", &format!("Api-Key {TOKEN_MARKER}"))],
+            "",
+        )
+        .await,
+    );
+    up.set(Canned {
+        delay: std::time::Duration::from_secs(1),
+        ..Canned::default()
+    });
     answers.push(send(gw.addr, "GET", "/v2/api/me", &[("authorization", &auth)], "").await);
-    assert_eq!(answers.iter().map(|a| a.status).collect::<Vec<_>>(), vec![200, 400, 401, 200, 504]);
+    assert_eq!(
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        vec![200, 400, 401, 200, 504]
+    );
     // The upstream did get the key, so the marker is live on the wire.
-    assert_eq!(up.taken()[0].all("authorization"), vec![format!("Api-Key {KEY_MARKER}")]);
+    assert_eq!(
+        up.taken()[0].all("authorization"),
+        vec![format!("Api-Key {KEY_MARKER}")]
+    );
     assert!(gw.stop().success());
     let log = gw.log();
-    assert!(log.lines().count() > 20, "trace logging produced too little to be a real check:\n{log}");
+    assert!(
+        log.lines().count() > 20,
+        "trace logging produced too little to be a real check:\n{log}"
+    );
     for marker in [KEY_MARKER, TOKEN_MARKER] {
         assert!(!log.contains(marker), "marker {marker} leaked into the logs");
         for a in &answers {
-            assert!(!a.text().contains(marker), "marker {marker} leaked into a response: {}", a.text());
+            assert!(
+                !a.text().contains(marker),
+                "marker {marker} leaked into a response: {}",
+                a.text()
+            );
             assert!(!format!("{:?}", a.headers).contains(marker));
         }
     }

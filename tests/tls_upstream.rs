@@ -24,7 +24,17 @@ async fn https_upstream_trusted_through_ca_file() {
     cfg.write("ca.pem", &pki.ca_pem);
     let gw = GatewayProcess::start(cfg, &[]);
     for _ in 0..3 {
-        let r = send(gw.addr, "POST", "/v2/api/dialing-queues/current", &[("authorization", "Bearer tls-token"), ("content-type", "application/json")], r#"{"name":"tls"}"#).await;
+        let r = send(
+            gw.addr,
+            "POST",
+            "/v2/api/dialing-queues/current",
+            &[
+                ("authorization", "Bearer tls-token"),
+                ("content-type", "application/json"),
+            ],
+            r#"{"name":"tls"}"#,
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let got = up.taken();
@@ -40,8 +50,18 @@ async fn https_upstream_without_ca_file_is_502_and_nothing_is_sent() {
     let up = Capture::start_tls(certs::server_config(&pki)).await;
     let url = format!("https://127.0.0.1:{}", up.addr.port());
     let gw = GatewayProcess::start(config(&url, ""), &[]);
-    let r = send(gw.addr, "GET", "/v2/api/me", &[("authorization", "Bearer tls-token")], "").await;
+    let r = send(
+        gw.addr,
+        "GET",
+        "/v2/api/me",
+        &[("authorization", "Bearer tls-token")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 502, "{}", r.text());
-    assert_eq!(r.header("x-allo-gateway-error").as_deref(), Some("UPSTREAM_UNAVAILABLE"));
+    assert_eq!(
+        r.header("x-allo-gateway-error").as_deref(),
+        Some("UPSTREAM_UNAVAILABLE")
+    );
     assert_eq!(up.count(), 0);
 }

@@ -47,7 +47,10 @@ pub struct ServerConfig {
 pub enum UpstreamTarget {
     /// The built-in Allo emulator, in process.
     Sandbox,
-    Url { scheme: Scheme, authority: Authority },
+    Url {
+        scheme: Scheme,
+        authority: Authority,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -146,14 +149,28 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
         listen: addr(p, "server.listen", s.listen.as_deref().unwrap_or(DEFAULT_LISTEN)),
         admin_listen: s.admin_listen.as_deref().map(|a| addr(p, "server.admin_listen", a)),
         max_body_bytes: bounded(p, "server.max_body_bytes", s.max_body_bytes, 1 << 20, 1, 64 << 20),
-        max_header_bytes: bounded(p, "server.max_header_bytes", s.max_header_bytes, 64 << 10, 8192, 1 << 20),
+        max_header_bytes: bounded(
+            p,
+            "server.max_header_bytes",
+            s.max_header_bytes,
+            64 << 10,
+            8192,
+            1 << 20,
+        ),
         max_headers: bounded(p, "server.max_headers", s.max_headers, 100, 8, 1000),
         header_read_timeout: duration(p, "server.header_read_timeout", s.header_read_timeout, "10s"),
         body_read_timeout: duration(p, "server.body_read_timeout", s.body_read_timeout, "30s"),
         idle_timeout: duration(p, "server.idle_timeout", s.idle_timeout, "60s"),
         shutdown_grace: duration(p, "server.shutdown_grace", s.shutdown_grace, "20s"),
         max_connections: bounded(p, "server.max_connections", s.max_connections, 1024, 1, 1 << 20),
-        max_in_flight_per_team: bounded(p, "server.max_in_flight_per_team", s.max_in_flight_per_team, 256, 1, 1 << 20),
+        max_in_flight_per_team: bounded(
+            p,
+            "server.max_in_flight_per_team",
+            s.max_in_flight_per_team,
+            256,
+            1,
+            1 << 20,
+        ),
     };
 
     let u = raw.upstream;
@@ -163,21 +180,48 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
         request_timeout: duration(p, "upstream.request_timeout", u.request_timeout, "30s"),
         ca_file: u.ca_file.map(|f| existing_file(p, "upstream.ca_file", base_dir, &f)),
         pool_idle_timeout: duration(p, "upstream.pool_idle_timeout", u.pool_idle_timeout, "90s"),
-        pool_max_idle_per_host: bounded(p, "upstream.pool_max_idle_per_host", u.pool_max_idle_per_host, 256, 0, 1 << 16),
+        pool_max_idle_per_host: bounded(
+            p,
+            "upstream.pool_max_idle_per_host",
+            u.pool_max_idle_per_host,
+            256,
+            0,
+            1 << 16,
+        ),
     };
 
     let routes = RoutesPolicy {
-        unknown: choice(p, "routes.unknown", raw.routes.unknown, &[("reject", UnknownRoutes::Reject), ("forward", UnknownRoutes::Forward)]),
-        unknown_fields: choice(p, "routes.unknown_fields", raw.routes.unknown_fields, &[("reject", UnknownFields::Reject), ("allow", UnknownFields::Allow)]),
+        unknown: choice(
+            p,
+            "routes.unknown",
+            raw.routes.unknown,
+            &[("reject", UnknownRoutes::Reject), ("forward", UnknownRoutes::Forward)],
+        ),
+        unknown_fields: choice(
+            p,
+            "routes.unknown_fields",
+            raw.routes.unknown_fields,
+            &[("reject", UnknownFields::Reject), ("allow", UnknownFields::Allow)],
+        ),
     };
     let log = LogConfig {
         format: raw.log.format.map(|f| {
-            choice(p, "log.format", Some(f), &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)])
+            choice(
+                p,
+                "log.format",
+                Some(f),
+                &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)],
+            )
         }),
     };
     let r = raw.ratelimit;
     let ratelimit = RateLimitConfig {
-        on_limit: choice(p, "ratelimit.on_limit", r.on_limit, &[("reject", OnLimit::Reject), ("wait", OnLimit::Wait)]),
+        on_limit: choice(
+            p,
+            "ratelimit.on_limit",
+            r.on_limit,
+            &[("reject", OnLimit::Reject), ("wait", OnLimit::Wait)],
+        ),
         max_wait: duration(p, "ratelimit.max_wait", r.max_wait, "2s"),
         max_waiters: bounded(p, "ratelimit.max_waiters", r.max_waiters, 64, 0, 1 << 16),
     };
@@ -187,7 +231,10 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
     for (i, team) in raw.teams.into_iter().enumerate() {
         let path = format!("teams[{i}]");
         if !team.callers.is_empty() {
-            p.push(format!("{path}.callers"), "callers belong in [[callers]] with a `team` key (nested callers are only for files in teams_dir)");
+            p.push(
+                format!("{path}.callers"),
+                "callers belong in [[callers]] with a `team` key (nested callers are only for files in teams_dir)",
+            );
         }
         teams.push(team_config(p, &path, team, base_dir));
     }
@@ -200,7 +247,17 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
     }
     check_references(p, &teams, &callers);
 
-    Config { server, upstream, routes, log, ratelimit, teams, callers, base_dir: base_dir.to_path_buf(), teams_dir }
+    Config {
+        server,
+        upstream,
+        routes,
+        log,
+        ratelimit,
+        teams,
+        callers,
+        base_dir: base_dir.to_path_buf(),
+        teams_dir,
+    }
 }
 
 /// Loads `*.toml` from `dir`, each one team with its own callers. Problems are reported
@@ -216,7 +273,10 @@ fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, ca
         .collect();
     files.sort();
     for file in files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let prefix = format!("teams_dir/{name}");
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
@@ -228,7 +288,10 @@ fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, ca
         let (team, unknown) = match super::raw::parse::<RawTeam>(&text) {
             Ok(parsed) => parsed,
             Err(e) => {
-                p.push(format!("{prefix}:{}", super::toml_error_path(&e, &text)), e.message().to_string());
+                p.push(
+                    format!("{prefix}:{}", super::toml_error_path(&e, &text)),
+                    e.message().to_string(),
+                );
                 continue;
             }
         };
@@ -241,7 +304,12 @@ fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, ca
         let team_dir = file.parent().unwrap_or(dir).to_path_buf();
         teams.push(team_config(p, &format!("{prefix}:"), team, &team_dir));
         for (i, caller) in team_callers.into_iter().enumerate() {
-            callers.push(caller_config(p, &format!("{prefix}:callers[{i}]"), caller, team_id.as_deref()));
+            callers.push(caller_config(
+                p,
+                &format!("{prefix}:callers[{i}]"),
+                caller,
+                team_id.as_deref(),
+            ));
         }
     }
 }
@@ -253,7 +321,10 @@ fn team_config(p: &mut Problems, path: &str, t: RawTeam, base_dir: &Path) -> Tea
     let api_key = match t.api_key {
         Some(source) => secret_source(p, &key("api_key"), source, base_dir),
         None => {
-            p.push(key("api_key"), "missing (the team's Allo key: { env = ... }, { file = ... } or { value = ... })");
+            p.push(
+                key("api_key"),
+                "missing (the team's Allo key: { env = ... }, { file = ... } or { value = ... })",
+            );
             SecretSource::Value(Secret::new(""))
         }
     };
@@ -261,7 +332,9 @@ fn team_config(p: &mut Problems, path: &str, t: RawTeam, base_dir: &Path) -> Tea
         origin: path.to_string(),
         id,
         api_key,
-        api_key_fallback: t.api_key_fallback.map(|s| secret_source(p, &key("api_key_fallback"), s, base_dir)),
+        api_key_fallback: t
+            .api_key_fallback
+            .map(|s| secret_source(p, &key("api_key_fallback"), s, base_dir)),
         read_per_second: per_second(p, &key("read_per_second"), t.read_per_second, 20),
         write_per_second: per_second(p, &key("write_per_second"), t.write_per_second, 5),
     }
@@ -273,7 +346,10 @@ fn caller_config(p: &mut Problems, path: &str, c: RawCaller, file_team: Option<&
         (Some(team), None) => team,
         (Some(team), Some(owner)) if team == owner => team,
         (Some(_), Some(owner)) => {
-            p.push(format!("{path}.team"), format!("a caller in a team file belongs to that file's team ({owner})"));
+            p.push(
+                format!("{path}.team"),
+                format!("a caller in a team file belongs to that file's team ({owner})"),
+            );
             owner.to_string()
         }
         (None, Some(owner)) => owner.to_string(),
@@ -285,12 +361,18 @@ fn caller_config(p: &mut Problems, path: &str, c: RawCaller, file_team: Option<&
     let token_sha256 = c.token_sha256.map(|hex_digest| {
         let mut digest = [0u8; 32];
         if hex::decode_to_slice(hex_digest.trim(), &mut digest).is_err() {
-            p.push(format!("{path}.token_sha256"), "must be 64 hexadecimal characters (the SHA-256 of the token; `allo-gateway token` prints one)");
+            p.push(
+                format!("{path}.token_sha256"),
+                "must be 64 hexadecimal characters (the SHA-256 of the token; `allo-gateway token` prints one)",
+            );
         }
         digest
     });
     if token_sha256.is_none() && c.cert_san.is_none() {
-        p.push(format!("{path}.token_sha256"), "missing (or give cert_san for a caller identified by its client certificate)");
+        p.push(
+            format!("{path}.token_sha256"),
+            "missing (or give cert_san for a caller identified by its client certificate)",
+        );
     }
     CallerConfig {
         origin: path.to_string(),
@@ -316,14 +398,20 @@ fn check_references(p: &mut Problems, teams: &[TeamConfig], callers: &[CallerCon
     for caller in callers {
         let at = &caller.origin;
         if !caller.id.is_empty() && !caller_ids.insert(caller.id.as_str()) {
-            p.push(format!("{at}.id"), format!("caller id {:?} is used more than once", caller.id));
+            p.push(
+                format!("{at}.id"),
+                format!("caller id {:?} is used more than once", caller.id),
+            );
         }
         if !caller.team.is_empty() && !seen.contains(caller.team.as_str()) {
             p.push(format!("{at}.team"), format!("no team with id {:?}", caller.team));
         }
         if let Some(digest) = caller.token_sha256 {
             if !tokens.insert(digest) {
-                p.push(format!("{at}.token_sha256"), "the same token hash is given to two callers");
+                p.push(
+                    format!("{at}.token_sha256"),
+                    "the same token hash is given to two callers",
+                );
             }
         }
     }
@@ -343,9 +431,18 @@ fn secret_source(p: &mut Problems, path: &str, s: RawSecret, base_dir: &Path) ->
 
 fn identifier(p: &mut Problems, path: &str, id: Option<String>) -> String {
     match id {
-        Some(id) if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => id,
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
+            id
+        }
         Some(_) => {
-            p.push(path, "must be 1 to 64 characters among letters, digits, '-', '_' and '.'");
+            p.push(
+                path,
+                "must be 1 to 64 characters among letters, digits, '-', '_' and '.'",
+            );
             String::new()
         }
         None => {
@@ -386,7 +483,10 @@ fn per_second_value(p: &mut Problems, path: &str, value: u64) -> NonZeroU32 {
 
 fn addr(p: &mut Problems, path: &str, text: &str) -> SocketAddr {
     text.parse().unwrap_or_else(|_| {
-        p.push(path, format!("{text:?} is not an IP address with a port, e.g. \"127.0.0.1:8080\""));
+        p.push(
+            path,
+            format!("{text:?} is not an IP address with a port, e.g. \"127.0.0.1:8080\""),
+        );
         SocketAddr::from(([127, 0, 0, 1], 0))
     })
 }
@@ -396,7 +496,10 @@ fn duration(p: &mut Problems, path: &str, text: Option<String>, default: &str) -
     match humantime::parse_duration(text) {
         Ok(d) if !d.is_zero() => d,
         _ => {
-            p.push(path, format!("{text:?} is not a duration with a unit, e.g. \"250ms\", \"10s\", \"2m\""));
+            p.push(
+                path,
+                format!("{text:?} is not a duration with a unit, e.g. \"250ms\", \"10s\", \"2m\""),
+            );
             humantime::parse_duration(default).unwrap_or(Duration::from_secs(1))
         }
     }
@@ -435,20 +538,33 @@ fn upstream_target(p: &mut Problems, url: &str) -> UpstreamTarget {
     if url == "sandbox" {
         return UpstreamTarget::Sandbox;
     }
-    let fallback = UpstreamTarget::Url { scheme: Scheme::HTTPS, authority: Authority::from_static("api.withallo.com") };
+    let fallback = UpstreamTarget::Url {
+        scheme: Scheme::HTTPS,
+        authority: Authority::from_static("api.withallo.com"),
+    };
     let Ok(uri) = url.parse::<http::Uri>() else {
         p.push("upstream.url", format!("{url:?} is not a URL"));
         return fallback;
     };
-    let path_ok = uri.path_and_query().is_none_or(|pq| pq.as_str() == "/" || pq.as_str().is_empty());
+    let path_ok = uri
+        .path_and_query()
+        .is_none_or(|pq| pq.as_str() == "/" || pq.as_str().is_empty());
     match (uri.scheme(), uri.authority()) {
         (Some(scheme), Some(authority))
-            if (*scheme == Scheme::HTTPS || *scheme == Scheme::HTTP) && path_ok && !authority.as_str().contains('@') =>
+            if (*scheme == Scheme::HTTPS || *scheme == Scheme::HTTP)
+                && path_ok
+                && !authority.as_str().contains('@') =>
         {
-            UpstreamTarget::Url { scheme: scheme.clone(), authority: authority.clone() }
+            UpstreamTarget::Url {
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+            }
         }
         _ => {
-            p.push("upstream.url", "must be \"sandbox\" or http(s)://host[:port] with no path, query or user info");
+            p.push(
+                "upstream.url",
+                "must be \"sandbox\" or http(s)://host[:port] with no path, query or user info",
+            );
             fallback
         }
     }

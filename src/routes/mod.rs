@@ -60,7 +60,9 @@ enum Segment {
 pub enum Match<'a> {
     Found(&'a Arc<Route>),
     /// The path is an Allo endpoint, but not with this method.
-    MethodNotAllowed { allowed: Vec<Method> },
+    MethodNotAllowed {
+        allowed: Vec<Method>,
+    },
     NotFound,
 }
 
@@ -114,7 +116,10 @@ impl RouteTable {
         let mut routes = Vec::with_capacity(file.endpoints.len());
         let mut scopes = BTreeSet::new();
         for e in file.endpoints {
-            let bad = |reason: &str| RouteTableError::Endpoint { id: e.id.clone(), reason: reason.to_string() };
+            let bad = |reason: &str| RouteTableError::Endpoint {
+                id: e.id.clone(),
+                reason: reason.to_string(),
+            };
             let method = Method::from_bytes(e.method.as_bytes()).map_err(|_| bad("bad method"))?;
             let class = match e.rate_limit_class.as_str() {
                 "read" => RateClass::Read,
@@ -126,16 +131,39 @@ impl RouteTable {
             }
             let segments = e.path[1..]
                 .split('/')
-                .map(|s| if s.starts_with('{') && s.ends_with('}') { Segment::Param } else { Segment::Literal(s.to_string()) })
+                .map(|s| {
+                    if s.starts_with('{') && s.ends_with('}') {
+                        Segment::Param
+                    } else {
+                        Segment::Literal(s.to_string())
+                    }
+                })
                 .collect();
             // Endpoints that target a teammate accept both spellings of the teammate id.
             let teammate_alias = e.teammate_targeting.is_some();
-            let schemas = Schemas::compile(e.request_body_schema, e.request_body_required, e.query_schema, unknown_fields, teammate_alias)
-                .map_err(|source| RouteTableError::Schema { id: e.id.clone(), source })?;
+            let schemas = Schemas::compile(
+                e.request_body_schema,
+                e.request_body_required,
+                e.query_schema,
+                unknown_fields,
+                teammate_alias,
+            )
+            .map_err(|source| RouteTableError::Schema {
+                id: e.id.clone(),
+                source,
+            })?;
             if let Some(scope) = &e.scope {
                 scopes.insert(scope.clone());
             }
-            routes.push(Arc::new(Route { id: e.id, method, template: e.path, segments, scope: e.scope, class, schemas }));
+            routes.push(Arc::new(Route {
+                id: e.id,
+                method,
+                template: e.path,
+                segments,
+                scope: e.scope,
+                class,
+                schemas,
+            }));
         }
         Ok(RouteTable { routes, scopes })
     }
@@ -143,7 +171,9 @@ impl RouteTable {
     /// Resolves a request path (without query). Literal segments win over parameters, so
     /// `/v2/api/webhooks/event_types` is not taken for `/v2/api/webhooks/{webhook_id}`.
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
-        let Some(rest) = path.strip_prefix('/') else { return Match::NotFound };
+        let Some(rest) = path.strip_prefix('/') else {
+            return Match::NotFound;
+        };
         let parts: Vec<&str> = rest.split('/').collect();
         let mut best: Option<(&Arc<Route>, u64)> = None;
         let mut allowed = Vec::new();
@@ -261,10 +291,19 @@ mod tests {
     #[test]
     fn literals_win_over_parameters() {
         let t = table();
-        assert_eq!(id(t.find(&Method::GET, "/v2/api/webhooks/event_types")), "webhooks.eventTypes");
+        assert_eq!(
+            id(t.find(&Method::GET, "/v2/api/webhooks/event_types")),
+            "webhooks.eventTypes"
+        );
         assert_eq!(id(t.find(&Method::GET, "/v2/api/webhooks/wh_1")), "webhooks.get");
-        assert_eq!(id(t.find(&Method::POST, "/v2/api/conversations/items/search")), "conversations.searchItems");
-        assert_eq!(id(t.find(&Method::POST, "/v2/api/dialing-queues/current")), "dialingQueues.resetCurrent");
+        assert_eq!(
+            id(t.find(&Method::POST, "/v2/api/conversations/items/search")),
+            "conversations.searchItems"
+        );
+        assert_eq!(
+            id(t.find(&Method::POST, "/v2/api/dialing-queues/current")),
+            "dialingQueues.resetCurrent"
+        );
     }
 
     #[test]

@@ -92,7 +92,11 @@ fn query_types(schema: &Value) -> HashMap<String, QueryType> {
         .map(|(name, prop)| {
             let ty = match prop.get("type") {
                 Some(Value::String(t)) => t.as_str(),
-                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("string"),
+                Some(Value::Array(ts)) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|t| *t != "null")
+                    .unwrap_or("string"),
                 _ => "string",
             };
             let ty = match ty {

@@ -19,9 +19,7 @@ pub(crate) struct Clock {
 impl Clock {
     /// The real clock: wall time at construction plus `Instant` elapsed since.
     pub fn system() -> Clock {
-        let unix_base = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let unix_base = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let start = Instant::now();
         Clock {
             unix_base,

@@ -63,8 +63,7 @@ impl Dialer {
     }
 
     pub fn current(&self, assignee: &str) -> Option<&Queue> {
-        self.current_index(assignee)
-            .and_then(|i| self.queues.get(i))
+        self.current_index(assignee).and_then(|i| self.queues.get(i))
     }
 
     /// The target's current queue, created empty (unnamed) when there is none.
@@ -82,9 +81,7 @@ impl Dialer {
         while self.queues.len() > MAX_QUEUES {
             let stale = (0..self.queues.len()).find(|&i| {
                 let assignee = &self.queues[i].assignee_id;
-                self.queues[i + 1..]
-                    .iter()
-                    .any(|q| &q.assignee_id == assignee)
+                self.queues[i + 1..].iter().any(|q| &q.assignee_id == assignee)
             });
             match stale {
                 Some(i) => {
@@ -121,12 +118,7 @@ impl Dialer {
     }
 
     /// POST /current/numbers with already-normalised numbers; returns the added entries.
-    pub fn append(
-        &mut self,
-        who: Who<'_>,
-        numbers: Vec<String>,
-        now: &str,
-    ) -> Result<Vec<QueueNumber>, LimitReached> {
+    pub fn append(&mut self, who: Who<'_>, numbers: Vec<String>, now: &str) -> Result<Vec<QueueNumber>, LimitReached> {
         // Check capacity before creating anything, so a refused append leaves no trace.
         let held = self.current(who.assignee).map_or(0, |q| q.numbers.len());
         if held.saturating_add(numbers.len()) > CAPACITY {
@@ -152,12 +144,7 @@ impl Dialer {
     }
 
     /// DELETE /current/numbers: returns how many entries were removed.
-    pub fn clear(
-        &mut self,
-        assignee: &str,
-        filter: &ClearFilter,
-        now: &str,
-    ) -> Result<usize, ClearError> {
+    pub fn clear(&mut self, assignee: &str, filter: &ClearFilter, now: &str) -> Result<usize, ClearError> {
         let index = self.current_index(assignee).ok_or(ClearError::NoQueue)?;
         let queue = &mut self.queues[index];
         let before = queue.numbers.len();
@@ -169,10 +156,7 @@ impl Dialer {
                     ClearFilter::NumberAt(number, _) => &n.number_to == number,
                     _ => true,
                 };
-                let at = queue
-                    .numbers
-                    .iter()
-                    .position(|n| n.position == *position && wanted(n));
+                let at = queue.numbers.iter().position(|n| n.position == *position && wanted(n));
                 match at {
                     Some(i) => {
                         queue.numbers.remove(i);
@@ -228,19 +212,10 @@ mod tests {
         let added = d.append(SELF, nums(&["+3"]), NOW).unwrap();
         assert_eq!(added[0].position, 3);
         let wrong_number = ClearFilter::NumberAt("+1".into(), 3);
-        assert_eq!(
-            d.clear("u1", &wrong_number, NOW),
-            Err(ClearError::PositionNotFound)
-        );
-        assert_eq!(
-            d.clear("u1", &ClearFilter::NumberAt("+1".into(), 2), NOW),
-            Ok(1)
-        );
+        assert_eq!(d.clear("u1", &wrong_number, NOW), Err(ClearError::PositionNotFound));
+        assert_eq!(d.clear("u1", &ClearFilter::NumberAt("+1".into(), 2), NOW), Ok(1));
         assert_eq!(d.clear("u1", &ClearFilter::Number("+9".into()), NOW), Ok(0));
-        assert_eq!(
-            d.clear("u2", &ClearFilter::Unassigned, NOW),
-            Err(ClearError::NoQueue)
-        );
+        assert_eq!(d.clear("u2", &ClearFilter::Unassigned, NOW), Err(ClearError::NoQueue));
     }
 
     #[test]

@@ -36,10 +36,7 @@ impl Query {
 
     /// The first value of `key`; later repetitions are ignored.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// An optional non-negative integer parameter.
@@ -62,11 +59,10 @@ impl Query {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(_) => Err(ApiError::validation(
-                "INVALID_QUERY_PARAMETER",
-                format!("{key}: must be true or false"),
-            )
-            .with_param(key)),
+            Some(_) => Err(
+                ApiError::validation("INVALID_QUERY_PARAMETER", format!("{key}: must be true or false"))
+                    .with_param(key),
+            ),
         }
     }
 }
@@ -79,9 +75,7 @@ fn decode(s: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(byte) => {
                         out.push(byte);
@@ -100,10 +94,7 @@ fn decode(s: &str) -> Option<String> {
 
 /// The body as a JSON object, `None` when there is no body at all. A body needs a JSON
 /// content type (415 otherwise), must parse (400) and must be an object (400).
-pub(crate) fn json_object(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Option<Map<String, Value>>, ApiError> {
+pub(crate) fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Option<Map<String, Value>>, ApiError> {
     if body.is_empty() {
         return Ok(None);
     }

@@ -47,7 +47,6 @@ use crate::secret::Secret;
 
 pub use self::clock::ManualClock;
 pub use self::limits::{READ_PER_SECOND, WRITE_PER_SECOND};
-pub use self::phone::{normalize as normalize_phone, DEFAULT_COUNTRY_CODE};
 pub use self::roster::{Role, Roster, User};
 pub use self::serve::{serve, MAX_BODY_BYTES};
 
@@ -121,10 +120,7 @@ impl Sandbox {
 
     /// The seeded roster of `team_id`, e.g. for the CLI to print or tests to target teammates.
     pub fn roster(&self, team_id: &str) -> Option<&Roster> {
-        self.teams
-            .iter()
-            .find(|t| t.id == team_id)
-            .map(|t| &t.roster)
+        self.teams.iter().find(|t| t.id == team_id).map(|t| &t.roster)
     }
 
     /// Handle one complete request (body already read). Never panics on any input.

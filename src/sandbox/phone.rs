@@ -57,33 +57,18 @@ mod tests {
 
     #[test]
     fn documented_examples() {
-        assert_eq!(
-            normalize("+1 (212) 555-0010").as_deref(),
-            Some("+12125550010")
-        );
-        assert_eq!(
-            normalize("+33 6 12 34 56 78").as_deref(),
-            Some("+33612345678")
-        );
+        assert_eq!(normalize("+1 (212) 555-0010").as_deref(), Some("+12125550010"));
+        assert_eq!(normalize("+33 6 12 34 56 78").as_deref(), Some("+33612345678"));
     }
 
     #[test]
     fn prefixes_and_national_numbers() {
-        assert_eq!(
-            normalize("0033 6 12 34 56 78").as_deref(),
-            Some("+33612345678")
-        );
+        assert_eq!(normalize("0033 6 12 34 56 78").as_deref(), Some("+33612345678"));
         assert_eq!(normalize("06.12.34.56.78").as_deref(), Some("+33612345678"));
         assert_eq!(normalize("06-12-34-56-78").as_deref(), Some("+33612345678"));
-        assert_eq!(
-            normalize("+33 (0)6 12 34 56 78").as_deref(),
-            Some("+33612345678")
-        );
+        assert_eq!(normalize("+33 (0)6 12 34 56 78").as_deref(), Some("+33612345678"));
         assert_eq!(normalize("+14155551234").as_deref(), Some("+14155551234"));
-        assert_eq!(
-            normalize(" +44 20 7946 0958 ").as_deref(),
-            Some("+442079460958")
-        );
+        assert_eq!(normalize(" +44 20 7946 0958 ").as_deref(), Some("+442079460958"));
     }
 
     #[test]

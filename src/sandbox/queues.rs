@@ -5,9 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::dialer::{
-    Changes, ClearError, ClearFilter, Dnd, LimitReached, Voicemail, Who, CAPACITY,
-};
+use super::dialer::{Changes, ClearError, ClearFilter, Dnd, LimitReached, Voicemail, Who, CAPACITY};
 use super::input::{char_len, Fields};
 use super::phone;
 use super::respond::{ApiError, Reply};
@@ -28,9 +26,8 @@ fn who<'r>(call: &'r Call<'_>, target: &Target) -> Result<Who<'r>, ApiError> {
 }
 
 fn require_body(call: &Call<'_>) -> Result<serde_json::Map<String, Value>, ApiError> {
-    call.json_body()?.ok_or_else(|| {
-        ApiError::validation("INVALID_REQUEST_BODY", "a JSON object body is required")
-    })
+    call.json_body()?
+        .ok_or_else(|| ApiError::validation("INVALID_REQUEST_BODY", "a JSON object body is required"))
 }
 
 fn done(fields: Fields<'_>) -> Result<(), ApiError> {
@@ -46,10 +43,7 @@ pub(crate) fn get_current(call: &Call<'_>) -> Result<Reply, ApiError> {
     let target = Target::from_query(&call.query)?;
     let page = call.query.integer("page")?.unwrap_or(1);
     if page == 0 {
-        return Err(
-            ApiError::validation("INVALID_QUERY_PARAMETER", "page: must be at least 1")
-                .with_param("page"),
-        );
+        return Err(ApiError::validation("INVALID_QUERY_PARAMETER", "page: must be at least 1").with_param("page"));
     }
     let size = match call.query.get("size") {
         None => 20,
@@ -58,11 +52,7 @@ pub(crate) fn get_current(call: &Call<'_>) -> Result<Reply, ApiError> {
             .ok()
             .filter(|s| (1..=100).contains(s))
             .ok_or_else(|| {
-                ApiError::validation(
-                    "INVALID_PAGE_SIZE",
-                    "size: must be an integer from 1 to 100",
-                )
-                .with_param("size")
+                ApiError::validation("INVALID_PAGE_SIZE", "size: must be an integer from 1 to 100").with_param("size")
             })?,
     };
     let assignee = target.resolve(&call.team.roster)?;
@@ -166,9 +156,7 @@ pub(crate) fn append(call: &Call<'_>) -> Result<Reply, ApiError> {
                 match read_item(item, i, &mut fields.errors) {
                     Some(raw) => match phone::normalize(raw) {
                         Some(e164) => valid.push(e164),
-                        None => {
-                            skipped.push(json!({"number": raw, "reason": "INVALID_PHONE_NUMBER"}))
-                        }
+                        None => skipped.push(json!({"number": raw, "reason": "INVALID_PHONE_NUMBER"})),
                     },
                     None => continue,
                 }
@@ -182,23 +170,19 @@ pub(crate) fn append(call: &Call<'_>) -> Result<Reply, ApiError> {
     done(fields)?;
     let who = who(call, &target)?;
     let now = call.clock.timestamp();
-    let added =
-        call.team
-            .dialer()
-            .append(who, valid, &now)
-            .map_err(|LimitReached { held, adding }| {
-                ApiError::validation(
-                    "DIALING_QUEUE_LIMIT_REACHED",
-                    format!(
-                        "queue holds {held} numbers; {adding} more exceed the {CAPACITY} limit"
-                    ),
-                )
-                .with_param("numbers")
-            })?;
+    let added = call
+        .team
+        .dialer()
+        .append(who, valid, &now)
+        .map_err(|LimitReached { held, adding }| {
+            ApiError::validation(
+                "DIALING_QUEUE_LIMIT_REACHED",
+                format!("queue holds {held} numbers; {adding} more exceed the {CAPACITY} limit"),
+            )
+            .with_param("numbers")
+        })?;
     let added: Vec<Value> = added.iter().map(|n| n.to_json()).collect();
-    Ok(Reply::ok(
-        json!({ "data": {"added": added, "skipped": skipped} }),
-    ))
+    Ok(Reply::ok(json!({ "data": {"added": added, "skipped": skipped} })))
 }
 
 /// Checks one `numbers[i]` item, returning its `number` when the item is well-formed.
@@ -251,8 +235,7 @@ pub(crate) fn clear(call: &Call<'_>) -> Result<Reply, ApiError> {
     let number = match number {
         None => None,
         Some(raw) => Some(phone::normalize(raw).ok_or_else(|| {
-            ApiError::validation("INVALID_PHONE_NUMBER", "number: not a valid phone number")
-                .with_param("number")
+            ApiError::validation("INVALID_PHONE_NUMBER", "number: not a valid phone number").with_param("number")
         })?),
     };
     let filter = match (number, position, unassigned) {
@@ -285,10 +268,7 @@ pub(crate) fn clear(call: &Call<'_>) -> Result<Reply, ApiError> {
 }
 
 fn queue_not_found() -> ApiError {
-    ApiError::not_found(
-        "DIALING_QUEUE_NOT_FOUND",
-        "the targeted user has no dialing queue",
-    )
+    ApiError::not_found("DIALING_QUEUE_NOT_FOUND", "the targeted user has no dialing queue")
 }
 
 /// PATCH /v2/api/dialing-queues/{queue_id}/assignee — hand a queue to another teammate.
@@ -317,11 +297,9 @@ pub(crate) fn reassign(call: &Call<'_>, queue_id: &str) -> Result<Reply, ApiErro
         .by_id(queue_id)
         .is_some_and(|q| q.creator_id == owner.id || q.assignee_id == owner.id);
     if !visible {
-        return Err(ApiError::not_found(
-            "DIALING_QUEUE_NOT_FOUND",
-            "no dialing queue with this id",
-        )
-        .with_param("queue_id"));
+        return Err(
+            ApiError::not_found("DIALING_QUEUE_NOT_FOUND", "no dialing queue with this id").with_param("queue_id"),
+        );
     }
     let assignee = target.resolve(roster)?;
     let now = call.clock.timestamp();

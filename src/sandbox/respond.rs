@@ -74,21 +74,11 @@ impl ApiError {
     }
 
     pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "validation_error",
-            code,
-            message.into(),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", code, message.into())
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            code,
-            message.into(),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found_error", code, message.into())
     }
 
     pub fn unauthenticated() -> Self {
@@ -101,12 +91,7 @@ impl ApiError {
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            code,
-            message.into(),
-        )
+        Self::new(StatusCode::FORBIDDEN, "permission_error", code, message.into())
     }
 
     pub fn rate_limited(limit: u32, class: &str, retry_after: u64) -> Self {
@@ -114,9 +99,7 @@ impl ApiError {
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "RATE_LIMIT_EXCEEDED",
-            format!(
-                "rate limit exceeded: {class} requests are limited to {limit} requests per second."
-            ),
+            format!("rate limit exceeded: {class} requests are limited to {limit} requests per second."),
         );
         err.retry_after_seconds = Some(retry_after);
         err
@@ -183,11 +166,7 @@ impl ApiError {
 }
 
 /// Builds the final response. `limits` is `None` only before the key is authenticated.
-pub(crate) fn finish(
-    outcome: Result<Reply, ApiError>,
-    request_id: &str,
-    limits: Option<&Verdict>,
-) -> Response<Bytes> {
+pub(crate) fn finish(outcome: Result<Reply, ApiError>, request_id: &str, limits: Option<&Verdict>) -> Response<Bytes> {
     let (status, body, retry_after, allow) = match outcome {
         Ok(reply) => {
             let bytes = serde_json::to_vec(&reply.body).unwrap_or_default();
@@ -202,12 +181,7 @@ pub(crate) fn finish(
             body.param = info.param;
             body.errors = info.errors;
             body.retry_after_seconds = info.retry_after_seconds;
-            (
-                info.status,
-                body.to_bytes(),
-                info.retry_after_seconds,
-                info.allow,
-            )
+            (info.status, body.to_bytes(), info.retry_after_seconds, info.allow)
         }
     };
     let mut response = Response::new(body);
@@ -248,11 +222,7 @@ mod tests {
             reset_unix: 1_700_000_001,
             retry_after: Some(1),
         };
-        let resp = finish(
-            Err(ApiError::rate_limited(5, "write", 1)),
-            "req_abc",
-            Some(&verdict),
-        );
+        let resp = finish(Err(ApiError::rate_limited(5, "write", 1)), "req_abc", Some(&verdict));
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers()["x-request-id"], "req_abc");
         assert_eq!(resp.headers()["retry-after"], "1");

@@ -108,9 +108,7 @@ impl Roster {
 
     /// Email comparison ignores ASCII case, as mail providers and Allo's login do.
     pub fn by_email(&self, email: &str) -> Option<&User> {
-        self.users
-            .iter()
-            .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
+        self.users.iter().find(|u| u.email.eq_ignore_ascii_case(email.trim()))
     }
 }
 
@@ -175,10 +173,7 @@ mod tests {
             Some(Role::Manager)
         );
         let chloe_id = r.users()[2].id.clone();
-        assert_eq!(
-            r.by_id(&chloe_id).map(|u| u.name.as_str()),
-            Some("Chloé Bernard")
-        );
+        assert_eq!(r.by_id(&chloe_id).map(|u| u.name.as_str()), Some("Chloé Bernard"));
         assert!(r.by_id("usr-nope").is_none());
         assert!(r.by_email("eve@sales-team.example").is_none());
     }

@@ -34,16 +34,8 @@ const TABLE: &[(&str, &str, Option<Emulated>)] = &[
     ("GET", "/v2/api/dialing-queues/current", Some(QueueGet)),
     ("PATCH", "/v2/api/dialing-queues/current", Some(QueueUpsert)),
     ("POST", "/v2/api/dialing-queues/current", Some(QueueReset)),
-    (
-        "POST",
-        "/v2/api/dialing-queues/current/numbers",
-        Some(QueueAppend),
-    ),
-    (
-        "DELETE",
-        "/v2/api/dialing-queues/current/numbers",
-        Some(QueueClear),
-    ),
+    ("POST", "/v2/api/dialing-queues/current/numbers", Some(QueueAppend)),
+    ("DELETE", "/v2/api/dialing-queues/current/numbers", Some(QueueClear)),
     (
         "PATCH",
         "/v2/api/dialing-queues/{queue_id}/assignee",
@@ -54,11 +46,7 @@ const TABLE: &[(&str, &str, Option<Emulated>)] = &[
     ("GET", "/v2/api/users/{id}", Some(UsersGet)),
     ("GET", "/v2/api/tags", None),
     ("POST", "/v2/api/conversations/items/{id}/tags", None),
-    (
-        "DELETE",
-        "/v2/api/conversations/items/{id}/tags/{tag}",
-        None,
-    ),
+    ("DELETE", "/v2/api/conversations/items/{id}/tags/{tag}", None),
     ("GET", "/v2/api/numbers", None),
     ("GET", "/v2/api/conversations", None),
     ("POST", "/v2/api/conversations/items/search", None),
@@ -77,11 +65,7 @@ const TABLE: &[(&str, &str, Option<Emulated>)] = &[
     ("GET", "/v2/api/summary_templates/{id}", None),
     ("PUT", "/v2/api/summary_templates/{id}", None),
     ("DELETE", "/v2/api/summary_templates/{id}", None),
-    (
-        "PUT",
-        "/v2/api/numbers/{number}/default_summary_template",
-        None,
-    ),
+    ("PUT", "/v2/api/numbers/{number}/default_summary_template", None),
     ("POST", "/v2/api/analytics/overview", None),
     ("POST", "/v2/api/analytics/outbound", None),
     ("POST", "/v2/api/crm/people", None),
@@ -206,17 +190,8 @@ mod tests {
         assert_eq!(route("GET", "/v2/api/nope"), Route::NotFound);
         assert_eq!(route("GET", "/v2/api/users/"), Route::NotFound);
         assert_eq!(route("GET", ""), Route::NotFound);
-        assert_eq!(
-            route("PUT", "/v2/api/me"),
-            Route::MethodNotAllowed("GET".into())
-        );
-        assert_eq!(
-            route("POST", "/v2/api/tags"),
-            Route::MethodNotAllowed("GET".into())
-        );
-        assert_eq!(
-            route("GET", "/v2/api/tags"),
-            Route::NotEmulated("/v2/api/tags")
-        );
+        assert_eq!(route("PUT", "/v2/api/me"), Route::MethodNotAllowed("GET".into()));
+        assert_eq!(route("POST", "/v2/api/tags"), Route::MethodNotAllowed("GET".into()));
+        assert_eq!(route("GET", "/v2/api/tags"), Route::NotEmulated("/v2/api/tags"));
     }
 }

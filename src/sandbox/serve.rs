@@ -79,10 +79,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("sandbox: connections still open after the shutdown grace period");
     }
     Ok(())
@@ -114,17 +111,12 @@ async fn answer(sandbox: &Sandbox, req: Request<Incoming>) -> Response<Full<Byte
             ));
         }
         Err(_) => {
-            let mut err = ApiError::validation(
-                "REQUEST_TIMEOUT",
-                "the request body was not received in time",
-            );
+            let mut err = ApiError::validation("REQUEST_TIMEOUT", "the request body was not received in time");
             err.status = StatusCode::REQUEST_TIMEOUT;
             return refuse(err);
         }
     };
-    sandbox
-        .handle(Request::from_parts(parts, bytes))
-        .map(Full::new)
+    sandbox.handle(Request::from_parts(parts, bytes)).map(Full::new)
 }
 
 #[cfg(test)]

@@ -68,11 +68,7 @@ impl Target {
             (None, None) => return Ok(roster.owner()),
         };
         found.ok_or_else(|| {
-            let param = if self.id.is_some() {
-                "user_id"
-            } else {
-                "email"
-            };
+            let param = if self.id.is_some() { "user_id" } else { "email" };
             ApiError::not_found(
                 "ASSIGNEE_NOT_FOUND",
                 format!("no member of your team matches the given {param}"),
@@ -111,10 +107,7 @@ mod tests {
         assert_eq!(fields.errors.len(), 1);
 
         let q = Query::parse(Some("email=eve%40sales.example")).unwrap();
-        let err = Target::from_query(&q)
-            .unwrap()
-            .resolve(&roster)
-            .unwrap_err();
+        let err = Target::from_query(&q).unwrap().resolve(&roster).unwrap_err();
         assert_eq!(err.code, "ASSIGNEE_NOT_FOUND");
         assert_eq!(err.status, http::StatusCode::NOT_FOUND);
 

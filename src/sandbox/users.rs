@@ -38,18 +38,8 @@ const SCOPES: [&str; 22] = [
 /// The endpoints `me` lists: those the sandbox actually answers.
 const ENDPOINTS: [(&str, &str, &str, Option<&str>); 9] = [
     ("GET", "/v2/api/me", "Describe the API key", None),
-    (
-        "GET",
-        "/v2/api/users",
-        "List team members",
-        Some("USERS_READ"),
-    ),
-    (
-        "GET",
-        "/v2/api/users/{id}",
-        "Get a team member",
-        Some("USERS_READ"),
-    ),
+    ("GET", "/v2/api/users", "List team members", Some("USERS_READ")),
+    ("GET", "/v2/api/users/{id}", "Get a team member", Some("USERS_READ")),
     (
         "GET",
         "/v2/api/dialing-queues/current",
@@ -118,22 +108,20 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
         Some("MANAGER") => Some(Role::Manager),
         Some("MEMBER") => Some(Role::Member),
         Some(_) => {
-            return Err(ApiError::validation(
-                "INVALID_QUERY_PARAMETER",
-                "role: must be ADMIN, MANAGER or MEMBER",
+            return Err(
+                ApiError::validation("INVALID_QUERY_PARAMETER", "role: must be ADMIN, MANAGER or MEMBER")
+                    .with_param("role"),
             )
-            .with_param("role"))
         }
     };
     let active = match call.query.get("status") {
         None | Some("ACTIVE") => true,
         Some("BLOCKED") => false,
         Some(_) => {
-            return Err(ApiError::validation(
-                "INVALID_QUERY_PARAMETER",
-                "status: must be ACTIVE or BLOCKED",
+            return Err(
+                ApiError::validation("INVALID_QUERY_PARAMETER", "status: must be ACTIVE or BLOCKED")
+                    .with_param("status"),
             )
-            .with_param("status"))
         }
     };
     let data: Vec<Value> = call
@@ -151,9 +139,6 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
 pub(crate) fn get(call: &Call<'_>, id: &str) -> Result<Reply, ApiError> {
     match call.team.roster.by_id(id) {
         Some(user) => Ok(Reply::ok(json!({ "data": user.to_json() }))),
-        None => Err(
-            ApiError::not_found("MEMBER_NOT_FOUND", "no member of your team has this id")
-                .with_param("id"),
-        ),
+        None => Err(ApiError::not_found("MEMBER_NOT_FOUND", "no member of your team has this id").with_param("id")),
     }
 }

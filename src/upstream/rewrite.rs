@@ -57,7 +57,12 @@ pub fn rewrite_request(
     auth.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, auth);
     headers.insert(REQUEST_ID, request_id.clone());
-    if body_len > 0 || !matches!(parts.method, http::Method::GET | http::Method::HEAD | http::Method::DELETE | http::Method::OPTIONS) {
+    if body_len > 0
+        || !matches!(
+            parts.method,
+            http::Method::GET | http::Method::HEAD | http::Method::DELETE | http::Method::OPTIONS
+        )
+    {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     }
 

@@ -14,8 +14,13 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Ups
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|source| UpstreamSetupError::CaFile { path: path.to_owned(), source })?;
-        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok).collect();
+        let pem = std::fs::read(path).map_err(|source| UpstreamSetupError::CaFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+            .filter_map(Result::ok)
+            .collect();
         let (added, _) = roots.add_parsable_certificates(certs);
         if added == 0 {
             return Err(UpstreamSetupError::CaFileEmpty(path.to_owned()));

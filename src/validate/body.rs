@@ -28,7 +28,9 @@ pub fn announced_too_large(headers: &HeaderMap, limits: BodyLimits) -> bool {
 
 /// Reads the whole body within the limits.
 pub async fn read_body(headers: &HeaderMap, mut body: Incoming, limits: BodyLimits) -> Result<Bytes, ValidationError> {
-    let too_large = ValidationError::BodyTooLarge { limit: limits.max_bytes };
+    let too_large = ValidationError::BodyTooLarge {
+        limit: limits.max_bytes,
+    };
     if announced_too_large(headers, limits) {
         return Err(too_large);
     }
@@ -38,7 +40,9 @@ pub async fn read_body(headers: &HeaderMap, mut body: Incoming, limits: BodyLimi
             let frame = frame.map_err(ValidationError::BodyRead)?;
             if let Ok(data) = frame.into_data() {
                 if buf.len() + data.len() > limits.max_bytes {
-                    return Err(ValidationError::BodyTooLarge { limit: limits.max_bytes });
+                    return Err(ValidationError::BodyTooLarge {
+                        limit: limits.max_bytes,
+                    });
                 }
                 buf.extend_from_slice(&data);
             }

@@ -18,9 +18,15 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, FieldError> {
     }
     let path = RefCell::new(Vec::new());
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Strict { path: &path }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let value = Strict { path: &path }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
     value.map_err(|e| {
-        let pointer: String = path.borrow().iter().map(|k| format!("/{}", pointer_escape(k))).collect();
+        let pointer: String = path
+            .borrow()
+            .iter()
+            .map(|k| format!("/{}", pointer_escape(k)))
+            .collect();
         let text = e.to_string();
         if let Some(key) = text.strip_prefix(DUPLICATE) {
             let key = key.split(" at line").next().unwrap_or(key);
@@ -121,7 +127,10 @@ mod tests {
 
     #[test]
     fn accepts_plain_json() {
-        assert_eq!(parse_strict(br#"{"a":[1,{"b":null}]}"#).unwrap()["a"][1]["b"], Value::Null);
+        assert_eq!(
+            parse_strict(br#"{"a":[1,{"b":null}]}"#).unwrap()["a"][1]["b"],
+            Value::Null
+        );
     }
 
     #[test]

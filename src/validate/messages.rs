@@ -12,7 +12,11 @@ use crate::envelope::FieldError;
 const ECHO_CHARS: usize = 16;
 
 pub fn field_error(pointer: &str, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: pointer.to_string(), code: code.to_string(), message: message.into() }
+    FieldError {
+        field: pointer.to_string(),
+        code: code.to_string(),
+        message: message.into(),
+    }
 }
 
 /// RFC 6901 escaping of one pointer segment.
@@ -32,9 +36,15 @@ pub fn param_name(pointer: &str) -> String {
 
 /// The envelope's `message`: the first error, and how many more there are.
 pub fn summary(errors: &[FieldError]) -> String {
-    let Some(first) = errors.first() else { return "invalid request".to_string() };
+    let Some(first) = errors.first() else {
+        return "invalid request".to_string();
+    };
     let name = param_name(&first.field);
-    let mut message = if name.is_empty() { first.message.clone() } else { format!("{name}: {}", first.message) };
+    let mut message = if name.is_empty() {
+        first.message.clone()
+    } else {
+        format!("{name}: {}", first.message)
+    };
     if errors.len() > 1 {
         message.push_str(&format!(" (and {} more)", errors.len() - 1));
     }
@@ -51,7 +61,11 @@ pub fn schema_errors(validator: &Validator, value: &Value) -> Vec<FieldError> {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for name in unexpected {
                     let field = format!("{pointer}/{}", pointer_escape(name));
-                    out.push(field_error(&field, "additionalProperties", "is not a field of this endpoint"));
+                    out.push(field_error(
+                        &field,
+                        "additionalProperties",
+                        "is not a field of this endpoint",
+                    ));
                 }
             }
             ValidationErrorKind::Required { property } => {
@@ -74,7 +88,9 @@ fn describe(kind: &ValidationErrorKind, instance: &Value) -> String {
             format!("must be at least {limit} characters (got {})", char_count(instance))
         }
         ValidationErrorKind::Format { format } => format!("must be a valid {format} (got {})", echo(instance)),
-        ValidationErrorKind::Type { kind } => format!("must be of type {} (got {})", type_names(kind), json_type(instance)),
+        ValidationErrorKind::Type { kind } => {
+            format!("must be of type {} (got {})", type_names(kind), json_type(instance))
+        }
         ValidationErrorKind::Enum { options } => format!("must be one of {options} (got {})", echo(instance)),
         ValidationErrorKind::Minimum { limit } => format!("must be >= {limit} (got {})", echo(instance)),
         ValidationErrorKind::Maximum { limit } => format!("must be <= {limit} (got {})", echo(instance)),
@@ -95,7 +111,9 @@ fn describe(kind: &ValidationErrorKind, instance: &Value) -> String {
 fn type_names(kind: &jsonschema::error::TypeKind) -> String {
     match kind {
         jsonschema::error::TypeKind::Single(t) => t.to_string(),
-        jsonschema::error::TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
+        jsonschema::error::TypeKind::Multiple(set) => {
+            set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
+        }
     }
 }
 
@@ -124,7 +142,11 @@ fn echo(value: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         Value::Number(n) => {
             let text = n.to_string();
-            if text.len() > ECHO_CHARS { "a number".to_string() } else { text }
+            if text.len() > ECHO_CHARS {
+                "a number".to_string()
+            } else {
+                text
+            }
         }
         Value::Bool(b) => b.to_string(),
         other => json_type(other).to_string(),
@@ -135,5 +157,11 @@ fn echo(value: &Value) -> String {
 pub fn teammate_alias(value: &Value) -> Option<FieldError> {
     let pid = value.get("user_pid").filter(|v| !v.is_null())?;
     let id = value.get("user_id").filter(|v| !v.is_null())?;
-    (pid != id).then(|| field_error("/user_pid", "teammateConflict", "user_pid and user_id name the same teammate and must be equal"))
+    (pid != id).then(|| {
+        field_error(
+            "/user_pid",
+            "teammateConflict",
+            "user_pid and user_id name the same teammate and must be equal",
+        )
+    })
 }

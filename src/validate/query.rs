@@ -22,13 +22,21 @@ pub fn check(schemas: &Schemas, query: Option<&str>) -> Result<(), Vec<FieldErro
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let (Some(key), Some(text)) = (decode(raw_key), decode(raw_value)) else {
-            errors.push(field_error("", "encoding", "a query parameter is not valid percent-encoded UTF-8"));
+            errors.push(field_error(
+                "",
+                "encoding",
+                "a query parameter is not valid percent-encoded UTF-8",
+            ));
             continue;
         };
         let pointer = format!("/{}", pointer_escape(&key));
         let Some(ty) = schemas.query_types.get(&key).copied() else {
             if schemas.reject_unknown {
-                errors.push(field_error(&pointer, "additionalProperties", "is not a query parameter of this endpoint"));
+                errors.push(field_error(
+                    &pointer,
+                    "additionalProperties",
+                    "is not a query parameter of this endpoint",
+                ));
             }
             continue;
         };
@@ -66,7 +74,10 @@ fn to_result(errors: Vec<FieldError>) -> Result<(), Vec<FieldError>> {
 /// `+` is a space in query strings; the rest is percent-decoded and must be UTF-8.
 fn decode(raw: &str) -> Option<String> {
     let spaced = raw.replace('+', " ");
-    percent_decode(spaced.as_bytes()).decode_utf8().ok().map(|s| s.into_owned())
+    percent_decode(spaced.as_bytes())
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// Reads a query value as its schema type; a value that does not parse stays a string so

@@ -24,7 +24,11 @@ pub struct Captured {
 
 impl Captured {
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect()
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
     }
 }
 
@@ -38,7 +42,12 @@ pub struct Canned {
 
 impl Default for Canned {
     fn default() -> Self {
-        Canned { status: 200, headers: vec![("content-type".into(), "application/json".into())], body: r#"{"data":{"ok":true}}"#.into(), delay: Duration::ZERO }
+        Canned {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: r#"{"data":{"ok":true}}"#.into(),
+            delay: Duration::ZERO,
+        }
     }
 }
 
@@ -74,7 +83,9 @@ impl Capture {
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let (reqs, can, acceptor) = (reqs.clone(), can.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -82,8 +93,18 @@ impl Capture {
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let target = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-                            reqs.lock().unwrap().push(Captured { method: parts.method.to_string(), target, headers: parts.headers, body, version: parts.version });
+                            let target = parts
+                                .uri
+                                .path_and_query()
+                                .map(|p| p.as_str().to_string())
+                                .unwrap_or_default();
+                            reqs.lock().unwrap().push(Captured {
+                                method: parts.method.to_string(),
+                                target,
+                                headers: parts.headers,
+                                body,
+                                version: parts.version,
+                            });
                             let canned = can.lock().unwrap().clone();
                             if !canned.delay.is_zero() {
                                 tokio::time::sleep(canned.delay).await;
@@ -91,7 +112,8 @@ impl Capture {
                             let mut resp = hyper::Response::new(Full::new(Bytes::from(canned.body)));
                             *resp.status_mut() = http::StatusCode::from_u16(canned.status).unwrap();
                             for (k, v) in canned.headers {
-                                resp.headers_mut().append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+                                resp.headers_mut()
+                                    .append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
                             }
                             Ok::<_, Infallible>(resp)
                         }
@@ -110,7 +132,12 @@ impl Capture {
                 });
             }
         });
-        Capture { addr, requests, canned, task }
+        Capture {
+            addr,
+            requests,
+            canned,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {

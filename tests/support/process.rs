@@ -55,7 +55,10 @@ impl GatewayProcess {
 
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("ALLO_GATEWAY_CONFIG");
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("ALLO_GATEWAY_CONFIG");
         if !env.iter().any(|(k, _)| *k == "ALLO_GATEWAY_LOG") {
             cmd.env("ALLO_GATEWAY_LOG", "info");
         }
@@ -64,7 +67,10 @@ impl GatewayProcess {
         }
         let mut child = cmd.spawn().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -72,7 +78,13 @@ impl GatewayProcess {
                 }
             });
         }
-        let mut p = GatewayProcess { child, addr: "0.0.0.0:0".parse().unwrap(), admin: None, lines, _config: None };
+        let mut p = GatewayProcess {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            admin: None,
+            lines,
+            _config: None,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(addr) = p.listening("gateway").or_else(|| p.listening("sandbox")) {
@@ -113,7 +125,10 @@ impl GatewayProcess {
     }
 
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -148,5 +163,9 @@ pub fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) 
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

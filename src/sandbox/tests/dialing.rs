@@ -15,12 +15,7 @@ fn lifecycle_reset_upsert_append_get_clear_reassign() {
     let alice = h.user("sales", 0);
     let bob = h.user("sales", 1);
 
-    let reset = h.call(
-        SALES_KEY,
-        "POST",
-        CURRENT,
-        Some(json!({"name": "Monday cold calls"})),
-    );
+    let reset = h.call(SALES_KEY, "POST", CURRENT, Some(json!({"name": "Monday cold calls"})));
     assert_eq!(reset.status, StatusCode::OK);
     let queue = &reset.json["data"];
     let queue_id = queue["id"].as_str().unwrap().to_owned();
@@ -33,12 +28,7 @@ fn lifecycle_reset_upsert_append_get_clear_reassign() {
     assert_eq!(queue["numbers"], json!([]));
     assert_eq!(queue["created_at"], "2026-05-06T10:00:01Z");
 
-    let upsert = h.call(
-        SALES_KEY,
-        "PATCH",
-        CURRENT,
-        Some(json!({"voicemail_handling": "SKIP"})),
-    );
+    let upsert = h.call(SALES_KEY, "PATCH", CURRENT, Some(json!({"voicemail_handling": "SKIP"})));
     assert_eq!(upsert.status, StatusCode::OK);
     assert_eq!(upsert.json["data"]["id"], queue_id.as_str());
     assert_eq!(
@@ -85,10 +75,7 @@ fn lifecycle_reset_upsert_append_get_clear_reassign() {
         append.json["data"]["skipped"],
         json!([{"number": "call me maybe", "reason": "INVALID_PHONE_NUMBER"}])
     );
-    assert_eq!(
-        append.json["data"]["added"][0]["call_start_date"],
-        json!(null)
-    );
+    assert_eq!(append.json["data"]["added"][0]["call_start_date"], json!(null));
 
     let get = h.call(SALES_KEY, "GET", CURRENT, None);
     assert_eq!(get.status, StatusCode::OK);
@@ -98,10 +85,7 @@ fn lifecycle_reset_upsert_append_get_clear_reassign() {
         json!({"page": 1, "size": 20, "total_count": 4, "total_pages": 1, "has_more": false})
     );
     assert_eq!(get.json["queue"]["id"], queue_id.as_str());
-    assert!(
-        get.json["queue"].get("numbers").is_none(),
-        "queue is DialingQueueMeta"
-    );
+    assert!(get.json["queue"].get("numbers").is_none(), "queue is DialingQueueMeta");
 
     let page = h.call(SALES_KEY, "GET", &format!("{CURRENT}?page=1&size=3"), None);
     assert_eq!(page.json["data"].as_array().unwrap().len(), 3);
@@ -121,12 +105,7 @@ fn lifecycle_reset_upsert_append_get_clear_reassign() {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.code(), "QUEUE_NUMBER_POSITION_NOT_FOUND");
     assert_eq!(again.json["error"]["param"], "position");
-    let unassigned = h.call(
-        SALES_KEY,
-        "DELETE",
-        &format!("{NUMBERS}?unassigned=true"),
-        None,
-    );
+    let unassigned = h.call(SALES_KEY, "DELETE", &format!("{NUMBERS}?unassigned=true"), None);
     assert_eq!(unassigned.json, json!({"data": {"removed": 1}}));
     let empty = h.call(SALES_KEY, "GET", CURRENT, None);
     assert_eq!(empty.json["data"], json!([]));
@@ -143,17 +122,9 @@ fn lifecycle_reset_upsert_append_get_clear_reassign() {
     assert_eq!(reassign.json["data"]["creator_id"], alice.id.as_str());
 
     let mine = h.call(SALES_KEY, "GET", CURRENT, None);
-    assert!(
-        mine.json.get("queue").is_none(),
-        "alice has no queue any more"
-    );
+    assert!(mine.json.get("queue").is_none(), "alice has no queue any more");
     assert_eq!(mine.json["pagination"]["total_count"], 0);
-    let bobs = h.call(
-        SALES_KEY,
-        "GET",
-        &format!("{CURRENT}?user_id={}", bob.id),
-        None,
-    );
+    let bobs = h.call(SALES_KEY, "GET", &format!("{CURRENT}?user_id={}", bob.id), None);
     assert_eq!(bobs.json["queue"]["id"], queue_id.as_str());
 }
 
@@ -164,19 +135,18 @@ fn teammate_targeting_by_pid_id_and_email() {
     let bob = h.user("sales", 1);
     let chloe = h.user("sales", 2);
 
-    let reset = h.call(
-        SALES_KEY,
-        "POST",
-        CURRENT,
-        Some(json!({"user_pid": bob.id})),
-    );
+    let reset = h.call(SALES_KEY, "POST", CURRENT, Some(json!({"user_pid": bob.id})));
     assert_eq!(reset.json["data"]["assignee_id"], bob.id.as_str());
     assert_eq!(reset.json["data"]["creator_id"], alice.id.as_str());
     assert_eq!(reset.json["data"]["name"], json!(null));
 
     // user_id wins over email; appending to chloe creates her queue implicitly.
-    let append = h.call(SALES_KEY, "POST", NUMBERS,
-        Some(json!({"user_id": chloe.id, "email": bob.email, "numbers": [{"number": "+14155551234"}]})));
+    let append = h.call(
+        SALES_KEY,
+        "POST",
+        NUMBERS,
+        Some(json!({"user_id": chloe.id, "email": bob.email, "numbers": [{"number": "+14155551234"}]})),
+    );
     assert_eq!(append.status, StatusCode::OK);
     let chloes = h.call(
         SALES_KEY,
@@ -186,12 +156,7 @@ fn teammate_targeting_by_pid_id_and_email() {
     );
     assert_eq!(chloes.json["queue"]["assignee_id"], chloe.id.as_str());
     assert_eq!(chloes.json["pagination"]["total_count"], 1);
-    let bobs = h.call(
-        SALES_KEY,
-        "GET",
-        &format!("{CURRENT}?user_pid={}", bob.id),
-        None,
-    );
+    let bobs = h.call(SALES_KEY, "GET", &format!("{CURRENT}?user_pid={}", bob.id), None);
     assert_eq!(bobs.json["pagination"]["total_count"], 0);
     assert!(bobs.json.get("queue").is_some());
 
@@ -215,16 +180,8 @@ fn unknown_teammate_is_404_everywhere() {
             format!("{NUMBERS}?unassigned=true&email=eve%40sales.example"),
             None,
         ),
-        (
-            "POST",
-            CURRENT.to_owned(),
-            Some(json!({"email": "eve@sales.example"})),
-        ),
-        (
-            "PATCH",
-            CURRENT.to_owned(),
-            Some(json!({"user_id": "usr-NOPE"})),
-        ),
+        ("POST", CURRENT.to_owned(), Some(json!({"email": "eve@sales.example"}))),
+        ("PATCH", CURRENT.to_owned(), Some(json!({"user_id": "usr-NOPE"}))),
         (
             "POST",
             NUMBERS.to_owned(),
@@ -256,12 +213,7 @@ fn two_teams_never_mix() {
     assert_eq!(support_owner.email, "alice@support.example");
     assert_ne!(support_owner.id, h.user("sales", 0).id);
 
-    let reset = h.call(
-        SALES_KEY,
-        "POST",
-        CURRENT,
-        Some(json!({"name": "sales only"})),
-    );
+    let reset = h.call(SALES_KEY, "POST", CURRENT, Some(json!({"name": "sales only"})));
     let sales_queue = reset.json["data"]["id"].as_str().unwrap().to_owned();
     h.call(
         SALES_KEY,
@@ -274,12 +226,7 @@ fn two_teams_never_mix() {
     assert_eq!(theirs.json["data"], json!([]));
     assert!(theirs.json.get("queue").is_none());
 
-    let cross = h.call(
-        SUPPORT_KEY,
-        "GET",
-        &format!("{CURRENT}?user_id={}", sales_bob.id),
-        None,
-    );
+    let cross = h.call(SUPPORT_KEY, "GET", &format!("{CURRENT}?user_id={}", sales_bob.id), None);
     assert_eq!(cross.code(), "ASSIGNEE_NOT_FOUND");
     let steal = h.call(
         SUPPORT_KEY,
@@ -288,12 +235,7 @@ fn two_teams_never_mix() {
         Some(json!({"user_id": support_owner.id})),
     );
     assert_eq!(steal.code(), "DIALING_QUEUE_NOT_FOUND");
-    let wipe = h.call(
-        SUPPORT_KEY,
-        "DELETE",
-        &format!("{NUMBERS}?unassigned=true"),
-        None,
-    );
+    let wipe = h.call(SUPPORT_KEY, "DELETE", &format!("{NUMBERS}?unassigned=true"), None);
     assert_eq!(wipe.code(), "DIALING_QUEUE_NOT_FOUND");
 
     let users = h.call(SUPPORT_KEY, "GET", "/v2/api/users", None);
@@ -308,12 +250,7 @@ fn capacity_is_one_thousand() {
     let numbers: Vec<_> = (0..1000)
         .map(|i| json!({"number": format!("+1415555{i:04}")}))
         .collect();
-    let full = h.call(
-        SALES_KEY,
-        "POST",
-        NUMBERS,
-        Some(json!({"numbers": numbers})),
-    );
+    let full = h.call(SALES_KEY, "POST", NUMBERS, Some(json!({"numbers": numbers})));
     assert_eq!(full.status, StatusCode::OK);
     assert_eq!(full.json["data"]["added"].as_array().unwrap().len(), 1000);
     let over = h.call(
@@ -324,12 +261,7 @@ fn capacity_is_one_thousand() {
     );
     assert_eq!(over.status, StatusCode::BAD_REQUEST);
     assert_eq!(over.code(), "DIALING_QUEUE_LIMIT_REACHED");
-    let get = h.call(
-        SALES_KEY,
-        "GET",
-        &format!("{CURRENT}?size=100&page=10"),
-        None,
-    );
+    let get = h.call(SALES_KEY, "GET", &format!("{CURRENT}?size=100&page=10"), None);
     assert_eq!(get.json["pagination"]["total_count"], 1000);
     assert_eq!(get.json["pagination"]["has_more"], false);
     assert_eq!(get.json["data"][99]["position"], 999);
@@ -389,27 +321,9 @@ fn documented_validation_errors() {
             404,
             "DIALING_QUEUE_NOT_FOUND",
         ),
-        (
-            "GET",
-            format!("{CURRENT}?size=101"),
-            None,
-            400,
-            "INVALID_PAGE_SIZE",
-        ),
-        (
-            "GET",
-            format!("{CURRENT}?size=0"),
-            None,
-            400,
-            "INVALID_PAGE_SIZE",
-        ),
-        (
-            "GET",
-            format!("{CURRENT}?page=0"),
-            None,
-            400,
-            "INVALID_QUERY_PARAMETER",
-        ),
+        ("GET", format!("{CURRENT}?size=101"), None, 400, "INVALID_PAGE_SIZE"),
+        ("GET", format!("{CURRENT}?size=0"), None, 400, "INVALID_PAGE_SIZE"),
+        ("GET", format!("{CURRENT}?page=0"), None, 400, "INVALID_QUERY_PARAMETER"),
         (
             "PATCH",
             "/v2/api/dialing-queues/pdl_missing/assignee".to_owned(),
@@ -445,25 +359,14 @@ fn documented_validation_errors() {
             400,
             "INVALID_REQUEST_BODY",
         ),
-        (
-            "POST",
-            NUMBERS.to_owned(),
-            Some(json!({})),
-            400,
-            "INVALID_REQUEST_BODY",
-        ),
+        ("POST", NUMBERS.to_owned(), Some(json!({})), 400, "INVALID_REQUEST_BODY"),
     ];
     for (method, uri, body, status, code) in cases {
         let a = h.call(SALES_KEY, method, &uri, body);
         assert_eq!(a.status.as_u16(), status, "{method} {uri}: {}", a.json);
         assert_eq!(a.code(), code, "{method} {uri}");
     }
-    let ok = h.call(
-        SALES_KEY,
-        "POST",
-        CURRENT,
-        Some(json!({"name": "é".repeat(255)})),
-    );
+    let ok = h.call(SALES_KEY, "POST", CURRENT, Some(json!({"name": "é".repeat(255)})));
     assert_eq!(ok.status, StatusCode::OK);
 
     // Every problem is listed, each with a JSON pointer.
@@ -492,10 +395,7 @@ fn documented_validation_errors() {
         .iter()
         .map(|e| e["field"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        fields,
-        vec!["/numbers/0", "/numbers/1/number", "/numbers/2/emails"]
-    );
+    assert_eq!(fields, vec!["/numbers/0", "/numbers/1/number", "/numbers/2/emails"]);
 }
 
 #[test]

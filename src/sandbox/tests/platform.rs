@@ -21,9 +21,7 @@ fn only_api_key_scheme_with_a_configured_key_is_accepted() {
         Some("Api-Key ak_live_sale"),
     ];
     for auth in cases {
-        let mut req = Request::builder()
-            .uri("/v2/api/me")
-            .header("x-request-id", "trace-1");
+        let mut req = Request::builder().uri("/v2/api/me").header("x-request-id", "trace-1");
         if let Some(auth) = auth {
             req = req.header("authorization", auth);
         }
@@ -79,22 +77,11 @@ fn allo_rate_limits_per_key_with_headers() {
     let h = Harness::new();
     h.clock.advance(Duration::from_millis(250));
     for i in 0..5u32 {
-        let a = h.raw(
-            Some(SALES_KEY),
-            "POST",
-            "/v2/api/dialing-queues/current",
-            None,
-        );
+        let a = h.raw(Some(SALES_KEY), "POST", "/v2/api/dialing-queues/current", None);
         assert_eq!(a.status, StatusCode::OK);
         assert_eq!(a.headers["x-ratelimit-limit"], "5");
-        assert_eq!(
-            a.headers["x-ratelimit-remaining"],
-            (4 - i).to_string().as_str()
-        );
-        assert_eq!(
-            a.headers["x-ratelimit-reset"],
-            (BASE + 1).to_string().as_str()
-        );
+        assert_eq!(a.headers["x-ratelimit-remaining"], (4 - i).to_string().as_str());
+        assert_eq!(a.headers["x-ratelimit-reset"], (BASE + 1).to_string().as_str());
     }
     let limited = h.raw(
         Some(SALES_KEY),
@@ -119,27 +106,14 @@ fn allo_rate_limits_per_key_with_headers() {
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(read.headers["x-ratelimit-limit"], "20");
     assert_eq!(read.headers["x-ratelimit-remaining"], "19");
-    let other = h.raw(
-        Some(SUPPORT_KEY),
-        "POST",
-        "/v2/api/dialing-queues/current",
-        None,
-    );
+    let other = h.raw(Some(SUPPORT_KEY), "POST", "/v2/api/dialing-queues/current", None);
     assert_eq!(other.status, StatusCode::OK);
 
     h.clock.advance(Duration::from_millis(750));
-    let next = h.raw(
-        Some(SALES_KEY),
-        "POST",
-        "/v2/api/dialing-queues/current",
-        None,
-    );
+    let next = h.raw(Some(SALES_KEY), "POST", "/v2/api/dialing-queues/current", None);
     assert_eq!(next.status, StatusCode::OK);
     assert_eq!(next.headers["x-ratelimit-remaining"], "4");
-    assert_eq!(
-        next.headers["x-ratelimit-reset"],
-        (BASE + 2).to_string().as_str()
-    );
+    assert_eq!(next.headers["x-ratelimit-reset"], (BASE + 2).to_string().as_str());
 
     for _ in 0..20 {
         assert_eq!(
@@ -149,10 +123,7 @@ fn allo_rate_limits_per_key_with_headers() {
     }
     let read_limited = h.raw(Some(SALES_KEY), "GET", "/v2/api/users", None);
     assert_eq!(read_limited.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(read_limited.json["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("20"));
+    assert!(read_limited.json["error"]["message"].as_str().unwrap().contains("20"));
 }
 
 #[test]
@@ -197,18 +168,12 @@ fn me_and_users_come_from_the_roster() {
         .unwrap()
         .contains(&json!("DIALING_QUEUE_READ_WRITE")));
     assert_eq!(data["endpoints"].as_array().unwrap().len(), 9);
-    assert!(
-        !me.json.to_string().contains(SALES_KEY),
-        "the key is never echoed"
-    );
+    assert!(!me.json.to_string().contains(SALES_KEY), "the key is never echoed");
 
     let users = h.call(SALES_KEY, "GET", "/v2/api/users", None);
     let list = users.json["data"].as_array().unwrap();
     assert_eq!(list.len(), 3);
-    assert!(
-        users.json.get("pagination").is_none(),
-        "users are not paginated"
-    );
+    assert!(users.json.get("pagination").is_none(), "users are not paginated");
     assert_eq!(list[1]["email"], "bob@sales.example");
     assert_eq!(list[1]["role"], "MANAGER");
     assert_eq!(list[2]["status"], "ACTIVE");
@@ -233,9 +198,7 @@ fn me_and_users_come_from_the_roster() {
 #[test]
 fn hostile_input_never_panics() {
     let h = Harness::new();
-    let methods = [
-        "GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "BREW",
-    ];
+    let methods = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "BREW"];
     let paths = [
         "/",
         "/v2/api/dialing-queues/current?page=99999999999999999999&size=100",
