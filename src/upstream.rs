@@ -46,6 +46,8 @@ pub enum UpstreamSetupError {
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+// One value per loaded config, never moved on the request path: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Target {
     Network {
         client: HttpsClient,
