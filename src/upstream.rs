@@ -40,6 +40,8 @@ pub enum UpstreamSetupError {
     },
     #[error("ca_file {0} holds no usable PEM certificate")]
     CaFileEmpty(std::path::PathBuf),
+    #[error("upstream \"sandbox\" needs the emulator built from the teams' keys")]
+    NoSandbox,
     #[error("TLS setup failed")]
     Tls(#[source] rustls::Error),
 }
@@ -66,7 +68,7 @@ impl Upstream {
     pub fn new(config: &UpstreamConfig, sandbox: Option<Arc<Sandbox>>) -> Result<Upstream, UpstreamSetupError> {
         let target = match (&config.target, sandbox) {
             (UpstreamTarget::Sandbox, Some(sandbox)) => Target::Sandbox(sandbox),
-            (UpstreamTarget::Sandbox, None) => Target::Sandbox(Arc::new(Sandbox::new(Vec::new()))),
+            (UpstreamTarget::Sandbox, None) => return Err(UpstreamSetupError::NoSandbox),
             (UpstreamTarget::Url { scheme, authority }, _) => {
                 let mut base = http::uri::Parts::default();
                 base.scheme = Some(scheme.clone());

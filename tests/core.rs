@@ -485,10 +485,12 @@ async fn the_listener_speaks_h2c_with_prior_knowledge() {
     let up = Capture::start().await;
     let gw = start(&up.url(), "");
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
     tokio::spawn(conn);
     for name in ["first", "second"] {
         let req = hyper::Request::builder()

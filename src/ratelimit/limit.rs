@@ -1,0 +1,39 @@
+//! One governor limiter and the quota it was built from, so a reload can tell whether the
+//! quota changed (and the limiter's state must be dropped) or not (and it is kept).
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+use super::clock::Clock;
+
+pub(super) struct Limit<C: Clock> {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+    limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
+}
+
+impl<C: Clock> Limit<C> {
+    pub fn new(per_second: NonZeroU32, burst: NonZeroU32, clock: &C) -> Limit<C> {
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        Limit { per_second, burst, limiter: RateLimiter::direct_with_clock(quota, clock.clone()) }
+    }
+
+    pub fn same_quota(&self, per_second: NonZeroU32, burst: NonZeroU32) -> bool {
+        self.per_second == per_second && self.burst == burst
+    }
+
+    /// Spends one slot, or tells the earliest instant one will be free. Nothing is spent on
+    /// a refusal.
+    pub fn take(&self) -> Result<(), C::Instant> {
+        self.limiter.check().map_err(|not_until| not_until.earliest_possible())
+    }
+
+    /// The time one slot takes to come back.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(1) / self.per_second.get()
+    }
+}
