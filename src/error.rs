@@ -7,6 +7,7 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::auth::{AuthError, ScopeError};
 use crate::body::{full, Body};
 use crate::envelope::ErrorBody;
+use crate::framing::FramingError;
 use crate::ratelimit::RateLimited;
 use crate::upstream::UpstreamError;
 use crate::validate::ValidationError;
@@ -16,6 +17,8 @@ pub const GATEWAY_ERROR_HEADER: &str = "x-allo-gateway-error";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     #[error(transparent)]
     Unauthenticated(#[from] AuthError),
     #[error(transparent)]
@@ -39,6 +42,10 @@ impl GatewayError {
     pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
+            GatewayError::Framing(e) if e.is_method() => {
+                (S::METHOD_NOT_ALLOWED, "validation_error", "METHOD_NOT_ALLOWED")
+            }
+            GatewayError::Framing(_) => (S::BAD_REQUEST, "validation_error", "MALFORMED_REQUEST"),
             GatewayError::Unauthenticated(_) => (S::UNAUTHORIZED, "authentication_error", "GATEWAY_UNAUTHENTICATED"),
             GatewayError::Forbidden(_) => (S::FORBIDDEN, "permission_error", "API_KEY_INSUFFICIENT_SCOPE"),
             GatewayError::EndpointNotFound { .. } => (S::NOT_FOUND, "not_found_error", "ENDPOINT_NOT_FOUND"),
@@ -65,6 +72,7 @@ impl GatewayError {
     /// The envelope answer, marked with `x-allo-gateway-error`.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let (status, kind, code) = self.classify();
+        let close = matches!(self, GatewayError::Framing(_));
         let mut body = ErrorBody::new(kind, code, self.to_string());
         body.request_id = request_id.to_string();
         body.retryable = matches!(
@@ -95,6 +103,10 @@ impl GatewayError {
         let headers = response.headers_mut();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code));
+        if close {
+            // A connection that carried an ambiguous request is not trusted with another.
+            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         for (name, value) in extra {
             headers.insert(name, value);
         }
@@ -102,10 +114,15 @@ impl GatewayError {
     }
 }
 
-/// `RateLimit-Policy` / `RateLimit` (IETF httpapi draft) naming the exhausted budget:
-/// `"team";q=5;w=1` and `"team";r=0;t=1`.
+/// `RateLimit-Policy` / `RateLimit` (IETF httpapi ratelimit-headers draft) naming the exhausted
+/// budget, `"caller"`, `"team-read"` or `"team-write"`: its quota per one-second window and
+/// the seconds until it admits this request, e.g. `"team-write";q=5;w=1` and
+/// `"team-write";r=0;t=1`.
 fn ratelimit_headers(limited: &RateLimited) -> Vec<(http::HeaderName, HeaderValue)> {
-    let name = limited.budget.as_str();
+    let name = match limited.class {
+        Some(class) => format!("{}-{}", limited.budget.as_str(), class.as_str()),
+        None => limited.budget.as_str().to_string(),
+    };
     let policy = format!("\"{name}\";q={};w=1", limited.limit);
     let state = format!("\"{name}\";r=0;t={}", limited.retry_after_secs());
     [("ratelimit-policy", policy), ("ratelimit", state)]

@@ -28,6 +28,7 @@ use crate::validate::{self, BodyLimits};
 /// Serves one request; never fails (errors become envelope answers).
 pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
+    let _in_flight = gateway.metrics.request_started();
     let method = request.method().clone();
     let request_id = request_id(&request);
     let mut log = AccessLog {
@@ -36,6 +37,8 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
     };
     let result = if gateway.is_draining() {
         Err(GatewayError::ShuttingDown)
+    } else if let Err(e) = crate::framing::check(&request) {
+        Err(e.into())
     } else {
         process(&gateway.runtime(), request, &request_id, &mut log).await
     };
@@ -47,7 +50,9 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
         }
     };
     response.headers_mut().insert(REQUEST_ID, request_id);
-    log.emit(&method, response.status().as_u16(), error, started.elapsed());
+    let elapsed = started.elapsed();
+    log.emit(&method, response.status().as_u16(), error, elapsed);
+    gateway.metrics.record(&log, response.status().as_u16(), error, elapsed);
     response
 }
 

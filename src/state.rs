@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::Callers;
 use crate::config::{Config, ConfigError, Problems, UpstreamTarget};
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::routes::{RoutePattern, RouteTable};
 use crate::sandbox::Sandbox;
@@ -134,6 +135,7 @@ pub fn load(path: &std::path::Path) -> Result<Runtime, ConfigError> {
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     draining: AtomicBool,
+    pub metrics: Metrics,
 }
 
 impl Gateway {
@@ -141,6 +143,7 @@ impl Gateway {
         Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             draining: AtomicBool::new(false),
+            metrics: Metrics::new(),
         }
     }
 

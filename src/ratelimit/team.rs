@@ -1,0 +1,167 @@
+//! One team budget (one team, one class): the limiter mirroring Allo's per-key limit, the hold
+//! set from Allo's own signals, and the FIFO queue of wait mode.
+//!
+//! The queue is a fair `tokio::sync::Mutex` (served in arrival order): only its holder, the
+//! head, asks the limiter; everyone else waits for the turn. A newcomer takes a free slot
+//! directly only when nobody is queued, so it never overtakes a waiter.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use governor::clock::Reference;
+use governor::nanos::Nanos;
+
+use super::clock::Clock;
+use super::limit::Limit;
+use super::{Budget, Cause, RateLimited};
+use crate::routes::RateClass;
+
+pub(super) struct TeamBudget<C: Clock> {
+    pub class: RateClass,
+    pub limit: Limit<C>,
+    marks: Mutex<Marks<C::Instant>>,
+    turn: tokio::sync::Mutex<()>,
+    waiters: AtomicUsize,
+}
+
+/// What the budget knows about the future.
+#[derive(Clone, Copy)]
+struct Marks<I> {
+    /// Allo said the key's budget is spent: nothing is sent before this instant.
+    held_until: Option<I>,
+    /// When the limiter said, at its last refusal, that a slot would be free (for estimates).
+    next_free: Option<I>,
+}
+
+/// Why and for how long a request cannot go now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refusal {
+    pub wait: Duration,
+    pub cause: Cause,
+}
+
+impl<C: Clock> TeamBudget<C> {
+    pub fn new(class: RateClass, limit: Limit<C>, held_until: Option<C::Instant>) -> TeamBudget<C> {
+        TeamBudget {
+            class,
+            limit,
+            marks: Mutex::new(Marks { held_until, next_free: None }),
+            turn: tokio::sync::Mutex::new(()),
+            waiters: AtomicUsize::new(0),
+        }
+    }
+
+    fn marks(&self) -> MutexGuard<'_, Marks<C::Instant>> {
+        // The marks are plain values always left consistent, so a poisoned lock is still valid.
+        self.marks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn held_until(&self) -> Option<C::Instant> {
+        self.marks().held_until
+    }
+
+    /// Holds the budget until `until`, or longer if it is already held longer.
+    pub fn hold(&self, until: C::Instant) {
+        let mut marks = self.marks();
+        marks.held_until = Some(marks.held_until.map_or(until, |held| held.max(until)));
+    }
+
+    /// Requests queued in wait mode, the head included.
+    pub fn waiting(&self) -> usize {
+        self.waiters.load(Ordering::Acquire)
+    }
+
+    /// Spends a slot at `now`, or says how long until one is free.
+    pub fn try_take(&self, now: C::Instant) -> Result<(), Refusal> {
+        if let Some(until) = self.held_until().filter(|until| *until > now) {
+            return Err(Refusal { wait: until.duration_since(now).into(), cause: Cause::Upstream });
+        }
+        self.limit.take().map_err(|free_at| {
+            self.marks().next_free = Some(free_at);
+            Refusal { wait: free_at.duration_since(now).into(), cause: Cause::Exhausted }
+        })
+    }
+
+    /// The wait of a request with `ahead` requests queued before it: the wait the budget last
+    /// reported (limiter or hold), plus one slot per request ahead.
+    fn outlook(&self, now: C::Instant, ahead: usize) -> Refusal {
+        let marks = *self.marks();
+        let until = |mark: Option<C::Instant>| mark.map_or(Duration::ZERO, |m| m.duration_since(now).into());
+        let (held, free) = (until(marks.held_until), until(marks.next_free));
+        let cause = if held > free { Cause::Upstream } else { Cause::Exhausted };
+        let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
+        Refusal { wait: held.max(free).saturating_add(self.limit.interval().saturating_mul(ahead)), cause }
+    }
+
+    /// Wait mode: queues for a slot in arrival order. Refuses at once when the queue is full
+    /// or the expected wait is past `max_wait` (waiting only to be refused helps no one), and
+    /// refuses when `max_wait` runs out in the queue.
+    pub async fn wait(&self, clock: &C, max_wait: Duration, max_waiters: usize) -> Result<(), Refusal> {
+        let start = clock.now();
+        let deadline = start + Nanos::from(max_wait);
+        if self.waiting() == 0 {
+            match self.try_take(start) {
+                Ok(()) => return Ok(()),
+                Err(refusal) if refusal.wait > max_wait => return Err(refusal),
+                Err(_) => {}
+            }
+        }
+        let Some(place) = Place::join(&self.waiters, max_waiters) else {
+            let outlook = self.outlook(start, self.waiting());
+            return Err(Refusal { cause: Cause::QueueFull, ..outlook });
+        };
+        let outlook = self.outlook(start, place.ahead);
+        if outlook.wait > max_wait {
+            return Err(outlook);
+        }
+        let _turn = tokio::select! {
+            biased;
+            turn = self.turn.lock() => turn,
+            () = clock.sleep_until(deadline) => {
+                return Err(self.outlook(clock.now(), self.waiting().saturating_sub(1)));
+            }
+        };
+        loop {
+            let now = clock.now();
+            let refusal = match self.try_take(now) {
+                Ok(()) => return Ok(()),
+                Err(refusal) => refusal,
+            };
+            if refusal.wait > deadline.duration_since(now).into() {
+                return Err(refusal);
+            }
+            clock.sleep_until(now + Nanos::from(refusal.wait)).await;
+        }
+    }
+
+    pub fn refused(&self, refusal: Refusal) -> RateLimited {
+        RateLimited {
+            budget: Budget::Team,
+            class: Some(self.class),
+            limit: self.limit.per_second.get(),
+            retry_after: refusal.wait,
+            cause: refusal.cause,
+        }
+    }
+}
+
+/// A place in the wait queue, given back when dropped (served, refused or cancelled).
+struct Place<'a> {
+    waiters: &'a AtomicUsize,
+    /// How many were queued before this one.
+    ahead: usize,
+}
+
+impl<'a> Place<'a> {
+    fn join(waiters: &'a AtomicUsize, max_waiters: usize) -> Option<Place<'a>> {
+        let ahead = waiters.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max_waiters).then_some(n + 1)).ok()?;
+        Some(Place { waiters, ahead })
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+}
