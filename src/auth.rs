@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{CallerConfig, Rate};
 use crate::routes::{Route, RoutePattern};
+use crate::tls::PeerIdentity;
 
 /// An authenticated calling service.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub enum AuthError {
     MalformedCredential,
     #[error("unknown caller token")]
     UnknownCaller,
+    #[error("the client certificate names no configured caller")]
+    UnknownCertificate,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,9 +87,10 @@ impl Callers {
         self.by_token.get(&digest).cloned().ok_or(AuthError::UnknownCaller)
     }
 
-    /// The caller identified by a verified client certificate's SAN.
-    pub fn by_certificate(&self, san: &str) -> Option<Arc<Caller>> {
-        self.by_san.get(san).cloned()
+    /// The caller named by a verified client certificate: the first of its SANs that is some
+    /// caller's `cert_san`. With client certificates required, this is the only identity.
+    pub fn authenticate_peer(&self, peer: &PeerIdentity) -> Result<Arc<Caller>, AuthError> {
+        peer.names.iter().find_map(|name| self.by_san.get(name)).cloned().ok_or(AuthError::UnknownCertificate)
     }
 
     pub fn len(&self) -> usize {

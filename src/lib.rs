@@ -20,6 +20,7 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 pub mod validate;
 

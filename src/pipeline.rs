@@ -22,6 +22,7 @@ use crate::ids;
 use crate::routes::{Match, RateClass};
 use crate::state::{Gateway, Runtime};
 use crate::telemetry::AccessLog;
+use crate::tls::PeerIdentity;
 use crate::upstream::REQUEST_ID;
 use crate::validate::{self, BodyLimits};
 
@@ -62,7 +63,10 @@ async fn process(
     request_id: &HeaderValue,
     log: &mut AccessLog,
 ) -> Result<Response<Body>, GatewayError> {
-    let caller = rt.callers.authenticate(request.headers())?;
+    let caller = match request.extensions().get::<PeerIdentity>() {
+        Some(peer) => rt.callers.authenticate_peer(peer)?,
+        None => rt.callers.authenticate(request.headers())?,
+    };
     log.caller = Some(caller.id.clone());
     log.team = Some(caller.team.clone());
 

@@ -37,6 +37,15 @@ pub struct RawServer {
     pub shutdown_grace: Option<String>,
     pub max_connections: Option<u64>,
     pub max_in_flight_per_team: Option<u64>,
+    pub tls: Option<RawTls>,
+}
+
+/// `[server.tls]`: inbound HTTPS, optionally with client certificates (mTLS).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub client_ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

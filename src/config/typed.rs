@@ -41,6 +41,16 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     pub max_connections: usize,
     pub max_in_flight_per_team: usize,
+    /// Inbound TLS; None: plain HTTP/1.1 and h2c.
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Client certificates are required and verified against this CA when set.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +173,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
         idle_timeout: duration(p, "server.idle_timeout", s.idle_timeout, "60s"),
         shutdown_grace: duration(p, "server.shutdown_grace", s.shutdown_grace, "20s"),
         max_connections: bounded(p, "server.max_connections", s.max_connections, 1024, 1, 1 << 20),
+        tls: s.tls.map(|t| tls_config(p, t, base_dir)),
         max_in_flight_per_team: bounded(
             p,
             "server.max_in_flight_per_team",
@@ -312,6 +323,20 @@ fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, ca
             ));
         }
     }
+}
+
+fn tls_config(p: &mut Problems, t: super::raw::RawTls, base_dir: &Path) -> TlsConfig {
+    let mut file = |key: &str, value: Option<String>| match value {
+        Some(v) => existing_file(p, &format!("server.tls.{key}"), base_dir, &v),
+        None => {
+            p.push(format!("server.tls.{key}"), "missing");
+            PathBuf::new()
+        }
+    };
+    let cert_file = file("cert_file", t.cert_file);
+    let key_file = file("key_file", t.key_file);
+    let client_ca_file = t.client_ca_file.map(|f| existing_file(p, "server.tls.client_ca_file", base_dir, &f));
+    TlsConfig { cert_file, key_file, client_ca_file }
 }
 
 fn team_config(p: &mut Problems, path: &str, t: RawTeam, base_dir: &Path) -> TeamConfig {

@@ -128,7 +128,7 @@ impl<C: Clock> TeamBudget<C> {
                 Ok(()) => return Ok(()),
                 Err(refusal) => refusal,
             };
-            if refusal.wait > deadline.duration_since(now).into() {
+            if refusal.wait > std::time::Duration::from(deadline.duration_since(now)) {
                 return Err(refusal);
             }
             clock.sleep_until(now + Nanos::from(refusal.wait)).await;
