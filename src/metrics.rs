@@ -1,35 +1,406 @@
-//! Metrics: what the pipeline reports about every request, exposed in Prometheus text format
-//! on the admin listener. Label values come only from the config (caller, team and route ids;
-//! unknown paths share one label), never from request input.
+//! Metrics: what the pipeline, the reload loop and key rotation report, exposed in the
+//! OpenMetrics text format on the admin listener (`prometheus-client` does the exposition).
+//!
+//! Label values come only from the config (caller, team and route ids) or from fixed sets
+//! (statuses, budget names, results), never from request input, so the number of series is
+//! bounded by the config: a request that was not authenticated counts under caller, team and
+//! route `-`; an authenticated request to a path that is not an Allo endpoint counts under
+//! route `unknown`. Nothing secret is ever a label value.
+//!
+//! The hot path is one read-locked map lookup per family with a small owned label struct;
+//! series are created on first use. Series of ids removed by a reload stay until restart
+//! (their counters must not go backwards while Prometheus still scrapes them).
 
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::ratelimit::Budget;
 use crate::telemetry::AccessLog;
 
-#[derive(Default)]
-pub struct Metrics {}
+/// The `Content-Type` of `render()`'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Label for a request that was not authenticated (or not routed).
+const NONE: &str = "-";
+/// Route label for an authenticated request whose path is not an Allo endpoint.
+const UNKNOWN_ROUTE: &str = "unknown";
+
+/// Seconds: from 1 ms (a refusal) to the longest upstream timeout worth telling apart.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    caller: String,
+    team: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RateLimitLabels {
+    budget: &'static str,
+    caller: String,
+    team: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ValidationLabels {
+    route: String,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamErrorLabels {
+    team: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeySwitchLabels {
+    team: String,
+    to: &'static str,
+}
+
+/// How a reload ended, for `allo_gateway_reloads_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// The new config serves in full.
+    Ok,
+    /// The new config serves, but some team files were refused (their previous version, if
+    /// any, keeps serving).
+    Partial,
+    /// The new config was refused; the previous one keeps serving.
+    Error,
+}
+
+impl ReloadResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Ok => "ok",
+            ReloadResult::Partial => "partial",
+            ReloadResult::Error => "error",
+        }
+    }
+}
+
+/// Which of a team's keys is in use, for `allo_gateway_key_switches_total{to}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySlot {
+    Primary,
+    Fallback,
+}
+
+impl KeySlot {
+    /// The config key that names this key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySlot::Primary => "api_key",
+            KeySlot::Fallback => "api_key_fallback",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<RouteLabels, Histogram>,
+    upstream_duration: Family<RouteLabels, Histogram>,
+    in_flight: Gauge,
+    rate_limited: Family<RateLimitLabels, Counter>,
+    validation_refusals: Family<ValidationLabels, Counter>,
+    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+    last_reload_ok: Gauge,
+    team_files_refused: Gauge,
+    key_switches: Family<KeySwitchLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
 
 /// Decrements the in-flight gauge when the request ends, however it ends.
 pub struct InFlight<'a> {
-    _metrics: &'a Metrics,
+    metrics: &'a Metrics,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.metrics.in_flight.dec();
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics::default()
+        let mut m = Metrics {
+            registry: Registry::with_prefix("allo_gateway"),
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(latency_histogram),
+            upstream_duration: Family::new_with_constructor(latency_histogram),
+            in_flight: Gauge::default(),
+            rate_limited: Family::default(),
+            validation_refusals: Family::default(),
+            upstream_errors: Family::default(),
+            reloads: Family::default(),
+            last_reload_ok: Gauge::default(),
+            team_files_refused: Gauge::default(),
+            key_switches: Family::default(),
+        };
+        m.last_reload_ok.set(1);
+        let r = &mut m.registry;
+        r.register(
+            "requests",
+            "Requests answered, by caller, team, route id and HTTP status",
+            m.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from request received to response head sent, by route id",
+            m.request_duration.clone(),
+        );
+        r.register(
+            "upstream_duration_seconds",
+            "Time from forwarding to the upstream's response head, by route id",
+            m.upstream_duration.clone(),
+        );
+        r.register("in_flight_requests", "Requests being served", m.in_flight.clone());
+        r.register(
+            "rate_limited",
+            "Requests refused with RATE_LIMIT_EXCEEDED, by the budget that refused them (caller or team)",
+            m.rate_limited.clone(),
+        );
+        r.register(
+            "validation_refusals",
+            "Requests refused by validation (body, query, size, media type), by route id and code",
+            m.validation_refusals.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Requests the upstream could not answer (kind: unavailable = connection, TLS or protocol failure; timeout)",
+            m.upstream_errors.clone(),
+        );
+        r.register(
+            "reloads",
+            "Configuration reloads, by result (ok, partial = some team files refused, error = refused)",
+            m.reloads.clone(),
+        );
+        r.register(
+            "config_last_reload_successful",
+            "1 if the last reload applied in full (or none was attempted), else 0",
+            m.last_reload_ok.clone(),
+        );
+        r.register(
+            "team_files_refused",
+            "Team files (teams_dir) refused by the last reload",
+            m.team_files_refused.clone(),
+        );
+        r.register(
+            "key_switches",
+            "Switches of a team to its other Allo key after Allo refused one, by team and the key switched to",
+            m.key_switches.clone(),
+        );
+        m
     }
 
     pub fn request_started(&self) -> InFlight<'_> {
-        InFlight { _metrics: self }
+        self.in_flight.inc();
+        InFlight { metrics: self }
     }
 
     /// One finished request: its identity, outcome and timings.
     pub fn record(&self, log: &AccessLog, status: u16, error: Option<&'static str>, duration: Duration) {
-        let _ = (log, status, error, duration);
+        let caller = log.caller.as_deref().unwrap_or(NONE);
+        let team = log.team.as_deref().unwrap_or(NONE);
+        let route = match (&log.route, &log.caller) {
+            (Some(route), _) => route.as_str(),
+            (None, Some(_)) => UNKNOWN_ROUTE,
+            (None, None) => NONE,
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                caller: caller.to_owned(),
+                team: team.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        let route_labels = RouteLabels {
+            route: route.to_owned(),
+        };
+        self.request_duration
+            .get_or_create(&route_labels)
+            .observe(duration.as_secs_f64());
+        if let Some(upstream) = log.upstream_duration {
+            self.upstream_duration
+                .get_or_create(&route_labels)
+                .observe(upstream.as_secs_f64());
+        }
+        let Some(code) = error else { return };
+        match code {
+            "RATE_LIMIT_EXCEEDED" => {
+                let budget = log.rate_limited.map_or("unknown", Budget::as_str);
+                self.rate_limited
+                    .get_or_create(&RateLimitLabels {
+                        budget,
+                        caller: caller.to_owned(),
+                        team: team.to_owned(),
+                    })
+                    .inc();
+            }
+            "INVALID_REQUEST_BODY"
+            | "INVALID_QUERY_PARAMETER"
+            | "PAYLOAD_TOO_LARGE"
+            | "UNSUPPORTED_MEDIA_TYPE"
+            | "REQUEST_TIMEOUT" => {
+                self.validation_refusals
+                    .get_or_create(&ValidationLabels {
+                        route: route_labels.route,
+                        code,
+                    })
+                    .inc();
+            }
+            "UPSTREAM_UNAVAILABLE" | "UPSTREAM_TIMEOUT" => {
+                let kind = if code == "UPSTREAM_TIMEOUT" { "timeout" } else { "unavailable" };
+                self.upstream_errors
+                    .get_or_create(&UpstreamErrorLabels {
+                        team: team.to_owned(),
+                        kind,
+                    })
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// One reload attempt; `refused_team_files` is how many team files it left out.
+    pub fn reload(&self, result: ReloadResult, refused_team_files: usize) {
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.as_str(),
+            })
+            .inc();
+        self.last_reload_ok.set(i64::from(result == ReloadResult::Ok));
+        if result != ReloadResult::Error {
+            self.team_files_refused
+                .set(i64::try_from(refused_team_files).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A team switched to its other key.
+    pub fn key_switch(&self, team: &str, to: KeySlot) {
+        self.key_switches
+            .get_or_create(&KeySwitchLabels {
+                team: team.to_owned(),
+                to: to.as_str(),
+            })
+            .inc();
     }
 
     /// The text exposition for `/metrics`.
     pub fn render(&self) -> String {
-        String::new()
+        let mut text = String::with_capacity(16 * 1024);
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog {
+        AccessLog {
+            caller: caller.map(str::to_owned),
+            team: caller.map(|_| "sales".to_owned()),
+            route: route.map(str::to_owned),
+            ..AccessLog::default()
+        }
+    }
+
+    #[test]
+    fn labels_come_from_identity_or_fixed_placeholders() {
+        let m = Metrics::new();
+        m.record(&log(None, None), 401, Some("GATEWAY_UNAUTHENTICATED"), Duration::from_millis(1));
+        m.record(&log(Some("crm"), None), 404, Some("ENDPOINT_NOT_FOUND"), Duration::from_millis(1));
+        let mut ok = log(Some("crm"), Some("users.list"));
+        ok.upstream_duration = Some(Duration::from_millis(3));
+        m.record(&ok, 200, None, Duration::from_millis(4));
+        let text = m.render();
+        assert!(text.contains(r#"allo_gateway_requests_total{caller="-",team="-",route="-",status="401"} 1"#));
+        assert!(text.contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="unknown",status="404"} 1"#));
+        assert!(text.contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="200"} 1"#));
+        assert!(text.contains(r#"allo_gateway_upstream_duration_seconds_count{route="users.list"} 1"#));
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn refusals_are_counted_by_kind() {
+        let m = Metrics::new();
+        let mut limited = log(Some("crm"), Some("users.list"));
+        limited.rate_limited = Some(Budget::Team);
+        m.record(&limited, 429, Some("RATE_LIMIT_EXCEEDED"), Duration::ZERO);
+        m.record(&log(Some("crm"), Some("users.list")), 400, Some("INVALID_QUERY_PARAMETER"), Duration::ZERO);
+        m.record(&log(Some("crm"), Some("users.list")), 504, Some("UPSTREAM_TIMEOUT"), Duration::ZERO);
+        let text = m.render();
+        assert!(text.contains(r#"allo_gateway_rate_limited_total{budget="team",caller="crm",team="sales"} 1"#));
+        assert!(text.contains(
+            r#"allo_gateway_validation_refusals_total{route="users.list",code="INVALID_QUERY_PARAMETER"} 1"#
+        ));
+        assert!(text.contains(r#"allo_gateway_upstream_errors_total{team="sales",kind="timeout"} 1"#));
+    }
+
+    #[test]
+    fn in_flight_follows_the_guard() {
+        let m = Metrics::new();
+        let guard = m.request_started();
+        assert!(m.render().contains("allo_gateway_in_flight_requests 1\n"));
+        drop(guard);
+        assert!(m.render().contains("allo_gateway_in_flight_requests 0\n"));
+    }
+
+    #[test]
+    fn reloads_and_switches() {
+        let m = Metrics::new();
+        m.reload(ReloadResult::Error, 0);
+        m.reload(ReloadResult::Partial, 2);
+        m.key_switch("sales", KeySlot::Fallback);
+        let text = m.render();
+        assert!(text.contains(r#"allo_gateway_reloads_total{result="error"} 1"#));
+        assert!(text.contains(r#"allo_gateway_reloads_total{result="partial"} 1"#));
+        assert!(text.contains("allo_gateway_config_last_reload_successful 0\n"));
+        assert!(text.contains("allo_gateway_team_files_refused 2\n"));
+        assert!(text.contains(r#"allo_gateway_key_switches_total{team="sales",to="api_key_fallback"} 1"#));
     }
 }

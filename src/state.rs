@@ -2,9 +2,11 @@
 //! callers indexed, limiters and the upstream client created. Building it is the last step of
 //! loading a config, so problems found here (an unset env var, an unknown scope) are reported
 //! with their key paths like any other config problem. `Gateway` holds the current state
-//! behind an atomic pointer so a reload can swap it while requests finish on the old one.
+//! behind an atomic pointer so a reload can swap it while requests finish on the old one; what
+//! must outlive a config (spent rate-limit budgets, which key of a team works, the metrics)
+//! is handed from the old state to the new one by `Runtime::inherit`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,6 +27,9 @@ pub struct Team {
     pub id: String,
     pub key: Secret,
     pub fallback: Option<Secret>,
+    /// Whether requests go out with `fallback` first, because Allo refused `key` (see
+    /// `rotation`). Kept across reloads while both keys stay the same.
+    pub prefer_fallback: AtomicBool,
 }
 
 pub struct Runtime {
@@ -34,6 +39,8 @@ pub struct Runtime {
     pub teams: HashMap<String, Team>,
     pub limits: RateLimits,
     pub upstream: Upstream,
+    /// The process's metrics (one set for the process's life; see `inherit`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Runtime {
@@ -48,6 +55,7 @@ impl Runtime {
             }
         };
         check_caller_permissions(&config, &routes, &mut p);
+        check_unique(&config, &mut p);
         let mut teams = HashMap::new();
         for t in &config.teams {
             let sep = if t.origin.ends_with(':') { "" } else { "." };
@@ -62,6 +70,7 @@ impl Runtime {
                     id: t.id.clone(),
                     key,
                     fallback,
+                    prefer_fallback: AtomicBool::new(false),
                 },
             );
         }
@@ -86,9 +95,25 @@ impl Runtime {
                 teams,
                 limits,
                 upstream,
+                metrics: Arc::new(Metrics::new()),
             }),
             None => p.into_result_err(),
         }
+    }
+
+    /// Takes over from `previous`, the state this one replaces: the rate-limit state of every
+    /// identity that is still configured (`RateLimits::carry_over`), each team's key
+    /// preference when both its keys are unchanged, and the process's metrics.
+    pub fn inherit(&mut self, previous: &Runtime) {
+        self.limits = previous.limits.carry_over(&self.config);
+        for team in self.teams.values() {
+            let Some(old) = previous.teams.get(&team.id) else { continue };
+            if old.key == team.key && old.fallback == team.fallback {
+                let prefer = old.prefer_fallback.load(Ordering::Relaxed);
+                team.prefer_fallback.store(prefer, Ordering::Relaxed);
+            }
+        }
+        self.metrics = previous.metrics.clone();
     }
 }
 
@@ -126,6 +151,37 @@ fn check_caller_permissions(config: &Config, routes: &RouteTable, p: &mut Proble
     }
 }
 
+/// Ids and token hashes are unique. `config` checks this for what it loads; a reload that
+/// keeps the previous version of a refused team file assembles a config from two loads, and
+/// this catches the clash (reported at the later entry, the one kept from before).
+fn check_unique(config: &Config, p: &mut Problems) {
+    let mut teams = HashSet::new();
+    for team in &config.teams {
+        if !team.id.is_empty() && !teams.insert(team.id.as_str()) {
+            let sep = if team.origin.ends_with(':') { "" } else { "." };
+            p.push(
+                format!("{}{sep}id", team.origin),
+                format!("team id {:?} is used more than once", team.id),
+            );
+        }
+    }
+    let (mut ids, mut tokens) = (HashSet::new(), HashSet::new());
+    for caller in &config.callers {
+        if !caller.id.is_empty() && !ids.insert(caller.id.as_str()) {
+            p.push(
+                format!("{}.id", caller.origin),
+                format!("caller id {:?} is used more than once", caller.id),
+            );
+        }
+        if caller.token_sha256.is_some_and(|digest| !tokens.insert(digest)) {
+            p.push(
+                format!("{}.token_sha256", caller.origin),
+                "the same token hash is given to two callers",
+            );
+        }
+    }
+}
+
 /// Loads, validates and builds: the single path used by `run`, `check` and reloads.
 pub fn load(path: &std::path::Path) -> Result<Runtime, ConfigError> {
     Runtime::build(crate::config::load(path)?)
@@ -135,15 +191,15 @@ pub fn load(path: &std::path::Path) -> Result<Runtime, ConfigError> {
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     draining: AtomicBool,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Gateway {
     pub fn new(runtime: Runtime) -> Gateway {
         Gateway {
+            metrics: runtime.metrics.clone(),
             runtime: ArcSwap::from_pointee(runtime),
             draining: AtomicBool::new(false),
-            metrics: Metrics::new(),
         }
     }
 
@@ -152,7 +208,10 @@ impl Gateway {
         self.runtime.load_full()
     }
 
-    pub fn swap(&self, runtime: Runtime) {
+    /// Makes `runtime` the state new requests run on, after it has inherited from the current
+    /// one. Requests already running keep theirs. Reloads are serialised by their caller.
+    pub fn swap(&self, mut runtime: Runtime) {
+        runtime.inherit(&self.runtime.load());
         self.runtime.store(Arc::new(runtime));
     }
 

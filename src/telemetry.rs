@@ -37,6 +37,8 @@ pub struct AccessLog {
     pub route: Option<String>,
     pub upstream_status: Option<u16>,
     pub upstream_duration: Option<Duration>,
+    /// The budget that refused the request with RATE_LIMIT_EXCEEDED (for metrics).
+    pub rate_limited: Option<crate::ratelimit::Budget>,
 }
 
 impl AccessLog {

@@ -15,6 +15,9 @@ pub use schema::{QueryType, SchemaError, Schemas};
 
 use crate::config::UnknownFields;
 
+/// Longer paths than this are no Allo endpoint.
+const MAX_SEGMENTS: usize = 16;
+
 /// The endpoint list, as shipped with this build.
 pub const ENDPOINTS_JSON: &str = include_str!("endpoints.json");
 
@@ -174,11 +177,21 @@ impl RouteTable {
         let Some(rest) = path.strip_prefix('/') else {
             return Match::NotFound;
         };
-        let parts: Vec<&str> = rest.split('/').collect();
+        // Allo paths have a handful of segments: split onto the stack, no allocation.
+        let mut buf = [""; MAX_SEGMENTS];
+        let mut count = 0;
+        for part in rest.split('/') {
+            if count == MAX_SEGMENTS {
+                return Match::NotFound;
+            }
+            buf[count] = part;
+            count += 1;
+        }
+        let parts = &buf[..count];
         let mut best: Option<(&Arc<Route>, u64)> = None;
         let mut allowed = Vec::new();
         for route in &self.routes {
-            let Some(rank) = route.rank(&parts) else { continue };
+            let Some(rank) = route.rank(parts) else { continue };
             if route.method != *method {
                 allowed.push(route.method.clone());
                 continue;
