@@ -14,6 +14,8 @@ pub mod ids;
 pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
+pub mod reload;
+pub mod rotation;
 pub mod routes;
 pub mod sandbox;
 pub mod secret;
@@ -122,6 +124,8 @@ fn print_token() {
 }
 
 async fn run(path: PathBuf) -> u8 {
+    // Absolute, so that the reload watches compare like with like.
+    let path = std::path::absolute(&path).unwrap_or(path);
     let rt = match load(&path) {
         Ok(rt) => rt,
         Err(e) => return report(&path, &e),
@@ -166,6 +170,7 @@ async fn run(path: PathBuf) -> u8 {
         });
     }
 
+    reload::start(gateway.clone(), path);
     log_listening("gateway", &listener);
     ready.set(true);
     let gw = gateway.clone();

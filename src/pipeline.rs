@@ -116,7 +116,7 @@ async fn process(
         .get(&caller.team)
         .ok_or(crate::auth::AuthError::UnknownCaller)?;
     let sent = Instant::now();
-    let response = rt.upstream.send(&parts, body, &team.key, request_id).await?;
+    let response = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
     rt.limits
         .observe_upstream(&caller.team, response.status(), response.headers());
     log.upstream_status = Some(response.status().as_u16());

@@ -1,47 +1,85 @@
-//! Listeners: the accept loop with a connection bound, HTTP/1.1 and h2c (prior knowledge) on
-//! one port, header size/count/time bounds, and graceful shutdown: stop accepting, let
-//! in-flight requests finish within the grace period, close keep-alive connections cleanly.
+//! Listeners: the accept loop under a connection bound, HTTP/1.1 and h2c (prior knowledge) on
+//! one port, and what bounds each connection: header block size and field count (431, from
+//! hyper), the time a request head may take, the keep-alive idle time, and graceful shutdown
+//! (stop accepting, let in-flight requests finish within the grace period, close keep-alive
+//! connections cleanly). Every byte a connection sends also passes the framing scanner
+//! (`framing::WireScanner`), whose finding is put on that connection's requests.
+//!
+//! The two timers are kept here rather than in hyper, whose HTTP/1 header timer also runs
+//! while a keep-alive connection waits, so it cannot tell "slow head" from "idle":
+//! - `header_read_timeout`: from the accept (first request) or from the first byte after the
+//!   previous response, the head must be complete within it, or the connection is dropped.
+//! - `idle_timeout`: a connection with no request in flight and no byte of a new one for this
+//!   long is closed gracefully (HTTP/1: closed; HTTP/2: GOAWAY).
+//!
+//! A request is in flight from the moment hyper hands it over until its response body is
+//! done, so a slow upstream or a slow body never counts as idle; those have their own bounds
+//! (`upstream.request_timeout`, `body_read_timeout`).
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::body::Body;
 use crate::config::ServerConfig;
+use crate::framing::{LengthWithChunkedOnWire, WireScanner};
+
+/// How connections are served: hyper's settings and the timers kept here.
+pub struct Connections {
+    http: auto::Builder<TokioExecutor>,
+    timers: Timers,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timers {
+    header_read: Duration,
+    idle: Duration,
+}
 
 /// Builds the connection server for the configured bounds.
-pub fn connection_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+pub fn connection_builder(config: &ServerConfig) -> Connections {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+        // The head timer is ours (see the module notes).
+        .header_read_timeout(None)
+        // The read buffer caps the head: a larger one is refused with 431, as are more fields.
         .max_buf_size(config.max_header_bytes.max(8192))
         .max_headers(config.max_headers)
         .keep_alive(true);
-    builder
-        .http2()
+    http.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    builder
+    Connections {
+        http,
+        timers: Timers {
+            header_read: config.header_read_timeout,
+            idle: config.idle_timeout,
+        },
+    }
 }
 
 /// Accepts on `listener` until `shutdown` resolves, then drains for at most `grace`.
 pub async fn serve<H, F>(
     listener: TcpListener,
-    builder: auto::Builder<TokioExecutor>,
+    connections: Connections,
     max_connections: usize,
     grace: Duration,
     handler: H,
@@ -50,12 +88,14 @@ pub async fn serve<H, F>(
     H: Fn(hyper::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = hyper::Response<Body>> + Send + 'static,
 {
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(connections);
+    let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(max_connections));
+    let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
     loop {
-        // Past max_connections, new connections wait in the kernel's accept queue.
+        // Past max_connections, new connections wait in the kernel's accept queue: no file
+        // descriptor is spent on them until one is free.
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
@@ -64,52 +104,329 @@ pub async fn serve<H, F>(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    accept_error(&e).await;
-                    continue;
+                    tokio::select! {
+                        () = backoff.failed(&e) => continue,
+                        () = &mut shutdown => break,
+                    }
                 }
             },
             () = &mut shutdown => break,
         };
-        let handler = handler.clone();
-        let service = service_fn(move |req| {
-            let fut = handler(req, peer);
-            async move { Ok::<_, Infallible>(fut.await) }
-        });
-        let conn = serve_one(&builder, stream, service);
-        let watched = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = watched.await {
-                tracing::debug!(%peer, error = %crate::telemetry::error_chain(&*e), "connection ended with an error");
-            }
-            drop(permit);
-        });
+        backoff.succeeded();
+        tokio::spawn(connection(
+            connections.clone(),
+            stream,
+            peer,
+            handler.clone(),
+            stopped.clone(),
+            permit,
+        ));
     }
+    // New connections are refused from here on.
     drop(listener);
+    let _ = stop.send(true);
+    // Every connection holds a permit until it ends: all of them back means all closed.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = permits.acquire_many(all) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "shutdown grace period over; closing remaining connections"),
     }
 }
 
-fn serve_one<S>(
-    builder: &auto::Builder<TokioExecutor>,
+/// Serves one connection and keeps its timers; gives the permit back when it ends.
+async fn connection<H, F>(
+    connections: Arc<Connections>,
     stream: TcpStream,
-    service: S,
-) -> impl hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>
-where
-    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<Body>, Error = Infallible>
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    peer: SocketAddr,
+    handler: H,
+    mut stop: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+) where
+    H: Fn(hyper::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = hyper::Response<Body>> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
-    builder.serve_connection(TokioIo::new(stream), service).into_owned()
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        io: stream,
+        scanner: WireScanner::default(),
+        activity: activity.clone(),
+    });
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |mut request: hyper::Request<Incoming>| {
+            if activity.ambiguous.load(Ordering::Relaxed) {
+                request.extensions_mut().insert(LengthWithChunkedOnWire);
+            }
+            if request.version() == http::Version::HTTP_2 {
+                activity.h2.store(true, Ordering::SeqCst);
+            }
+            let busy = activity.begin();
+            let response = handler(request, peer);
+            async move { Ok::<_, Infallible>(response.await.map(|body| Tracked { body, _busy: busy })) }
+        })
+    };
+    let conn = connections.http.serve_connection(io, service);
+    tokio::pin!(conn);
+    let ended = supervise(
+        conn.as_mut(),
+        |c| c.graceful_shutdown(),
+        &activity,
+        connections.timers,
+        &mut stop,
+    )
+    .await;
+    if let Err(e) = ended {
+        tracing::debug!(%peer, error = %crate::telemetry::error_chain(&*e), "connection ended with an error");
+    }
+    drop(permit);
 }
 
-/// EMFILE and friends: log, back off briefly, keep serving.
-async fn accept_error(e: &std::io::Error) {
-    tracing::warn!(error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+/// Drives `conn` until it ends, applying the head and idle timers and the shutdown signal.
+async fn supervise<C, E>(
+    mut conn: Pin<&mut C>,
+    graceful_shutdown: fn(Pin<&mut C>),
+    activity: &Activity,
+    timers: Timers,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    let recheck = timers.header_read.min(timers.idle);
+    let mut closing = false;
+    loop {
+        let now = Instant::now();
+        let until = match activity.verdict(now, timers) {
+            Verdict::Busy => now + recheck,
+            Verdict::Until(at) => at,
+            Verdict::HeadTimeout => {
+                // Dropping the connection closes the socket; hyper has not answered yet.
+                tracing::debug!("request head not received within header_read_timeout; closing");
+                return Ok(());
+            }
+            Verdict::Idle if !closing => {
+                closing = true;
+                graceful_shutdown(conn.as_mut());
+                continue;
+            }
+            Verdict::Idle => now + recheck,
+        };
+        tokio::select! {
+            ended = conn.as_mut() => return ended,
+            () = tokio::time::sleep_until(until) => {}
+            () = activity.wake.notified() => {}
+            _ = stop.wait_for(|stop| *stop), if !closing => {
+                closing = true;
+                graceful_shutdown(conn.as_mut());
+            }
+        }
+    }
+}
+
+const NONE: u64 = u64::MAX;
+
+/// What a connection is doing, shared by its IO, its requests and its supervisor. Times are
+/// milliseconds since the accept.
+struct Activity {
+    accepted: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request ended (or the accept).
+    idle_since: AtomicU64,
+    /// When the first byte since then arrived (`NONE`: none yet). The first head is due from
+    /// the accept.
+    head_started: AtomicU64,
+    /// HTTP/2 bytes between requests are pings and window updates, not a head.
+    h2: AtomicBool,
+    ambiguous: AtomicBool,
+    /// Tells the supervisor that a head has started (its deadline moved closer).
+    wake: Notify,
+}
+
+enum Verdict {
+    Busy,
+    Until(Instant),
+    HeadTimeout,
+    Idle,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            accepted: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            h2: AtomicBool::new(false),
+            ambiguous: AtomicBool::new(false),
+            wake: Notify::new(),
+        }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.accepted).as_millis()).unwrap_or(NONE - 1)
+    }
+
+    fn at(&self, millis: u64) -> Instant {
+        self.accepted + Duration::from_millis(millis)
+    }
+
+    fn read_some(&self) {
+        if self.in_flight.load(Ordering::SeqCst) == 0
+            && self.head_started.load(Ordering::SeqCst) == NONE
+            && !self.h2.load(Ordering::Relaxed)
+            && self
+                .head_started
+                .compare_exchange(NONE, self.millis(Instant::now()), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.wake.notify_one();
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    fn verdict(&self, now: Instant, timers: Timers) -> Verdict {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return Verdict::Busy;
+        }
+        let started = self.head_started.load(Ordering::SeqCst);
+        if started != NONE && !self.h2.load(Ordering::SeqCst) {
+            let due = self.at(started) + timers.header_read;
+            return if now >= due {
+                Verdict::HeadTimeout
+            } else {
+                Verdict::Until(due)
+            };
+        }
+        let due = self.at(self.idle_since.load(Ordering::SeqCst)) + timers.idle;
+        if now >= due {
+            Verdict::Idle
+        } else {
+            Verdict::Until(due)
+        }
+    }
+}
+
+/// One request in flight on a connection, until its response body is done.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        // Reset the idle clock before the count, so a supervisor that sees none in flight
+        // never sees the previous head's start.
+        activity
+            .idle_since
+            .store(activity.millis(Instant::now()), Ordering::SeqCst);
+        activity.head_started.store(NONE, Ordering::SeqCst);
+        activity.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that holds its request's `InFlight` until hyper is done with it.
+struct Tracked<B> {
+    body: B,
+    _busy: InFlight,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The accepted socket, seen by the framing scanner and the head timer on every read.
+struct Watched<IO> {
+    io: IO,
+    scanner: WireScanner,
+    activity: Arc<Activity>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        let read = &buf.filled()[before..];
+        if !read.is_empty() {
+            this.activity.read_some();
+            if !this.scanner.seen() && this.scanner.scan(read) {
+                this.activity.ambiguous.store(true, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Accept errors (EMFILE, ENFILE, ENOBUFS...) are survived: wait, doubling up to a second, and
+/// warn once per run of failures rather than on every retry.
+#[derive(Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    async fn failed(&mut self, e: &io::Error) {
+        self.failures += 1;
+        if self.failures == 1 {
+            tracing::warn!(error = %e, "accept failed; backing off");
+        } else {
+            tracing::debug!(error = %e, failures = self.failures, "accept failed again");
+        }
+        let wait = Duration::from_millis(10 << self.failures.min(7)).min(Duration::from_secs(1));
+        tokio::time::sleep(wait).await;
+    }
+
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "accepting again");
+            self.failures = 0;
+        }
+    }
 }
 
 /// Binds a TCP listener with a generous accept backlog.

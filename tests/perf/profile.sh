@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Instruction-level profile of the release gateway under a fixed number of requests.
+#
+#   tests/perf/profile.sh
+#
+# Runs the gateway under `valgrind --tool=callgrind` (deterministic instruction counts, no
+# sampling: the numbers repeat from run to run, unlike wall-clock timings on a shared machine)
+# in front of the perf upstream, sends a warm-up, zeroes the counters, then sends N GET
+# /v2/api/users and dumps, then N POST /v2/api/dialing-queues/current (the ~100-byte body) and
+# dumps again, over 8 keep-alive connections. Prints, per phase, the instructions per request
+# and the top functions (inclusive and self) from callgrind_annotate.
+#
+# Environment: N [2000] requests per phase; SKIP_BUILD [0]; OUT [work dir] where the
+# callgrind.out files and annotations go (kept); ALLO_GATEWAY_LOG [warn].
+# The release profile carries symbols but no line tables, so inlined functions are counted in
+# their callers. For line-level detail build into a separate target dir, e.g.
+#   CARGO_TARGET_DIR=/tmp/allo-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only tests/perf/profile.sh
+# (a separate dir, so the shared target dir's release build is not invalidated).
+
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+N="${N:-2000}"
+SKIP_BUILD="${SKIP_BUILD:-0}"
+OUT="${OUT:-$(mktemp -d /tmp/allo-profile.XXXXXX)}"
+mkdir -p "$OUT"
+for tool in valgrind callgrind_annotate callgrind_control python3 curl; do
+  command -v "$tool" >/dev/null || { echo "profile.sh: $tool is required" >&2; exit 2; }
+done
+
+cd "$ROOT"
+if [ "$SKIP_BUILD" != 1 ]; then
+  cargo build --release --quiet --bin allo-gateway --example perf-upstream
+fi
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+GATEWAY_BIN="$TARGET_DIR/release/allo-gateway"
+UPSTREAM_BIN="$TARGET_DIR/release/examples/perf-upstream"
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+read -r UPSTREAM_PORT GATEWAY_PORT <<<"$(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')"
+TEAM_KEY="ak_perf_3f9c2e7b51d04a86b1e7c0d9a2f45e61"
+TOKEN="perf_caller_9QeX2r7LmT4vBz8KpN3sYw6Hd0Jc5Fa1"
+TOKEN_SHA256="$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
+cat >"$OUT/gateway.toml" <<EOF
+[server]
+listen = "127.0.0.1:$GATEWAY_PORT"
+[upstream]
+url = "http://127.0.0.1:$UPSTREAM_PORT"
+[log]
+format = "json"
+[[teams]]
+id = "perf"
+api_key = { env = "ALLO_KEY_PERF" }
+read_per_second = 1000000
+write_per_second = 1000000
+[[callers]]
+id = "perf-caller"
+team = "perf"
+token_sha256 = "$TOKEN_SHA256"
+scopes = ["DIALING_QUEUE_READ_WRITE", "USERS_READ"]
+routes = ["dialingQueues.*", "users.list"]
+rate = { per_second = 1000000, burst = 1000000 }
+EOF
+
+"$UPSTREAM_BIN" "$UPSTREAM_PORT" 2>"$OUT/upstream.log" &
+PIDS+=($!)
+ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG="${ALLO_GATEWAY_LOG:-warn}" \
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
+  "$GATEWAY_BIN" run --config "$OUT/gateway.toml" >"$OUT/gateway.log" 2>"$OUT/valgrind.log" &
+VG_PID=$!
+PIDS+=("$VG_PID")
+for _ in $(seq 1 600); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+
+# Sends N requests of one kind over 8 keep-alive connections; fails on any non-200.
+load() { # $1 = GET|POST, $2 = count
+  python3 - "$GATEWAY_PORT" "$TOKEN" "$1" "$2" <<'EOF'
+import http.client, sys, threading
+port, token, method, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+body = b'{"name":"Monday cold calls for the west region","email":"ana@example.com"}'
+path = "/v2/api/users" if method == "GET" else "/v2/api/dialing-queues/current"
+headers = {"Authorization": "Bearer " + token}
+if method == "POST":
+    headers["Content-Type"] = "application/json"
+failures = []
+def worker(n):
+    c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
+    for _ in range(n):
+        c.request(method, path, body=body if method == "POST" else None, headers=headers)
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            failures.append(r.status)
+conns = 8
+threads = [threading.Thread(target=worker, args=(count // conns + (1 if i < count % conns else 0),)) for i in range(conns)]
+for t in threads: t.start()
+for t in threads: t.join()
+if failures:
+    sys.exit(f"{len(failures)} requests failed: {sorted(set(failures))}")
+EOF
+}
+
+load GET 200
+load POST 200
+callgrind_control -z "$VG_PID" >/dev/null 2>&1
+load GET "$N"
+callgrind_control -d get "$VG_PID" >/dev/null 2>&1 # -> callgrind.out.<pid>.1
+load POST "$N"
+callgrind_control -d post "$VG_PID" >/dev/null 2>&1 # -> callgrind.out.<pid>.2
+kill -TERM "$VG_PID"
+wait "$VG_PID" 2>/dev/null || true
+
+for phase in get post; do
+  dump=1
+  [ "$phase" = post ] && dump=2
+  file="$OUT/callgrind.out.$VG_PID.$dump"
+  if [ ! -s "$file" ]; then
+    echo "profile.sh: no dump for $phase in $OUT" >&2
+    ls "$OUT" >&2
+    exit 1
+  fi
+  total="$(grep -m1 '^summary:\|^totals:' "$file" | awk '{print $2}')"
+  echo "== $phase: $N requests, $total instructions, $((total / N)) per request ($file)"
+  callgrind_annotate --inclusive=yes --threshold=99 "$file" >"$OUT/$phase.inclusive.txt"
+  callgrind_annotate --inclusive=no --threshold=99 "$file" >"$OUT/$phase.self.txt"
+  echo "-- inclusive (top 25)"
+  grep -E '^ *[0-9,]+ ' "$OUT/$phase.inclusive.txt" | sed -n '2,26p'
+  echo "-- self (top 25)"
+  grep -E '^ *[0-9,]+ ' "$OUT/$phase.self.txt" | sed -n '2,26p'
+done
+echo "profile.sh: callgrind files and full annotations in $OUT"
