@@ -239,7 +239,8 @@ struct Activity {
     /// HTTP/2 bytes between requests are pings and window updates, not a head.
     h2: AtomicBool,
     ambiguous: AtomicBool,
-    /// Tells the supervisor that a head has started (its deadline moved closer).
+    /// Tells the supervisor that a deadline moved closer: a head started, or the last
+    /// request ended.
     wake: Notify,
 }
 
@@ -323,7 +324,10 @@ impl Drop for InFlight {
             .idle_since
             .store(activity.millis(Instant::now()), Ordering::SeqCst);
         activity.head_started.store(NONE, Ordering::SeqCst);
-        activity.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if activity.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The idle deadline may be sooner than the one the supervisor sleeps on.
+            activity.wake.notify_one();
+        }
     }
 }
 

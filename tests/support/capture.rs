@@ -1,5 +1,6 @@
 //! A capture upstream: answers every request with a canned response (optionally after a
-//! delay, optionally over TLS) and records method, target, headers and body bytes.
+//! delay, optionally over TLS), or with what a responder closure picks for each request, and
+//! records method, target, headers and body bytes.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -51,10 +52,14 @@ impl Default for Canned {
     }
 }
 
+/// Picks the answer to one request (see `Capture::respond_with`).
+pub type Responder = Arc<dyn Fn(&Captured) -> Canned + Send + Sync>;
+
 pub struct Capture {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<Captured>>>,
     pub canned: Arc<Mutex<Canned>>,
+    responder: Arc<Mutex<Option<Responder>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -79,17 +84,18 @@ impl Capture {
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let canned = Arc::new(Mutex::new(Canned::default()));
-        let (reqs, can) = (requests.clone(), canned.clone());
+        let responder: Arc<Mutex<Option<Responder>>> = Arc::new(Mutex::new(None));
+        let (reqs, can, resp) = (requests.clone(), canned.clone(), responder.clone());
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (reqs, can, acceptor) = (reqs.clone(), can.clone(), acceptor.clone());
+                let (reqs, can, resp, acceptor) = (reqs.clone(), can.clone(), resp.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (reqs, can) = (reqs.clone(), can.clone());
+                        let (reqs, can, resp) = (reqs.clone(), can.clone(), resp.clone());
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -98,14 +104,19 @@ impl Capture {
                                 .path_and_query()
                                 .map(|p| p.as_str().to_string())
                                 .unwrap_or_default();
-                            reqs.lock().unwrap().push(Captured {
+                            let captured = Captured {
                                 method: parts.method.to_string(),
                                 target,
                                 headers: parts.headers,
                                 body,
                                 version: parts.version,
-                            });
-                            let canned = can.lock().unwrap().clone();
+                            };
+                            let responder = resp.lock().unwrap().clone();
+                            let canned = match responder {
+                                Some(responder) => responder(&captured),
+                                None => can.lock().unwrap().clone(),
+                            };
+                            reqs.lock().unwrap().push(captured);
                             if !canned.delay.is_zero() {
                                 tokio::time::sleep(canned.delay).await;
                             }
@@ -136,6 +147,7 @@ impl Capture {
             addr,
             requests,
             canned,
+            responder,
             task,
         }
     }
@@ -146,6 +158,11 @@ impl Capture {
 
     pub fn set(&self, canned: Canned) {
         *self.canned.lock().unwrap() = canned;
+    }
+
+    /// Answers each request with what `responder` returns for it (instead of the canned one).
+    pub fn respond_with(&self, responder: impl Fn(&Captured) -> Canned + Send + Sync + 'static) {
+        *self.responder.lock().unwrap() = Some(Arc::new(responder));
     }
 
     pub fn taken(&self) -> Vec<Captured> {

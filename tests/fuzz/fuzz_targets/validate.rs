@@ -1,0 +1,55 @@
+//! The validator on arbitrary bytes, for every route: the first byte picks the route, the
+//! second the `unknown_fields` policy and the Content-Type; the rest is the body, and (when it
+//! is UTF-8) also the query string. Strict JSON parsing is fuzzed on the same bytes. Nothing
+//! may panic, and a body the strict parser accepts must be valid JSON to serde_json too.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use allo_gateway::config::UnknownFields;
+use allo_gateway::routes::RouteTable;
+use allo_gateway::validate;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue};
+use libfuzzer_sys::fuzz_target;
+
+fn tables() -> &'static [RouteTable; 2] {
+    static TABLES: OnceLock<[RouteTable; 2]> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        [
+            RouteTable::builtin(UnknownFields::Reject).expect("the builtin table loads"),
+            RouteTable::builtin(UnknownFields::Allow).expect("the builtin table loads"),
+        ]
+    })
+}
+
+const CONTENT_TYPES: [&str; 4] = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/merge-patch+json",
+    "text/plain",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let [route, mode, rest @ ..] = data else {
+        return;
+    };
+    let table = &tables()[usize::from(mode & 1)];
+    let routes: Vec<_> = table.routes().collect();
+    let route = routes[usize::from(*route) % routes.len()];
+    let mut headers = HeaderMap::new();
+    let content_type = CONTENT_TYPES[usize::from(mode >> 1) % CONTENT_TYPES.len()];
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+
+    let body = Bytes::copy_from_slice(rest);
+    let _ = validate::check_body(&route.schemas, &headers, &body);
+    if let Ok(query) = std::str::from_utf8(rest) {
+        let _ = validate::check_query(&route.schemas, Some(query));
+    }
+    if validate::parse_strict(rest).is_ok() {
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(rest).is_ok(),
+            "strict parsing accepted what serde_json refuses"
+        );
+    }
+});
