@@ -31,11 +31,11 @@ pub async fn handle<B>(gateway: Arc<Gateway>, ready: Arc<Readiness>, request: Re
     if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
-    if request.method() != Method::GET {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         response
             .headers_mut()
-            .insert(http::header::ALLOW, HeaderValue::from_static("GET"));
+            .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
     match path {

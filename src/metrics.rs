@@ -177,6 +177,12 @@ impl Metrics {
             key_switches: Family::default(),
         };
         m.last_reload_ok.set(1);
+        // Present from the start, so that `increase()` sees the first reload of each result.
+        for result in [ReloadResult::Ok, ReloadResult::Partial, ReloadResult::Error] {
+            let _ = m.reloads.get_or_create(&ResultLabels {
+                result: result.as_str(),
+            });
+        }
         let r = &mut m.registry;
         r.register(
             "requests",
@@ -290,7 +296,11 @@ impl Metrics {
                     .inc();
             }
             "UPSTREAM_UNAVAILABLE" | "UPSTREAM_TIMEOUT" => {
-                let kind = if code == "UPSTREAM_TIMEOUT" { "timeout" } else { "unavailable" };
+                let kind = if code == "UPSTREAM_TIMEOUT" {
+                    "timeout"
+                } else {
+                    "unavailable"
+                };
                 self.upstream_errors
                     .get_or_create(&UpstreamErrorLabels {
                         team: team.to_owned(),
@@ -352,15 +362,28 @@ mod tests {
     #[test]
     fn labels_come_from_identity_or_fixed_placeholders() {
         let m = Metrics::new();
-        m.record(&log(None, None), 401, Some("GATEWAY_UNAUTHENTICATED"), Duration::from_millis(1));
-        m.record(&log(Some("crm"), None), 404, Some("ENDPOINT_NOT_FOUND"), Duration::from_millis(1));
+        m.record(
+            &log(None, None),
+            401,
+            Some("GATEWAY_UNAUTHENTICATED"),
+            Duration::from_millis(1),
+        );
+        m.record(
+            &log(Some("crm"), None),
+            404,
+            Some("ENDPOINT_NOT_FOUND"),
+            Duration::from_millis(1),
+        );
         let mut ok = log(Some("crm"), Some("users.list"));
         ok.upstream_duration = Some(Duration::from_millis(3));
         m.record(&ok, 200, None, Duration::from_millis(4));
         let text = m.render();
         assert!(text.contains(r#"allo_gateway_requests_total{caller="-",team="-",route="-",status="401"} 1"#));
-        assert!(text.contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="unknown",status="404"} 1"#));
-        assert!(text.contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="200"} 1"#));
+        assert!(
+            text.contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="unknown",status="404"} 1"#)
+        );
+        assert!(text
+            .contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="200"} 1"#));
         assert!(text.contains(r#"allo_gateway_upstream_duration_seconds_count{route="users.list"} 1"#));
         assert!(text.ends_with("# EOF\n"));
     }
@@ -371,8 +394,18 @@ mod tests {
         let mut limited = log(Some("crm"), Some("users.list"));
         limited.rate_limited = Some(Budget::Team);
         m.record(&limited, 429, Some("RATE_LIMIT_EXCEEDED"), Duration::ZERO);
-        m.record(&log(Some("crm"), Some("users.list")), 400, Some("INVALID_QUERY_PARAMETER"), Duration::ZERO);
-        m.record(&log(Some("crm"), Some("users.list")), 504, Some("UPSTREAM_TIMEOUT"), Duration::ZERO);
+        m.record(
+            &log(Some("crm"), Some("users.list")),
+            400,
+            Some("INVALID_QUERY_PARAMETER"),
+            Duration::ZERO,
+        );
+        m.record(
+            &log(Some("crm"), Some("users.list")),
+            504,
+            Some("UPSTREAM_TIMEOUT"),
+            Duration::ZERO,
+        );
         let text = m.render();
         assert!(text.contains(r#"allo_gateway_rate_limited_total{budget="team",caller="crm",team="sales"} 1"#));
         assert!(text.contains(

@@ -18,20 +18,20 @@
 //! connection bounds and the log format are read once at startup: a change to them is logged
 //! as needing a restart and otherwise ignored.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ffi::OsString;
+mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
-use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::{self, Config, ConfigError, Problem};
 use crate::metrics::ReloadResult;
 use crate::state::{Gateway, Runtime};
+use watch::watch;
 
 /// A burst of file events settles when none has come for this long...
 const QUIET: Duration = Duration::from_millis(200);
@@ -314,7 +314,10 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     check("server.admin_listen", o.admin_listen != n.admin_listen);
     check("server.max_header_bytes", o.max_header_bytes != n.max_header_bytes);
     check("server.max_headers", o.max_headers != n.max_headers);
-    check("server.header_read_timeout", o.header_read_timeout != n.header_read_timeout);
+    check(
+        "server.header_read_timeout",
+        o.header_read_timeout != n.header_read_timeout,
+    );
     check("server.idle_timeout", o.idle_timeout != n.idle_timeout);
     check("server.shutdown_grace", o.shutdown_grace != n.shutdown_grace);
     check("server.max_connections", o.max_connections != n.max_connections);
@@ -324,99 +327,6 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     );
     check("log.format", old.log.format != new.log.format);
     keys
-}
-
-/// The folders to watch and which names in each matter.
-#[derive(Debug, Default)]
-struct WatchList {
-    folders: HashMap<PathBuf, Folder>,
-}
-
-#[derive(Debug, Default)]
-struct Folder {
-    names: HashSet<OsString>,
-    /// `teams_dir`: every `*.toml` in it matters.
-    any_toml: bool,
-}
-
-impl WatchList {
-    fn new(config_path: &Path, config: &Config) -> WatchList {
-        let mut list = WatchList::default();
-        list.file(config_path);
-        if let Some(dir) = &config.teams_dir {
-            list.folders.entry(dir.clone()).or_default().any_toml = true;
-        }
-        let secrets = config
-            .teams
-            .iter()
-            .flat_map(|t| std::iter::once(&t.api_key).chain(&t.api_key_fallback));
-        for file in secrets.filter_map(|s| s.file()) {
-            list.file(file);
-        }
-        if let Some(ca) = &config.upstream.ca_file {
-            list.file(ca);
-        }
-        list
-    }
-
-    fn file(&mut self, path: &Path) {
-        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-            self.folders.entry(dir.to_path_buf()).or_default().names.insert(name.to_owned());
-        }
-    }
-
-    /// Whether an event on `path` may change the config: a watched name, a `*.toml` in
-    /// `teams_dir`, Kubernetes' `..data` swap, or the folder itself.
-    fn matters(&self, path: &Path) -> bool {
-        if self.folders.contains_key(path) {
-            return true;
-        }
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return false;
-        };
-        let Some(folder) = self.folders.get(dir) else { return false };
-        folder.names.contains(name)
-            || (folder.any_toml && Path::new(name).extension().is_some_and(|x| x == "toml"))
-            || name.as_encoded_bytes().starts_with(b"..")
-    }
-}
-
-/// Whether an event kind can mean new contents. Reads (including the reload's own) cannot.
-fn changes_contents(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
-        _ => true,
-    }
-}
-
-/// Watches the folders `config` names; file changes are signalled on `tx` (coalesced).
-fn watch(config_path: &Path, config: &Config, tx: &mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
-    let list = Arc::new(WatchList::new(config_path, config));
-    let (tx, seen) = (tx.clone(), list.clone());
-    let handler = move |event: notify::Result<notify::Event>| match event {
-        Ok(event) if changes_contents(&event.kind) && event.paths.iter().any(|p| seen.matters(p)) => {
-            // Full means a reload is already due, which will read this change too.
-            let _ = tx.try_send(());
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "file watch error"),
-    };
-    let mut watcher = match notify::recommended_watcher(handler) {
-        Ok(watcher) => watcher,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the config files; reload with SIGHUP");
-            return None;
-        }
-    };
-    for folder in list.folders.keys() {
-        if let Err(e) = watcher.watch(folder, RecursiveMode::NonRecursive) {
-            tracing::warn!(folder = %folder.display(), error = %e, "cannot watch this folder; reload with SIGHUP after changing it");
-        }
-    }
-    Some(watcher)
 }
 
 #[cfg(test)]
@@ -430,31 +340,5 @@ mod tests {
         assert_eq!(team_file("teams_dir/sales.toml"), Some("sales.toml"));
         assert_eq!(team_file("teams_dir"), None);
         assert_eq!(team_file("callers[0].id"), None);
-    }
-
-    #[test]
-    fn watch_list_matches_watched_names_team_files_and_kubernetes_swaps() {
-        let mut list = WatchList::default();
-        list.file(Path::new("/etc/gw/gateway.toml"));
-        list.file(Path::new("/run/secrets/a.key"));
-        list.folders.entry(PathBuf::from("/etc/gw/teams")).or_default().any_toml = true;
-        assert!(list.matters(Path::new("/etc/gw/gateway.toml")));
-        assert!(list.matters(Path::new("/etc/gw/..data")));
-        assert!(list.matters(Path::new("/etc/gw/teams/new.toml")));
-        assert!(list.matters(Path::new("/etc/gw/teams")));
-        assert!(list.matters(Path::new("/run/secrets/a.key")));
-        assert!(!list.matters(Path::new("/run/secrets/b.key")));
-        assert!(!list.matters(Path::new("/etc/gw/notes.txt")));
-        assert!(!list.matters(Path::new("/etc/gw/teams/README.md")));
-    }
-
-    #[test]
-    fn reads_do_not_count_as_changes() {
-        assert!(!changes_contents(&EventKind::Access(AccessKind::Open(
-            notify::event::AccessMode::Any
-        ))));
-        assert!(!changes_contents(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
-        assert!(changes_contents(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
-        assert!(changes_contents(&EventKind::Create(notify::event::CreateKind::File)));
     }
 }

@@ -156,7 +156,10 @@ mod tests {
             refusal_code(br#"{"error":{"type":"authentication_error","code":"API_KEY_REVOKED"}}"#),
             Some("API_KEY_REVOKED")
         );
-        assert_eq!(refusal_code(br#"{"code":"API_KEY_INVALID","details":null}"#), Some("API_KEY_INVALID"));
+        assert_eq!(
+            refusal_code(br#"{"code":"API_KEY_INVALID","details":null}"#),
+            Some("API_KEY_INVALID")
+        );
         assert_eq!(refusal_code(br#"{"error":{"code":"UNAUTHORIZED"}}"#), None);
         assert_eq!(refusal_code(b"not json"), None);
         assert_eq!(refusal_code(b""), None);

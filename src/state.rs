@@ -107,7 +107,9 @@ impl Runtime {
     pub fn inherit(&mut self, previous: &Runtime) {
         self.limits = previous.limits.carry_over(&self.config);
         for team in self.teams.values() {
-            let Some(old) = previous.teams.get(&team.id) else { continue };
+            let Some(old) = previous.teams.get(&team.id) else {
+                continue;
+            };
             if old.key == team.key && old.fallback == team.fallback {
                 let prefer = old.prefer_fallback.load(Ordering::Relaxed);
                 team.prefer_fallback.store(prefer, Ordering::Relaxed);

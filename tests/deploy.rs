@@ -213,8 +213,43 @@ fn dockerfile_builds_locked_and_runs_unprivileged() {
     );
 }
 
+/// Files that Rust sources under `dir` pull in with `include_str!`/`include_bytes!`, as
+/// repository-relative paths.
+fn included_files(dir: &Path, found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            included_files(&path, found);
+            continue;
+        }
+        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for macro_call in ["include_str!(\"", "include_bytes!(\""] {
+            for (at, _) in text.match_indices(macro_call) {
+                let literal = &text[at + macro_call.len()..];
+                let literal = &literal[..literal.find('"').unwrap()];
+                let mut resolved = PathBuf::new();
+                for part in path.parent().unwrap().join(literal).components() {
+                    match part {
+                        std::path::Component::ParentDir => {
+                            resolved.pop();
+                        }
+                        other => resolved.push(other),
+                    }
+                }
+                let relative = resolved
+                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap_or_else(|_| panic!("{} includes {literal}, outside the repository", path.display()));
+                found.push(relative.to_str().unwrap().to_owned());
+            }
+        }
+    }
+}
+
 #[test]
-fn docker_build_context_admits_every_copied_file() {
+fn docker_build_context_holds_what_the_build_needs() {
     // `docker build -f deploy/Dockerfile .` reads deploy/Dockerfile.dockerignore; a
     // deploy/.dockerignore would be silently ignored.
     assert!(
@@ -233,31 +268,45 @@ fn docker_build_context_admits_every_copied_file() {
         "an allow-list starts by excluding everything"
     );
     let admitted: Vec<&str> = patterns.iter().filter_map(|p| p.strip_prefix('!')).collect();
-    let is_admitted = |path: &str| {
-        admitted
+    let under = |path: &str, roots: &[&str]| {
+        roots
             .iter()
-            .any(|a| path == *a || path.starts_with(&format!("{}/", a.trim_end_matches('/'))))
+            .any(|r| path == *r || path.starts_with(&format!("{}/", r.trim_end_matches('/'))))
     };
 
-    let mut needed: Vec<String> = vec!["Cargo.toml".into(), "Cargo.lock".into(), "src/main.rs".into()];
-    if repo_path("build.rs").exists() {
-        needed.push("build.rs".into());
-    }
-    for stage in dockerfile_stages() {
+    // Every file a COPY names exists and is in the context.
+    let stages = dockerfile_stages();
+    let mut build_copies: Vec<String> = Vec::new();
+    for (i, stage) in stages.iter().enumerate() {
         for (flags, sources, _) in stage.copies() {
             if flags.iter().any(|f| f.starts_with("--from=")) {
                 continue;
             }
             for source in sources {
                 assert!(repo_path(&source).exists(), "COPY {source}: not in the repository");
-                needed.push(source);
+                assert!(
+                    under(&source, &admitted),
+                    "COPY {source}: excluded from the build context"
+                );
+                if i == 0 {
+                    build_copies.push(source);
+                }
             }
         }
     }
+
+    // What `cargo build --bin allo-gateway` reads is copied into the build stage: the
+    // manifest, the lock file, src/, a build script if one appears, and any file src/ includes.
+    let mut needed: Vec<String> = vec!["Cargo.toml".into(), "Cargo.lock".into(), "src/main.rs".into()];
+    if repo_path("build.rs").exists() {
+        needed.push("build.rs".into());
+    }
+    included_files(&repo_path("src"), &mut needed);
+    let copied: Vec<&str> = build_copies.iter().map(String::as_str).collect();
     for path in &needed {
         assert!(
-            is_admitted(path),
-            "{path} is copied or built but excluded from the build context"
+            under(path, &copied),
+            "the build stage needs {path} but does not COPY it"
         );
     }
 }
@@ -581,7 +630,8 @@ fn kubernetes_mounts_config_and_keys_as_whole_folders() {
     assert_eq!(cm_name, one("ConfigMap")["metadata"]["name"]);
 
     // Every key file the config reads is in a mounted Secret, under a key the Secret has.
-    let (_, _, secret_files) = check_shipped_config(&configmap_gateway_toml());
+    let scratch = tempfile::tempdir().unwrap();
+    let (_, secret_files) = with_dummy_secret_files(&configmap_gateway_toml(), scratch.path());
     assert!(!secret_files.is_empty(), "the example reads its team keys from files");
     let example_secrets = yaml_docs("deploy/kubernetes/secret.example.yaml");
     for file in &secret_files {
