@@ -108,6 +108,11 @@ impl GatewayProcess {
         })
     }
 
+    /// The folder of the config this process was started with.
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        self._config.as_ref().map(|c| c.dir.path().to_path_buf())
+    }
+
     /// Everything the process printed so far.
     pub fn log(&self) -> String {
         self.lines.lock().unwrap().join("\n")
