@@ -102,8 +102,7 @@ fn caller_configs(n: usize) -> Vec<CallerConfig> {
     (0..n)
         .map(|i| {
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(token_hash_hex(&format!("perf-token-{i:03}")), &mut digest)
-                .expect("hex of a SHA-256");
+            hex::decode_to_slice(token_hash_hex(&format!("perf-token-{i:03}")), &mut digest).expect("hex of a SHA-256");
             CallerConfig {
                 origin: format!("callers[{i}]"),
                 id: format!("caller-{i:03}"),
@@ -135,7 +134,10 @@ fn authentication(c: &mut Criterion) {
     let known = bearer("perf-token-057");
     let unknown = bearer("perf-token-999");
     let restricted = bearer("perf-token-057"); // 57 % 3 == 0: scopes and routes set
-    assert_eq!(callers.authenticate(&known).map(|c| c.id.clone()).as_deref(), Ok("caller-057"));
+    assert_eq!(
+        callers.authenticate(&known).map(|c| c.id.clone()).as_deref(),
+        Ok("caller-057")
+    );
     assert!(callers.authenticate(&unknown).is_err());
     let table = table();
     let reset = route(&table, "dialingQueues.resetCurrent");
