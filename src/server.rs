@@ -31,7 +31,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
@@ -113,6 +113,7 @@ pub async fn serve<H, F>(
             () = &mut shutdown => break,
         };
         backoff.succeeded();
+        let _ = stream.set_nodelay(true);
         tokio::spawn(connection(
             connections.clone(),
             stream,
@@ -133,22 +134,23 @@ pub async fn serve<H, F>(
     }
 }
 
-/// Serves one connection and keeps its timers; gives the permit back when it ends.
-async fn connection<H, F>(
+/// Serves one connection and keeps its timers; gives the permit back when it ends. `io` is the
+/// plaintext stream (a TLS stream goes here, after its handshake, so the scanner sees HTTP).
+async fn connection<IO, H, F>(
     connections: Arc<Connections>,
-    stream: TcpStream,
+    io: IO,
     peer: SocketAddr,
     handler: H,
     mut stop: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
 ) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(hyper::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = hyper::Response<Body>> + Send + 'static,
 {
-    let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
-        io: stream,
+        io,
         scanner: WireScanner::default(),
         activity: activity.clone(),
     });

@@ -9,14 +9,14 @@
 # set for this script only: the gateway itself never needs it.
 #
 # Knobs (environment):
-#   FUZZ_SECONDS    time per target (default 20)
+#   FUZZ_SECONDS    time per target (default 15)
 #   FUZZ_TARGETS    space-separated targets (default: all of `cargo fuzz list`)
 #   FUZZ_SANITIZER  none (default: the crate forbids unsafe code, and it runs faster) or address
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 fuzz_dir="$root/tests/fuzz"
-seconds="${FUZZ_SECONDS:-20}"
+seconds="${FUZZ_SECONDS:-15}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never

@@ -30,7 +30,10 @@ impl Ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
-        Ca { pem: cert.pem(), issuer: Issuer::new(params, key) }
+        Ca {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
     }
 
     /// A server certificate for localhost and 127.0.0.1.
@@ -48,7 +51,12 @@ impl Ca {
     fn sign(&self, params: CertificateParams) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Leaf { der: cert.der().clone(), pem: cert.pem(), key_der: key.serialize_der(), key_pem: key.serialize_pem() }
+        Leaf {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+            key_der: key.serialize_der(),
+            key_pem: key.serialize_pem(),
+        }
     }
 }
 
@@ -63,7 +71,13 @@ pub struct TestPki {
 pub fn pki() -> TestPki {
     let ca = Ca::new();
     let leaf = ca.server();
-    TestPki { ca_pem: ca.pem, leaf_der: leaf.der, leaf_pem: leaf.pem, leaf_key_der: leaf.key_der, leaf_key_pem: leaf.key_pem }
+    TestPki {
+        ca_pem: ca.pem,
+        leaf_der: leaf.der,
+        leaf_pem: leaf.pem,
+        leaf_key_der: leaf.key_der,
+        leaf_key_pem: leaf.key_pem,
+    }
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -94,7 +108,9 @@ pub fn client_config(ca_pem: &str, alpn: &[&[u8]], client: Option<&Leaf>) -> rus
         .unwrap()
         .with_root_certificates(roots);
     let mut config = match client {
-        Some(leaf) => builder.with_client_auth_cert(vec![leaf.der.clone()], leaf.key()).unwrap(),
+        Some(leaf) => builder
+            .with_client_auth_cert(vec![leaf.der.clone()], leaf.key())
+            .unwrap(),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

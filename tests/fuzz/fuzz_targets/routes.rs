@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(template.len(), parts.len(), "{path} matched {}", route.template);
             for (t, p) in template.iter().zip(&parts) {
                 if t.starts_with('{') {
-                    assert!(!p.is_empty(), "{path} matched {} with an empty parameter", route.template);
+                    assert!(
+                        !p.is_empty(),
+                        "{path} matched {} with an empty parameter",
+                        route.template
+                    );
                 } else {
                     assert_eq!(t, p, "{path} matched {}", route.template);
                 }
