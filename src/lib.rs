@@ -20,6 +20,7 @@ pub mod routes;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod shared_budget;
 pub mod state;
 pub mod telemetry;
 pub mod tls;

@@ -49,7 +49,11 @@ pub struct InboundTls {
 impl InboundTls {
     pub fn new(config: &TlsConfig) -> Result<InboundTls, TlsSetupError> {
         let server = build(config)?;
-        Ok(InboundTls { config: config.clone(), current: ArcSwap::from_pointee(server), stamp: std::sync::Mutex::new(stamps(config)) })
+        Ok(InboundTls {
+            config: config.clone(),
+            current: ArcSwap::from_pointee(server),
+            stamp: std::sync::Mutex::new(stamps(config)),
+        })
     }
 
     /// An acceptor for the configuration in force now.
@@ -98,23 +102,30 @@ impl InboundTls {
 }
 
 fn stamps(config: &TlsConfig) -> Vec<Option<SystemTime>> {
-    [Some(&config.cert_file), Some(&config.key_file), config.client_ca_file.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
-        .collect()
+    [
+        Some(&config.cert_file),
+        Some(&config.key_file),
+        config.client_ca_file.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    .collect()
 }
 
 fn build(config: &TlsConfig) -> Result<rustls::ServerConfig, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = read_certs(&config.cert_file)?;
     let key = read_key(&config.key_file)?;
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     let builder = match &config.client_ca_file {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             roots.add_parsable_certificates(read_certs(ca)?);
-            builder.with_client_cert_verifier(WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?)
+            builder.with_client_cert_verifier(
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?,
+            )
         }
         None => builder.with_no_client_auth(),
     };
@@ -124,12 +135,17 @@ fn build(config: &TlsConfig) -> Result<rustls::ServerConfig, TlsSetupError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsSetupError> {
-    std::fs::read(path).map_err(|source| TlsSetupError::Read { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| TlsSetupError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let pem = read(path)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok).collect();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .filter_map(Result::ok)
+        .collect();
     if certs.is_empty() {
         return Err(TlsSetupError::NoCertificate(path.to_owned()));
     }
@@ -138,7 +154,10 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
     let pem = read(path)?;
-    rustls_pemfile::private_key(&mut pem.as_slice()).ok().flatten().ok_or_else(|| TlsSetupError::NoKey(path.to_owned()))
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .ok()
+        .flatten()
+        .ok_or_else(|| TlsSetupError::NoKey(path.to_owned()))
 }
 
 /// The URI and DNS SANs of the verified client certificate of `connection`, if any.

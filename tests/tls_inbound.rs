@@ -25,7 +25,11 @@ fn write_pair(cfg: &TestConfig, name: &str, leaf: &Leaf) {
 }
 
 fn start(upstream: &Capture, server: &Leaf, client_ca: Option<&Ca>) -> GatewayProcess {
-    let mtls = if client_ca.is_some() { "client_ca_file = \"clients.pem\"\n" } else { "" };
+    let mtls = if client_ca.is_some() {
+        "client_ca_file = \"clients.pem\"\n"
+    } else {
+        ""
+    };
     let cfg = TestConfig::new(&format!(
         r#"
 [server]
@@ -67,7 +71,10 @@ async fn call(addr: SocketAddr, tls: rustls::ClientConfig, auth: Option<&str>) -
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
     let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let stream = connector.connect(name, tcp).await.map_err(|e| format!("handshake: {e}"))?;
+    let stream = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
     let mut req = hyper::Request::builder().uri("https://127.0.0.1/v2/api/me");
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
@@ -80,8 +87,9 @@ async fn call(addr: SocketAddr, tls: rustls::ClientConfig, auth: Option<&str>) -
         tokio::spawn(conn);
         sender.send_request(req).await.map_err(|e| e.to_string())?
     } else {
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
         sender.send_request(req).await.map_err(|e| e.to_string())?
     };
@@ -97,15 +105,21 @@ async fn https_inbound_over_http1_and_http2() {
     let up = Capture::start().await;
     let gw = start(&up, &ca.server(), None);
     let auth = Some("Bearer tool-token");
-    let h1 = call(gw.addr, client_config(&ca.pem, &[b"http/1.1"], None), auth).await.unwrap();
+    let h1 = call(gw.addr, client_config(&ca.pem, &[b"http/1.1"], None), auth)
+        .await
+        .unwrap();
     assert_eq!(h1, (http::Version::HTTP_11, 200));
-    let h2 = call(gw.addr, client_config(&ca.pem, &[b"h2"], None), auth).await.unwrap();
+    let h2 = call(gw.addr, client_config(&ca.pem, &[b"h2"], None), auth)
+        .await
+        .unwrap();
     assert_eq!(h2, (http::Version::HTTP_2, 200));
     assert_eq!(up.count(), 2);
     assert_eq!(up.taken()[1].all("authorization"), vec!["Api-Key ak_ops_tls"]);
     // A client that does not trust the gateway's CA cannot connect.
     let other = Ca::new();
-    assert!(call(gw.addr, client_config(&other.pem, &[b"h2"], None), auth).await.is_err());
+    assert!(call(gw.addr, client_config(&other.pem, &[b"h2"], None), auth)
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -116,18 +130,30 @@ async fn client_certificates_identify_callers() {
     let gw = start(&up, &server_ca.server(), Some(&client_ca));
 
     // No certificate: the handshake (or the first read) fails, nothing is forwarded.
-    let none = call(gw.addr, client_config(&server_ca.pem, &[b"http/1.1"], None), Some("Bearer tool-token")).await;
+    let none = call(
+        gw.addr,
+        client_config(&server_ca.pem, &[b"http/1.1"], None),
+        Some("Bearer tool-token"),
+    )
+    .await;
     assert!(none.is_err(), "{none:?}");
     // A certificate from another CA: refused the same way.
     let stranger = Ca::new().client_uri(SPIFFE_CRM);
-    let wrong_ca = call(gw.addr, client_config(&server_ca.pem, &[b"http/1.1"], Some(&stranger)), None).await;
+    let wrong_ca = call(
+        gw.addr,
+        client_config(&server_ca.pem, &[b"http/1.1"], Some(&stranger)),
+        None,
+    )
+    .await;
     assert!(wrong_ca.is_err(), "{wrong_ca:?}");
     assert_eq!(up.count(), 0);
 
     // The SAN maps to caller `crm` of team sales: its key reaches the upstream.
     let crm = client_ca.client_uri(SPIFFE_CRM);
     for alpn in [&b"http/1.1"[..], &b"h2"[..]] {
-        let ok = call(gw.addr, client_config(&server_ca.pem, &[alpn], Some(&crm)), None).await.unwrap();
+        let ok = call(gw.addr, client_config(&server_ca.pem, &[alpn], Some(&crm)), None)
+            .await
+            .unwrap();
         assert_eq!(ok.1, 200);
     }
     let got = up.taken();
@@ -136,9 +162,13 @@ async fn client_certificates_identify_callers() {
 
     // A valid certificate that maps to no caller: 401.
     let unknown = client_ca.client_uri("spiffe://cluster.local/ns/other/sa/nobody");
-    let r = call(gw.addr, client_config(&server_ca.pem, &[b"http/1.1"], Some(&unknown)), Some("Bearer tool-token"))
-        .await
-        .unwrap();
+    let r = call(
+        gw.addr,
+        client_config(&server_ca.pem, &[b"http/1.1"], Some(&unknown)),
+        Some("Bearer tool-token"),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.1, 401);
     assert_eq!(up.count(), 2);
 }
@@ -150,7 +180,9 @@ async fn a_certificate_swapped_on_disk_is_served_without_restart() {
     let up = Capture::start().await;
     let gw = start(&up, &old_ca.server(), None);
     let auth = Some("Bearer tool-token");
-    assert!(call(gw.addr, client_config(&old_ca.pem, &[b"http/1.1"], None), auth).await.is_ok());
+    assert!(call(gw.addr, client_config(&old_ca.pem, &[b"http/1.1"], None), auth)
+        .await
+        .is_ok());
     // The config folder is the process's; replace the pair there.
     let dir = gw.config_dir().unwrap();
     let leaf = new_ca.server();
@@ -160,11 +192,20 @@ async fn a_certificate_swapped_on_disk_is_served_without_restart() {
     std::fs::rename(dir.join("server.crt.tmp"), dir.join("server.crt")).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        if call(gw.addr, client_config(&new_ca.pem, &[b"http/1.1"], None), auth).await.is_ok() {
+        if call(gw.addr, client_config(&new_ca.pem, &[b"http/1.1"], None), auth)
+            .await
+            .is_ok()
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "new certificate not served:\n{}", gw.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new certificate not served:\n{}",
+            gw.log()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(call(gw.addr, client_config(&old_ca.pem, &[b"http/1.1"], None), auth).await.is_err());
+    assert!(call(gw.addr, client_config(&old_ca.pem, &[b"http/1.1"], None), auth)
+        .await
+        .is_err());
 }

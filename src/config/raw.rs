@@ -74,6 +74,33 @@ pub struct RawRateLimit {
     pub on_limit: Option<String>,
     pub max_wait: Option<String>,
     pub max_waiters: Option<u64>,
+    pub redis: Option<RawRedis>,
+}
+
+/// `[ratelimit.redis]`: team budgets shared by every instance through one Redis.
+#[derive(Default, Deserialize)]
+pub struct RawRedis {
+    pub url: Option<RawSecretOrString>,
+    pub failure_mode: Option<String>,
+    pub timeout: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+/// A Redis URL may carry a password, so it may come from a secret source like a key.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawSecretOrString {
+    Plain(String),
+    Secret(RawSecret),
+}
+
+impl std::fmt::Debug for RawRedis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRedis")
+            .field("failure_mode", &self.failure_mode)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `{ env = "NAME" }`, `{ file = "path" }` or `{ value = "..." }`: exactly one key.

@@ -109,11 +109,22 @@ pub enum OnLimit {
     Wait,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RateLimitConfig {
     pub on_limit: OnLimit,
     pub max_wait: Duration,
     pub max_waiters: usize,
+    /// Team budgets shared through Redis; None: per instance.
+    pub redis: Option<RedisConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` (TLS) URL, possibly with a password: kept as a secret.
+    pub url: SecretSource,
+    pub failure_mode: crate::shared_budget::FailureMode,
+    pub timeout: Duration,
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +246,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
         ),
         max_wait: duration(p, "ratelimit.max_wait", r.max_wait, "2s"),
         max_waiters: bounded(p, "ratelimit.max_waiters", r.max_waiters, 64, 0, 1 << 16),
+        redis: r.redis.map(|redis| redis_config(p, redis, base_dir)),
     };
 
     let mut teams = Vec::new();
@@ -325,6 +337,39 @@ fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, ca
     }
 }
 
+fn redis_config(p: &mut Problems, r: super::raw::RawRedis, base_dir: &Path) -> RedisConfig {
+    use super::raw::RawSecretOrString;
+    use crate::shared_budget::FailureMode;
+    let url = match r.url {
+        Some(RawSecretOrString::Plain(url)) => SecretSource::Value(Secret::new(url)),
+        Some(RawSecretOrString::Secret(source)) => secret_source(p, "ratelimit.redis.url", source, base_dir),
+        None => {
+            p.push(
+                "ratelimit.redis.url",
+                "missing (redis://host:port or rediss://... for TLS)",
+            );
+            SecretSource::Value(Secret::new(""))
+        }
+    };
+    if let SecretSource::Value(plain) = &url {
+        let text = plain.expose();
+        if !text.is_empty() && !(text.starts_with("redis://") || text.starts_with("rediss://")) {
+            p.push("ratelimit.redis.url", "must start with redis:// or rediss://");
+        }
+    }
+    RedisConfig {
+        url,
+        failure_mode: choice(
+            p,
+            "ratelimit.redis.failure_mode",
+            r.failure_mode,
+            &[("open", FailureMode::Open), ("closed", FailureMode::Closed)],
+        ),
+        timeout: duration(p, "ratelimit.redis.timeout", r.timeout, "50ms"),
+        key_prefix: r.key_prefix.unwrap_or_else(|| "allo-gateway:".to_string()),
+    }
+}
+
 fn tls_config(p: &mut Problems, t: super::raw::RawTls, base_dir: &Path) -> TlsConfig {
     let mut file = |key: &str, value: Option<String>| match value {
         Some(v) => existing_file(p, &format!("server.tls.{key}"), base_dir, &v),
@@ -335,8 +380,14 @@ fn tls_config(p: &mut Problems, t: super::raw::RawTls, base_dir: &Path) -> TlsCo
     };
     let cert_file = file("cert_file", t.cert_file);
     let key_file = file("key_file", t.key_file);
-    let client_ca_file = t.client_ca_file.map(|f| existing_file(p, "server.tls.client_ca_file", base_dir, &f));
-    TlsConfig { cert_file, key_file, client_ca_file }
+    let client_ca_file = t
+        .client_ca_file
+        .map(|f| existing_file(p, "server.tls.client_ca_file", base_dir, &f));
+    TlsConfig {
+        cert_file,
+        key_file,
+        client_ca_file,
+    }
 }
 
 fn team_config(p: &mut Problems, path: &str, t: RawTeam, base_dir: &Path) -> TeamConfig {

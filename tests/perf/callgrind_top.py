@@ -14,10 +14,8 @@ allocator (malloc, calloc, realloc, free) per request.
 import argparse
 import collections
 import re
+import signal
 import sys
-
-ALLOC = ("malloc", "calloc", "realloc", "free", "__libc_malloc", "__libc_free", "__libc_realloc", "__libc_calloc")
-
 
 def read(path):
     names = {}
@@ -84,6 +82,7 @@ def short(name, width=110):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
     ap.add_argument("requests", type=int)

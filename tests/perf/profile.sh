@@ -7,10 +7,10 @@
 # sampling: the numbers repeat from run to run, unlike wall-clock timings on a shared machine)
 # in front of the perf upstream, sends a warm-up, zeroes the counters, then sends N GET
 # /v2/api/users and dumps, then N POST /v2/api/dialing-queues/current (the ~100-byte body) and
-# dumps again, over 8 keep-alive connections. Prints, per phase, the instructions per request
-# and the top functions (inclusive and self) from callgrind_annotate.
+# dumps again, over 8 keep-alive connections. Prints, per phase, the instructions and
+# allocations per request and the top functions, self and inclusive (callgrind_top.py).
 #
-# Environment: N [2000] requests per phase; SKIP_BUILD [0]; OUT [work dir] where the
+# Environment: N [2000] requests per phase; TOP [15] rows; SKIP_BUILD [0]; OUT [work dir] where the
 # callgrind.out files and annotations go (kept); ALLO_GATEWAY_LOG [warn].
 # The release profile carries symbols but no line tables, so inlined functions are counted in
 # their callers. For line-level detail build into a separate target dir, e.g.
@@ -25,7 +25,7 @@ N="${N:-2000}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 OUT="${OUT:-$(mktemp -d /tmp/allo-profile.XXXXXX)}"
 mkdir -p "$OUT"
-for tool in valgrind callgrind_annotate callgrind_control python3 curl; do
+for tool in valgrind callgrind_control python3; do
   command -v "$tool" >/dev/null || { echo "profile.sh: $tool is required" >&2; exit 2; }
 done
 
@@ -133,13 +133,8 @@ for phase in get post; do
     ls "$OUT" >&2
     exit 1
   fi
-  total="$(grep -m1 '^summary:\|^totals:' "$file" | awk '{print $2}')"
-  echo "== $phase: $N requests, $total instructions, $((total / N)) per request ($file)"
-  callgrind_annotate --inclusive=yes --threshold=99 "$file" >"$OUT/$phase.inclusive.txt"
-  callgrind_annotate --inclusive=no --threshold=99 "$file" >"$OUT/$phase.self.txt"
-  echo "-- inclusive (top 25)"
-  grep -E '^ *[0-9,]+ ' "$OUT/$phase.inclusive.txt" | sed -n '2,26p'
-  echo "-- self (top 25)"
-  grep -E '^ *[0-9,]+ ' "$OUT/$phase.self.txt" | sed -n '2,26p'
+  echo "== $phase ($file)"
+  python3 "$HERE/callgrind_top.py" "$file" "$N" --top "${TOP:-15}" | tee "$OUT/$phase.top.txt"
+  echo
 done
-echo "profile.sh: callgrind files and full annotations in $OUT"
+echo "profile.sh: callgrind files and tables in $OUT (callgrind_top.py FILE $N --markdown for Markdown)"

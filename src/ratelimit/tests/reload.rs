@@ -16,7 +16,8 @@ async fn unchanged_identities_keep_their_state() {
     while old.acquire_team("sales", Write).await.is_ok() {}
     old.observe_upstream_class("support", Read, StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "3")]));
 
-    let new = old.carry_over(&config("on_limit = \"wait\"", ""));
+    // Wait mode, with a max_wait shorter than any wait here so nothing waits on the still clock.
+    let new = old.carry_over(&config("on_limit = \"wait\"\nmax_wait = \"100ms\"", ""));
     assert_eq!(new.on_limit, OnLimit::Wait);
     assert!(new.check_caller("a").is_err());
     assert!(new.acquire_team("sales", Write).await.is_err());
