@@ -117,8 +117,7 @@ async fn process(
         .ok_or(crate::auth::AuthError::UnknownCaller)?;
     let sent = Instant::now();
     let response = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
-    rt.limits
-        .observe_upstream(&caller.team, response.status(), response.headers());
+    rt.limits.observe_upstream_class(&caller.team, class, response.status(), response.headers());
     log.upstream_status = Some(response.status().as_u16());
     log.upstream_duration = Some(sent.elapsed());
     Ok(response)

@@ -101,7 +101,10 @@ async fn a_burst_over_a_callers_limit_is_refused_before_the_upstream() {
     let admitted = answers.iter().filter(|a| a.status == 200).count();
     let refused: Vec<&Answer> = answers.iter().filter(|a| a.status != 200).collect();
     assert_eq!(up.count(), admitted, "the upstream got exactly what was admitted");
-    assert!(admitted <= most_admitted(3, 1, elapsed), "admitted {admitted} in {elapsed:?}");
+    assert!(
+        admitted <= most_admitted(3, 1, elapsed),
+        "admitted {admitted} in {elapsed:?}"
+    );
     assert!(!refused.is_empty());
     for a in refused {
         assert_gateway_429(a, "\"caller\";q=1;w=1");
@@ -113,11 +116,19 @@ async fn a_burst_over_a_callers_limit_is_refused_before_the_upstream() {
 #[tokio::test]
 async fn a_burst_over_the_team_write_budget_is_refused_and_reads_still_pass() {
     let up = Capture::start().await;
-    let gw = start(&up, "", "write_per_second = 2", "rate = { per_second = 100, burst = 100 }");
+    let gw = start(
+        &up,
+        "",
+        "write_per_second = 2",
+        "rate = { per_second = 100, burst = 100 }",
+    );
     let (answers, elapsed) = burst(&gw, CRM, WRITE, 8).await;
     let admitted = answers.iter().filter(|a| a.status == 200).count();
     assert_eq!(up.count(), admitted);
-    assert!(admitted <= most_admitted(2, 2, elapsed), "admitted {admitted} in {elapsed:?}");
+    assert!(
+        admitted <= most_admitted(2, 2, elapsed),
+        "admitted {admitted} in {elapsed:?}"
+    );
     let refused: Vec<&Answer> = answers.iter().filter(|a| a.status != 200).collect();
     assert!(!refused.is_empty());
     for a in refused {
@@ -140,7 +151,10 @@ async fn an_upstream_429_holds_that_team_and_only_that_team() {
     let gw = start(&up, "", "", "");
     let first = call(&gw, CRM, READ).await;
     assert_eq!(first.status, 429);
-    assert!(first.gateway_error().is_none(), "Allo's own 429 passes through unmarked");
+    assert!(
+        first.gateway_error().is_none(),
+        "Allo's own 429 passes through unmarked"
+    );
     assert_eq!(up.count(), 1);
 
     up.set(Canned::default());
@@ -158,14 +172,21 @@ async fn an_upstream_429_holds_that_team_and_only_that_team() {
 #[tokio::test]
 async fn wait_mode_queues_instead_of_refusing() {
     let up = Capture::start().await;
-    let gw = start(&up, "on_limit = \"wait\"\nmax_wait = \"10s\"", "read_per_second = 4", "");
+    let gw = start(
+        &up,
+        "on_limit = \"wait\"\nmax_wait = \"10s\"",
+        "read_per_second = 4",
+        "",
+    );
     let started = Instant::now();
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let addr = gw.addr;
             tokio::spawn(async move {
                 let auth = format!("Bearer {CRM}");
-                send(addr, "GET", "/v2/api/users", &[("authorization", auth.as_str())], "").await.status
+                send(addr, "GET", "/v2/api/users", &[("authorization", auth.as_str())], "")
+                    .await
+                    .status
             })
         })
         .collect();
@@ -174,5 +195,9 @@ async fn wait_mode_queues_instead_of_refusing() {
     }
     assert_eq!(up.count(), 6);
     // 4 at once, then one per 250 ms: the last cannot have gone before 500 ms.
-    assert!(started.elapsed() >= Duration::from_millis(450), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        started.elapsed()
+    );
 }

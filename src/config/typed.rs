@@ -353,7 +353,7 @@ fn redis_config(p: &mut Problems, r: super::raw::RawRedis, base_dir: &Path) -> R
     };
     if let SecretSource::Value(plain) = &url {
         let text = plain.expose();
-        if !text.is_empty() && !(text.starts_with("redis://") || text.starts_with("rediss://")) {
+        if !text.is_empty() && !text.starts_with("redis://") && !text.starts_with("rediss://") {
             p.push("ratelimit.redis.url", "must start with redis:// or rediss://");
         }
     }

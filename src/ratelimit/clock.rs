@@ -54,7 +54,11 @@ impl ManualClock {
     /// A clock whose `unix_now` starts at `unix_start`.
     pub fn new(unix_start: Duration) -> ManualClock {
         let (ticks, _) = tokio::sync::watch::channel(());
-        ManualClock { time: FakeRelativeClock::default(), unix_start, ticks: Arc::new(ticks) }
+        ManualClock {
+            time: FakeRelativeClock::default(),
+            unix_start,
+            ticks: Arc::new(ticks),
+        }
     }
 
     pub fn advance(&self, by: Duration) {

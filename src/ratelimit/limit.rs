@@ -19,7 +19,11 @@ pub(super) struct Limit<C: Clock> {
 impl<C: Clock> Limit<C> {
     pub fn new(per_second: NonZeroU32, burst: NonZeroU32, clock: &C) -> Limit<C> {
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        Limit { per_second, burst, limiter: RateLimiter::direct_with_clock(quota, clock.clone()) }
+        Limit {
+            per_second,
+            burst,
+            limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
+        }
     }
 
     pub fn same_quota(&self, per_second: NonZeroU32, burst: NonZeroU32) -> bool {

@@ -100,14 +100,21 @@ impl RateLimited {
 impl fmt::Display for RateLimited {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (limit, secs) = (self.limit, self.retry_after_secs());
-        let class = self.class.map_or("", |c| if c == RateClass::Read { "read " } else { "write " });
+        let class = self
+            .class
+            .map_or("", |c| if c == RateClass::Read { "read " } else { "write " });
         match (self.budget, self.cause) {
             (Budget::Caller, _) => write!(f, "this caller's rate limit ({limit} requests per second) is exhausted"),
             (Budget::Team, Cause::Exhausted) => {
-                write!(f, "the team's {class}budget ({limit} requests per second, shared by its callers) is exhausted")
+                write!(
+                    f,
+                    "the team's {class}budget ({limit} requests per second, shared by its callers) is exhausted"
+                )
             }
             (Budget::Team, Cause::Upstream) => write!(f, "Allo reported the team's {class}budget exhausted"),
-            (Budget::Team, Cause::QueueFull) => write!(f, "the team's {class}budget is exhausted and its wait queue is full"),
+            (Budget::Team, Cause::QueueFull) => {
+                write!(f, "the team's {class}budget is exhausted and its wait queue is full")
+            }
         }?;
         write!(f, "; retry in {secs} s")
     }
@@ -165,8 +172,12 @@ impl<C: Clock> RateLimits<C> {
             .iter()
             .filter_map(|c| {
                 let rate = c.rate?;
-                let kept = previous.and_then(|p| p.callers.get(&c.id)).filter(|l| l.same_quota(rate.per_second, rate.burst));
-                let limit = kept.cloned().unwrap_or_else(|| Arc::new(Limit::new(rate.per_second, rate.burst, &clock)));
+                let kept = previous
+                    .and_then(|p| p.callers.get(&c.id))
+                    .filter(|l| l.same_quota(rate.per_second, rate.burst));
+                let limit = kept
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Limit::new(rate.per_second, rate.burst, &clock)));
                 Some((c.id.clone(), limit))
             })
             .collect();
@@ -179,20 +190,36 @@ impl<C: Clock> RateLimits<C> {
                     let old = old.map(|o| o.get(class));
                     match old {
                         Some(old) if old.limit.same_quota(per_second, per_second) => old.clone(),
-                        _ => Arc::new(TeamBudget::new(class, Limit::new(per_second, per_second, &clock), old.and_then(|o| o.held_until()))),
+                        _ => Arc::new(TeamBudget::new(
+                            class,
+                            Limit::new(per_second, per_second, &clock),
+                            old.and_then(|o| o.held_until()),
+                        )),
                     }
                 };
-                let budgets = TeamBudgets { read: budget(RateClass::Read, t.read_per_second), write: budget(RateClass::Write, t.write_per_second) };
+                let budgets = TeamBudgets {
+                    read: budget(RateClass::Read, t.read_per_second),
+                    write: budget(RateClass::Write, t.write_per_second),
+                };
                 (t.id.clone(), budgets)
             })
             .collect();
         let r = &config.ratelimit;
-        RateLimits { clock, on_limit: r.on_limit, max_wait: r.max_wait, max_waiters: r.max_waiters, callers, teams }
+        RateLimits {
+            clock,
+            on_limit: r.on_limit,
+            max_wait: r.max_wait,
+            max_waiters: r.max_waiters,
+            callers,
+            teams,
+        }
     }
 
     /// The caller's own limit, checked before its body is read. Never waits.
     pub fn check_caller(&self, caller: &str) -> Result<(), RateLimited> {
-        let Some(limit) = self.callers.get(caller) else { return Ok(()) };
+        let Some(limit) = self.callers.get(caller) else {
+            return Ok(());
+        };
         let now = self.clock.now();
         limit.take().map_err(|free_at| RateLimited {
             budget: Budget::Caller,
@@ -206,7 +233,9 @@ impl<C: Clock> RateLimits<C> {
     /// The team's upstream budget for this class, spent only by requests about to be forwarded.
     /// In wait mode this may wait up to `max_wait`.
     pub async fn acquire_team(&self, team: &str, class: RateClass) -> Result<(), RateLimited> {
-        let Some(budget) = self.teams.get(team).map(|t| t.get(class)) else { return Ok(()) };
+        let Some(budget) = self.teams.get(team).map(|t| t.get(class)) else {
+            return Ok(());
+        };
         let taken = match self.on_limit {
             OnLimit::Reject => budget.try_take(self.clock.now()),
             OnLimit::Wait => budget.wait(&self.clock, self.max_wait, self.max_waiters).await,
@@ -223,7 +252,13 @@ impl<C: Clock> RateLimits<C> {
 
     /// Allo's own signals (429, `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`) on the
     /// answer to a request of `class` from `team`: holds that budget until Allo's reset.
-    pub fn observe_upstream_class(&self, team: &str, class: RateClass, status: http::StatusCode, headers: &http::HeaderMap) {
+    pub fn observe_upstream_class(
+        &self,
+        team: &str,
+        class: RateClass,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+    ) {
         self.observe(team, Some(class), status, headers);
     }
 
@@ -241,12 +276,22 @@ impl<C: Clock> RateLimits<C> {
         }
         let class = class.map_or("read+write", RateClass::as_str);
         let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX);
-        if signal.capped {
-            tracing::warn!(team, class, hold_ms, "Allo asked for a longer hold than the gateway allows; holding for the maximum");
+        if signal.capped && hold == MAX_HOLD {
+            tracing::warn!(
+                team,
+                class,
+                hold_ms,
+                "Allo asked for a longer hold than the gateway allows; holding for the maximum"
+            );
         } else if signal.throttled.is_some() {
             tracing::info!(team, class, hold_ms, "Allo answered 429; holding the team's budget");
         } else {
-            tracing::debug!(team, class, hold_ms, "Allo reported the team's budget spent; holding until its reset");
+            tracing::debug!(
+                team,
+                class,
+                hold_ms,
+                "Allo reported the team's budget spent; holding until its reset"
+            );
         }
     }
 

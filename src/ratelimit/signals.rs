@@ -40,7 +40,11 @@ pub(super) fn read(status: StatusCode, headers: &HeaderMap, unix_now: Duration) 
     };
     let capped = throttled.max(spent).is_some_and(|d| d > MAX_HOLD);
     let cap = |d: Option<Duration>| d.map(|d| d.min(MAX_HOLD));
-    Signal { throttled: cap(throttled), spent: cap(spent), capped }
+    Signal {
+        throttled: cap(throttled),
+        spent: cap(spent),
+        capped,
+    }
 }
 
 /// A header holding a non-negative integer. Too many digits saturate (and are then capped);
@@ -60,7 +64,10 @@ mod tests {
     const NOW: Duration = Duration::from_millis(1_700_000_000_250);
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
     }
 
     fn read_with(status: u16, pairs: &[(&'static str, &str)]) -> Signal {
@@ -69,8 +76,14 @@ mod tests {
 
     #[test]
     fn retry_after_on_a_429() {
-        assert_eq!(read_with(429, &[("retry-after", "2")]).throttled, Some(Duration::from_secs(2)));
-        assert_eq!(read_with(429, &[("retry-after", " 3 ")]).throttled, Some(Duration::from_secs(3)));
+        assert_eq!(
+            read_with(429, &[("retry-after", "2")]).throttled,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            read_with(429, &[("retry-after", " 3 ")]).throttled,
+            Some(Duration::from_secs(3))
+        );
         assert_eq!(read_with(429, &[("retry-after", "0")]).throttled, None);
         assert_eq!(read_with(200, &[("retry-after", "2")]).throttled, None);
         assert_eq!(read_with(503, &[("retry-after", "2")]), Signal::default());
@@ -81,33 +94,82 @@ mod tests {
         let reset = [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000001")];
         assert_eq!(read_with(429, &reset).throttled, Some(Duration::from_millis(750)));
         assert_eq!(read_with(429, &[]).throttled, Some(Duration::from_secs(1)));
-        assert_eq!(read_with(429, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]).throttled, Some(Duration::from_secs(1)));
+        assert_eq!(
+            read_with(429, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]).throttled,
+            Some(Duration::from_secs(1))
+        );
     }
 
     #[test]
     fn a_429_with_budget_left_is_a_quota_not_a_rate() {
-        let quota = [("retry-after", "3600"), ("x-ratelimit-remaining", "4"), ("x-ratelimit-reset", "1700000001")];
+        let quota = [
+            ("retry-after", "3600"),
+            ("x-ratelimit-remaining", "4"),
+            ("x-ratelimit-reset", "1700000001"),
+        ];
         assert_eq!(read_with(429, &quota), Signal::default());
     }
 
     #[test]
     fn remaining_zero_holds_until_reset() {
-        let spent = read_with(200, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000003")]);
-        assert_eq!(spent, Signal { throttled: None, spent: Some(Duration::from_millis(2750)), capped: false });
-        assert_eq!(read_with(200, &[("x-ratelimit-remaining", "1"), ("x-ratelimit-reset", "1700000003")]), Signal::default());
+        let spent = read_with(
+            200,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000003")],
+        );
+        assert_eq!(
+            spent,
+            Signal {
+                throttled: None,
+                spent: Some(Duration::from_millis(2750)),
+                capped: false
+            }
+        );
+        assert_eq!(
+            read_with(
+                200,
+                &[("x-ratelimit-remaining", "1"), ("x-ratelimit-reset", "1700000003")]
+            ),
+            Signal::default()
+        );
         assert_eq!(read_with(200, &[("x-ratelimit-remaining", "0")]), Signal::default());
         // A reset in the past holds nothing.
-        assert_eq!(read_with(200, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1699999999")]), Signal::default());
+        assert_eq!(
+            read_with(
+                200,
+                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1699999999")]
+            ),
+            Signal::default()
+        );
     }
 
     #[test]
     fn absurd_values_are_capped() {
         let day = read_with(429, &[("retry-after", "86400")]);
-        assert_eq!(day, Signal { throttled: Some(MAX_HOLD), spent: None, capped: true });
+        assert_eq!(
+            day,
+            Signal {
+                throttled: Some(MAX_HOLD),
+                spent: None,
+                capped: true
+            }
+        );
         let huge = read_with(429, &[("retry-after", "99999999999999999999999999")]);
         assert_eq!(huge.throttled, Some(MAX_HOLD));
-        let far = read_with(200, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "99999999999")]);
-        assert_eq!(far, Signal { throttled: None, spent: Some(MAX_HOLD), capped: true });
-        assert_eq!(read_with(429, &[("retry-after", "-5")]).throttled, Some(Duration::from_secs(1)));
+        let far = read_with(
+            200,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "99999999999")],
+        );
+        assert_eq!(
+            far,
+            Signal {
+                throttled: None,
+                spent: Some(MAX_HOLD),
+                capped: true
+            }
+        );
+        assert_eq!(
+            read_with(429, &[("retry-after", "-5")]).throttled,
+            Some(Duration::from_secs(1))
+        );
     }
 }

@@ -46,7 +46,10 @@ impl<C: Clock> TeamBudget<C> {
         TeamBudget {
             class,
             limit,
-            marks: Mutex::new(Marks { held_until, next_free: None }),
+            marks: Mutex::new(Marks {
+                held_until,
+                next_free: None,
+            }),
             turn: tokio::sync::Mutex::new(()),
             waiters: AtomicUsize::new(0),
         }
@@ -75,11 +78,17 @@ impl<C: Clock> TeamBudget<C> {
     /// Spends a slot at `now`, or says how long until one is free.
     pub fn try_take(&self, now: C::Instant) -> Result<(), Refusal> {
         if let Some(until) = self.held_until().filter(|until| *until > now) {
-            return Err(Refusal { wait: until.duration_since(now).into(), cause: Cause::Upstream });
+            return Err(Refusal {
+                wait: until.duration_since(now).into(),
+                cause: Cause::Upstream,
+            });
         }
         self.limit.take().map_err(|free_at| {
             self.marks().next_free = Some(free_at);
-            Refusal { wait: free_at.duration_since(now).into(), cause: Cause::Exhausted }
+            Refusal {
+                wait: free_at.duration_since(now).into(),
+                cause: Cause::Exhausted,
+            }
         })
     }
 
@@ -91,7 +100,12 @@ impl<C: Clock> TeamBudget<C> {
         let (held, free) = (until(marks.held_until), until(marks.next_free));
         let cause = if held > free { Cause::Upstream } else { Cause::Exhausted };
         let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
-        Refusal { wait: held.max(free).saturating_add(self.limit.interval().saturating_mul(ahead)), cause }
+        Refusal {
+            wait: held
+                .max(free)
+                .saturating_add(self.limit.interval().saturating_mul(ahead)),
+            cause,
+        }
     }
 
     /// Wait mode: queues for a slot in arrival order. Refuses at once when the queue is full
@@ -109,7 +123,10 @@ impl<C: Clock> TeamBudget<C> {
         }
         let Some(place) = Place::join(&self.waiters, max_waiters) else {
             let outlook = self.outlook(start, self.waiting());
-            return Err(Refusal { cause: Cause::QueueFull, ..outlook });
+            return Err(Refusal {
+                cause: Cause::QueueFull,
+                ..outlook
+            });
         };
         let outlook = self.outlook(start, place.ahead);
         if outlook.wait > max_wait {
@@ -155,7 +172,11 @@ struct Place<'a> {
 
 impl<'a> Place<'a> {
     fn join(waiters: &'a AtomicUsize, max_waiters: usize) -> Option<Place<'a>> {
-        let ahead = waiters.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max_waiters).then_some(n + 1)).ok()?;
+        let ahead = waiters
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max_waiters).then_some(n + 1)
+            })
+            .ok()?;
         Some(Place { waiters, ahead })
     }
 }

@@ -26,12 +26,18 @@ async fn two_callers_cannot_exceed_the_team_write_budget() {
             let now = clock.elapsed();
             match limits.acquire_team("sales", Write).await {
                 Ok(()) => {
-                    assert!(free_at.is_none_or(|t| now >= t), "admitted at {now:?} before {free_at:?}");
+                    assert!(
+                        free_at.is_none_or(|t| now >= t),
+                        "admitted at {now:?} before {free_at:?}"
+                    );
                     free_at = None;
                     admitted += 1;
                 }
                 Err(e) => {
-                    assert_eq!((e.budget, e.class, e.limit, e.cause), (Budget::Team, Some(Write), 5, Cause::Exhausted));
+                    assert_eq!(
+                        (e.budget, e.class, e.limit, e.cause),
+                        (Budget::Team, Some(Write), 5, Cause::Exhausted)
+                    );
                     assert!(!e.retry_after.is_zero() && e.retry_after <= ms(200), "{e:?}");
                     // Refused only before the slot the previous refusal announced, and both
                     // refusals announce the same slot.
@@ -97,7 +103,13 @@ async fn one_teams_budget_does_not_touch_another_teams() {
 
 #[test]
 fn retry_after_secs_is_whole_seconds_at_least_one() {
-    let limited = |retry_after| RateLimited { budget: Budget::Team, class: Some(Write), limit: 5, retry_after, cause: Cause::Exhausted };
+    let limited = |retry_after| RateLimited {
+        budget: Budget::Team,
+        class: Some(Write),
+        limit: 5,
+        retry_after,
+        cause: Cause::Exhausted,
+    };
     assert_eq!(limited(Duration::ZERO).retry_after_secs(), 1);
     assert_eq!(limited(ms(200)).retry_after_secs(), 1);
     assert_eq!(limited(ms(1000)).retry_after_secs(), 1);
@@ -107,12 +119,43 @@ fn retry_after_secs_is_whole_seconds_at_least_one() {
 
 #[test]
 fn messages_name_the_budget() {
-    let team = RateLimited { budget: Budget::Team, class: Some(Write), limit: 5, retry_after: ms(200), cause: Cause::Exhausted };
-    assert_eq!(team.to_string(), "the team's write budget (5 requests per second, shared by its callers) is exhausted; retry in 1 s");
-    let caller = RateLimited { budget: Budget::Caller, class: None, limit: 10, ..team.clone() };
-    assert_eq!(caller.to_string(), "this caller's rate limit (10 requests per second) is exhausted; retry in 1 s");
-    let held = RateLimited { cause: Cause::Upstream, retry_after: ms(2500), ..team.clone() };
-    assert_eq!(held.to_string(), "Allo reported the team's write budget exhausted; retry in 3 s");
-    let full = RateLimited { cause: Cause::QueueFull, class: Some(Read), ..team };
-    assert_eq!(full.to_string(), "the team's read budget is exhausted and its wait queue is full; retry in 1 s");
+    let team = RateLimited {
+        budget: Budget::Team,
+        class: Some(Write),
+        limit: 5,
+        retry_after: ms(200),
+        cause: Cause::Exhausted,
+    };
+    assert_eq!(
+        team.to_string(),
+        "the team's write budget (5 requests per second, shared by its callers) is exhausted; retry in 1 s"
+    );
+    let caller = RateLimited {
+        budget: Budget::Caller,
+        class: None,
+        limit: 10,
+        ..team.clone()
+    };
+    assert_eq!(
+        caller.to_string(),
+        "this caller's rate limit (10 requests per second) is exhausted; retry in 1 s"
+    );
+    let held = RateLimited {
+        cause: Cause::Upstream,
+        retry_after: ms(2500),
+        ..team.clone()
+    };
+    assert_eq!(
+        held.to_string(),
+        "Allo reported the team's write budget exhausted; retry in 3 s"
+    );
+    let full = RateLimited {
+        cause: Cause::QueueFull,
+        class: Some(Read),
+        ..team
+    };
+    assert_eq!(
+        full.to_string(),
+        "the team's read budget is exhausted and its wait queue is full; retry in 1 s"
+    );
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use super::{ManualClock, RateLimits};
 use crate::config::Config;
 
-/// Team "sales" (write 5/s, read 20/s), team "support" (defaults), callers "a" and "b" of
-/// sales at 10/s, "free" of sales without a rate, "helpdesk" of support; then `extra`.
+/// `[ratelimit]` from `ratelimit`; team "sales" (write 5/s, read 20/s, then `team_overrides`),
+/// team "support" (defaults); callers "a" and "b" of sales at 10/s, "free" of sales without a
+/// rate, "helpdesk" of support.
 pub(super) fn config(ratelimit: &str, team_overrides: &str) -> Config {
     let text = format!(
         r#"
@@ -67,5 +68,8 @@ pub(super) fn ms(n: u64) -> Duration {
 }
 
 pub(super) fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
-    pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
+        .collect()
 }

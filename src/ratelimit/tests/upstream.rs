@@ -17,7 +17,10 @@ async fn held(limits: &RateLimits<ManualClock>, team: &str, class: crate::routes
     match limits.acquire_team(team, class).await {
         Ok(()) => None,
         Err(e) => {
-            assert_eq!((e.budget, e.class, e.cause), (Budget::Team, Some(class), Cause::Upstream));
+            assert_eq!(
+                (e.budget, e.class, e.cause),
+                (Budget::Team, Some(class), Cause::Upstream)
+            );
             Some(e.retry_after)
         }
     }
@@ -26,7 +29,11 @@ async fn held(limits: &RateLimits<ManualClock>, team: &str, class: crate::routes
 #[tokio::test]
 async fn a_429_with_retry_after_holds_the_team_then_releases() {
     let (clock, limits) = limits_at(Duration::from_secs(1_700_000_000));
-    limits.observe_upstream("sales", StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "2")]));
+    limits.observe_upstream(
+        "sales",
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "2")]),
+    );
     // Class unknown: both classes are held; the other team is not.
     assert_eq!(held(&limits, "sales", Write).await, Some(Duration::from_secs(2)));
     assert_eq!(held(&limits, "sales", Read).await, Some(Duration::from_secs(2)));
@@ -44,7 +51,12 @@ async fn a_429_with_retry_after_holds_the_team_then_releases() {
 #[tokio::test]
 async fn a_429_of_a_known_class_holds_that_class_only() {
     let (_clock, limits) = limits_at(Duration::from_secs(1_700_000_000));
-    limits.observe_upstream_class("sales", Write, StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "1")]));
+    limits.observe_upstream_class(
+        "sales",
+        Write,
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "1")]),
+    );
     assert_eq!(held(&limits, "sales", Write).await, Some(Duration::from_secs(1)));
     assert_eq!(held(&limits, "sales", Read).await, None);
 }
@@ -53,7 +65,11 @@ async fn a_429_of_a_known_class_holds_that_class_only() {
 async fn remaining_zero_holds_the_class_until_reset() {
     // 400 ms into the second; Allo's window ends at the next whole second.
     let (clock, limits) = limits_at(ms(1_700_000_000_400));
-    let spent = headers(&[("x-ratelimit-limit", "5"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000001")]);
+    let spent = headers(&[
+        ("x-ratelimit-limit", "5"),
+        ("x-ratelimit-remaining", "0"),
+        ("x-ratelimit-reset", "1700000001"),
+    ]);
     limits.observe_upstream_class("sales", Write, StatusCode::OK, &spent);
     assert_eq!(held(&limits, "sales", Write).await, Some(ms(600)));
     assert_eq!(held(&limits, "sales", Read).await, None);
@@ -61,7 +77,11 @@ async fn remaining_zero_holds_the_class_until_reset() {
     clock.advance(ms(600));
     assert_eq!(held(&limits, "sales", Write).await, None);
     // Without the class, the header cannot be attributed and holds nothing.
-    limits.observe_upstream("sales", StatusCode::OK, &headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000002")]));
+    limits.observe_upstream(
+        "sales",
+        StatusCode::OK,
+        &headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000002")]),
+    );
     assert_eq!(held(&limits, "sales", Read).await, None);
     assert_eq!(held(&limits, "sales", Write).await, None);
 }
@@ -69,7 +89,11 @@ async fn remaining_zero_holds_the_class_until_reset() {
 #[tokio::test]
 async fn absurd_holds_are_capped() {
     let (clock, limits) = limits_at(Duration::from_secs(1_700_000_000));
-    limits.observe_upstream("sales", StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "86400")]));
+    limits.observe_upstream(
+        "sales",
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "86400")]),
+    );
     assert_eq!(held(&limits, "sales", Write).await, Some(MAX_HOLD));
     let far = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "99999999999")]);
     limits.observe_upstream_class("support", Read, StatusCode::OK, &far);
@@ -82,16 +106,32 @@ async fn absurd_holds_are_capped() {
 #[tokio::test]
 async fn holds_only_grow_and_ordinary_answers_hold_nothing() {
     let (clock, limits) = limits_at(Duration::from_secs(1_700_000_000));
-    limits.observe_upstream("sales", StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "5")]));
-    limits.observe_upstream("sales", StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "1")]));
+    limits.observe_upstream(
+        "sales",
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "5")]),
+    );
+    limits.observe_upstream(
+        "sales",
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "1")]),
+    );
     assert_eq!(held(&limits, "sales", Write).await, Some(Duration::from_secs(5)));
     clock.advance(Duration::from_secs(5));
     let ok = headers(&[("x-ratelimit-remaining", "3"), ("x-ratelimit-reset", "1700000006")]);
     limits.observe_upstream_class("sales", Write, StatusCode::OK, &ok);
-    limits.observe_upstream("sales", StatusCode::SERVICE_UNAVAILABLE, &headers(&[("retry-after", "10")]));
+    limits.observe_upstream(
+        "sales",
+        StatusCode::SERVICE_UNAVAILABLE,
+        &headers(&[("retry-after", "10")]),
+    );
     // A 429 reporting budget left (an SMS quota) is not about the per-second budget.
     let quota = headers(&[("retry-after", "30"), ("x-ratelimit-remaining", "4")]);
     limits.observe_upstream_class("sales", Write, StatusCode::TOO_MANY_REQUESTS, &quota);
-    limits.observe_upstream("nobody", StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "5")]));
+    limits.observe_upstream(
+        "nobody",
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "5")]),
+    );
     assert_eq!(held(&limits, "sales", Write).await, None);
 }

@@ -27,7 +27,13 @@ async fn spawn_waiter(limits: &Arc<RateLimits<ManualClock>>, results: &Results, 
 }
 
 fn served(results: &Results) -> Vec<usize> {
-    results.lock().unwrap().iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| *id).collect()
+    results
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 async fn spend_write_burst(limits: &RateLimits<ManualClock>) {
@@ -79,7 +85,10 @@ async fn a_wait_past_max_wait_is_refused_at_once() {
     assert_eq!(limits.waiting("sales", Write), 5);
     // ...the sixth would wait 1.2 s: refused now, with that wait.
     let e = limits.acquire_team("sales", Write).await.unwrap_err();
-    assert_eq!((e.cause, e.retry_after, e.retry_after_secs()), (Cause::Exhausted, ms(1200), 2));
+    assert_eq!(
+        (e.cause, e.retry_after, e.retry_after_secs()),
+        (Cause::Exhausted, ms(1200), 2)
+    );
     for _ in 0..5 {
         clock.advance(ms(200));
         settle().await;
@@ -96,7 +105,11 @@ async fn max_wait_running_out_in_the_queue_is_refused() {
     spawn_waiter(&limits, &results, 0).await;
     spawn_waiter(&limits, &results, 1).await;
     // While they wait, Allo asks for 5 s: neither can go within its max_wait.
-    limits.observe_upstream("sales", http::StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "5")]));
+    limits.observe_upstream(
+        "sales",
+        http::StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "5")]),
+    );
     clock.advance(ms(200));
     settle().await;
     let results = results.lock().unwrap();
@@ -130,7 +143,11 @@ async fn a_request_waits_out_an_upstream_hold_within_max_wait() {
     let (clock, limits) = limits("on_limit = \"wait\"\nmax_wait = \"2s\"");
     let limits = Arc::new(limits);
     let results = Results::default();
-    limits.observe_upstream("sales", http::StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "1")]));
+    limits.observe_upstream(
+        "sales",
+        http::StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "1")]),
+    );
     spawn_waiter(&limits, &results, 0).await;
     clock.advance(ms(999));
     settle().await;
@@ -139,7 +156,11 @@ async fn a_request_waits_out_an_upstream_hold_within_max_wait() {
     settle().await;
     assert_eq!(served(&results), [0]);
     // A hold longer than max_wait is refused at once.
-    limits.observe_upstream("sales", http::StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "3")]));
+    limits.observe_upstream(
+        "sales",
+        http::StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "3")]),
+    );
     let e = limits.acquire_team("sales", Write).await.unwrap_err();
     assert_eq!((e.cause, e.retry_after), (Cause::Upstream, Duration::from_secs(3)));
 }
