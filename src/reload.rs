@@ -9,7 +9,9 @@
 //! A team file (`teams_dir`) with problems is refused on its own: the reload goes ahead
 //! without it, keeping that file's previous version if it had one, so one team's mistake never
 //! blocks another team's change (`result="partial"`). At startup there is no previous version
-//! to keep, so there every problem is fatal (exit 78), as `check` reports it.
+//! to keep, so there every problem is fatal (exit 78), as `check` reports it. (Leaving a file
+//! out needs `config::load_skipping`; until the config module has it, see `load_config`, a
+//! team file's problem refuses the whole reload like any other.)
 //!
 //! Files are watched through their parent folders, not the files: editors and Kubernetes
 //! replace files rather than write them (a mounted ConfigMap or Secret is swapped through its
