@@ -46,6 +46,9 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
     let (mut response, error) = match result {
         Ok(response) => (response, None),
         Err(e) => {
+            if let GatewayError::RateLimited(limited) = &e {
+                log.rate_limited = Some(limited.budget);
+            }
             let code = e.classify().2;
             (e.into_response(&log.request_id), Some(code))
         }
@@ -117,7 +120,8 @@ async fn process(
         .ok_or(crate::auth::AuthError::UnknownCaller)?;
     let sent = Instant::now();
     let response = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
-    rt.limits.observe_upstream_class(&caller.team, class, response.status(), response.headers());
+    rt.limits
+        .observe_upstream_class(&caller.team, class, response.status(), response.headers());
     log.upstream_status = Some(response.status().as_u16());
     log.upstream_duration = Some(sent.elapsed());
     Ok(response)

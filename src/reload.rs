@@ -9,9 +9,7 @@
 //! A team file (`teams_dir`) with problems is refused on its own: the reload goes ahead
 //! without it, keeping that file's previous version if it had one, so one team's mistake never
 //! blocks another team's change (`result="partial"`). At startup there is no previous version
-//! to keep, so there every problem is fatal (exit 78), as `check` reports it. (Leaving a file
-//! out needs `config::load_skipping`; until the config module has it, see `load_config`, a
-//! team file's problem refuses the whole reload like any other.)
+//! to keep, so there every problem is fatal (exit 78), as `check` reports it.
 //!
 //! Files are watched through their parent folders, not the files: editors and Kubernetes
 //! replace files rather than write them (a mounted ConfigMap or Secret is swapped through its
@@ -205,9 +203,7 @@ pub fn load(path: &Path, previous: &Config) -> Result<Loaded, ConfigError> {
     let mut without_previous = BTreeSet::new();
     let mut refused: BTreeMap<String, Vec<Problem>> = BTreeMap::new();
     loop {
-        let Some(config) = load_config(path, &skip) else {
-            return Err(all_problems(Vec::new(), refused));
-        };
+        let config = config::load_skipping(path, &skip);
         let attempt = config.and_then(|mut config| {
             keep_previous(&mut config, previous, &skip, &without_previous);
             Runtime::build(config)
@@ -251,12 +247,6 @@ pub fn load(path: &Path, previous: &Config) -> Result<Loaded, ConfigError> {
 
 /// `config::load`, leaving out the team files named in `skip`; `None` when that cannot be
 /// done.
-// TODO(lead): with `config::load_skipping` this becomes `Some(config::load_skipping(path,
-// skip))`; until then a team file's problem refuses the whole reload.
-fn load_config(path: &Path, skip: &BTreeSet<String>) -> Option<Result<Config, ConfigError>> {
-    skip.is_empty().then(|| config::load(path))
-}
-
 fn all_problems(mut global: Vec<Problem>, refused: BTreeMap<String, Vec<Problem>>) -> ConfigError {
     global.extend(refused.into_values().flatten());
     if global.is_empty() {

@@ -6,6 +6,7 @@
 mod raw;
 mod typed;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -71,6 +72,12 @@ impl Problems {
 
 /// Reads and validates the config file at `path` (and its `teams_dir`, if any).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_skipping(path, &BTreeSet::new())
+}
+
+/// Like `load`, but leaves out the files of `teams_dir` named in `skip` (file names, e.g.
+/// `sales.toml`): a reload refuses a broken team file this way without refusing the others.
+pub fn load_skipping(path: &Path, skip: &BTreeSet<String>) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         problems: vec![Problem {
             path: path.display().to_string(),
@@ -81,11 +88,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    from_str(&text, &base_dir)
+    validate_text(&text, &base_dir, skip)
 }
 
 /// Validates config text; relative paths are taken from `base_dir`.
 pub fn from_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    validate_text(text, base_dir, &BTreeSet::new())
+}
+
+fn validate_text(text: &str, base_dir: &Path, skip: &BTreeSet<String>) -> Result<Config, ConfigError> {
     let mut problems = Problems::default();
     let (raw, unknown) = match raw::parse::<raw::RawConfig>(text) {
         Ok(parsed) => parsed,
@@ -97,7 +108,7 @@ pub fn from_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     for key in unknown {
         problems.push(key, "unknown key");
     }
-    let config = typed::validate(raw, base_dir, &mut problems);
+    let config = typed::validate(raw, base_dir, skip, &mut problems);
     problems.into_result(config)
 }
 

@@ -2,6 +2,7 @@
 //! where it is read; problems are pushed with their key path and a usable default is kept so
 //! the walk can go on and find the next problem.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -164,7 +165,7 @@ pub struct CallerConfig {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_UPSTREAM: &str = "https://api.withallo.com";
 
-pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Config {
+pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>, p: &mut Problems) -> Config {
     let s = raw.server;
     let server = ServerConfig {
         listen: addr(p, "server.listen", s.listen.as_deref().unwrap_or(DEFAULT_LISTEN)),
@@ -266,7 +267,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
     }
     let teams_dir = raw.teams_dir.map(|d| base_dir.join(d));
     if let Some(dir) = &teams_dir {
-        load_team_files(p, dir, &mut teams, &mut callers);
+        load_team_files(p, dir, skip, &mut teams, &mut callers);
     }
     check_references(p, &teams, &callers);
 
@@ -284,8 +285,15 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
 }
 
 /// Loads `*.toml` from `dir`, each one team with its own callers. Problems are reported
-/// under the file's name so the owner of that file knows it is theirs.
-fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, callers: &mut Vec<CallerConfig>) {
+/// under the file's name so the owner of that file knows it is theirs. Files named in `skip`
+/// are left out.
+fn load_team_files(
+    p: &mut Problems,
+    dir: &Path,
+    skip: &BTreeSet<String>,
+    teams: &mut Vec<TeamConfig>,
+    callers: &mut Vec<CallerConfig>,
+) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => return p.push("teams_dir", format!("cannot read folder {}: {e}", dir.display())),
@@ -300,6 +308,9 @@ fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, ca
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if skip.contains(&name) {
+            continue;
+        }
         let prefix = format!("teams_dir/{name}");
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
@@ -466,7 +477,11 @@ fn check_references(p: &mut Problems, teams: &[TeamConfig], callers: &[CallerCon
     let mut seen = std::collections::HashSet::new();
     for team in teams {
         if !team.id.is_empty() && !seen.insert(team.id.as_str()) {
-            p.push("teams", format!("team id {:?} is used more than once", team.id));
+            let sep = if team.origin.ends_with(':') { "" } else { "." };
+            p.push(
+                format!("{}{sep}id", team.origin),
+                format!("team id {:?} is used more than once", team.id),
+            );
         }
     }
     let mut caller_ids = std::collections::HashSet::new();
