@@ -38,7 +38,9 @@ pub struct Runtime {
     pub callers: Callers,
     pub teams: HashMap<String, Team>,
     pub limits: RateLimits,
-    pub upstream: Upstream,
+    /// Shared with the next state when a reload leaves `[upstream]` (and, for the sandbox, the
+    /// teams' keys) unchanged, so pooled connections and the emulator's state survive.
+    pub upstream: Arc<Upstream>,
     /// The process's metrics (one set for the process's life; see `inherit`).
     pub metrics: Arc<Metrics>,
 }
@@ -79,7 +81,7 @@ impl Runtime {
             Arc::new(Sandbox::new(keys))
         });
         let upstream = match Upstream::new(&config.upstream, sandbox) {
-            Ok(upstream) => Some(upstream),
+            Ok(upstream) => Some(Arc::new(upstream)),
             Err(e) => {
                 p.push("upstream", crate::telemetry::error_chain(&e));
                 None
@@ -116,6 +118,26 @@ impl Runtime {
             }
         }
         self.metrics = previous.metrics.clone();
+        if self.same_upstream(previous) {
+            self.upstream = previous.upstream.clone();
+        }
+    }
+
+    /// Whether `previous`'s upstream can serve this state: same settings, no CA file whose
+    /// contents may have changed, and for the sandbox the same teams and keys.
+    fn same_upstream(&self, previous: &Runtime) -> bool {
+        let (new, old) = (&self.config.upstream, &previous.config.upstream);
+        if new != old || new.ca_file.is_some() {
+            return false;
+        }
+        if new.target != UpstreamTarget::Sandbox {
+            return true;
+        }
+        self.teams.len() == previous.teams.len()
+            && self
+                .teams
+                .values()
+                .all(|t| previous.teams.get(&t.id).is_some_and(|old| old.key == t.key))
     }
 }
 

@@ -64,7 +64,7 @@ pub enum UpstreamTarget {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamConfig {
     pub target: UpstreamTarget,
     pub connect_timeout: Duration,
