@@ -8,7 +8,7 @@ use crate::auth::{AuthError, ScopeError};
 use crate::body::{full, Body};
 use crate::envelope::ErrorBody;
 use crate::framing::FramingError;
-use crate::ratelimit::RateLimited;
+use crate::ratelimit::{Cause, RateLimited};
 use crate::upstream::UpstreamError;
 use crate::validate::ValidationError;
 
@@ -60,7 +60,14 @@ impl GatewayError {
                 ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
                 ValidationError::InvalidQuery { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_QUERY_PARAMETER"),
             },
-            GatewayError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "rate_limit_error", "RATE_LIMIT_EXCEEDED"),
+            GatewayError::RateLimited(limited) => match limited.cause {
+                Cause::Exhausted | Cause::Upstream | Cause::QueueFull => {
+                    (S::TOO_MANY_REQUESTS, "rate_limit_error", "RATE_LIMIT_EXCEEDED")
+                }
+                // The shared budget could not be checked (Redis down, failure_mode = "closed"):
+                // the gateway's fault, not the caller's rate.
+                Cause::StoreUnavailable => (S::SERVICE_UNAVAILABLE, "server_error", "RATE_LIMIT_UNAVAILABLE"),
+            },
             GatewayError::Upstream(e) => match e {
                 UpstreamError::Timeout(_) => (S::GATEWAY_TIMEOUT, "server_error", "UPSTREAM_TIMEOUT"),
                 UpstreamError::Unavailable(_) => (S::BAD_GATEWAY, "server_error", "UPSTREAM_UNAVAILABLE"),
@@ -89,7 +96,10 @@ impl GatewayError {
                 let secs = limited.retry_after_secs();
                 body.retry_after_seconds = Some(secs);
                 extra.push((http::header::RETRY_AFTER, HeaderValue::from(secs)));
-                extra.extend(ratelimit_headers(limited));
+                // A budget that could not be checked has no state worth describing.
+                if limited.cause != Cause::StoreUnavailable {
+                    extra.extend(ratelimit_headers(limited));
+                }
             }
             GatewayError::MethodNotAllowed { allowed } => {
                 if let Ok(v) = HeaderValue::from_str(allowed) {

@@ -13,13 +13,14 @@ use redis::{Client, Script};
 use crate::routes::RateClass;
 
 /// GCRA over Redis TIME, in microseconds. KEYS: tat, pause. ARGV: emission interval,
-/// burst tolerance. Returns {allowed (1/0), wait_us}.
+/// burst tolerance. Returns {allowed (1/0), wait_us, paused (1/0)}; nothing is spent on a
+/// refusal.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > now then
-  return {0, paused - now}
+  return {0, paused - now, 1}
 end
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -27,11 +28,11 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local allow_at = tat - tolerance
 if now < allow_at then
-  return {0, allow_at - now}
+  return {0, allow_at - now, 0}
 end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
-return {1, 0}
+return {1, 0, 0}
 ";
 
 /// Extends a pause (never shortens it). KEYS: pause. ARGV: pause length in microseconds.
@@ -58,7 +59,10 @@ pub enum FailureMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Allowed,
+    /// The budget has no slot before `retry_after`.
     Refused { retry_after: Duration },
+    /// An instance paused the budget (Allo said the key is out of budget) for `retry_after`.
+    Paused { retry_after: Duration },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +88,9 @@ pub struct SharedBudgets {
 
 impl SharedBudgets {
     /// Prepares the client without connecting: the gateway starts even when Redis is down.
-    /// `rediss://` URLs use TLS (rustls); AUTH comes from the URL's user info.
+    /// `rediss://` URLs use TLS (rustls, the system's trust store); AUTH comes from the URL's
+    /// user info (`redis://:password@host` or `redis://user:password@host`). Must be called
+    /// within a Tokio runtime (the connection manager spawns its watcher task).
     pub fn new(url: &str, timeout: Duration, prefix: &str) -> Result<SharedBudgets, SharedBudgetError> {
         let client = Client::open(url).map_err(SharedBudgetError::Url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -100,6 +106,22 @@ impl SharedBudgets {
             timeout,
             prefix: prefix.to_string(),
         })
+    }
+
+    /// Connects and loads both scripts, so that the first decision does not pay the
+    /// connection (a TLS handshake to a remote Redis can take longer than the decision
+    /// timeout) or the script upload. Bounded by `bound`; meant to run in the background.
+    pub async fn warm_up(&self, bound: Duration) -> Result<(), SharedBudgetError> {
+        let mut connection = self.connection.clone();
+        let load = async move {
+            self.acquire.load_async(&mut connection).await?;
+            self.pause.load_async(&mut connection).await
+        };
+        tokio::time::timeout(bound, load)
+            .await
+            .map_err(|_| SharedBudgetError::Timeout(bound))?
+            .map_err(SharedBudgetError::Redis)?;
+        Ok(())
     }
 
     fn keys(&self, team: &str, class: RateClass) -> (String, String) {
@@ -126,19 +148,18 @@ impl SharedBudgets {
                 .key(pause)
                 .arg(interval_us)
                 .arg(tolerance_us)
-                .invoke_async::<(i64, i64)>(&mut connection)
+                .invoke_async::<(i64, i64, i64)>(&mut connection)
                 .await
         };
-        let (allowed, wait_us) = tokio::time::timeout(self.timeout, call)
+        let (allowed, wait_us, paused) = tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| SharedBudgetError::Timeout(self.timeout))?
             .map_err(SharedBudgetError::Redis)?;
-        Ok(if allowed == 1 {
-            Decision::Allowed
-        } else {
-            Decision::Refused {
-                retry_after: Duration::from_micros(wait_us.max(0) as u64),
-            }
+        let retry_after = Duration::from_micros(u64::try_from(wait_us).unwrap_or(0));
+        Ok(match (allowed, paused) {
+            (1, _) => Decision::Allowed,
+            (_, 1) => Decision::Paused { retry_after },
+            _ => Decision::Refused { retry_after },
         })
     }
 

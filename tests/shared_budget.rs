@@ -1,6 +1,7 @@
 //! The Redis-backed team budget against a real redis-server: the GCRA admits the budget and
-//! its burst and no more across clients, pauses reach every client, a dead Redis answers
-//! within the timeout, and a restarted one is used again without a new client.
+//! its burst and no more across clients, pauses reach every client (and say they are pauses),
+//! a dead Redis answers within the timeout, and a restarted one is used again without a new
+//! client.
 
 #[path = "support/redis.rs"]
 mod redis_server;
@@ -29,6 +30,7 @@ async fn three_clients_share_one_budget() {
         {
             Decision::Allowed => allowed += 1,
             Decision::Refused { retry_after } => refused.push(retry_after),
+            Decision::Paused { .. } => panic!("nothing paused this budget"),
         }
     }
     // A burst of 5 is admitted at once; 30 quick calls take far less than a second, so at
@@ -59,7 +61,7 @@ async fn a_pause_stops_every_client() {
         .await
         .unwrap();
     match b.acquire("sales", RateClass::Write, 5, 5).await.unwrap() {
-        Decision::Refused { retry_after } => assert!(retry_after > Duration::from_millis(1500), "{retry_after:?}"),
+        Decision::Paused { retry_after } => assert!(retry_after > Duration::from_millis(1500), "{retry_after:?}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(

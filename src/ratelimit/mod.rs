@@ -1,10 +1,11 @@
 //! Rate limits, keyed only by authenticated identity: one limiter per configured caller that
 //! has a `rate`, and one read and one write budget per configured team mirroring Allo's
 //! per-key limits. Limiters exist only for configured identities, so memory never grows with
-//! traffic. Every budget lives in this gateway instance: sidecars sharing one Allo key each
-//! spend their own budgets, and Allo's signals (below) are what keeps them honest together.
-//! This step knows nothing about HTTP beyond reading Allo's headers; the pipeline asks and
-//! reports.
+//! traffic. Without `[ratelimit.redis]` every budget lives in this gateway instance: sidecars
+//! sharing one Allo key each spend their own budgets, and Allo's signals (below) are what
+//! keeps them honest together. With it, team budgets are shared by every instance using that
+//! Redis (`shared`); caller limits stay per instance. This step knows nothing about HTTP
+//! beyond reading Allo's headers; the pipeline asks and reports.
 //!
 //! - **Caller limits** (`rate = { per_second, burst }`) are checked before the body is read
 //!   and are reject-only, in both modes: the caller over its own limit is the runaway, and
@@ -23,19 +24,22 @@
 //!   answer (Allo counts reads and writes apart, and holding reads because writes ran out
 //!   would let one team's batch writes starve its reads). `observe_upstream`, which does not
 //!   know the class, holds both classes on a 429 and ignores `Remaining: 0`, which it cannot
-//!   attribute.
+//!   attribute. With Redis, the hold is also pushed there so that every instance holds.
 //! - **Reloads**: `carry_over` keeps the state of every identity whose quota did not change
-//!   (and the holds of every team still configured).
+//!   (and the holds of every team still configured), and the Redis client while its URL,
+//!   timeout and key prefix are unchanged.
 
+mod breaker;
 mod clock;
 mod limit;
+mod refusal;
+mod shared;
 mod signals;
 mod team;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,84 +47,15 @@ use std::time::Duration;
 use governor::nanos::Nanos;
 
 pub use clock::{Clock, ManualClock, RealClock};
+pub use refusal::{Budget, Cause, RateLimited};
+pub use shared::{RedisStats, BREAKER_OPEN};
 pub use signals::MAX_HOLD;
 
 use crate::config::{Config, OnLimit};
 use crate::routes::RateClass;
 use limit::Limit;
-use team::TeamBudget;
-
-/// Which budget refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Budget {
-    Caller,
-    Team,
-}
-
-impl Budget {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Budget::Caller => "caller",
-            Budget::Team => "team",
-        }
-    }
-}
-
-/// Why the budget has no room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    /// The budget's own limiter has no slot before `retry_after`.
-    Exhausted,
-    /// Allo said the team's key is out of budget; the gateway holds the team until then.
-    Upstream,
-    /// Wait mode: `max_waiters` requests already wait for this budget.
-    QueueFull,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimited {
-    pub budget: Budget,
-    /// The team budget's class; `None` for a caller limit, which counts every request.
-    pub class: Option<RateClass>,
-    /// The budget's sustained rate per second.
-    pub limit: u32,
-    /// How long until the budget would admit this request.
-    pub retry_after: Duration,
-    pub cause: Cause,
-}
-
-impl RateLimited {
-    /// Whole seconds, at least 1, rounded up (`Retry-After`).
-    pub fn retry_after_secs(&self) -> u64 {
-        let millis = u64::try_from(self.retry_after.as_millis()).unwrap_or(u64::MAX);
-        millis.div_ceil(1000).max(1)
-    }
-}
-
-impl fmt::Display for RateLimited {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (limit, secs) = (self.limit, self.retry_after_secs());
-        let class = self
-            .class
-            .map_or("", |c| if c == RateClass::Read { "read " } else { "write " });
-        match (self.budget, self.cause) {
-            (Budget::Caller, _) => write!(f, "this caller's rate limit ({limit} requests per second) is exhausted"),
-            (Budget::Team, Cause::Exhausted) => {
-                write!(
-                    f,
-                    "the team's {class}budget ({limit} requests per second, shared by its callers) is exhausted"
-                )
-            }
-            (Budget::Team, Cause::Upstream) => write!(f, "Allo reported the team's {class}budget exhausted"),
-            (Budget::Team, Cause::QueueFull) => {
-                write!(f, "the team's {class}budget is exhausted and its wait queue is full")
-            }
-        }?;
-        write!(f, "; retry in {secs} s")
-    }
-}
-
-impl std::error::Error for RateLimited {}
+use shared::Shared;
+use team::{SharedTeam, TeamBudget};
 
 /// A team's two budgets.
 struct TeamBudgets<C: Clock> {
@@ -144,6 +79,10 @@ pub struct RateLimits<C: Clock = RealClock> {
     max_waiters: usize,
     callers: HashMap<String, Arc<Limit<C>>>,
     teams: HashMap<String, TeamBudgets<C>>,
+    /// Team budgets shared through Redis (`[ratelimit.redis]`), if configured.
+    shared: Option<Shared<C>>,
+    /// Kept for the process's life, across reloads, Redis configured or not.
+    redis_stats: Arc<RedisStats>,
 }
 
 impl RateLimits<RealClock> {
@@ -205,6 +144,11 @@ impl<C: Clock> RateLimits<C> {
             })
             .collect();
         let r = &config.ratelimit;
+        let redis_stats = previous.map_or_else(Arc::default, |p| p.redis_stats.clone());
+        let shared = r.redis.as_ref().map(|redis| {
+            let previous = previous.and_then(|p| p.shared.as_ref());
+            Shared::build(redis, previous, redis_stats.clone())
+        });
         RateLimits {
             clock,
             on_limit: r.on_limit,
@@ -212,6 +156,8 @@ impl<C: Clock> RateLimits<C> {
             max_waiters: r.max_waiters,
             callers,
             teams,
+            shared,
+            redis_stats,
         }
     }
 
@@ -231,14 +177,20 @@ impl<C: Clock> RateLimits<C> {
     }
 
     /// The team's upstream budget for this class, spent only by requests about to be forwarded.
-    /// In wait mode this may wait up to `max_wait`.
+    /// In wait mode this may wait up to `max_wait`. With Redis, one round trip decides (never
+    /// longer than its timeout); Redis unavailable, `failure_mode` decides.
     pub async fn acquire_team(&self, team: &str, class: RateClass) -> Result<(), RateLimited> {
         let Some(budget) = self.teams.get(team).map(|t| t.get(class)) else {
             return Ok(());
         };
+        let shared = self.shared.as_ref().map(|shared| SharedTeam { shared, team });
         let taken = match self.on_limit {
-            OnLimit::Reject => budget.try_take(self.clock.now()),
-            OnLimit::Wait => budget.wait(&self.clock, self.max_wait, self.max_waiters).await,
+            OnLimit::Reject => budget.take(&self.clock, shared).await,
+            OnLimit::Wait => {
+                budget
+                    .wait(&self.clock, self.max_wait, self.max_waiters, shared)
+                    .await
+            }
         };
         taken.map_err(|refusal| budget.refused(refusal))
     }
@@ -273,6 +225,9 @@ impl<C: Clock> RateLimits<C> {
         let until = self.clock.now() + Nanos::from(hold);
         for budget in held {
             budget.hold(until);
+            if let Some(shared) = &self.shared {
+                shared.pause(&self.clock, team, budget.class, hold);
+            }
         }
         let class = class.map_or("read+write", RateClass::as_str);
         let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX);
@@ -298,5 +253,21 @@ impl<C: Clock> RateLimits<C> {
     /// Requests waiting for a team budget (wait mode), e.g. for metrics.
     pub fn waiting(&self, team: &str, class: RateClass) -> usize {
         self.teams.get(team).map_or(0, |t| t.get(class).waiting())
+    }
+
+    /// Redis calls that failed or timed out, since the process started (see `RedisStats`).
+    pub fn redis_errors(&self) -> u64 {
+        self.redis_stats.errors()
+    }
+
+    /// Team-budget decisions Redis could not make, since the process started: made on the
+    /// local budget (`failure_mode = "open"`) or refused with 503 (`"closed"`).
+    pub fn redis_fallbacks(&self) -> u64 {
+        self.redis_stats.fallbacks()
+    }
+
+    /// The Redis counters, shared with every later `carry_over` (for a metrics collector).
+    pub fn redis_stats(&self) -> Arc<RedisStats> {
+        self.redis_stats.clone()
     }
 }

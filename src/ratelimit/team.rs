@@ -2,8 +2,14 @@
 //! set from Allo's own signals, and the FIFO queue of wait mode.
 //!
 //! The queue is a fair `tokio::sync::Mutex` (served in arrival order): only its holder, the
-//! head, asks the limiter; everyone else waits for the turn. A newcomer takes a free slot
+//! head, asks the budget; everyone else waits for the turn. A newcomer takes a free slot
 //! directly only when nobody is queued, so it never overtakes a waiter.
+//!
+//! With `[ratelimit.redis]` the budget asks Redis (`shared`) after its own hold and before its
+//! own limiter, which then serves only when Redis cannot answer under `failure_mode = "open"`.
+//! The queue is unchanged, so order is FIFO among this instance's requests; across instances
+//! it is not: the head of each instance's queue sleeps until the slot Redis announced and asks
+//! again, and whichever instance asks first takes it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -14,7 +20,8 @@ use governor::nanos::Nanos;
 
 use super::clock::Clock;
 use super::limit::Limit;
-use super::{Budget, Cause, RateLimited};
+use super::refusal::{Budget, Cause, RateLimited, Refusal};
+use super::shared::{Shared, Verdict};
 use crate::routes::RateClass;
 
 pub(super) struct TeamBudget<C: Clock> {
@@ -30,16 +37,24 @@ pub(super) struct TeamBudget<C: Clock> {
 struct Marks<I> {
     /// Allo said the key's budget is spent: nothing is sent before this instant.
     held_until: Option<I>,
-    /// When the limiter said, at its last refusal, that a slot would be free (for estimates).
+    /// When the limiter (or Redis) said, at its last refusal, that a slot would be free (for
+    /// estimates).
     next_free: Option<I>,
 }
 
-/// Why and for how long a request cannot go now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Refusal {
-    pub wait: Duration,
-    pub cause: Cause,
+/// The shared budget this team budget asks first, and the team it belongs to.
+pub(super) struct SharedTeam<'a, C: Clock> {
+    pub shared: &'a Shared<C>,
+    pub team: &'a str,
 }
+
+impl<C: Clock> Clone for SharedTeam<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C: Clock> Copy for SharedTeam<'_, C> {}
 
 impl<C: Clock> TeamBudget<C> {
     pub fn new(class: RateClass, limit: Limit<C>, held_until: Option<C::Instant>) -> TeamBudget<C> {
@@ -75,13 +90,45 @@ impl<C: Clock> TeamBudget<C> {
         self.waiters.load(Ordering::Acquire)
     }
 
-    /// Spends a slot at `now`, or says how long until one is free.
-    pub fn try_take(&self, now: C::Instant) -> Result<(), Refusal> {
-        if let Some(until) = self.held_until().filter(|until| *until > now) {
-            return Err(Refusal {
-                wait: until.duration_since(now).into(),
-                cause: Cause::Upstream,
-            });
+    /// Spends a slot, or says how long until one is free: Redis decides if the budget is
+    /// shared (and answers), else the local limiter. Nothing is spent on a refusal.
+    pub async fn take(&self, clock: &C, shared: Option<SharedTeam<'_, C>>) -> Result<(), Refusal> {
+        let Some(SharedTeam { shared, team }) = shared else {
+            return self.try_take(clock.now());
+        };
+        if let Some(refusal) = self.hold_at(clock.now()) {
+            return Err(refusal);
+        }
+        let (per_second, burst) = (self.limit.per_second.get(), self.limit.burst.get());
+        match shared.decide(clock, team, self.class, per_second, burst).await {
+            Verdict::Allowed => Ok(()),
+            Verdict::Refused(refusal) => {
+                let until = clock.now() + Nanos::from(refusal.wait);
+                match refusal.cause {
+                    // Another instance saw Allo's signal: hold here too, sparing round trips.
+                    Cause::Upstream => self.hold(until),
+                    Cause::Exhausted => self.marks().next_free = Some(until),
+                    Cause::QueueFull | Cause::StoreUnavailable => {}
+                }
+                Err(refusal)
+            }
+            Verdict::Local => self.try_take(clock.now()),
+        }
+    }
+
+    /// The hold in force at `now`, as a refusal.
+    fn hold_at(&self, now: C::Instant) -> Option<Refusal> {
+        let until = self.held_until().filter(|until| *until > now)?;
+        Some(Refusal {
+            wait: until.duration_since(now).into(),
+            cause: Cause::Upstream,
+        })
+    }
+
+    /// Spends a slot of the local limiter at `now`, or says how long until one is free.
+    fn try_take(&self, now: C::Instant) -> Result<(), Refusal> {
+        if let Some(refusal) = self.hold_at(now) {
+            return Err(refusal);
         }
         self.limit.take().map_err(|free_at| {
             self.marks().next_free = Some(free_at);
@@ -110,14 +157,25 @@ impl<C: Clock> TeamBudget<C> {
 
     /// Wait mode: queues for a slot in arrival order. Refuses at once when the queue is full
     /// or the expected wait is past `max_wait` (waiting only to be refused helps no one), and
-    /// refuses when `max_wait` runs out in the queue.
-    pub async fn wait(&self, clock: &C, max_wait: Duration, max_waiters: usize) -> Result<(), Refusal> {
+    /// refuses when `max_wait` runs out in the queue. A store that cannot be asked (`closed`)
+    /// refuses at once: there is nothing to wait for.
+    pub async fn wait(
+        &self,
+        clock: &C,
+        max_wait: Duration,
+        max_waiters: usize,
+        shared: Option<SharedTeam<'_, C>>,
+    ) -> Result<(), Refusal> {
         let start = clock.now();
         let deadline = start + Nanos::from(max_wait);
+        let hopeless = |refusal: &Refusal| {
+            let left: Duration = deadline.duration_since(clock.now()).into();
+            refusal.cause == Cause::StoreUnavailable || refusal.wait > left
+        };
         if self.waiting() == 0 {
-            match self.try_take(start) {
+            match self.take(clock, shared).await {
                 Ok(()) => return Ok(()),
-                Err(refusal) if refusal.wait > max_wait => return Err(refusal),
+                Err(refusal) if hopeless(&refusal) => return Err(refusal),
                 Err(_) => {}
             }
         }
@@ -140,15 +198,16 @@ impl<C: Clock> TeamBudget<C> {
             }
         };
         loop {
-            let now = clock.now();
-            let refusal = match self.try_take(now) {
+            let refusal = match self.take(clock, shared).await {
                 Ok(()) => return Ok(()),
                 Err(refusal) => refusal,
             };
-            if refusal.wait > std::time::Duration::from(deadline.duration_since(now)) {
+            if hopeless(&refusal) {
                 return Err(refusal);
             }
-            clock.sleep_until(now + Nanos::from(refusal.wait)).await;
+            // At least a millisecond, so a zero wait from Redis cannot spin.
+            let wait = refusal.wait.max(Duration::from_millis(1));
+            clock.sleep_until(clock.now() + Nanos::from(wait)).await;
         }
     }
 

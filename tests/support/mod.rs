@@ -7,6 +7,7 @@ pub mod capture;
 pub mod certs;
 pub mod client;
 pub mod process;
+pub mod redis;
 
 #[allow(unused_imports)]
 pub use capture::{Canned, Capture};

@@ -1,7 +1,9 @@
 //! Unit tests of the rate-limit decisions, on a `ManualClock`: time moves only when a test
 //! says so, and wait-mode tests let the spawned waiters run by yielding, never by sleeping.
+//! (`redis` points at a closed port: Redis calls fail in real time, within their timeout.)
 
 mod budgets;
+mod redis;
 mod reload;
 mod upstream;
 mod wait;
