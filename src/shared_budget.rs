@@ -60,9 +60,13 @@ pub enum FailureMode {
 pub enum Decision {
     Allowed,
     /// The budget has no slot before `retry_after`.
-    Refused { retry_after: Duration },
+    Refused {
+        retry_after: Duration,
+    },
     /// An instance paused the budget (Allo said the key is out of budget) for `retry_after`.
-    Paused { retry_after: Duration },
+    Paused {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,9 @@
-//! The circuit breaker in front of Redis: after a failed call Redis is skipped for
-//! `BREAKER_OPEN`, so a dead Redis costs one timeout per second rather than one per request;
-//! then one request probes it (the others keep skipping it) and an answer closes the breaker.
-//! Time is the rate limiter's clock, so tests move it by hand.
+//! The circuit breaker in front of Redis: after `FAILURES_TO_OPEN` failed calls in a row
+//! Redis is skipped for `BREAKER_OPEN`, so a dead Redis costs one timeout per second rather
+//! than one per request; then one request probes it (the others keep skipping it), and an
+//! answer closes the breaker while a failure opens it again. A lone slow answer fails only its
+//! own request: under `failure_mode = "closed"` one hiccup must not refuse a second of
+//! traffic. Time is the rate limiter's clock, so tests move it by hand.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -9,8 +11,10 @@ use std::time::Duration;
 use governor::clock::Reference;
 use governor::nanos::Nanos;
 
-/// How long Redis is left alone after a failed call before it is probed again.
+/// How long Redis is left alone, once the breaker opens, before it is probed again.
 pub const BREAKER_OPEN: Duration = Duration::from_secs(1);
+/// Failed calls in a row (no answer between them) that open the breaker.
+pub const FAILURES_TO_OPEN: u32 = 3;
 
 /// Closed: Redis is used. Open: Redis is skipped until `until`, then probed by one request.
 pub(super) struct Breaker<I> {
@@ -19,16 +23,23 @@ pub(super) struct Breaker<I> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BreakerState<I> {
-    Closed,
-    Open { until: I },
+    /// Redis is used; `failures` calls in a row have failed.
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: I,
+    },
     /// One request is asking Redis; the breaker had been open until `since`.
-    Probing { since: I },
+    Probing {
+        since: I,
+    },
 }
 
 impl<I> Default for Breaker<I> {
     fn default() -> Self {
         Breaker {
-            state: Mutex::new(BreakerState::Closed),
+            state: Mutex::new(BreakerState::Closed { failures: 0 }),
         }
     }
 }
@@ -43,7 +54,7 @@ impl<I: Reference> Breaker<I> {
     pub fn admit(&self, now: I) -> Result<Permit<'_, I>, Duration> {
         let mut state = self.state();
         match *state {
-            BreakerState::Closed => Ok(Permit {
+            BreakerState::Closed { .. } => Ok(Permit {
                 breaker: self,
                 probe: None,
             }),
@@ -70,25 +81,45 @@ pub(super) struct Permit<'a, I: Reference> {
 }
 
 impl<I: Reference> Permit<'_, I> {
-    /// Redis answered. Returns whether this closed the breaker (Redis is back).
+    /// Redis answered. Returns whether this closed an open breaker (Redis is back).
     pub fn success(&self) -> bool {
         let mut state = self.breaker.state();
-        let recovered = self.probe.is_some() && matches!(*state, BreakerState::Probing { .. });
-        if recovered {
-            *state = BreakerState::Closed;
+        match *state {
+            BreakerState::Probing { .. } if self.probe.is_some() => {
+                *state = BreakerState::Closed { failures: 0 };
+                true
+            }
+            BreakerState::Closed { .. } => {
+                *state = BreakerState::Closed { failures: 0 };
+                false
+            }
+            // A call that started before the breaker opened says little about Redis now.
+            BreakerState::Open { .. } | BreakerState::Probing { .. } => false,
         }
-        recovered
     }
 
-    /// Redis failed: skipped until `BREAKER_OPEN` from `now`. Returns whether it was in use
-    /// until now (the first failure, worth a warning).
+    /// Redis failed at `now`. Returns whether this opened the breaker from closed (Redis was
+    /// in use until now: worth a warning).
     pub fn failure(&self, now: I) -> bool {
         let mut state = self.breaker.state();
-        let was_closed = *state == BreakerState::Closed;
-        *state = BreakerState::Open {
+        let open = BreakerState::Open {
             until: now + Nanos::from(BREAKER_OPEN),
         };
-        was_closed
+        match *state {
+            BreakerState::Closed { failures } if failures + 1 < FAILURES_TO_OPEN => {
+                *state = BreakerState::Closed { failures: failures + 1 };
+                false
+            }
+            BreakerState::Closed { .. } => {
+                *state = open;
+                true
+            }
+            BreakerState::Probing { .. } if self.probe.is_some() => {
+                *state = open;
+                false
+            }
+            BreakerState::Open { .. } | BreakerState::Probing { .. } => false,
+        }
     }
 }
 
@@ -108,23 +139,48 @@ mod tests {
     use crate::ratelimit::ManualClock;
     use governor::clock::Clock as _;
 
+    /// Fails `FAILURES_TO_OPEN` calls in a row (the last one opens the breaker).
+    fn open(breaker: &Breaker<Nanos>, clock: &ManualClock) {
+        for n in 1..=FAILURES_TO_OPEN {
+            let opened = breaker.admit(clock.now()).unwrap().failure(clock.now());
+            assert_eq!(opened, n == FAILURES_TO_OPEN);
+        }
+    }
+
     #[test]
-    fn the_breaker_skips_then_lets_one_probe() {
+    fn failures_in_a_row_open_it_and_an_answer_between_them_resets_the_count() {
         let clock = ManualClock::default();
         let breaker = Breaker::default();
-        let first = breaker.admit(clock.now()).unwrap();
-        let second = breaker.admit(clock.now()).unwrap();
-        assert!(first.failure(clock.now()), "the first failure is news");
-        assert!(!second.failure(clock.now()), "a second failure is not");
-        assert!(!first.success(), "a late success of an ordinary call does not close it");
-        drop((first, second));
+        for _ in 1..FAILURES_TO_OPEN {
+            breaker.admit(clock.now()).unwrap().failure(clock.now());
+        }
+        assert!(
+            !breaker.admit(clock.now()).unwrap().success(),
+            "nothing to recover from"
+        );
+        for _ in 1..FAILURES_TO_OPEN {
+            breaker.admit(clock.now()).unwrap().failure(clock.now());
+        }
+        assert!(breaker.admit(clock.now()).is_ok(), "still closed");
+        // Calls in flight when it opens: their failures say nothing new, nor their answers.
+        let late = breaker.admit(clock.now()).unwrap();
+        assert!(breaker.admit(clock.now()).unwrap().failure(clock.now()));
+        assert!(!late.failure(clock.now()));
+        assert!(!late.success());
         assert_eq!(breaker.admit(clock.now()).err(), Some(BREAKER_OPEN));
+    }
+
+    #[test]
+    fn an_open_breaker_skips_then_lets_one_probe() {
+        let clock = ManualClock::default();
+        let breaker = Breaker::default();
+        open(&breaker, &clock);
         clock.advance(Duration::from_millis(400));
         assert_eq!(breaker.admit(clock.now()).err(), Some(Duration::from_millis(600)));
         clock.advance(Duration::from_millis(600));
         let probe = breaker.admit(clock.now()).unwrap();
         assert!(breaker.admit(clock.now()).is_err(), "one probe at a time");
-        assert!(probe.success());
+        assert!(probe.success(), "Redis is back");
         drop(probe);
         assert!(breaker.admit(clock.now()).unwrap().probe.is_none());
     }
@@ -133,16 +189,16 @@ mod tests {
     fn a_failed_or_abandoned_probe_reopens_the_breaker() {
         let clock = ManualClock::default();
         let breaker = Breaker::default();
-        breaker.admit(clock.now()).unwrap().failure(clock.now());
+        open(&breaker, &clock);
         clock.advance(BREAKER_OPEN);
+        // One failed probe is enough: it was open for a reason.
         let probe = breaker.admit(clock.now()).unwrap();
-        assert!(!probe.failure(clock.now()));
+        assert!(!probe.failure(clock.now()), "already known to be down");
         drop(probe);
         assert_eq!(breaker.admit(clock.now()).err(), Some(BREAKER_OPEN));
         clock.advance(BREAKER_OPEN);
-        // A probe dropped without an answer (its request cancelled): the next one probes.
+        // A probe dropped without an answer (its request went away): the next one probes.
         drop(breaker.admit(clock.now()).unwrap());
-        let next = breaker.admit(clock.now()).unwrap();
-        assert!(next.probe.is_some());
+        assert!(breaker.admit(clock.now()).unwrap().probe.is_some());
     }
 }

@@ -48,7 +48,7 @@ use governor::nanos::Nanos;
 
 pub use clock::{Clock, ManualClock, RealClock};
 pub use refusal::{Budget, Cause, RateLimited};
-pub use shared::{RedisStats, BREAKER_OPEN};
+pub use shared::{RedisStats, BREAKER_OPEN, FAILURES_TO_OPEN};
 pub use signals::MAX_HOLD;
 
 use crate::config::{Config, OnLimit};
@@ -102,7 +102,20 @@ impl<C: Clock> RateLimits<C> {
     /// empties them; a team whose quota changed starts a fresh limiter but keeps Allo's hold.
     /// Identities no longer configured are dropped.
     pub fn carry_over(&self, config: &Config) -> RateLimits<C> {
-        RateLimits::build(config, self.clock.clone(), Some(self))
+        let limits = RateLimits::build(config, self.clock.clone(), Some(self));
+        limits.connect();
+        limits
+    }
+
+    /// With `[ratelimit.redis]`: logs whether team budgets are shared (or why not) and starts
+    /// connecting to Redis in the background, once per client. Call it when these limits are
+    /// about to serve (at start; `carry_over` does it for reloads); building them does no I/O,
+    /// so `check` and a reload's throwaway build never connect. The first decision calls it
+    /// too, should nobody have.
+    pub fn connect(&self) {
+        if let Some(shared) = &self.shared {
+            shared.start();
+        }
     }
 
     fn build(config: &Config, clock: C, previous: Option<&RateLimits<C>>) -> RateLimits<C> {
@@ -186,11 +199,7 @@ impl<C: Clock> RateLimits<C> {
         let shared = self.shared.as_ref().map(|shared| SharedTeam { shared, team });
         let taken = match self.on_limit {
             OnLimit::Reject => budget.take(&self.clock, shared).await,
-            OnLimit::Wait => {
-                budget
-                    .wait(&self.clock, self.max_wait, self.max_waiters, shared)
-                    .await
-            }
+            OnLimit::Wait => budget.wait(&self.clock, self.max_wait, self.max_waiters, shared).await,
         };
         taken.map_err(|refusal| budget.refused(refusal))
     }

@@ -4,10 +4,11 @@
 //! Caller limits never come here; they stay per instance.
 //!
 //! Redis being down must not cost every request the timeout, so a **circuit breaker** sits in
-//! front of it: after a failed call, Redis is skipped for `BREAKER_OPEN` (1 s; decisions go
-//! straight to the failure mode), then the next request probes it (one probe at a time; the
-//! others keep using the failure mode). A successful probe shares the budgets again. The
-//! connection itself is re-established in the background by the client.
+//! front of it (`breaker`): after 3 failed calls in a row, Redis is skipped for 1 s
+//! (decisions go straight to the failure mode), then the next request probes it (one probe
+//! at a time; the others keep using the failure mode). A successful probe shares the budgets
+//! again. A failed call always falls back for its own request. The connection is opened in the
+//! background at start and re-established in the background by the client after a failure.
 //!
 //! Allo's signals seen here are pushed to Redis (`pause`, fire and forget, bounded by the
 //! timeout) so that every instance holds the team, not only the one that got the 429; while
@@ -16,7 +17,7 @@
 //! The client (and its breaker) is kept across reloads while the resolved URL, the timeout and
 //! the key prefix are unchanged; the error and fallback counters live for the process.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use crate::routes::RateClass;
 use crate::secret::Secret;
 use crate::shared_budget::{Decision, FailureMode, SharedBudgets};
 
-pub use super::breaker::BREAKER_OPEN;
+pub use super::breaker::{BREAKER_OPEN, FAILURES_TO_OPEN};
 
 /// How long the background connection at start may take (TLS, a remote Redis).
 const WARM_UP_BOUND: Duration = Duration::from_secs(5);
@@ -73,41 +74,42 @@ pub(super) struct Shared<C: Clock> {
 
 /// One Redis client and what it was built from (so a reload can tell whether to keep it).
 struct Store<C: Clock> {
-    /// `None`: the URL could not be resolved or used; every decision is a fallback.
-    client: Option<SharedBudgets>,
+    /// The client, or why there is none (never naming the URL); without a client every
+    /// decision is a fallback.
+    client: Result<SharedBudgets, String>,
     url: Option<Secret>,
     timeout: Duration,
     prefix: String,
     breaker: Breaker<C::Instant>,
+    /// Whether `start` ran: the store announced itself and began connecting.
+    started: AtomicBool,
 }
 
 impl<C: Clock> Shared<C> {
     /// The shared budgets of `config`, keeping `previous`'s client if it was built from the
     /// same URL, timeout and prefix. The URL is resolved here (it may come from an env var or
-    /// a file); it is never logged, as it may hold a password.
+    /// a file); it is never logged, as it may hold a password. No I/O and no log here: see
+    /// `start`.
     pub fn build(config: &RedisConfig, previous: Option<&Shared<C>>, stats: Arc<RedisStats>) -> Shared<C> {
-        let url = match config.url.resolve() {
-            Ok(url) => Some(url),
-            Err(e) => {
-                tracing::error!(
-                    error = %crate::telemetry::error_chain(&e),
-                    failure_mode = failure_mode_str(config.failure_mode),
-                    "the Redis URL ([ratelimit.redis] url) cannot be read; team budgets act as if Redis were down"
-                );
-                None
-            }
-        };
+        let url = config
+            .url
+            .resolve()
+            .map_err(|e| format!("cannot be read: {}", crate::telemetry::error_chain(&e)));
         let kept = previous.map(|p| &p.store).filter(|old| {
-            old.url.is_some() && old.url == url && old.timeout == config.timeout && old.prefix == config.key_prefix
+            old.url.is_some()
+                && old.url.as_ref() == url.as_ref().ok()
+                && old.timeout == config.timeout
+                && old.prefix == config.key_prefix
         });
         let store = match kept {
             Some(store) => store.clone(),
             None => Arc::new(Store {
-                client: url.as_ref().and_then(|url| connect(url, config)),
-                url,
+                client: url.as_ref().map_err(Clone::clone).and_then(|url| client(url, config)),
+                url: url.ok(),
                 timeout: config.timeout,
                 prefix: config.key_prefix.clone(),
                 breaker: Breaker::default(),
+                started: AtomicBool::new(false),
             }),
         };
         Shared {
@@ -117,9 +119,49 @@ impl<C: Clock> Shared<C> {
         }
     }
 
+    /// Says whether budgets are shared (or why not), once per client, and connects in the
+    /// background, so that the first decision does not pay the connection (a TLS handshake to
+    /// a remote Redis can outlast the decision timeout). A failure here is not counted: the
+    /// first decision finds out and the breaker takes over.
+    pub fn start(&self) {
+        if self.store.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let failure_mode = failure_mode_str(self.failure_mode);
+        let client = match &self.store.client {
+            Ok(client) => client.clone(),
+            Err(problem) => {
+                tracing::error!(
+                    problem = problem.as_str(),
+                    failure_mode,
+                    "the Redis URL ([ratelimit.redis] url) is not usable; team budgets act as if Redis were down"
+                );
+                return;
+            }
+        };
+        let timeout_ms = u64::try_from(self.store.timeout.as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            failure_mode,
+            timeout_ms,
+            "team budgets are shared across instances through Redis"
+        );
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            match client.warm_up(WARM_UP_BOUND).await {
+                Ok(()) => tracing::info!("connected to Redis"),
+                Err(e) => {
+                    tracing::debug!(error = %crate::telemetry::error_chain(&e), "Redis could not be reached yet");
+                }
+            }
+        });
+    }
+
     /// One decision for `team`'s `class` budget, never slower than the Redis timeout.
     pub async fn decide(&self, clock: &C, team: &str, class: RateClass, per_second: u32, burst: u32) -> Verdict {
-        let Some(client) = &self.store.client else {
+        self.start();
+        let Ok(client) = &self.store.client else {
             return self.fallback(BREAKER_OPEN);
         };
         let permit = match self.store.breaker.admit(clock.now()) {
@@ -152,7 +194,8 @@ impl<C: Clock> Shared<C> {
 
     /// Holds `team`'s `class` budget in Redis for `length`, in the background.
     pub fn pause(&self, clock: &C, team: &str, class: RateClass, length: Duration) {
-        let Some(client) = self.store.client.clone() else {
+        self.start();
+        let Ok(client) = self.store.client.clone() else {
             return;
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -191,7 +234,10 @@ impl<C: Clock> Shared<C> {
                 "Redis is unavailable; team budgets fall back to the failure mode, and Redis is probed again after skip_ms"
             );
         } else {
-            tracing::debug!(error, "Redis is still unavailable");
+            tracing::debug!(
+                error,
+                "a Redis call failed; this decision falls back to the failure mode"
+            );
         }
     }
 
@@ -212,39 +258,14 @@ impl<C: Clock> Shared<C> {
     }
 }
 
-/// The client for `url`, or `None` (logged) when it cannot be made.
-fn connect(url: &Secret, config: &RedisConfig) -> Option<SharedBudgets> {
+/// The client for `url`, or why it cannot be made. Connects lazily.
+fn client(url: &Secret, config: &RedisConfig) -> Result<SharedBudgets, String> {
     if tokio::runtime::Handle::try_current().is_err() {
-        tracing::error!("the Redis client needs a Tokio runtime; team budgets act as if Redis were down");
-        return None;
+        return Err("the Redis client needs a Tokio runtime".to_string());
     }
-    match SharedBudgets::new(url.expose(), config.timeout, &config.key_prefix) {
-        Ok(client) => {
-            let timeout_ms = u64::try_from(config.timeout.as_millis()).unwrap_or(u64::MAX);
-            tracing::info!(
-                failure_mode = failure_mode_str(config.failure_mode),
-                timeout_ms,
-                "team budgets are shared across instances through Redis"
-            );
-            // Connect now rather than within the first request's timeout. A failure here is
-            // not counted: the first decision finds out and the breaker takes over.
-            let warm = client.clone();
-            tokio::spawn(async move {
-                if let Err(e) = warm.warm_up(WARM_UP_BOUND).await {
-                    tracing::debug!(error = %crate::telemetry::error_chain(&e), "Redis could not be reached at start");
-                }
-            });
-            Some(client)
-        }
-        Err(e) => {
-            // The redis crate's URL errors are fixed texts; the URL itself is never logged.
-            tracing::error!(
-                error = %crate::telemetry::error_chain(&e),
-                "the Redis URL ([ratelimit.redis] url) is not usable; team budgets act as if Redis were down"
-            );
-            None
-        }
-    }
+    // The redis crate's URL errors are fixed texts: the URL itself is never in them.
+    SharedBudgets::new(url.expose(), config.timeout, &config.key_prefix)
+        .map_err(|e| crate::telemetry::error_chain(&e))
 }
 
 fn failure_mode_str(mode: FailureMode) -> &'static str {

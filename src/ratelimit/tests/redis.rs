@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use super::{config, headers, limits, ms};
-use crate::ratelimit::{Budget, Cause, RateLimited, RateLimits, BREAKER_OPEN};
+use crate::ratelimit::{Budget, Cause, RateLimited, RateLimits, BREAKER_OPEN, FAILURES_TO_OPEN};
 use crate::routes::RateClass::{Read, Write};
 
 /// A loopback URL where nothing listens: connections are refused at once.
@@ -33,50 +33,68 @@ async fn settle() {
 
 #[tokio::test]
 async fn open_decides_on_the_local_budget_and_the_breaker_skips_a_dead_redis() {
+    assert_eq!(FAILURES_TO_OPEN, 3);
     let (clock, limits) = limits(&with_redis("", "open", &dead_url()));
     let started = Instant::now();
     for _ in 0..5 {
         limits.acquire_team("sales", Write).await.unwrap();
     }
     let e = limits.acquire_team("sales", Write).await.unwrap_err();
-    assert_eq!((e.cause, e.retry_after), (Cause::Exhausted, ms(200)), "the local limiter");
-    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
-    // One failed call, then the breaker skips Redis: six decisions, one error.
-    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (1, 6));
+    assert_eq!(
+        (e.cause, e.retry_after),
+        (Cause::Exhausted, ms(200)),
+        "the local limiter"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    // Three failed calls (50 ms each), then the breaker skips Redis: six decisions, three
+    // errors.
+    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (3, 6));
     clock.advance(BREAKER_OPEN - ms(1));
     limits.acquire_team("sales", Read).await.unwrap();
-    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (1, 7));
-    // Once the breaker's second is over, the next decision probes Redis (and fails again).
+    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (3, 7));
+    // Once the breaker's second is over, the next decision probes Redis, which fails again
+    // and opens the breaker again at once.
     clock.advance(ms(1));
     limits.acquire_team("sales", Write).await.unwrap();
-    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (2, 8));
+    limits.acquire_team("sales", Write).await.unwrap();
+    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (4, 9));
     // Caller limits are per instance and never ask Redis.
     for _ in 0..10 {
         limits.check_caller("a").unwrap();
     }
     assert_eq!(limits.check_caller("a").unwrap_err().budget, Budget::Caller);
-    assert_eq!(limits.redis_fallbacks(), 8);
+    assert_eq!(limits.redis_fallbacks(), 9);
 }
 
 #[tokio::test]
 async fn closed_refuses_at_once_until_redis_answers() {
     let (clock, limits) = limits(&with_redis("", "closed", &dead_url()));
-    let started = Instant::now();
-    let e = limits.acquire_team("sales", Write).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
-    assert_eq!(
-        (e.budget, e.class, e.limit, e.cause, e.retry_after),
-        (Budget::Team, Some(Write), 5, Cause::StoreUnavailable, BREAKER_OPEN)
-    );
-    assert_eq!(
-        e.to_string(),
-        "the team's write budget cannot be checked: the shared rate-limit store is unavailable; retry in 1 s"
-    );
-    // While the breaker is open, refusals say when Redis will be asked again.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let e = limits.acquire_team("sales", Write).await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            (e.budget, e.class, e.limit, e.cause, e.retry_after),
+            (Budget::Team, Some(Write), 5, Cause::StoreUnavailable, BREAKER_OPEN)
+        );
+        assert_eq!(
+            e.to_string(),
+            "the team's write budget cannot be checked: the shared rate-limit store is unavailable; retry in 1 s"
+        );
+    }
+    // The breaker is open: refusals say when Redis will be asked again, without asking it.
     clock.advance(ms(300));
     let e = limits.acquire_team("support", Read).await.unwrap_err();
     assert_eq!((e.cause, e.retry_after), (Cause::StoreUnavailable, ms(700)));
-    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (1, 2));
+    assert_eq!((limits.redis_errors(), limits.redis_fallbacks()), (3, 4));
     // Caller limits do not depend on Redis.
     limits.check_caller("a").unwrap();
     // Allo's hold is known here and refuses as such, before Redis is asked.
@@ -88,7 +106,7 @@ async fn closed_refuses_at_once_until_redis_answers() {
     );
     let e = limits.acquire_team("sales", Write).await.unwrap_err();
     assert_eq!((e.cause, e.retry_after), (Cause::Upstream, Duration::from_secs(3)));
-    assert_eq!(limits.redis_fallbacks(), 2);
+    assert_eq!(limits.redis_fallbacks(), 4);
 }
 
 #[tokio::test]
@@ -115,7 +133,7 @@ async fn wait_mode_open_waits_on_the_local_budget() {
     clock.advance(ms(200));
     settle().await;
     assert!(results.lock().unwrap().iter().all(Result::is_ok));
-    assert_eq!(limits.redis_errors(), 1);
+    assert_eq!(limits.redis_errors(), 3, "the breaker opened during the burst");
 }
 
 #[tokio::test]
@@ -178,17 +196,19 @@ async fn a_reload_keeps_the_client_while_its_settings_are_unchanged() {
         &config(&with_redis("", "open", &url), ""),
         crate::ratelimit::ManualClock::default(),
     );
-    old.acquire_team("sales", Write).await.unwrap();
-    assert_eq!(old.redis_errors(), 1);
+    for _ in 0..3 {
+        old.acquire_team("sales", Write).await.unwrap();
+    }
+    assert_eq!(old.redis_errors(), 3);
     let client = |l: &RateLimits<_>| l.shared.as_ref().map(|s| s.same_client(old.shared.as_ref().unwrap()));
-    // failure_mode is not a client setting: kept (with its breaker), and now closed.
+    // failure_mode is not a client setting: kept (with its open breaker), and now closed.
     let same = old.carry_over(&config(&with_redis("", "closed", &url), ""));
     assert_eq!(client(&same), Some(true));
     assert_eq!(
         same.acquire_team("sales", Write).await.unwrap_err().cause,
         Cause::StoreUnavailable
     );
-    assert_eq!(same.redis_errors(), 1, "the breaker came along: no new call");
+    assert_eq!(same.redis_errors(), 3, "the breaker came along: no new call");
     let timeout = with_redis("", "open", &url).replace("50ms", "60ms");
     assert_eq!(client(&old.carry_over(&config(&timeout, ""))), Some(false));
     let prefix = format!("{}\nkey_prefix = \"other:\"", with_redis("", "open", &url));
@@ -199,6 +219,6 @@ async fn a_reload_keeps_the_client_while_its_settings_are_unchanged() {
     // The counters are the process's: kept whatever the new config says, even without Redis.
     let none = moved.carry_over(&config("", ""));
     assert!(none.shared.is_none());
-    assert_eq!((none.redis_errors(), none.redis_fallbacks()), (2, 3));
+    assert_eq!((none.redis_errors(), none.redis_fallbacks()), (4, 5));
     assert!(Arc::ptr_eq(&none.redis_stats(), &old.redis_stats()));
 }
