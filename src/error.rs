@@ -31,6 +31,8 @@ pub enum GatewayError {
     Invalid(#[from] ValidationError),
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
+    #[error("this team already has {limit} requests in flight")]
+    TeamBusy { limit: usize },
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("the gateway is shutting down")]
@@ -68,6 +70,7 @@ impl GatewayError {
                 // the gateway's fault, not the caller's rate.
                 Cause::StoreUnavailable => (S::SERVICE_UNAVAILABLE, "server_error", "RATE_LIMIT_UNAVAILABLE"),
             },
+            GatewayError::TeamBusy { .. } => (S::TOO_MANY_REQUESTS, "rate_limit_error", "RATE_LIMIT_EXCEEDED"),
             GatewayError::Upstream(e) => match e {
                 UpstreamError::Timeout(_) => (S::GATEWAY_TIMEOUT, "server_error", "UPSTREAM_TIMEOUT"),
                 UpstreamError::Unavailable(_) => (S::BAD_GATEWAY, "server_error", "UPSTREAM_UNAVAILABLE"),
@@ -84,7 +87,10 @@ impl GatewayError {
         body.request_id = request_id.to_string();
         body.retryable = matches!(
             self,
-            GatewayError::RateLimited(_) | GatewayError::Upstream(_) | GatewayError::ShuttingDown
+            GatewayError::RateLimited(_)
+                | GatewayError::TeamBusy { .. }
+                | GatewayError::Upstream(_)
+                | GatewayError::ShuttingDown
         );
         let mut extra = Vec::new();
         match &self {
@@ -100,6 +106,10 @@ impl GatewayError {
                 if limited.cause != Cause::StoreUnavailable {
                     extra.extend(ratelimit_headers(limited));
                 }
+            }
+            GatewayError::TeamBusy { .. } => {
+                body.retry_after_seconds = Some(1);
+                extra.push((http::header::RETRY_AFTER, HeaderValue::from(1u64)));
             }
             GatewayError::MethodNotAllowed { allowed } => {
                 if let Ok(v) = HeaderValue::from_str(allowed) {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::Body;
@@ -111,6 +112,15 @@ async fn process(
         validate::check_body(&route.schemas, &parts.headers, &body)?;
     }
 
+    // A slot before the budget: a request refused for concurrency spends no budget, and one
+    // waiting for budget (on_limit = "wait") counts as in flight. Held until the response
+    // body is done, so a slow upstream cannot make one team hold every connection.
+    let slot = match rt.in_flight.get(&caller.team) {
+        Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| GatewayError::TeamBusy {
+            limit: rt.config.server.max_in_flight_per_team,
+        })?),
+        None => None,
+    };
     rt.limits.acquire_team(&caller.team, class).await?;
 
     // Config loading guarantees every caller's team exists; a miss is treated as unknown.
@@ -124,7 +134,13 @@ async fn process(
         .observe_upstream_class(&caller.team, class, response.status(), response.headers());
     log.upstream_status = Some(response.status().as_u16());
     log.upstream_duration = Some(sent.elapsed());
-    Ok(response)
+    Ok(response.map(|body| {
+        body.map_frame(move |frame| {
+            let _held = &slot;
+            frame
+        })
+        .boxed()
+    }))
 }
 
 /// The caller's `X-Request-Id` if acceptable, else a new one in Allo's form.

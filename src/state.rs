@@ -41,6 +41,9 @@ pub struct Runtime {
     /// Shared with the next state when a reload leaves `[upstream]` (and, for the sandbox, the
     /// teams' keys) unchanged, so pooled connections and the emulator's state survive.
     pub upstream: Arc<Upstream>,
+    /// Slots for each team's requests, from before its budget to the end of the upstream
+    /// response (`server.max_in_flight_per_team`).
+    pub in_flight: HashMap<String, Arc<tokio::sync::Semaphore>>,
     /// The process's metrics (one set for the process's life; see `inherit`).
     pub metrics: Arc<Metrics>,
 }
@@ -89,6 +92,11 @@ impl Runtime {
         };
         let callers = Callers::new(&config.callers);
         let limits = RateLimits::new(&config);
+        let slots = config.server.max_in_flight_per_team;
+        let in_flight = teams
+            .keys()
+            .map(|id| (id.clone(), Arc::new(tokio::sync::Semaphore::new(slots))))
+            .collect();
         match upstream {
             Some(upstream) => p.into_result(Runtime {
                 config,
@@ -97,6 +105,7 @@ impl Runtime {
                 teams,
                 limits,
                 upstream,
+                in_flight,
                 metrics: Arc::new(Metrics::new()),
             }),
             None => p.into_result_err(),
@@ -118,6 +127,14 @@ impl Runtime {
             }
         }
         self.metrics = previous.metrics.clone();
+        // Requests in flight across a reload still count, unless the bound itself changed.
+        if previous.config.server.max_in_flight_per_team == self.config.server.max_in_flight_per_team {
+            for (team, slots) in &mut self.in_flight {
+                if let Some(old) = previous.in_flight.get(team) {
+                    *slots = old.clone();
+                }
+            }
+        }
         if self.same_upstream(previous) {
             self.upstream = previous.upstream.clone();
         }

@@ -843,7 +843,6 @@ async fn shutdown_grace_bounds_the_drain() {
 // ---------------------------------------------------------------- in flight per team
 
 #[tokio::test]
-#[ignore = "needs the max_in_flight_per_team change to pipeline/state/error (lead: apply it, delete this line)"]
 async fn a_team_past_max_in_flight_per_team_gets_429_until_a_slot_frees() {
     let up = Capture::start().await;
     up.set(Canned {
