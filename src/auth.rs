@@ -90,7 +90,11 @@ impl Callers {
     /// The caller named by a verified client certificate: the first of its SANs that is some
     /// caller's `cert_san`. With client certificates required, this is the only identity.
     pub fn authenticate_peer(&self, peer: &PeerIdentity) -> Result<Arc<Caller>, AuthError> {
-        peer.names.iter().find_map(|name| self.by_san.get(name)).cloned().ok_or(AuthError::UnknownCertificate)
+        peer.names
+            .iter()
+            .find_map(|name| self.by_san.get(name))
+            .cloned()
+            .ok_or(AuthError::UnknownCertificate)
     }
 
     pub fn len(&self) -> usize {

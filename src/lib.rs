@@ -85,7 +85,19 @@ fn load(path: &Path) -> Result<Runtime, ConfigError> {
 }
 
 async fn check(path: PathBuf) -> u8 {
-    match load(&path) {
+    let loaded = load(&path).and_then(|rt| match rt.config.server.tls.as_ref().map(tls::InboundTls::new) {
+        Some(Err(e)) => {
+            let problem = config::Problem {
+                path: "server.tls".into(),
+                message: telemetry::error_chain(&e),
+            };
+            Err(ConfigError {
+                problems: vec![problem],
+            })
+        }
+        _ => Ok(rt),
+    });
+    match loaded {
         Ok(rt) => {
             println!("configuration OK: {}", path.display());
             println!(
@@ -132,6 +144,21 @@ async fn run(path: PathBuf) -> u8 {
         Err(e) => return report(&path, &e),
     };
     let server_config = rt.config.server.clone();
+    let inbound_tls = match server_config.tls.as_ref().map(tls::InboundTls::new).transpose() {
+        Ok(tls) => tls.map(Arc::new),
+        Err(e) => {
+            let problem = config::Problem {
+                path: "server.tls".into(),
+                message: telemetry::error_chain(&e),
+            };
+            return report(
+                &path,
+                &ConfigError {
+                    problems: vec![problem],
+                },
+            );
+        }
+    };
     let listener = match server::bind(server_config.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -184,7 +211,11 @@ async fn run(path: PathBuf) -> u8 {
             gateway.start_draining();
         }
     };
-    let builder = server::connection_builder(&server_config);
+    let mut builder = server::connection_builder(&server_config);
+    if let Some(tls) = inbound_tls {
+        tls.spawn_reloader(std::time::Duration::from_secs(2));
+        builder = builder.with_tls(tls);
+    }
     server::serve(
         listener,
         builder,

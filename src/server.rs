@@ -38,11 +38,21 @@ use tokio::time::Instant;
 use crate::body::Body;
 use crate::config::ServerConfig;
 use crate::framing::{LengthWithChunkedOnWire, WireScanner};
+use crate::tls::{peer_identity, InboundTls, PeerIdentity};
 
 /// How connections are served: hyper's settings and the timers kept here.
 pub struct Connections {
     http: auto::Builder<TokioExecutor>,
     timers: Timers,
+    tls: Option<Arc<InboundTls>>,
+}
+
+impl Connections {
+    /// Serves HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with `tls` instead of plaintext.
+    pub fn with_tls(mut self, tls: Arc<InboundTls>) -> Connections {
+        self.tls = Some(tls);
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +83,7 @@ pub fn connection_builder(config: &ServerConfig) -> Connections {
             header_read: config.header_read_timeout,
             idle: config.idle_timeout,
         },
+        tls: None,
     }
 }
 
@@ -114,14 +125,26 @@ pub async fn serve<H, F>(
         };
         backoff.succeeded();
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
-            connections.clone(),
-            stream,
-            peer,
-            handler.clone(),
-            stopped.clone(),
-            permit,
-        ));
+        let (connections, handler, stopped) = (connections.clone(), handler.clone(), stopped.clone());
+        tokio::spawn(async move {
+            let Some(tls) = connections.tls.clone() else {
+                return connection(connections, stream, peer, None, handler, stopped, permit).await;
+            };
+            // The handshake is part of the first request's head: same time bound.
+            let accepted = tokio::time::timeout(connections.timers.header_read, tls.acceptor().accept(stream)).await;
+            match accepted {
+                Ok(Ok(stream)) => {
+                    let identity = if tls.requires_client_certificates() {
+                        Some(peer_identity(stream.get_ref().1).unwrap_or_default())
+                    } else {
+                        None
+                    };
+                    connection(connections, stream, peer, identity, handler, stopped, permit).await;
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        });
     }
     // New connections are refused from here on.
     drop(listener);
@@ -140,6 +163,7 @@ async fn connection<IO, H, F>(
     connections: Arc<Connections>,
     io: IO,
     peer: SocketAddr,
+    identity: Option<PeerIdentity>,
     handler: H,
     mut stop: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
@@ -159,6 +183,9 @@ async fn connection<IO, H, F>(
         service_fn(move |mut request: hyper::Request<Incoming>| {
             if activity.ambiguous.load(Ordering::Relaxed) {
                 request.extensions_mut().insert(LengthWithChunkedOnWire);
+            }
+            if let Some(identity) = &identity {
+                request.extensions_mut().insert(identity.clone());
             }
             if request.version() == http::Version::HTTP_2 {
                 activity.h2.store(true, Ordering::SeqCst);

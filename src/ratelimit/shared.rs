@@ -264,8 +264,7 @@ fn client(url: &Secret, config: &RedisConfig) -> Result<SharedBudgets, String> {
         return Err("the Redis client needs a Tokio runtime".to_string());
     }
     // The redis crate's URL errors are fixed texts: the URL itself is never in them.
-    SharedBudgets::new(url.expose(), config.timeout, &config.key_prefix)
-        .map_err(|e| crate::telemetry::error_chain(&e))
+    SharedBudgets::new(url.expose(), config.timeout, &config.key_prefix).map_err(|e| crate::telemetry::error_chain(&e))
 }
 
 fn failure_mode_str(mode: FailureMode) -> &'static str {
