@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::Value;
 use support::process::GatewayProcess;
 use support::{send, sha256_hex, TestConfig};
@@ -12,12 +14,16 @@ const SALES: &str = "tok_sandbox_sales";
 const SUPPORT: &str = "tok_sandbox_support";
 
 fn config(write_per_second: u32) -> TestConfig {
+    config_for("sandbox", write_per_second)
+}
+
+fn config_for(upstream: &str, write_per_second: u32) -> TestConfig {
     TestConfig::new(&format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
 [upstream]
-url = "sandbox"
+url = "{upstream}"
 [[teams]]
 id = "sales"
 api_key = {{ value = "ak_sbx_sales" }}
@@ -239,22 +245,54 @@ fn text_field(value: &Value, prefix: &str) -> String {
 
 #[tokio::test]
 async fn the_sandbox_429_reaches_the_caller_unchanged() {
-    // The gateway's own team budget is set high so the emulator's 5 writes/s is what refuses.
-    let gw = GatewayProcess::start(config(1000), &[]);
-    let sales = Client {
-        addr: gw.addr,
-        auth: format!("Bearer {SALES}"),
-        patient: false,
-    };
+    // Two sidecars of one team in front of one emulator (run alone, as `allo-gateway sandbox`):
+    // the first spends the key's 5 writes and, told `X-RateLimit-Remaining: 0`, holds the team
+    // itself; the second has not been told, so its request meets the emulator's own 429, which
+    // must reach its caller unchanged.
+    let emulator_cfg = config(5);
+    let emulator = GatewayProcess::spawn(
+        &[
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            emulator_cfg.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let upstream = format!("http://{}", emulator.addr);
+    let first = GatewayProcess::start(config_for(&upstream, 1000), &[]);
+    let second = GatewayProcess::start(config_for(&upstream, 1000), &[]);
+    let (a, b) = (
+        Client {
+            addr: first.addr,
+            auth: format!("Bearer {SALES}"),
+            patient: false,
+        },
+        Client {
+            addr: second.addr,
+            auth: format!("Bearer {SALES}"),
+            patient: false,
+        },
+    );
     let mut limited = None;
-    for _ in 0..12 {
-        let (s, body, a) = sales.call("POST", "/v2/api/dialing-queues/current", "").await;
+    // The emulator's windows are whole seconds; a window may roll over between the two
+    // gateways' requests, so try a few times.
+    for _ in 0..5 {
+        for _ in 0..6 {
+            let (s, _, r) = a.call("POST", "/v2/api/dialing-queues/current", "").await;
+            if s == 429 {
+                break;
+            }
+            assert_eq!(s, 200);
+            assert!(r.header("x-ratelimit-limit").is_some());
+        }
+        let (s, body, r) = b.call("POST", "/v2/api/dialing-queues/current", "").await;
         if s == 429 {
-            limited = Some((body, a));
+            limited = Some((body, r));
             break;
         }
-        assert_eq!(s, 200);
-        assert!(a.header("x-ratelimit-limit").is_some());
+        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     let (body, a) = limited.expect("the sandbox never answered 429");
     assert!(

@@ -124,7 +124,8 @@ impl<C: Clock> Shared<C> {
     /// a remote Redis can outlast the decision timeout). A failure here is not counted: the
     /// first decision finds out and the breaker takes over.
     pub fn start(&self) {
-        if self.store.started.swap(true, Ordering::AcqRel) {
+        // Called by every decision: a read first, so the hot path never writes the flag.
+        if self.store.started.load(Ordering::Acquire) || self.store.started.swap(true, Ordering::AcqRel) {
             return;
         }
         let failure_mode = failure_mode_str(self.failure_mode);
@@ -234,10 +235,7 @@ impl<C: Clock> Shared<C> {
                 "Redis is unavailable; team budgets fall back to the failure mode, and Redis is probed again after skip_ms"
             );
         } else {
-            tracing::debug!(
-                error,
-                "a Redis call failed; this decision falls back to the failure mode"
-            );
+            tracing::debug!(error, "a Redis call failed");
         }
     }
 
