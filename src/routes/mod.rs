@@ -72,6 +72,9 @@ pub enum Match<'a> {
 #[derive(Debug)]
 pub struct RouteTable {
     routes: Vec<Arc<Route>>,
+    /// `by_len[n]`: the routes whose template has `n` segments (a path is only ever compared
+    /// with templates of its own length).
+    by_len: Vec<Vec<Arc<Route>>>,
     scopes: BTreeSet<String>,
 }
 
@@ -168,7 +171,13 @@ impl RouteTable {
                 schemas,
             }));
         }
-        Ok(RouteTable { routes, scopes })
+        let mut by_len = vec![Vec::new(); MAX_SEGMENTS + 1];
+        for route in &routes {
+            if let Some(bucket) = by_len.get_mut(route.segments.len()) {
+                bucket.push(route.clone());
+            }
+        }
+        Ok(RouteTable { routes, by_len, scopes })
     }
 
     /// Resolves a request path (without query). Literal segments win over parameters, so
@@ -190,7 +199,8 @@ impl RouteTable {
         let parts = &buf[..count];
         let mut best: Option<(&Arc<Route>, u64)> = None;
         let mut allowed = Vec::new();
-        for route in &self.routes {
+        let candidates = self.by_len.get(count).map_or(&[][..], Vec::as_slice);
+        for route in candidates {
             let Some(rank) = route.rank(parts) else { continue };
             if route.method != *method {
                 allowed.push(route.method.clone());
@@ -236,11 +246,12 @@ impl Route {
         if parts.len() != self.segments.len() {
             return None;
         }
+        // Last segment first: templates share their leading `v2/api`, so a path that does
+        // not fit is usually told apart by its first comparison.
         let mut rank = 0u64;
-        for (segment, part) in self.segments.iter().zip(parts) {
-            rank <<= 1;
+        for (i, (segment, part)) in self.segments.iter().zip(parts).enumerate().rev() {
             match segment {
-                Segment::Literal(lit) if lit == part => rank |= 1,
+                Segment::Literal(lit) if lit == part => rank |= 1 << (parts.len() - 1 - i),
                 Segment::Literal(_) => return None,
                 Segment::Param if part.is_empty() => return None,
                 Segment::Param => {}

@@ -32,6 +32,10 @@ pub enum RewriteError {
 
 /// Builds the upstream request head. `base` holds the configured scheme and authority (empty
 /// for the in-process sandbox); the caller's target contributes only its path and query.
+///
+/// One pass over the caller's headers copies what may be forwarded (a header value clone is
+/// a reference count, not a copy) instead of cloning the whole map and removing a dozen
+/// names from it one by one.
 pub fn rewrite_request(
     parts: &http::request::Parts,
     base: &http::uri::Parts,
@@ -39,21 +43,42 @@ pub fn rewrite_request(
     request_id: &HeaderValue,
     body_len: usize,
 ) -> Result<Request<()>, RewriteError> {
-    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut uri = Uri::builder();
+    let mut target = http::uri::Parts::default();
     if let (Some(scheme), Some(authority)) = (&base.scheme, &base.authority) {
-        uri = uri.scheme(scheme.clone()).authority(authority.clone());
+        target.scheme = Some(scheme.clone());
+        target.authority = Some(authority.clone());
     }
-    let uri = uri.path_and_query(path_and_query).build()?;
+    // The parsed path and query, shared rather than re-parsed: byte for byte what came in.
+    target.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    let uri = Uri::from_parts(target).map_err(http::Error::from)?;
 
-    let mut headers = parts.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    // The caller's credential, Host, framing and Expect are the gateway's to set.
-    headers.remove(header::AUTHORIZATION);
-    headers.remove(header::HOST);
-    headers.remove(header::CONTENT_LENGTH);
-    headers.remove(header::EXPECT);
-    let mut auth = HeaderValue::from_str(&format!("Api-Key {}", key.expose())).map_err(|_| RewriteError::Key)?;
+    let named = connection_named(&parts.headers);
+    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 3);
+    for (name, value) in &parts.headers {
+        // The caller's credential, Host, framing and Expect are the gateway's to set.
+        if is_hop_by_hop(name)
+            || named.contains(name)
+            || *name == header::AUTHORIZATION
+            || *name == header::HOST
+            || *name == header::CONTENT_LENGTH
+            || *name == header::EXPECT
+            || *name == REQUEST_ID
+        {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    let key = key.expose();
+    let mut value = Vec::with_capacity(API_KEY_PREFIX.len() + key.len());
+    value.extend_from_slice(API_KEY_PREFIX);
+    value.extend_from_slice(key.as_bytes());
+    let mut auth = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).map_err(|_| RewriteError::Key)?;
     auth.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, auth);
     headers.insert(REQUEST_ID, request_id.clone());
@@ -73,16 +98,30 @@ pub fn rewrite_request(
     Ok(request)
 }
 
-/// Removes `Connection` and every header it names, and the fixed hop-by-hop set.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+const API_KEY_PREFIX: &[u8] = b"Api-Key ";
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.iter().any(|h| h == name)
+}
+
+/// The header names listed in `Connection` (none, without allocating, in the usual case).
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         // Split the bytes: one item that is not a token (obs-text, say) must not hide the rest.
         .flat_map(|v| v.as_bytes().split(|&b| b == b','))
         .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
-        .collect();
-    for name in named {
+        .collect()
+}
+
+/// Removes `Connection` and every header it names, and the fixed hop-by-hop set.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most responses carry none: one look at each name instead of eight removals.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    for name in connection_named(headers) {
         headers.remove(name);
     }
     for name in &HOP_BY_HOP {

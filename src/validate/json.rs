@@ -22,9 +22,11 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, FieldError> {
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v));
     value.map_err(|e| {
+        // The path was recorded innermost first, as the error unwound.
         let pointer: String = path
             .borrow()
             .iter()
+            .rev()
             .map(|k| format!("/{}", pointer_escape(k)))
             .collect();
         let text = e.to_string();
@@ -89,18 +91,20 @@ impl<'de> Visitor<'de> for Strict<'_> {
         Ok(Value::Null)
     }
 
+    // The path to a failure is recorded only when there is one: each level adds its own
+    // segment as the error passes through it (innermost first), so a valid document costs
+    // no path bookkeeping at all.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         loop {
-            self.path.borrow_mut().push(items.len().to_string());
-            match seq.next_element_seed(self)? {
-                Some(item) => items.push(item),
-                None => {
-                    self.path.borrow_mut().pop();
-                    return Ok(Value::Array(items));
+            match seq.next_element_seed(self) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => return Ok(Value::Array(items)),
+                Err(e) => {
+                    self.path.borrow_mut().push(items.len().to_string());
+                    return Err(e);
                 }
             }
-            self.path.borrow_mut().pop();
         }
     }
 
@@ -112,10 +116,15 @@ impl<'de> Visitor<'de> for Strict<'_> {
                 self.path.borrow_mut().push(key);
                 return Err(A::Error::custom(format!("{DUPLICATE}{shown:?}")));
             }
-            self.path.borrow_mut().push(key.clone());
-            let value = map.next_value_seed(self)?;
-            self.path.borrow_mut().pop();
-            object.insert(key, value);
+            match map.next_value_seed(self) {
+                Ok(value) => {
+                    object.insert(key, value);
+                }
+                Err(e) => {
+                    self.path.borrow_mut().push(key);
+                    return Err(e);
+                }
+            }
         }
         Ok(Value::Object(object))
     }

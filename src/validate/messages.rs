@@ -53,6 +53,11 @@ pub fn summary(errors: &[FieldError]) -> String {
 
 /// Every violation of `validator` by `value`.
 pub fn schema_errors(validator: &Validator, value: &Value) -> Vec<FieldError> {
+    // Valid input is the common case: `is_valid` builds no error and its evaluation paths, so
+    // the itemised walk runs only for input that fails.
+    if validator.is_valid(value) {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for error in validator.iter_errors(value) {
         let pointer = error.instance_path().as_str().to_string();
