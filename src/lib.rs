@@ -173,6 +173,8 @@ async fn run(path: PathBuf) -> u8 {
             return EXIT_FAILURE;
         }
     };
+    // Building the state did no I/O; now that it will serve, connect to Redis (if configured).
+    rt.limits.connect();
     let gateway = Arc::new(Gateway::new(rt));
     let ready = Arc::new(admin::Readiness::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -11,16 +11,18 @@
 //! series are created on first use. Series of ids removed by a reload stay until restart
 //! (their counters must not go backwards while Prometheus still scrapes them).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::ratelimit::Budget;
+use crate::ratelimit::{Budget, RedisStats};
 use crate::telemetry::AccessLog;
 
 /// The `Content-Type` of `render()`'s text.
@@ -337,12 +339,40 @@ impl Metrics {
     }
 
     /// The text exposition for `/metrics`.
+    /// Exposes the shared team budgets' Redis counters (zero while `[ratelimit.redis]` is not
+    /// set), read at each scrape from `stats`, which every reload carries over.
+    pub fn watch_redis(&mut self, stats: Arc<RedisStats>) {
+        self.registry.register_collector(Box::new(RedisCounters(stats)));
+    }
+
     pub fn render(&self) -> String {
         let mut text = String::with_capacity(16 * 1024);
         if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::warn!(error = %e, "metrics encoding failed");
         }
         text
+    }
+}
+
+/// `allo_gateway_redis_errors_total` and `allo_gateway_redis_fallbacks_total`.
+#[derive(Debug)]
+struct RedisCounters(Arc<RedisStats>);
+
+impl Collector for RedisCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counters = [
+            ("redis_errors", "Redis calls for shared team budgets that failed or timed out", self.0.errors()),
+            (
+                "redis_fallbacks",
+                "Team-budget decisions Redis could not make: made on the local budget (failure_mode open) or refused with 503 (closed)",
+                self.0.fallbacks(),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        Ok(())
     }
 }
 

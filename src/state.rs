@@ -92,6 +92,10 @@ impl Runtime {
         };
         let callers = Callers::new(&config.callers);
         let limits = RateLimits::new(&config);
+        let mut metrics = Metrics::new();
+        // The counters live as long as the first state's limiter (carried over by every
+        // reload), as the metrics do (see `inherit`).
+        metrics.watch_redis(limits.redis_stats());
         let slots = config.server.max_in_flight_per_team;
         let in_flight = teams
             .keys()
@@ -106,7 +110,7 @@ impl Runtime {
                 limits,
                 upstream,
                 in_flight,
-                metrics: Arc::new(Metrics::new()),
+                metrics: Arc::new(metrics),
             }),
             None => p.into_result_err(),
         }
