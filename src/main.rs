@@ -3,11 +3,6 @@
 
 use clap::Parser;
 
-/// The request path allocates ~35-50 small blocks per request, often freed on another worker
-/// thread; mimalloc does that for about half of glibc's instructions (tests/perf/PROFILE.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = allo_gateway::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
