@@ -511,3 +511,23 @@ async fn the_listener_speaks_h2c_with_prior_knowledge() {
     // The :authority the caller used never reaches the upstream.
     assert_eq!(got[0].all("host"), vec![up.addr.to_string()]);
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused() {
+    let up = Capture::start().await;
+    let gw = start(&up.url(), "");
+    for _ in 0..20 {
+        let r = send(
+            gw.addr,
+            "GET",
+            "/v2/api/users",
+            &[("authorization", &bearer(SALES_TOKEN))],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(up.count(), 20);
+    // Sequential requests from new caller connections share one pooled upstream connection.
+    assert_eq!(up.connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -60,6 +60,8 @@ pub struct Capture {
     pub requests: Arc<Mutex<Vec<Captured>>>,
     pub canned: Arc<Mutex<Canned>>,
     responder: Arc<Mutex<Option<Responder>>>,
+    /// Connections accepted so far (to check that the gateway reuses them).
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -87,11 +89,14 @@ impl Capture {
         let responder: Arc<Mutex<Option<Responder>>> = Arc::new(Mutex::new(None));
         let (reqs, can, resp) = (requests.clone(), canned.clone(), responder.clone());
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (reqs, can, resp, acceptor) = (reqs.clone(), can.clone(), resp.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -148,6 +153,7 @@ impl Capture {
             requests,
             canned,
             responder,
+            connections,
             task,
         }
     }
