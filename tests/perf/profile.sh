@@ -53,26 +53,8 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')"
 TEAM_KEY="ak_perf_3f9c2e7b51d04a86b1e7c0d9a2f45e61"
 TOKEN="perf_caller_9QeX2r7LmT4vBz8KpN3sYw6Hd0Jc5Fa1"
 TOKEN_SHA256="$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
-cat >"$OUT/gateway.toml" <<EOF
-[server]
-listen = "127.0.0.1:$GATEWAY_PORT"
-[upstream]
-url = "http://127.0.0.1:$UPSTREAM_PORT"
-[log]
-format = "json"
-[[teams]]
-id = "perf"
-api_key = { env = "ALLO_KEY_PERF" }
-read_per_second = 1000000
-write_per_second = 1000000
-[[callers]]
-id = "perf-caller"
-team = "perf"
-token_sha256 = "$TOKEN_SHA256"
-scopes = ["DIALING_QUEUE_READ_WRITE", "USERS_READ"]
-routes = ["dialingQueues.*", "users.list"]
-rate = { per_second = 1000000, burst = 1000000 }
-EOF
+. "$HERE/gateway-config.sh"
+gateway_config "$GATEWAY_PORT" >"$OUT/gateway.toml"
 
 "$UPSTREAM_BIN" "$UPSTREAM_PORT" 2>"$OUT/upstream.log" &
 PIDS+=($!)
