@@ -316,6 +316,12 @@ async fn a_revoked_key_is_retried_with_the_fallback_which_then_serves() {
         .iter()
         .all(|c| c.all("authorization") == [format!("Api-Key {FALLBACK}")]));
 
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while events(&gw, "Allo refused the team's key; switched to its other key").is_empty()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let switches = events(&gw, "Allo refused the team's key; switched to its other key");
     assert_eq!(switches.len(), 1, "{}", gw.log());
     let switch = &switches[0];
@@ -348,7 +354,16 @@ async fn a_revoked_key_is_retried_with_the_fallback_which_then_serves() {
     assert_eq!(refused.status, 401);
     assert_eq!(refused.json()["error"]["code"], "API_KEY_REVOKED");
     assert_eq!(refused.gateway_error(), None);
-    assert!(!events(&gw, "Allo refused both of the team's keys").is_empty());
+    // The warning is written as the answer goes out: give the log reader a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while events(&gw, "Allo refused both of the team's keys").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning for two refused keys:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 fn team_file(id: &str, key_env: &str, caller_id: &str, token: &str) -> String {
