@@ -421,7 +421,7 @@ async fn team_files_are_added_and_a_broken_one_is_refused() {
     assert_eq!(last_key(&up), "Api-Key ak_SUPPORT");
 }
 
-// Needs `config::load_skipping` (the lead's config module); see `reload::load_config`.
+// A reload leaves a broken team file out (`config::load_skipping`) and applies the rest.
 #[tokio::test]
 async fn a_broken_team_file_does_not_hold_back_other_teams() {
     let up = Capture::start().await;
