@@ -97,14 +97,6 @@ impl Callers {
             .cloned()
             .ok_or(AuthError::UnknownCertificate)
     }
-
-    pub fn len(&self) -> usize {
-        self.by_token.len().max(self.by_san.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_token.is_empty() && self.by_san.is_empty()
-    }
 }
 
 /// Hashes a SHA-256 digest by taking its first eight bytes: the digest is already uniformly

@@ -3,8 +3,10 @@
 //! operator fixes a config in one pass. Secrets are only described here (`SecretSource`);
 //! they are resolved when the config is turned into a running state (`state.rs`).
 
+mod fields;
 mod raw;
 mod typed;
+mod walk;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -108,7 +110,7 @@ fn validate_text(text: &str, base_dir: &Path, skip: &BTreeSet<String>) -> Result
     for key in unknown {
         problems.push(key, "unknown key");
     }
-    let config = typed::validate(raw, base_dir, skip, &mut problems);
+    let config = walk::validate(raw, base_dir, skip, &mut problems);
     problems.into_result(config)
 }
 

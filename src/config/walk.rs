@@ -1,170 +1,17 @@
-//! The typed config and the walk that builds it from the raw structs. Each field is checked
-//! where it is read; problems are pushed with their key path and a usable default is kept so
-//! the walk can go on and find the next problem.
+//! The walk from the raw structs to the typed `Config`: each section and each team or caller
+//! is checked where it is read, its problems pushed with their key path, and a usable default
+//! kept so the walk goes on to find the next problem. Leaf values are read by `fields`.
 
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use http::uri::{Authority, Scheme};
-
-use super::raw::{RawCaller, RawConfig, RawRate, RawSecret, RawTeam};
+use super::fields::*;
+use super::raw::{RawCaller, RawConfig, RawTeam};
+use super::typed::*;
 use super::Problems;
 use crate::secret::{Secret, SecretSource};
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub server: ServerConfig,
-    pub upstream: UpstreamConfig,
-    pub routes: RoutesPolicy,
-    pub log: LogConfig,
-    pub ratelimit: RateLimitConfig,
-    pub teams: Vec<TeamConfig>,
-    pub callers: Vec<CallerConfig>,
-    /// The folder relative paths were resolved from.
-    pub base_dir: PathBuf,
-    /// Per-team files, if configured (watched for hot reload).
-    pub teams_dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub admin_listen: Option<SocketAddr>,
-    pub max_body_bytes: usize,
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-    pub header_read_timeout: Duration,
-    pub body_read_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub shutdown_grace: Duration,
-    pub max_connections: usize,
-    pub max_in_flight_per_team: usize,
-    /// Inbound TLS; None: plain HTTP/1.1 and h2c.
-    pub tls: Option<TlsConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsConfig {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
-    /// Client certificates are required and verified against this CA when set.
-    pub client_ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamTarget {
-    /// The built-in Allo emulator, in process.
-    Sandbox,
-    Url {
-        scheme: Scheme,
-        authority: Authority,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    pub target: UpstreamTarget,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    pub ca_file: Option<PathBuf>,
-    pub pool_idle_timeout: Duration,
-    pub pool_max_idle_per_host: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownRoutes {
-    Reject,
-    Forward,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownFields {
-    Reject,
-    Allow,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct RoutesPolicy {
-    pub unknown: UnknownRoutes,
-    pub unknown_fields: UnknownFields,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct LogConfig {
-    /// None: json when stdout is not a terminal, pretty otherwise.
-    pub format: Option<LogFormat>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnLimit {
-    Reject,
-    Wait,
-}
-
-#[derive(Debug, Clone)]
-pub struct RateLimitConfig {
-    pub on_limit: OnLimit,
-    pub max_wait: Duration,
-    pub max_waiters: usize,
-    /// Team budgets shared through Redis; None: per instance.
-    pub redis: Option<RedisConfig>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    /// `redis://` or `rediss://` (TLS) URL, possibly with a password: kept as a secret.
-    pub url: SecretSource,
-    pub failure_mode: crate::shared_budget::FailureMode,
-    pub timeout: Duration,
-    pub key_prefix: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct TeamConfig {
-    /// Where this team is written (`teams[0]`, `teams_dir/sales.toml:`), for messages.
-    pub origin: String,
-    pub id: String,
-    pub api_key: SecretSource,
-    pub api_key_fallback: Option<SecretSource>,
-    pub read_per_second: NonZeroU32,
-    pub write_per_second: NonZeroU32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub per_second: NonZeroU32,
-    pub burst: NonZeroU32,
-}
-
-#[derive(Debug, Clone)]
-pub struct CallerConfig {
-    /// Where this caller is written (`callers[2]`, `teams_dir/sales.toml:callers[0]`).
-    pub origin: String,
-    pub id: String,
-    pub team: String,
-    /// SHA-256 of the caller's token; the token itself is never stored.
-    pub token_sha256: Option<[u8; 32]>,
-    /// An mTLS identity (URI or DNS SAN) that authenticates this caller.
-    pub cert_san: Option<String>,
-    /// None: every scope.
-    pub scopes: Option<Vec<String>>,
-    pub rate: Option<Rate>,
-    /// None: every route the scopes allow.
-    pub routes: Option<Vec<String>>,
-}
-
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_UPSTREAM: &str = "https://api.withallo.com";
-
-pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Config {
+pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>, p: &mut Problems) -> Config {
     let s = raw.server;
     let server = ServerConfig {
         listen: addr(p, "server.listen", s.listen.as_deref().unwrap_or(DEFAULT_LISTEN)),
@@ -266,7 +113,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
     }
     let teams_dir = raw.teams_dir.map(|d| base_dir.join(d));
     if let Some(dir) = &teams_dir {
-        load_team_files(p, dir, &mut teams, &mut callers);
+        load_team_files(p, dir, skip, &mut teams, &mut callers);
     }
     check_references(p, &teams, &callers);
 
@@ -284,8 +131,15 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, p: &mut Problems) -> Con
 }
 
 /// Loads `*.toml` from `dir`, each one team with its own callers. Problems are reported
-/// under the file's name so the owner of that file knows it is theirs.
-fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, callers: &mut Vec<CallerConfig>) {
+/// under the file's name so the owner of that file knows it is theirs. Files named in `skip`
+/// are left out.
+fn load_team_files(
+    p: &mut Problems,
+    dir: &Path,
+    skip: &BTreeSet<String>,
+    teams: &mut Vec<TeamConfig>,
+    callers: &mut Vec<CallerConfig>,
+) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => return p.push("teams_dir", format!("cannot read folder {}: {e}", dir.display())),
@@ -300,6 +154,9 @@ fn load_team_files(p: &mut Problems, dir: &Path, teams: &mut Vec<TeamConfig>, ca
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if skip.contains(&name) {
+            continue;
+        }
         let prefix = format!("teams_dir/{name}");
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
@@ -466,7 +323,11 @@ fn check_references(p: &mut Problems, teams: &[TeamConfig], callers: &[CallerCon
     let mut seen = std::collections::HashSet::new();
     for team in teams {
         if !team.id.is_empty() && !seen.insert(team.id.as_str()) {
-            p.push("teams", format!("team id {:?} is used more than once", team.id));
+            let sep = if team.origin.ends_with(':') { "" } else { "." };
+            p.push(
+                format!("{}{sep}id", team.origin),
+                format!("team id {:?} is used more than once", team.id),
+            );
         }
     }
     let mut caller_ids = std::collections::HashSet::new();
@@ -489,159 +350,6 @@ fn check_references(p: &mut Problems, teams: &[TeamConfig], callers: &[CallerCon
                     "the same token hash is given to two callers",
                 );
             }
-        }
-    }
-}
-
-fn secret_source(p: &mut Problems, path: &str, s: RawSecret, base_dir: &Path) -> SecretSource {
-    match (s.env, s.file, s.value) {
-        (Some(name), None, None) => SecretSource::Env(name),
-        (None, Some(file), None) => SecretSource::File(base_dir.join(file)),
-        (None, None, Some(value)) => SecretSource::Value(Secret::new(value)),
-        _ => {
-            p.push(path, "give exactly one of env, file or value");
-            SecretSource::Value(Secret::new(""))
-        }
-    }
-}
-
-fn identifier(p: &mut Problems, path: &str, id: Option<String>) -> String {
-    match id {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
-        {
-            id
-        }
-        Some(_) => {
-            p.push(
-                path,
-                "must be 1 to 64 characters among letters, digits, '-', '_' and '.'",
-            );
-            String::new()
-        }
-        None => {
-            p.push(path, "missing");
-            String::new()
-        }
-    }
-}
-
-fn rate(p: &mut Problems, path: &str, r: RawRate) -> Rate {
-    let per_second = per_second(p, &format!("{path}.per_second"), r.per_second, 1);
-    if r.per_second.is_none() {
-        p.push(format!("{path}.per_second"), "missing");
-    }
-    let burst = match r.burst {
-        Some(burst) => per_second_value(p, &format!("{path}.burst"), burst),
-        None => per_second,
-    };
-    Rate { per_second, burst }
-}
-
-fn per_second(p: &mut Problems, path: &str, value: Option<u64>, default: u32) -> NonZeroU32 {
-    match value {
-        Some(v) => per_second_value(p, path, v),
-        None => NonZeroU32::new(default).unwrap_or(NonZeroU32::MIN),
-    }
-}
-
-fn per_second_value(p: &mut Problems, path: &str, value: u64) -> NonZeroU32 {
-    match u32::try_from(value).ok().and_then(NonZeroU32::new) {
-        Some(v) if v.get() <= 1_000_000 => v,
-        _ => {
-            p.push(path, "must be between 1 and 1000000");
-            NonZeroU32::MIN
-        }
-    }
-}
-
-fn addr(p: &mut Problems, path: &str, text: &str) -> SocketAddr {
-    text.parse().unwrap_or_else(|_| {
-        p.push(
-            path,
-            format!("{text:?} is not an IP address with a port, e.g. \"127.0.0.1:8080\""),
-        );
-        SocketAddr::from(([127, 0, 0, 1], 0))
-    })
-}
-
-fn duration(p: &mut Problems, path: &str, text: Option<String>, default: &str) -> Duration {
-    let text = text.as_deref().unwrap_or(default);
-    match humantime::parse_duration(text) {
-        Ok(d) if !d.is_zero() => d,
-        _ => {
-            p.push(
-                path,
-                format!("{text:?} is not a duration with a unit, e.g. \"250ms\", \"10s\", \"2m\""),
-            );
-            humantime::parse_duration(default).unwrap_or(Duration::from_secs(1))
-        }
-    }
-}
-
-fn bounded(p: &mut Problems, path: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> usize {
-    let v = value.unwrap_or(default);
-    if !(min..=max).contains(&v) {
-        p.push(path, format!("must be between {min} and {max}"));
-        return usize::try_from(default).unwrap_or(usize::MAX);
-    }
-    usize::try_from(v).unwrap_or(usize::MAX)
-}
-
-fn choice<T: Copy>(p: &mut Problems, path: &str, value: Option<String>, options: &[(&str, T)]) -> T {
-    let Some(value) = value else { return options[0].1 };
-    match options.iter().find(|(name, _)| *name == value) {
-        Some((_, v)) => *v,
-        None => {
-            let names: Vec<_> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
-            p.push(path, format!("{value:?} is not one of {}", names.join(", ")));
-            options[0].1
-        }
-    }
-}
-
-fn existing_file(p: &mut Problems, path: &str, base_dir: &Path, file: &str) -> PathBuf {
-    let full = base_dir.join(file);
-    if !full.is_file() {
-        p.push(path, format!("file {} does not exist", full.display()));
-    }
-    full
-}
-
-fn upstream_target(p: &mut Problems, url: &str) -> UpstreamTarget {
-    if url == "sandbox" {
-        return UpstreamTarget::Sandbox;
-    }
-    let fallback = UpstreamTarget::Url {
-        scheme: Scheme::HTTPS,
-        authority: Authority::from_static("api.withallo.com"),
-    };
-    let Ok(uri) = url.parse::<http::Uri>() else {
-        p.push("upstream.url", format!("{url:?} is not a URL"));
-        return fallback;
-    };
-    let path_ok = uri
-        .path_and_query()
-        .is_none_or(|pq| pq.as_str() == "/" || pq.as_str().is_empty());
-    match (uri.scheme(), uri.authority()) {
-        (Some(scheme), Some(authority))
-            if (*scheme == Scheme::HTTPS || *scheme == Scheme::HTTP)
-                && path_ok
-                && !authority.as_str().contains('@') =>
-        {
-            UpstreamTarget::Url {
-                scheme: scheme.clone(),
-                authority: authority.clone(),
-            }
-        }
-        _ => {
-            p.push(
-                "upstream.url",
-                "must be \"sandbox\" or http(s)://host[:port] with no path, query or user info",
-            );
-            fallback
         }
     }
 }
