@@ -16,6 +16,10 @@ pub struct Cli {
     /// Config file (TOML).
     #[arg(long, env = "ALLO_GATEWAY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Threads serving requests: 1 runs everything on one thread (the leanest: no work
+    /// stealing, no cross-thread wake-ups); the default is one per available core.
+    #[arg(long, env = "ALLO_GATEWAY_WORKERS", global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
