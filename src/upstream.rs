@@ -1,7 +1,14 @@
-//! Forwarding: the pooled hyper-util client over rustls (system roots plus `ca_file`, HTTP/1.1
-//! and HTTP/2 by ALPN), the request rewrite that decides exactly what the upstream receives
-//! (INTERFACE §4), and the response cleanup. The upstream authority comes only from config.
+//! Forwarding: where requests go and how. Over the network that is the gateway's own
+//! HTTP/1.1 client (`client.rs`: a pool of keep-alive connections, the request written and
+//! the response read in the request's own task, no per-request task or channel), or HTTP/2
+//! through hyper when the upstream's TLS offers h2 by ALPN; either way over rustls (system
+//! roots plus `ca_file`) for https. `rewrite.rs` and `h1.rs` decide exactly what the upstream
+//! receives (INTERFACE §4). The upstream authority comes only from config.
 
+mod client;
+mod connect;
+mod h1;
+mod pool;
 mod rewrite;
 mod tls;
 
@@ -10,10 +17,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 pub use rewrite::{rewrite_request, strip_hop_by_hop, REQUEST_ID};
 
@@ -42,19 +45,18 @@ pub enum UpstreamSetupError {
     CaFileEmpty(std::path::PathBuf),
     #[error("upstream \"sandbox\" needs the emulator built from the teams' keys")]
     NoSandbox,
+    #[error("the upstream host {0:?} is not a valid TLS server name")]
+    ServerName(String),
+    #[error("the upstream authority cannot be a Host header")]
+    Host,
     #[error("TLS setup failed")]
     Tls(#[source] rustls::Error),
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 // One value per loaded config, never moved on the request path: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Target {
-    Network {
-        client: HttpsClient,
-        base: http::uri::Parts,
-    },
+    Network(client::Client),
     Sandbox(Arc<Sandbox>),
 }
 
@@ -70,13 +72,7 @@ impl Upstream {
             (UpstreamTarget::Sandbox, Some(sandbox)) => Target::Sandbox(sandbox),
             (UpstreamTarget::Sandbox, None) => return Err(UpstreamSetupError::NoSandbox),
             (UpstreamTarget::Url { scheme, authority }, _) => {
-                let mut base = http::uri::Parts::default();
-                base.scheme = Some(scheme.clone());
-                base.authority = Some(authority.clone());
-                Target::Network {
-                    client: client(config)?,
-                    base,
-                }
+                Target::Network(client::Client::new(scheme, authority, config)?)
             }
         };
         Ok(Upstream {
@@ -85,7 +81,8 @@ impl Upstream {
         })
     }
 
-    /// Sends the rewritten request; the response body streams back.
+    /// Sends the rewritten request; the response body streams back. `request_timeout` bounds
+    /// everything up to the response head.
     pub async fn send(
         &self,
         parts: &http::request::Parts,
@@ -94,17 +91,10 @@ impl Upstream {
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, UpstreamError> {
         match &self.target {
-            Target::Network { client, base } => {
-                let request = rewrite_request(parts, base, key, request_id, body.len())
-                    .map_err(|e| UpstreamError::Unavailable(e.into()))?
-                    .map(|()| Full::new(body));
-                let response = tokio::time::timeout(self.request_timeout, client.request(request))
+            Target::Network(client) => {
+                tokio::time::timeout(self.request_timeout, client.send(parts, body, key, request_id))
                     .await
                     .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
-                    .map_err(|e| UpstreamError::Unavailable(e.into()))?;
-                let (mut head, incoming) = response.into_parts();
-                strip_hop_by_hop(&mut head.headers);
-                Ok(Response::from_parts(head, incoming.map_err(BoxError::from).boxed()))
             }
             Target::Sandbox(sandbox) => {
                 let base = http::uri::Parts::default();
@@ -115,25 +105,4 @@ impl Upstream {
             }
         }
     }
-}
-
-fn client(config: &UpstreamConfig) -> Result<HttpsClient, UpstreamSetupError> {
-    let tls = tls::client_config(config.ca_file.as_deref())?;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(config.connect_timeout));
-    http.set_nodelay(true);
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(config.pool_idle_timeout)
-        .pool_max_idle_per_host(config.pool_max_idle_per_host)
-        .build(connector))
 }

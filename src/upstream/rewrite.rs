@@ -58,20 +58,8 @@ pub fn rewrite_request(
     );
     let uri = Uri::from_parts(target).map_err(http::Error::from)?;
 
-    let named = connection_named(&parts.headers);
     let mut headers = HeaderMap::with_capacity(parts.headers.len() + 3);
-    for (name, value) in &parts.headers {
-        // The caller's credential, Host, framing and Expect are the gateway's to set.
-        if is_hop_by_hop(name)
-            || named.contains(name)
-            || *name == header::AUTHORIZATION
-            || *name == header::HOST
-            || *name == header::CONTENT_LENGTH
-            || *name == header::EXPECT
-            || *name == REQUEST_ID
-        {
-            continue;
-        }
+    for (name, value) in forwarded_headers(&parts.headers) {
         headers.append(name.clone(), value.clone());
     }
     let key = key.expose();
@@ -82,12 +70,7 @@ pub fn rewrite_request(
     auth.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, auth);
     headers.insert(REQUEST_ID, request_id.clone());
-    if body_len > 0
-        || !matches!(
-            parts.method,
-            http::Method::GET | http::Method::HEAD | http::Method::DELETE | http::Method::OPTIONS
-        )
-    {
+    if sends_content_length(&parts.method, body_len) {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     }
 
@@ -100,17 +83,45 @@ pub fn rewrite_request(
 
 const API_KEY_PREFIX: &[u8] = b"Api-Key ";
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
+pub(super) fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.iter().any(|h| h == name)
+}
+
+/// The caller's headers that go upstream: all but the hop-by-hop ones, and all but the
+/// caller's credential, Host, framing, Expect and request id, which are the gateway's to set.
+pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    let named = connection_named(headers);
+    headers.iter().filter(move |(name, _)| {
+        !(is_hop_by_hop(name)
+            || named.contains(name)
+            || *name == header::AUTHORIZATION
+            || *name == header::HOST
+            || *name == header::CONTENT_LENGTH
+            || *name == header::EXPECT
+            || *name == REQUEST_ID)
+    })
+}
+
+/// Whether the upstream request states its length: always with a body, and for methods whose
+/// empty body is still a body (POST, PUT, PATCH...), as `Content-Length: 0`.
+pub(super) fn sends_content_length(method: &http::Method, body_len: usize) -> bool {
+    body_len > 0
+        || !matches!(
+            *method,
+            http::Method::GET | http::Method::HEAD | http::Method::DELETE | http::Method::OPTIONS
+        )
 }
 
 /// The header names listed in `Connection` (none, without allocating, in the usual case).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
+    connection_named_in(headers.get_all(header::CONNECTION).iter().map(HeaderValue::as_bytes))
+}
+
+/// The header names listed in these `Connection` values.
+pub(super) fn connection_named_in<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<HeaderName> {
+    values
         // Split the bytes: one item that is not a token (obs-text, say) must not hide the rest.
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .flat_map(|v| v.split(|&b| b == b','))
         .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
         .collect()
 }

@@ -1,0 +1,263 @@
+//! The network client. For HTTP/1.1 the request's own task does the whole exchange on a
+//! pooled connection: one write of the head (and a small body), reads until the response head
+//! is complete, and a body that reads on as the caller does and gives the connection back at
+//! its end. No task per connection and no channel in between, which is where a general
+//! purpose client spends most of its time per request.
+//!
+//! When the upstream's TLS picks h2 by ALPN, one hyper HTTP/2 connection carries every request
+//! (multiplexed) until it closes; the next request then connects again and learns the
+//! protocol afresh.
+//!
+//! Retry: a request that fails on a reused connection before any byte of answer arrives (the
+//! upstream closed it while idle, racing our write) is sent once more on a new connection, if
+//! it is idempotent or was not written at all. Anything else is answered as it failed.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::connect::Connector;
+use super::h1::{self, Decoder};
+use super::pool::{Conn, Pool, PooledBody, READ_CHUNK};
+use super::{rewrite_request, strip_hop_by_hop, UpstreamError, UpstreamSetupError};
+use crate::body::{full, Body, BoxError};
+use crate::config::UpstreamConfig;
+use crate::secret::Secret;
+
+/// Bodies up to this size go out in the same write as the head.
+const INLINE_BODY: usize = 16 * 1024;
+
+type H2Sender = http2::SendRequest<Full<Bytes>>;
+
+pub struct Client {
+    connector: Connector,
+    pool: Arc<Pool>,
+    /// `Host`: the configured authority, without the scheme's default port.
+    host: HeaderValue,
+    /// Scheme and authority, for HTTP/2 request targets.
+    base: http::uri::Parts,
+    speaks_h2: AtomicBool,
+    h2: Mutex<Option<H2Sender>>,
+}
+
+enum Opened {
+    H1(Conn),
+    H2(H2Sender),
+}
+
+/// A failed exchange, and whether it may be sent again on a new connection.
+struct Failed {
+    error: BoxError,
+    /// No byte of the request left (a write error), or no byte of an answer arrived.
+    unwritten: bool,
+    unanswered: bool,
+}
+
+impl Client {
+    pub fn new(
+        scheme: &http::uri::Scheme,
+        authority: &http::uri::Authority,
+        config: &UpstreamConfig,
+    ) -> Result<Client, UpstreamSetupError> {
+        let tls = super::tls::client_config(config.ca_file.as_deref())?;
+        let connector = Connector::new(scheme, authority, tls, config.connect_timeout)?;
+        let default_port = if *scheme == http::uri::Scheme::HTTPS { 443 } else { 80 };
+        let host = match authority.port_u16() {
+            Some(port) if port != default_port => authority.as_str().to_owned(),
+            _ => authority.host().to_owned(),
+        };
+        let mut base = http::uri::Parts::default();
+        base.scheme = Some(scheme.clone());
+        base.authority = Some(authority.clone());
+        Ok(Client {
+            connector,
+            pool: Pool::new(config.pool_max_idle_per_host, config.pool_idle_timeout),
+            host: HeaderValue::from_str(&host).map_err(|_| UpstreamSetupError::Host)?,
+            base,
+            speaks_h2: AtomicBool::new(false),
+            h2: Mutex::new(None),
+        })
+    }
+
+    pub async fn send(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        key: &Secret,
+        request_id: &HeaderValue,
+    ) -> Result<Response<Body>, UpstreamError> {
+        if self.speaks_h2.load(Ordering::Relaxed) {
+            let sender = self.h2.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            let sender = match sender {
+                Some(sender) if !sender.is_closed() => Some(sender),
+                _ => None,
+            };
+            if let Some(sender) = sender {
+                return self.send_h2(sender, parts, body, key, request_id).await;
+            }
+        }
+        let mut wire = Vec::with_capacity(512 + parts.headers.len() * 48 + body.len().min(INLINE_BODY));
+        h1::encode_request(&mut wire, parts, &self.host, key, request_id, body.len());
+        let separate_body = if body.len() <= INLINE_BODY {
+            wire.extend_from_slice(&body);
+            None
+        } else {
+            Some(&body)
+        };
+
+        let mut conn = match self.pool.checkout() {
+            Some(conn) => conn,
+            None => match self.open().await? {
+                Opened::H1(conn) => conn,
+                Opened::H2(sender) => return self.send_h2(sender, parts, body.clone(), key, request_id).await,
+            },
+        };
+        loop {
+            let reused = conn.reused;
+            let failed = match self.exchange(conn, &wire, separate_body, &parts.method).await {
+                Ok(response) => return Ok(response),
+                Err(failed) => failed,
+            };
+            let again = reused && failed.unanswered && (failed.unwritten || idempotent(&parts.method));
+            if !again {
+                return Err(UpstreamError::Unavailable(failed.error));
+            }
+            tracing::debug!(error = %failed.error, "pooled upstream connection failed before an answer; retrying on a new one");
+            conn = match self.open().await? {
+                Opened::H1(conn) => conn,
+                Opened::H2(sender) => return self.send_h2(sender, parts, body.clone(), key, request_id).await,
+            };
+        }
+    }
+
+    /// A new connection; if it speaks HTTP/2 it becomes the shared one.
+    async fn open(&self) -> Result<Opened, UpstreamError> {
+        let stream = self
+            .connector
+            .connect()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
+        if !stream.is_h2() {
+            self.speaks_h2.store(false, Ordering::Relaxed);
+            return Ok(Opened::H1(Conn::new(stream)));
+        }
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %crate::telemetry::error_chain(&e), "upstream HTTP/2 connection ended");
+            }
+        });
+        *self.h2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender.clone());
+        self.speaks_h2.store(true, Ordering::Relaxed);
+        Ok(Opened::H2(sender))
+    }
+
+    async fn exchange(
+        &self,
+        mut conn: Conn,
+        wire: &[u8],
+        body: Option<&Bytes>,
+        method: &Method,
+    ) -> Result<Response<Body>, Failed> {
+        if let Err(e) = write(&mut conn, wire, body).await {
+            return Err(Failed {
+                error: e.into(),
+                unwritten: true,
+                unanswered: true,
+            });
+        }
+        let head = loop {
+            match h1::parse_head(&mut conn.buf, method) {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Failed {
+                        error: e.into(),
+                        unwritten: false,
+                        unanswered: false,
+                    })
+                }
+            }
+            conn.buf.reserve(READ_CHUNK);
+            let error: BoxError = match conn.io.read_buf(&mut conn.buf).await {
+                Ok(0) => "the upstream closed the connection without answering".into(),
+                Ok(_) => continue,
+                Err(e) => e.into(),
+            };
+            return Err(Failed {
+                error,
+                unwritten: false,
+                unanswered: conn.buf.is_empty(),
+            });
+        };
+        let h1::Head {
+            parts,
+            body: decoder,
+            reusable,
+        } = head;
+        // The usual small answer is already in the buffer: hand it over whole, and the
+        // connection back at once.
+        let body = match decoder {
+            Decoder::Length(n) if conn.buf.len() as u64 >= n => {
+                let body = conn.buf.split_to(n as usize).freeze();
+                if reusable {
+                    self.pool.checkin(conn);
+                }
+                full(body)
+            }
+            _ => PooledBody::new(conn, decoder, reusable, self.pool.clone()).boxed(),
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+
+    async fn send_h2(
+        &self,
+        mut sender: H2Sender,
+        parts: &http::request::Parts,
+        body: Bytes,
+        key: &Secret,
+        request_id: &HeaderValue,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let request = rewrite_request(parts, &self.base, key, request_id, body.len())
+            .map_err(|e| UpstreamError::Unavailable(e.into()))?
+            .map(|()| Full::new(body));
+        sender
+            .ready()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
+        let (mut head, incoming) = response.into_parts();
+        strip_hop_by_hop(&mut head.headers);
+        Ok(Response::from_parts(head, incoming.map_err(BoxError::from).boxed()))
+    }
+}
+
+async fn write(conn: &mut Conn, wire: &[u8], body: Option<&Bytes>) -> io::Result<()> {
+    conn.io.write_all(wire).await?;
+    if let Some(body) = body {
+        conn.io.write_all(body).await?;
+    }
+    conn.io.flush().await
+}
+
+/// Methods that may be sent twice without a different outcome (RFC 9110 §9.2.2).
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}

@@ -1,0 +1,358 @@
+//! HTTP/1.1 on the upstream wire, as pure functions over byte buffers: the request head is
+//! written straight from the caller's parts (the same headers `rewrite_request` would keep, in
+//! one pass, with the team key written once and never held in a header map), the response head
+//! is parsed with httparse into header values that share one buffer, and the body framing of
+//! RFC 9112 §6.3 is decoded (length, chunked, or until close). No socket here: `client.rs`
+//! moves the bytes.
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop, sends_content_length};
+use crate::secret::Secret;
+
+/// The largest response head accepted from the upstream.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The most header fields accepted in one response head.
+const MAX_HEADERS: usize = 128;
+/// The longest chunk-size line (size and extensions) accepted.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+/// The most trailer bytes read (and dropped) after the last chunk.
+const MAX_TRAILERS: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("the upstream response head is malformed: {0}")]
+    Parse(#[from] httparse::Error),
+    #[error("the upstream response head is not acceptable: {0}")]
+    Head(&'static str),
+    #[error("the upstream response head exceeds {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    #[error("the upstream closed the connection before the body was complete")]
+    Truncated,
+    #[error("the upstream sent malformed chunked encoding: {0}")]
+    Chunked(&'static str),
+}
+
+/// Appends the upstream request head for `parts` (INTERFACE §4): origin-form target, `host`
+/// from config, the caller's end-to-end headers, the team key, the request id and the framing.
+pub fn encode_request(
+    out: &mut Vec<u8>,
+    parts: &http::request::Parts,
+    host: &HeaderValue,
+    key: &Secret,
+    request_id: &HeaderValue,
+    body_len: usize,
+) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    out.extend_from_slice(if target.is_empty() { b"/" } else { target.as_bytes() });
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in forwarded_headers(&parts.headers) {
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.extend_from_slice(b"authorization: Api-Key ");
+    out.extend_from_slice(key.expose().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    field(out, super::REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
+    if sends_content_length(&parts.method, body_len) {
+        out.extend_from_slice(b"content-length: ");
+        decimal(out, body_len);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// A parsed response head and what it says about the body and the connection.
+pub struct Head {
+    pub parts: http::response::Parts,
+    pub body: Decoder,
+    /// The connection may carry another request once this body is read.
+    pub reusable: bool,
+}
+
+/// Takes one complete response head off the front of `buf`, skipping interim (1xx) heads.
+/// `Ok(None)`: more bytes are needed.
+pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
+    loop {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut fields);
+        let len = match response.parse(buf)? {
+            httparse::Status::Complete(len) if len <= MAX_HEAD => len,
+            httparse::Status::Partial if buf.len() < MAX_HEAD => return Ok(None),
+            _ => return Err(WireError::HeadTooLarge),
+        };
+        let code = response.code.unwrap_or_default();
+        let status = StatusCode::from_u16(code).map_err(|_| WireError::Head("status code out of range"))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(WireError::Head("101 without an upgrade request"));
+        }
+        if status.is_informational() {
+            buf.advance(len);
+            continue;
+        }
+        let http11 = response.version == Some(1);
+        // Where each field sits in the head, so the values can share the head's buffer.
+        let start = buf.as_ptr() as usize;
+        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+        let mut framing = Framing::default();
+        for (span, f) in spans.iter_mut().zip(response.headers.iter()) {
+            let name = f.name.as_ptr() as usize - start;
+            let value = f.value.as_ptr() as usize - start;
+            *span = (name, name + f.name.len(), value, value + f.value.len());
+            framing.note(f.name.as_bytes(), f.value)?;
+        }
+        let count = response.headers.len();
+        let head = buf.split_to(len).freeze();
+
+        let mut headers = HeaderMap::with_capacity(count);
+        let named = connection_named_in(spans[..count].iter().filter_map(|&(n0, n1, v0, v1)| {
+            head[n0..n1]
+                .eq_ignore_ascii_case(b"connection")
+                .then(|| &head[v0..v1])
+        }));
+        for &(n0, n1, v0, v1) in &spans[..count] {
+            let name = HeaderName::from_bytes(&head[n0..n1]).map_err(|_| WireError::Head("invalid header name"))?;
+            // The hop-by-hop set is the gateway's to decide, and framing is re-set downstream.
+            if is_hop_by_hop(&name) || named.contains(&name) || (framing.chunked.is_some() && name == header::CONTENT_LENGTH)
+            {
+                continue;
+            }
+            let value = HeaderValue::from_maybe_shared(head.slice(v0..v1))
+                .map_err(|_| WireError::Head("invalid header value"))?;
+            headers.append(name, value);
+        }
+
+        let no_body = *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        let body = match (no_body, framing.chunked, framing.length) {
+            (true, _, _) => Decoder::Length(0),
+            (false, Some(true), _) => Decoder::Chunked(Chunk::Size),
+            (false, Some(false), _) | (false, None, None) => Decoder::UntilClose,
+            (false, None, Some(n)) => Decoder::Length(n),
+        };
+        let keep_alive = if http11 { !framing.close } else { framing.keep_alive };
+        // Both Transfer-Encoding and Content-Length: the length is ignored, and so is anything
+        // this connection might carry after the body.
+        let reusable = keep_alive
+            && !matches!(body, Decoder::UntilClose)
+            && !(framing.chunked.is_some() && framing.length.is_some());
+
+        let mut response = http::Response::new(());
+        *response.status_mut() = status;
+        *response.version_mut() = if http11 { Version::HTTP_11 } else { Version::HTTP_10 };
+        *response.headers_mut() = headers;
+        let (parts, ()) = response.into_parts();
+        return Ok(Some(Head { parts, body, reusable }));
+    }
+}
+
+/// What a response head says about framing and the connection.
+#[derive(Default)]
+struct Framing {
+    length: Option<u64>,
+    /// `Some(true)`: Transfer-Encoding ends in chunked; `Some(false)`: another coding last.
+    chunked: Option<bool>,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Framing {
+    fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), WireError> {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            for item in value.split(|&b| b == b',') {
+                let n = parse_length(item.trim_ascii()).ok_or(WireError::Head("invalid Content-Length"))?;
+                if self.length.is_some_and(|seen| seen != n) {
+                    return Err(WireError::Head("conflicting Content-Length values"));
+                }
+                self.length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default().trim_ascii();
+            self.chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Where a response body is in its framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers { read: usize },
+}
+
+/// One step of decoding.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Data(Bytes),
+    NeedMore,
+    End,
+}
+
+impl Decoder {
+    pub fn is_done(&self) -> bool {
+        matches!(self, Decoder::Done | Decoder::Length(0))
+    }
+
+    /// The body bytes still to come, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self {
+            Decoder::Length(n) => Some(*n),
+            Decoder::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Takes the next piece of body off the front of `buf`.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, WireError> {
+        loop {
+            match *self {
+                Decoder::Done | Decoder::Length(0) => {
+                    *self = Decoder::Done;
+                    return Ok(Decoded::End);
+                }
+                Decoder::Length(_) | Decoder::UntilClose | Decoder::Chunked(Chunk::Data(_)) if buf.is_empty() => {
+                    return Ok(Decoded::NeedMore)
+                }
+                Decoder::Length(left) => {
+                    let take = take(left, buf.len());
+                    *self = Decoder::Length(left - take as u64);
+                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                }
+                Decoder::UntilClose => return Ok(Decoded::Data(buf.split().freeze())),
+                Decoder::Chunked(Chunk::Data(left)) => {
+                    let take = take(left, buf.len());
+                    let left = left - take as u64;
+                    *self = Decoder::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
+                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                }
+                Decoder::Chunked(Chunk::Size) => {
+                    let Some(end) = line_end(buf) else {
+                        return if buf.len() > MAX_CHUNK_LINE {
+                            Err(WireError::Chunked("chunk-size line too long"))
+                        } else {
+                            Ok(Decoded::NeedMore)
+                        };
+                    };
+                    let size = chunk_size(&buf[..end])?;
+                    buf.advance(end + 2);
+                    *self = Decoder::Chunked(if size == 0 {
+                        Chunk::Trailers { read: 0 }
+                    } else {
+                        Chunk::Data(size)
+                    });
+                }
+                Decoder::Chunked(Chunk::DataEnd) => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(WireError::Chunked("chunk data not followed by CRLF"));
+                    }
+                    buf.advance(2);
+                    *self = Decoder::Chunked(Chunk::Size);
+                }
+                Decoder::Chunked(Chunk::Trailers { read }) => {
+                    let Some(end) = line_end(buf) else {
+                        return if read + buf.len() > MAX_TRAILERS {
+                            Err(WireError::Chunked("trailer section too long"))
+                        } else {
+                            Ok(Decoded::NeedMore)
+                        };
+                    };
+                    buf.advance(end + 2);
+                    // Trailers are not forwarded; an empty line ends the message.
+                    *self = if end == 0 {
+                        Decoder::Done
+                    } else {
+                        Decoder::Chunked(Chunk::Trailers { read: read + end + 2 })
+                    };
+                }
+            }
+        }
+    }
+
+    /// The upstream closed the connection: the end of an until-close body, else a truncation.
+    pub fn closed(&mut self) -> Result<Decoded, WireError> {
+        match self {
+            Decoder::UntilClose | Decoder::Done | Decoder::Length(0) => {
+                *self = Decoder::Done;
+                Ok(Decoded::End)
+            }
+            _ => Err(WireError::Truncated),
+        }
+    }
+}
+
+fn take(left: u64, available: usize) -> usize {
+    usize::try_from(left).map_or(available, |left| left.min(available))
+}
+
+fn line_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 {
+        return Err(WireError::Chunked("invalid chunk size"));
+    }
+    // Anything after the size must be whitespace or chunk extensions, which are ignored.
+    if !matches!(line.get(digits), None | Some(b';' | b' ' | b'\t')) {
+        return Err(WireError::Chunked("invalid chunk size"));
+    }
+    Ok(line[..digits]
+        .iter()
+        .fold(0u64, |n, &d| n * 16 + u64::from((d as char).to_digit(16).unwrap_or(0))))
+}
+
+#[cfg(test)]
+mod tests;

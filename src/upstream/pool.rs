@@ -1,0 +1,234 @@
+//! Idle HTTP/1.1 connections to the upstream, and the response body that gives its connection
+//! back when the last byte is read.
+//!
+//! The pool is a stack under a plain mutex held for a push or a pop, never across an await:
+//! the most recently used connection is taken first (its socket and TLS state are warm), and
+//! the oldest are closed first when the pool is full or they have idled past
+//! `pool_idle_timeout`. A connection is only pooled after a complete response with nothing
+//! left over; before reuse it is checked for a close (or stray bytes) from the upstream.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use super::connect::Stream;
+use super::h1::{Decoded, Decoder};
+use crate::body::BoxError;
+
+/// Read buffer growth per read from the upstream.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// One HTTP/1.1 connection and what has been read from it but not consumed.
+pub struct Conn {
+    pub io: Stream,
+    pub buf: BytesMut,
+    /// Taken from the pool rather than just opened.
+    pub reused: bool,
+}
+
+impl Conn {
+    pub fn new(io: Stream) -> Conn {
+        Conn {
+            io,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            reused: false,
+        }
+    }
+
+    /// Whether the upstream closed this idle connection (or sent something unasked). Looks
+    /// without waiting: a connection with nothing to read is open.
+    fn closed_while_idle(&mut self) -> bool {
+        let mut probe = [0u8; 64];
+        let mut probe = ReadBuf::new(&mut probe);
+        let mut cx = Context::from_waker(Waker::noop());
+        !matches!(Pin::new(&mut self.io).poll_read(&mut cx, &mut probe), Poll::Pending)
+    }
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+pub struct Pool {
+    idle: Mutex<VecDeque<Idle>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    reaper: std::sync::Once,
+}
+
+impl Pool {
+    pub fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Pool> {
+        Arc::new(Pool {
+            idle: Mutex::new(VecDeque::new()),
+            max_idle,
+            idle_timeout,
+            reaper: std::sync::Once::new(),
+        })
+    }
+
+    /// The most recently pooled connection that is still usable.
+    pub fn checkout(&self) -> Option<Conn> {
+        loop {
+            let idle = self.lock().pop_back()?;
+            if idle.since.elapsed() >= self.idle_timeout {
+                // Everything older is expired too.
+                self.close_expired();
+                return None;
+            }
+            let mut conn = idle.conn;
+            if conn.closed_while_idle() {
+                continue;
+            }
+            conn.reused = true;
+            return Some(conn);
+        }
+    }
+
+    /// Keeps `conn` for a later request, if it is clean and there is room.
+    pub fn checkin(self: &Arc<Self>, conn: Conn) {
+        if !conn.buf.is_empty() || self.max_idle == 0 {
+            return;
+        }
+        let evicted = {
+            let mut idle = self.lock();
+            let evicted = (idle.len() >= self.max_idle).then(|| idle.pop_front());
+            idle.push_back(Idle {
+                conn,
+                since: Instant::now(),
+            });
+            evicted
+        };
+        // Closing a socket is a system call: not under the lock.
+        drop(evicted);
+        self.reaper.call_once(|| self.start_reaper());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
+        // A panic elsewhere cannot leave the queue half-updated: take it as it is.
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Closes the connections idle for `idle_timeout` or longer (the oldest are at the front).
+    fn close_expired(&self) {
+        let expired: Vec<Idle> = {
+            let mut idle = self.lock();
+            let keep = idle
+                .iter()
+                .position(|i| i.since.elapsed() < self.idle_timeout)
+                .unwrap_or(idle.len());
+            idle.drain(..keep).collect()
+        };
+        drop(expired);
+    }
+
+    /// Closes expired connections even when no request comes to notice them. Holds the pool
+    /// weakly, so it ends with the pool.
+    fn start_reaper(self: &Arc<Self>) {
+        let pool: Weak<Pool> = Arc::downgrade(self);
+        let every = (self.idle_timeout / 2).max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match pool.upgrade() {
+                    Some(pool) => pool.close_expired(),
+                    None => return,
+                }
+            }
+        });
+    }
+}
+
+/// A response body read from its connection as the caller reads it; the connection goes back
+/// to the pool when the body is complete, or is closed if the body is dropped half-read.
+pub struct PooledBody {
+    conn: Option<Conn>,
+    decoder: Decoder,
+    reusable: bool,
+    pool: Arc<Pool>,
+}
+
+impl PooledBody {
+    pub fn new(conn: Conn, decoder: Decoder, reusable: bool, pool: Arc<Pool>) -> PooledBody {
+        PooledBody {
+            conn: Some(conn),
+            decoder,
+            reusable,
+            pool,
+        }
+    }
+
+    fn release(&mut self) {
+        self.decoder = Decoder::Done;
+        if let Some(conn) = self.conn.take() {
+            if self.reusable {
+                self.pool.checkin(conn);
+            }
+        }
+    }
+}
+
+impl http_body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let decoded = match this.decoder.decode(&mut conn.buf) {
+                Ok(Decoded::NeedMore) => {
+                    conn.buf.reserve(READ_CHUNK);
+                    match std::task::ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf)) {
+                        Ok(0) => {
+                            this.reusable = false;
+                            this.decoder.closed()
+                        }
+                        Ok(_) => continue,
+                        Err(e) => {
+                            this.conn = None;
+                            return Poll::Ready(Some(Err(e.into())));
+                        }
+                    }
+                }
+                decoded => decoded,
+            };
+            return match decoded {
+                Ok(Decoded::Data(data)) => {
+                    if this.decoder.is_done() {
+                        this.release();
+                    }
+                    Poll::Ready(Some(Ok(Frame::data(data))))
+                }
+                Ok(Decoded::End) => {
+                    this.release();
+                    Poll::Ready(None)
+                }
+                Ok(Decoded::NeedMore) => continue,
+                Err(e) => {
+                    this.conn = None;
+                    Poll::Ready(Some(Err(e.into())))
+                }
+            };
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.conn.is_none() || self.decoder.is_done()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
