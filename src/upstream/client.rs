@@ -94,7 +94,11 @@ impl Client {
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, UpstreamError> {
         if self.speaks_h2.load(Ordering::Relaxed) {
-            let sender = self.h2.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            let sender = self
+                .h2
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
             let sender = match sender {
                 Some(sender) if !sender.is_closed() => Some(sender),
                 _ => None,
@@ -232,10 +236,7 @@ impl Client {
         let request = rewrite_request(parts, &self.base, key, request_id, body.len())
             .map_err(|e| UpstreamError::Unavailable(e.into()))?
             .map(|()| Full::new(body));
-        sender
-            .ready()
-            .await
-            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
+        sender.ready().await.map_err(|e| UpstreamError::Unavailable(e.into()))?;
         let response = sender
             .send_request(request)
             .await

@@ -54,7 +54,11 @@ impl Connector {
     ) -> Result<Connector, UpstreamSetupError> {
         let secure = *scheme == http::uri::Scheme::HTTPS;
         // `Authority::host` keeps an IPv6 literal's brackets; resolution and SNI want it bare.
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = authority.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let tls = if secure {
             let name = ServerName::try_from(host.clone()).map_err(|_| UpstreamSetupError::ServerName(host.clone()))?;

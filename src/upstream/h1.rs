@@ -131,15 +131,18 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         let head = buf.split_to(len).freeze();
 
         let mut headers = HeaderMap::with_capacity(count);
-        let named = connection_named_in(spans[..count].iter().filter_map(|&(n0, n1, v0, v1)| {
-            head[n0..n1]
-                .eq_ignore_ascii_case(b"connection")
-                .then(|| &head[v0..v1])
-        }));
+        let named = connection_named_in(
+            spans[..count]
+                .iter()
+                .filter(|&&(n0, n1, _, _)| head[n0..n1].eq_ignore_ascii_case(b"connection"))
+                .map(|&(_, _, v0, v1)| &head[v0..v1]),
+        );
         for &(n0, n1, v0, v1) in &spans[..count] {
             let name = HeaderName::from_bytes(&head[n0..n1]).map_err(|_| WireError::Head("invalid header name"))?;
             // The hop-by-hop set is the gateway's to decide, and framing is re-set downstream.
-            if is_hop_by_hop(&name) || named.contains(&name) || (framing.chunked.is_some() && name == header::CONTENT_LENGTH)
+            if is_hop_by_hop(&name)
+                || named.contains(&name)
+                || (framing.chunked.is_some() && name == header::CONTENT_LENGTH)
             {
                 continue;
             }

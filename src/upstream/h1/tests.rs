@@ -1,1 +1,265 @@
 use super::*;
+
+fn head_of(wire: &str, method: Method) -> Result<Option<Head>, WireError> {
+    let mut buf = BytesMut::from(wire);
+    parse_head(&mut buf, &method)
+}
+
+fn body_of(decoder: Decoder, wire: &[u8]) -> Result<Vec<u8>, WireError> {
+    let mut decoder = decoder;
+    let mut buf = BytesMut::from(wire);
+    let mut out = Vec::new();
+    loop {
+        match decoder.decode(&mut buf)? {
+            Decoded::Data(d) => out.extend_from_slice(&d),
+            Decoded::End => return Ok(out),
+            Decoded::NeedMore => return Err(WireError::Truncated),
+        }
+    }
+}
+
+#[test]
+fn request_head_carries_exactly_what_the_upstream_should_see() {
+    let request = http::Request::post("http://evil.example/v2/api/dialing-queues/current?x=%2F&y")
+        .header("authorization", "Bearer caller-token")
+        .header("host", "evil.example")
+        .header("connection", "x-hop, keep-alive")
+        .header("x-hop", "1")
+        .header("transfer-encoding", "chunked")
+        .header("expect", "100-continue")
+        .header("x-request-id", "caller-id")
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let (parts, ()) = request.into_parts();
+    let mut out = Vec::new();
+    let host = HeaderValue::from_static("api.withallo.com");
+    let rid = HeaderValue::from_static("req_abcdefabcdef");
+    encode_request(&mut out, &parts, &host, &Secret::new("ak_live_k"), &rid, 12);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "POST /v2/api/dialing-queues/current?x=%2F&y HTTP/1.1\r\n\
+         host: api.withallo.com\r\n\
+         content-type: application/json\r\n\
+         authorization: Api-Key ak_live_k\r\n\
+         x-request-id: req_abcdefabcdef\r\n\
+         content-length: 12\r\n\r\n"
+    );
+}
+
+#[test]
+fn bodiless_get_has_no_length_and_empty_post_says_zero() {
+    let host = HeaderValue::from_static("h");
+    let rid = HeaderValue::from_static("r");
+    for (method, expect) in [(Method::GET, false), (Method::POST, true), (Method::DELETE, false)] {
+        let (parts, ()) = http::Request::builder()
+            .method(method.clone())
+            .uri("/a")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut out = Vec::new();
+        encode_request(&mut out, &parts, &host, &Secret::new("k"), &rid, 0);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.contains("content-length: 0\r\n"), expect, "{method}: {text}");
+        assert!(text.starts_with(&format!("{method} /a HTTP/1.1\r\n")));
+    }
+}
+
+#[test]
+fn decimal_writes_every_magnitude() {
+    for n in [0usize, 7, 10, 99, 100, 65_535, usize::MAX] {
+        let mut out = Vec::new();
+        decimal(&mut out, n);
+        assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+    }
+}
+
+#[test]
+fn response_head_is_parsed_and_hop_by_hop_fields_dropped() {
+    let head = head_of(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: x-secret\r\nX-Secret: 1\r\n\
+         Keep-Alive: timeout=5\r\nX-RateLimit-Remaining: 3\r\nContent-Length: 2\r\n\r\n{}",
+        Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(head.parts.status, StatusCode::OK);
+    assert_eq!(head.parts.headers["content-type"], "application/json");
+    assert_eq!(head.parts.headers["x-ratelimit-remaining"], "3");
+    assert_eq!(head.parts.headers["content-length"], "2");
+    for gone in ["connection", "x-secret", "keep-alive"] {
+        assert!(head.parts.headers.get(gone).is_none(), "{gone}");
+    }
+    assert_eq!(head.body, Decoder::Length(2));
+    assert!(head.reusable);
+}
+
+#[test]
+fn partial_head_asks_for_more_and_leaves_the_buffer() {
+    let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Le");
+    assert!(parse_head(&mut buf, &Method::GET).unwrap().is_none());
+    assert_eq!(buf.len(), 27);
+}
+
+#[test]
+fn interim_heads_are_skipped() {
+    let mut buf = BytesMut::from(
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+    );
+    let head = parse_head(&mut buf, &Method::POST).unwrap().unwrap();
+    assert_eq!(head.parts.status, StatusCode::NO_CONTENT);
+    assert!(head.body.is_done());
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn framing_follows_rfc_9112() {
+    let cases = [
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Method::GET,
+            Decoder::Chunked(Chunk::Size),
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            Method::GET,
+            Decoder::UntilClose,
+            false,
+        ),
+        ("HTTP/1.1 200 OK\r\n\r\n", Method::GET, Decoder::UntilClose, false),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+            Method::HEAD,
+            Decoder::Length(0),
+            true,
+        ),
+        (
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+            Method::GET,
+            Decoder::Length(0),
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+            Method::GET,
+            Decoder::Length(5),
+            false,
+        ),
+        (
+            "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n",
+            Method::GET,
+            Decoder::Length(5),
+            false,
+        ),
+        (
+            "HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n",
+            Method::GET,
+            Decoder::Length(5),
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 7, 7\r\n\r\n",
+            Method::GET,
+            Decoder::Length(7),
+            true,
+        ),
+        // Both: chunked wins, the length is dropped and the connection not reused.
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Method::GET,
+            Decoder::Chunked(Chunk::Size),
+            false,
+        ),
+    ];
+    for (wire, method, body, reusable) in cases {
+        let head = head_of(wire, method).unwrap().unwrap();
+        assert_eq!(head.body, body, "{wire:?}");
+        assert_eq!(head.reusable, reusable, "{wire:?}");
+        if matches!(body, Decoder::Chunked(_)) {
+            assert!(head.parts.headers.get("content-length").is_none());
+            assert!(head.parts.headers.get("transfer-encoding").is_none());
+        }
+    }
+}
+
+#[test]
+fn bad_heads_are_errors() {
+    for wire in [
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+        "HTTP/1.1 2000 OK\r\n\r\n",
+        "garbage\r\n\r\n",
+    ] {
+        assert!(head_of(wire, Method::GET).is_err(), "{wire:?}");
+    }
+    let huge = format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n", "a".repeat(MAX_HEAD));
+    assert!(matches!(head_of(&huge, Method::GET), Err(WireError::HeadTooLarge)));
+    let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+    assert!(head_of(&format!("HTTP/1.1 200 OK\r\n{many}\r\n"), Method::GET).is_err());
+}
+
+#[test]
+fn chunked_body_decodes_whatever_the_split() {
+    let wire = b"5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n";
+    assert_eq!(
+        body_of(Decoder::Chunked(Chunk::Size), wire).unwrap(),
+        b"hello 0123456789"
+    );
+    // Fed one byte at a time, as a slow upstream would.
+    let mut decoder = Decoder::Chunked(Chunk::Size);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut ended = false;
+    for &b in wire.iter() {
+        buf.extend_from_slice(&[b]);
+        loop {
+            match decoder.decode(&mut buf).unwrap() {
+                Decoded::Data(d) => out.extend_from_slice(&d),
+                Decoded::NeedMore => break,
+                Decoded::End => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+    }
+    assert!(ended && decoder.is_done());
+    assert_eq!(out, b"hello 0123456789");
+}
+
+#[test]
+fn malformed_chunks_are_errors() {
+    for wire in [
+        &b"zz\r\nhello\r\n0\r\n\r\n"[..],
+        b"5\r\nhelloXX0\r\n\r\n",
+        b"1234567890abcdef0\r\n",
+        b"5x\r\nhello\r\n0\r\n\r\n",
+    ] {
+        assert!(body_of(Decoder::Chunked(Chunk::Size), wire).is_err(), "{wire:?}");
+    }
+    let long_line = vec![b'1'; MAX_CHUNK_LINE + 1];
+    assert!(body_of(Decoder::Chunked(Chunk::Size), &long_line).is_err());
+}
+
+#[test]
+fn length_body_stops_at_its_length_and_close_ends_only_until_close_bodies() {
+    let mut decoder = Decoder::Length(3);
+    let mut buf = BytesMut::from(&b"abcdef"[..]);
+    assert_eq!(
+        decoder.decode(&mut buf).unwrap(),
+        Decoded::Data(Bytes::from_static(b"abc"))
+    );
+    assert!(decoder.is_done());
+    assert_eq!(&buf[..], b"def");
+
+    assert!(matches!(Decoder::Length(3).closed(), Err(WireError::Truncated)));
+    assert!(matches!(
+        Decoder::Chunked(Chunk::Size).closed(),
+        Err(WireError::Truncated)
+    ));
+    assert_eq!(Decoder::UntilClose.closed().unwrap(), Decoded::End);
+}
