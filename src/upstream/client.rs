@@ -214,7 +214,7 @@ impl Client {
         // connection back at once.
         let body = match decoder {
             Decoder::Length(n) if conn.buf.len() as u64 >= n => {
-                let body = conn.buf.split_to(n as usize).freeze();
+                let body = h1::piece(&mut conn.buf, n as usize);
                 if reusable {
                     self.pool.checkin(conn);
                 }

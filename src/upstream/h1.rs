@@ -5,6 +5,8 @@
 //! RFC 9112 §6.3 is decoded (length, chunked, or until close). No socket here: `client.rs`
 //! moves the bytes.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
@@ -100,9 +102,11 @@ pub struct Head {
 /// `Ok(None)`: more bytes are needed.
 pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
     loop {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut fields);
-        let len = match response.parse(buf)? {
+        // Uninitialised field slots: zeroing 128 of them would cost more than the parse.
+        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields);
+        let len = match parsed? {
             httparse::Status::Complete(len) if len <= MAX_HEAD => len,
             httparse::Status::Partial if buf.len() < MAX_HEAD => return Ok(None),
             _ => return Err(WireError::HeadTooLarge),
@@ -117,28 +121,29 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             continue;
         }
         let http11 = response.version == Some(1);
-        // Where each field sits in the head, so the values can share the head's buffer.
-        let start = buf.as_ptr() as usize;
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
         let mut framing = Framing::default();
-        for (span, f) in spans.iter_mut().zip(response.headers.iter()) {
-            let name = f.name.as_ptr() as usize - start;
-            let value = f.value.as_ptr() as usize - start;
-            *span = (name, name + f.name.len(), value, value + f.value.len());
-            framing.note(f.name.as_bytes(), f.value)?;
+        for field in response.headers.iter() {
+            framing.note(field.name.as_bytes(), field.value)?;
         }
-        let count = response.headers.len();
-        let head = buf.split_to(len).freeze();
-
-        let mut headers = HeaderMap::with_capacity(count);
+        // A copy of the head (a few hundred bytes) rather than a share of the read buffer, so
+        // the buffer stays whole and is reused for the next response instead of reallocated.
+        // The header values share the copy.
+        let head = Bytes::copy_from_slice(&buf[..len]);
+        let start = buf.as_ptr() as usize;
+        let shared = |value: &[u8]| {
+            let at = value.as_ptr() as usize - start;
+            head.slice(at..at + value.len())
+        };
         let named = connection_named_in(
-            spans[..count]
+            response
+                .headers
                 .iter()
-                .filter(|&&(n0, n1, _, _)| head[n0..n1].eq_ignore_ascii_case(b"connection"))
-                .map(|&(_, _, v0, v1)| &head[v0..v1]),
+                .filter(|f| f.name.eq_ignore_ascii_case("connection"))
+                .map(|f| f.value),
         );
-        for &(n0, n1, v0, v1) in &spans[..count] {
-            let name = HeaderName::from_bytes(&head[n0..n1]).map_err(|_| WireError::Head("invalid header name"))?;
+        let mut headers = HeaderMap::with_capacity(response.headers.len());
+        for field in response.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| WireError::Head("invalid header name"))?;
             // The hop-by-hop set is the gateway's to decide, and framing is re-set downstream.
             if is_hop_by_hop(&name)
                 || named.contains(&name)
@@ -146,10 +151,11 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             {
                 continue;
             }
-            let value = HeaderValue::from_maybe_shared(head.slice(v0..v1))
-                .map_err(|_| WireError::Head("invalid header value"))?;
+            let value =
+                HeaderValue::from_maybe_shared(shared(field.value)).map_err(|_| WireError::Head("invalid header value"))?;
             headers.append(name, value);
         }
+        buf.advance(len);
 
         let no_body = *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
         let body = match (no_body, framing.chunked, framing.length) {
@@ -268,14 +274,14 @@ impl Decoder {
                 Decoder::Length(left) => {
                     let take = take(left, buf.len());
                     *self = Decoder::Length(left - take as u64);
-                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                    return Ok(Decoded::Data(piece(buf, take)));
                 }
-                Decoder::UntilClose => return Ok(Decoded::Data(buf.split().freeze())),
+                Decoder::UntilClose => return Ok(Decoded::Data(piece(buf, buf.len()))),
                 Decoder::Chunked(Chunk::Data(left)) => {
                     let take = take(left, buf.len());
                     let left = left - take as u64;
                     *self = Decoder::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
-                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                    return Ok(Decoded::Data(piece(buf, take)));
                 }
                 Decoder::Chunked(Chunk::Size) => {
                     let Some(end) = line_end(buf) else {
@@ -332,6 +338,18 @@ impl Decoder {
             }
             _ => Err(WireError::Truncated),
         }
+    }
+}
+
+/// Takes `n` bytes off the front of `buf`: small pieces are copied, so the read buffer keeps
+/// its allocation for the next read; large ones are handed over without a copy.
+pub fn piece(buf: &mut BytesMut, n: usize) -> Bytes {
+    if n <= 4096 {
+        let piece = Bytes::copy_from_slice(&buf[..n]);
+        buf.advance(n);
+        piece
+    } else {
+        buf.split_to(n).freeze()
     }
 }
 

@@ -10,7 +10,8 @@
 # dumps again, over 8 keep-alive connections. Prints, per phase, the instructions and
 # allocations per request and the top functions, self and inclusive (callgrind_top.py).
 #
-# Environment: N [2000] requests per phase; TOP [15] rows; SKIP_BUILD [0]; OUT [work dir] where the
+# Environment: N [2000] requests per phase; TOP [15] rows; SKIP_BUILD [0]; GATEWAY_BIN [the
+# release build] the binary to profile; OUT [work dir] where the
 # callgrind.out files and annotations go (kept); ALLO_GATEWAY_LOG [warn].
 # The release profile carries symbols but no line tables, so inlined functions are counted in
 # their callers. For line-level detail build into a separate target dir, e.g.
@@ -35,7 +36,7 @@ if [ "$SKIP_BUILD" != 1 ]; then
 fi
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-GATEWAY_BIN="$TARGET_DIR/release/allo-gateway"
+GATEWAY_BIN="${GATEWAY_BIN:-$TARGET_DIR/release/allo-gateway}"
 UPSTREAM_BIN="$TARGET_DIR/release/examples/perf-upstream"
 
 PIDS=()
