@@ -22,5 +22,6 @@ fn main() -> std::process::ExitCode {
         }
     };
     let code = runtime.block_on(allo_gateway::main(cli));
+    allo_gateway::telemetry::flush(std::time::Duration::from_secs(2));
     std::process::ExitCode::from(code)
 }

@@ -1,6 +1,7 @@
 //! Logging: the tracing subscriber (JSON or pretty, filtered by `ALLO_GATEWAY_LOG`) and the
 //! access-log event, one per request, with the fields an operator greps for. Nothing here ever
 //! receives a header value, a body or a secret; only ids, names, statuses and durations.
+//! Lines are written to stdout off the request path (`sink.rs`).
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -8,6 +9,8 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+mod sink;
 
 pub const LOG_ENV: &str = "ALLO_GATEWAY_LOG";
 
@@ -21,11 +24,17 @@ pub fn init(format: Option<LogFormat>) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(sink::sink());
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+}
+
+/// Writes out every log line accepted so far (waiting at most `limit`); for the end of the
+/// process, since lines are written by a background thread.
+pub fn flush(limit: Duration) {
+    sink::sink().flush(limit);
 }
 
 /// What one request did, logged once when it ends.

@@ -105,7 +105,8 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         // Uninitialised field slots: zeroing 128 of them would cost more than the parse.
         let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut []);
-        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields);
+        let parsed =
+            httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields);
         let len = match parsed? {
             httparse::Status::Complete(len) if len <= MAX_HEAD => len,
             httparse::Status::Partial if buf.len() < MAX_HEAD => return Ok(None),
@@ -143,7 +144,8 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         );
         let mut headers = HeaderMap::with_capacity(response.headers.len());
         for field in response.headers.iter() {
-            let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| WireError::Head("invalid header name"))?;
+            let name =
+                HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| WireError::Head("invalid header name"))?;
             // The hop-by-hop set is the gateway's to decide, and framing is re-set downstream.
             if is_hop_by_hop(&name)
                 || named.contains(&name)
@@ -151,8 +153,8 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             {
                 continue;
             }
-            let value =
-                HeaderValue::from_maybe_shared(shared(field.value)).map_err(|_| WireError::Head("invalid header value"))?;
+            let value = HeaderValue::from_maybe_shared(shared(field.value))
+                .map_err(|_| WireError::Head("invalid header value"))?;
             headers.append(name, value);
         }
         buf.advance(len);
