@@ -672,3 +672,28 @@ async fn bytes_after_the_answer_never_become_the_next_answer() {
         "a request went to a connection with stray bytes on it"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_fails_after_request_timeout() {
+    // Head and a tenth of the body, then silence with the connection left open.
+    let first = vec![
+        Step::Read,
+        Step::Write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\n0123456789".to_vec()),
+    ];
+    let second = vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))];
+    let up = Scripted::start(vec![first, second]).await;
+    let gw = start(&up, "300ms", "90s");
+
+    let sent = Instant::now();
+    let a = get_streamed(&gw, "/v2/api/users").await;
+    let took = sent.elapsed();
+    assert_eq!(a.status, 200);
+    assert!(a.body.is_err(), "a stalled body was presented as complete");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let b = get(&gw, "/v2/api/users").await;
+    assert_eq!((b.status, b.text()), (200, r#"{"data":"fine"}"#.to_string()));
+    assert_eq!(up.accepted(), 2);
+}

@@ -10,7 +10,11 @@
 //!
 //! Retry: a request that fails on a reused connection before any byte of answer arrives (the
 //! upstream closed it while idle, racing our write) is sent once more on a new connection, if
-//! it is idempotent or was not written at all. Anything else is answered as it failed.
+//! it is idempotent or its write failed (the upstream cannot have received all of it).
+//! Anything else is answered as it failed.
+//!
+//! Time: `request_timeout` bounds everything up to the response head (in `upstream.rs`); a
+//! body that stops arriving for as long fails (`PooledBody`).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +49,8 @@ pub struct Client {
     base: http::uri::Parts,
     speaks_h2: AtomicBool,
     h2: Mutex<Option<H2Sender>>,
+    /// How long a response body may go without a byte.
+    stall_after: std::time::Duration,
 }
 
 enum Opened {
@@ -55,7 +61,8 @@ enum Opened {
 /// A failed exchange, and whether it may be sent again on a new connection.
 struct Failed {
     error: BoxError,
-    /// No byte of the request left (a write error), or no byte of an answer arrived.
+    /// Writing failed, so the upstream cannot have the whole request (it may have a part,
+    /// which it cannot act on), or no byte of an answer arrived.
     unwritten: bool,
     unanswered: bool,
 }
@@ -83,6 +90,7 @@ impl Client {
             base,
             speaks_h2: AtomicBool::new(false),
             h2: Mutex::new(None),
+            stall_after: config.request_timeout,
         })
     }
 
@@ -220,7 +228,7 @@ impl Client {
                 }
                 full(body)
             }
-            _ => PooledBody::new(conn, decoder, reusable, self.pool.clone()).boxed(),
+            _ => PooledBody::new(conn, decoder, reusable, self.pool.clone(), self.stall_after).boxed(),
         };
         Ok(Response::from_parts(parts, body))
     }

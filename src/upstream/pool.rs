@@ -8,6 +8,7 @@
 //! left over; before reuse it is checked for a close (or stray bytes) from the upstream.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
@@ -146,21 +147,28 @@ impl Pool {
 }
 
 /// A response body read from its connection as the caller reads it; the connection goes back
-/// to the pool when the body is complete, or is closed if the body is dropped half-read.
+/// to the pool when the body is complete, or is closed if the body is dropped half-read. An
+/// upstream that sends nothing for `stall_after` mid-body fails the body, so a stuck upstream
+/// cannot hold the caller's connection forever.
 pub struct PooledBody {
     conn: Option<Conn>,
     decoder: Decoder,
     reusable: bool,
     pool: Arc<Pool>,
+    stall_after: Duration,
+    /// Armed at the first wait for bytes, pushed back whenever some arrive.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl PooledBody {
-    pub fn new(conn: Conn, decoder: Decoder, reusable: bool, pool: Arc<Pool>) -> PooledBody {
+    pub fn new(conn: Conn, decoder: Decoder, reusable: bool, pool: Arc<Pool>, stall_after: Duration) -> PooledBody {
         PooledBody {
             conn: Some(conn),
             decoder,
             reusable,
             pool,
+            stall_after,
+            stall: None,
         }
     }
 
@@ -187,15 +195,30 @@ impl http_body::Body for PooledBody {
             let decoded = match this.decoder.decode(&mut conn.buf) {
                 Ok(Decoded::NeedMore) => {
                     conn.buf.reserve(READ_CHUNK);
-                    match std::task::ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf)) {
-                        Ok(0) => {
+                    match tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf) {
+                        Poll::Ready(Ok(0)) => {
                             this.reusable = false;
                             this.decoder.closed()
                         }
-                        Ok(_) => continue,
-                        Err(e) => {
+                        Poll::Ready(Ok(_)) => {
+                            if let Some(stall) = this.stall.as_mut() {
+                                stall.as_mut().reset(tokio::time::Instant::now() + this.stall_after);
+                            }
+                            continue;
+                        }
+                        Poll::Ready(Err(e)) => {
                             this.conn = None;
                             return Poll::Ready(Some(Err(e.into())));
+                        }
+                        Poll::Pending => {
+                            let after = this.stall_after;
+                            let stall = this.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+                            if stall.as_mut().poll(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                            this.conn = None;
+                            let stalled: BoxError = format!("the upstream sent no body bytes for {after:?}").into();
+                            return Poll::Ready(Some(Err(stalled)));
                         }
                     }
                 }
