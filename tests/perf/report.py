@@ -100,7 +100,7 @@ def main():
     ap.add_argument("--out")
     for name in (
         "nproc", "cpu", "commit", "date", "duration", "rate-duration", "reps", "rate", "conns",
-        "threads", "upstream-threads", "load-before", "load-after", "elapsed",
+        "threads", "upstream-threads", "gateway-workers", "load-before", "load-after", "elapsed",
         "gateway-idle-rss-kib", "versions",
     ):
         ap.add_argument("--" + name, default="?")
@@ -136,7 +136,8 @@ def main():
       f"the proxy and the upstream; nothing pinned.")
     w(f"wrk -t {a.threads} -c {a.conns}; closed-loop runs {a.duration} s, fixed-rate runs {a.rate_duration} s at "
       f"{int(float(a.rate)):,} req/s; median of {a.reps} repetitions, peers alternated; upstream: "
-      f"tests/perf/upstream.rs, {a.upstream_threads} thread(s); {a.versions}.")
+      f"tests/perf/upstream.rs, {a.upstream_threads} thread(s); gateway --workers {a.gateway_workers}; "
+      f"{a.versions}.")
     w("")
     w("Each cell: value (÷ nginx / ÷ direct). CPU is the proxy's user+system time over the run "
       "divided by requests served; peak RSS is VmHWM (nginx: master + worker). In the direct rows "

@@ -24,6 +24,8 @@
 #   RATE [5000]         fixed-rate target, requests/s
 #   CONNS [64]          wrk connections;  THREADS [2]  wrk threads
 #   UPSTREAM_THREADS [1] perf-upstream runtime threads (1 = current-thread)
+#   GATEWAY_WORKERS [1]  the gateway's --workers (1 = one thread, like nginx's one worker and
+#                        HAProxy's one thread here; "" = the default, one per core)
 #   INFO_LOG [1]        also run (a) against a second gateway logging every request (info)
 #   SKIP_BUILD [0]      use the binaries already built
 #   KEEP [0]            keep the work directory (configs, logs, raw results)
@@ -41,6 +43,7 @@ RATE="${RATE:-5000}"
 CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
 UPSTREAM_THREADS="${UPSTREAM_THREADS:-1}"
+GATEWAY_WORKERS="${GATEWAY_WORKERS-1}"
 INFO_LOG="${INFO_LOG:-1}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 KEEP="${KEEP:-0}"
@@ -184,12 +187,12 @@ UPSTREAM_PID=$!
 PIDS+=("$UPSTREAM_PID")
 wait_port "$UPSTREAM_PORT" perf-upstream
 
-ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG=warn \
+ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG=warn ALLO_GATEWAY_WORKERS="$GATEWAY_WORKERS" \
   "$GATEWAY_BIN" run --config "$WORK/gateway.toml" >"$WORK/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 PIDS+=("$GATEWAY_PID")
 if [ "$INFO_LOG" = 1 ]; then
-  ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG=info \
+  ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG=info ALLO_GATEWAY_WORKERS="$GATEWAY_WORKERS" \
     "$GATEWAY_BIN" run --config "$WORK/gateway-info.toml" >"$WORK/gateway-info.log" 2>&1 &
   GATEWAY_INFO_PID=$!
   PIDS+=("$GATEWAY_INFO_PID")
@@ -351,7 +354,7 @@ python3 "$HERE/report.py" "$RAW" \
   --nproc "$(nproc)" --cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
   --commit "$COMMIT" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
   --duration "$DURATION" --rate-duration "$RATE_DURATION" --reps "$REPS" --rate "$RATE" \
-  --conns "$CONNS" --threads "$THREADS" --upstream-threads "$UPSTREAM_THREADS" \
+  --conns "$CONNS" --threads "$THREADS" --upstream-threads "$UPSTREAM_THREADS" --gateway-workers "${GATEWAY_WORKERS:-default}" \
   --load-before "$LOAD_BEFORE" --load-after "$LOAD_AFTER" --elapsed "$ELAPSED" \
   --gateway-idle-rss-kib "$RSS_IDLE_GATEWAY_KIB" \
   --versions "$("$NGINX" -v 2>&1 | sed 's/.*: //'), $("$HAPROXY" -v 2>&1 | head -1 | awk '{print "HAProxy " $3}'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}')" \
