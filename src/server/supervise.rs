@@ -1,0 +1,387 @@
+//! Supervising one connection: the head and idle timers, the in-flight count, and the socket
+//! wrapper that feeds both and the framing scanner.
+//!
+//! The two timers are kept here rather than in hyper, whose HTTP/1 header timer also runs
+//! while a keep-alive connection waits, so it cannot tell "slow head" from "idle":
+//! - `header_read_timeout`: from the accept (first request) or from the first byte after the
+//!   previous response, the head must be complete within it, or the connection is dropped.
+//! - `idle_timeout`: a connection with no request in flight and no byte of a new one for this
+//!   long is closed gracefully (HTTP/1: closed; HTTP/2: GOAWAY).
+//!
+//! A request is in flight from the moment hyper hands it over until its response body is
+//! done, so a slow upstream or a slow body never counts as idle; those have their own bounds
+//! (`upstream.request_timeout`, `body_read_timeout`).
+//!
+//! Both timers share one `Sleep` per connection, checked in the same poll as the connection
+//! itself, so a request costs no timer insertion and no extra wake-up of the connection task.
+//! What moves a deadline happens inside that poll for HTTP/1 (hyper reads the head, runs the
+//! service and drops the response body on the connection's task), so the deadline is simply
+//! recomputed after each one. HTTP/2 streams end on their own tasks, unseen: while any is in
+//! flight the sleep stays armed at most `idle_timeout` ahead, so an end is noticed before the
+//! idle period that runs from it is over, and the close still comes on time.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::framing::WireScanner;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timers {
+    pub header_read: Duration,
+    pub idle: Duration,
+}
+
+/// Drives `conn` until it ends, applying the head and idle timers and the shutdown signal. The
+/// loop here turns only on a shutdown, an idle close or a head timeout; requests pass inside
+/// `Alarm::poll_conn`.
+pub(super) async fn supervise<C, E>(
+    mut conn: Pin<&mut C>,
+    graceful_shutdown: fn(Pin<&mut C>),
+    activity: &Activity,
+    timers: Timers,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    let mut closing = false;
+    // The first verdict is the first head's deadline, so the first poll arms nothing new.
+    let mut alarm = Alarm {
+        armed: Some(activity.at(0) + timers.header_read),
+        sleep: std::pin::pin!(tokio::time::sleep_until(activity.at(0) + timers.header_read)),
+    };
+    loop {
+        let watched = std::future::poll_fn(|cx| alarm.poll_conn(cx, conn.as_mut(), activity, timers, closing));
+        let event = tokio::select! {
+            biased;
+            event = watched => event,
+            _ = stop.wait_for(|stop| *stop), if !closing => Event::Stop,
+        };
+        match event {
+            Event::Ended(ended) => return ended,
+            Event::HeadTimeout => {
+                // Dropping the connection closes the socket; hyper has not answered yet.
+                tracing::debug!("request head not received within header_read_timeout; closing");
+                return Ok(());
+            }
+            Event::Idle | Event::Stop => {
+                closing = true;
+                graceful_shutdown(conn.as_mut());
+            }
+        }
+    }
+}
+
+/// Why `supervise` has to act.
+enum Event<E> {
+    Ended(Result<(), E>),
+    HeadTimeout,
+    Idle,
+    Stop,
+}
+
+/// A connection's one timer and the deadline it is armed for (`None` once it has fired), kept
+/// so that it is reset only when that deadline moves.
+struct Alarm<'a> {
+    armed: Option<Instant>,
+    sleep: Pin<&'a mut tokio::time::Sleep>,
+}
+
+impl Alarm<'_> {
+    /// Polls `conn`, then holds the timer to what the connection is doing now. Ready when the
+    /// connection ends or a timer needs acting on.
+    fn poll_conn<C, E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        conn: Pin<&mut C>,
+        activity: &Activity,
+        timers: Timers,
+        closing: bool,
+    ) -> Poll<Event<E>>
+    where
+        C: Future<Output = Result<(), E>>,
+    {
+        if let Poll::Ready(ended) = conn.poll(cx) {
+            return Poll::Ready(Event::Ended(ended));
+        }
+        loop {
+            let due = match next_alarm(self.armed, activity, Instant::now(), timers, closing) {
+                Ok(due) => due,
+                Err(event) => return Poll::Ready(event),
+            };
+            if self.armed != Some(due) {
+                self.sleep.as_mut().reset(due);
+                self.armed = Some(due);
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.armed = None;
+        }
+    }
+}
+
+/// When the alarm should next go off, given the one `armed` (if it has not gone off), or what
+/// to do now.
+fn next_alarm<E>(
+    armed: Option<Instant>,
+    activity: &Activity,
+    now: Instant,
+    timers: Timers,
+    closing: bool,
+) -> Result<Instant, Event<E>> {
+    match activity.verdict(now, timers) {
+        Verdict::Until(at) => Ok(at),
+        Verdict::HeadTimeout => Err(Event::HeadTimeout),
+        Verdict::Idle if !closing => Err(Event::Idle),
+        // Only a recheck is due, for an HTTP/2 stream that ends on its own task unseen. Any
+        // deadline at most `idle` ahead notices that end before `idle` has passed since it, in
+        // time to arm the close at the end plus `idle`; so the armed one stands, rather than
+        // being reset on every poll.
+        Verdict::Busy | Verdict::Idle => Ok(match armed {
+            Some(at) if at <= now + timers.idle => at,
+            _ => now + timers.header_read.min(timers.idle),
+        }),
+    }
+}
+
+const NONE: u64 = u64::MAX;
+
+/// What a connection is doing, shared by its IO, its requests and its supervisor. Times are
+/// milliseconds since the accept.
+///
+/// All but one access happen on the connection's task: hyper reads, calls the service and
+/// (HTTP/1) drops the response body there, so those are Relaxed. The exception is an HTTP/2
+/// stream ending on its own task, whose Release on `in_flight` publishes `idle_since` to the
+/// supervisor's Acquire.
+pub(super) struct Activity {
+    accepted: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request ended (or the accept).
+    idle_since: AtomicU64,
+    /// When the first byte since then arrived (`NONE`: none yet). The first head is due from
+    /// the accept.
+    head_started: AtomicU64,
+    /// HTTP/2 bytes between requests are pings and window updates, not a head.
+    pub(super) h2: AtomicBool,
+    pub(super) ambiguous: AtomicBool,
+}
+
+enum Verdict {
+    Busy,
+    Until(Instant),
+    HeadTimeout,
+    Idle,
+}
+
+impl Activity {
+    pub(super) fn new() -> Activity {
+        Activity {
+            accepted: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            h2: AtomicBool::new(false),
+            ambiguous: AtomicBool::new(false),
+        }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.accepted).as_millis()).unwrap_or(NONE - 1)
+    }
+
+    fn at(&self, millis: u64) -> Instant {
+        self.accepted + Duration::from_millis(millis)
+    }
+
+    /// The supervisor needs no wake-up: this runs inside its poll of the connection.
+    fn read_some(&self) {
+        if !self.h2.load(Ordering::Relaxed)
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == NONE
+        {
+            self.head_started.store(self.millis(Instant::now()), Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    fn verdict(&self, now: Instant, timers: Timers) -> Verdict {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Verdict::Busy;
+        }
+        let started = self.head_started.load(Ordering::Relaxed);
+        if started != NONE && !self.h2.load(Ordering::Relaxed) {
+            let due = self.at(started) + timers.header_read;
+            return if now >= due {
+                Verdict::HeadTimeout
+            } else {
+                Verdict::Until(due)
+            };
+        }
+        let due = self.at(self.idle_since.load(Ordering::Relaxed)) + timers.idle;
+        if now >= due {
+            Verdict::Idle
+        } else {
+            Verdict::Until(due)
+        }
+    }
+}
+
+/// One request in flight on a connection, until its response body is done.
+pub(super) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        // Reset the idle clock before the count, so a supervisor that sees none in flight
+        // never sees the previous head's start nor the previous idle start.
+        activity
+            .idle_since
+            .store(activity.millis(Instant::now()), Ordering::Relaxed);
+        activity.head_started.store(NONE, Ordering::Relaxed);
+        activity.in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A response body that holds its request's `InFlight` until hyper is done with it.
+pub(super) struct Tracked<B> {
+    pub body: B,
+    pub _busy: InFlight,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The accepted socket, seen by the framing scanner and the head timer on every read.
+pub(super) struct Watched<IO> {
+    pub io: IO,
+    pub scanner: WireScanner,
+    pub activity: Arc<Activity>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        let read = &buf.filled()[before..];
+        if !read.is_empty() {
+            this.activity.read_some();
+            if !this.scanner.seen() && this.scanner.scan(read) {
+                this.activity.ambiguous.store(true, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    /// Plays an HTTP/2 connection on a fake clock: its one stream ends at `ends` on another
+    /// task, unseen; the supervisor looks at the accept, on every `traffic` tick (pings, window
+    /// updates) and whenever its alarm goes off. Returns when it closes the connection.
+    fn h2_idle_close(timers: Timers, ends: Duration, traffic: Option<Duration>) -> Duration {
+        let activity = Arc::new(Activity::new());
+        activity.h2.store(true, Ordering::Relaxed);
+        let mut stream = Some(activity.begin());
+        let mut armed = Some(activity.accepted + timers.header_read);
+        let mut now = Duration::ZERO;
+        loop {
+            if now >= ends && stream.is_some() {
+                drop(stream.take());
+                // The end is stamped by the real clock: restamp it on the fake one.
+                let ended = u64::try_from(ends.as_millis()).unwrap();
+                activity.idle_since.store(ended, Ordering::Relaxed);
+            }
+            match next_alarm::<Infallible>(armed, &activity, activity.accepted + now, timers, false) {
+                Ok(due) => armed = Some(due),
+                Err(Event::Idle) => return now,
+                Err(_) => panic!("only an idle close is possible here"),
+            }
+            let alarm = armed.unwrap() - activity.accepted;
+            let tick = traffic.map(|every| every * (u32::try_from(now.as_nanos() / every.as_nanos()).unwrap() + 1));
+            now = tick.map_or(alarm, |tick| tick.min(alarm));
+            if now == alarm {
+                armed = None;
+            }
+        }
+    }
+
+    #[test]
+    fn an_http2_connection_closes_idle_timeout_after_its_last_stream_ended_unseen() {
+        let secs = Duration::from_secs;
+        for (header_read, traffic) in [(10, None), (90, None), (10, Some(1)), (90, Some(7)), (60, Some(60))] {
+            let timers = Timers {
+                header_read: secs(header_read),
+                idle: secs(60),
+            };
+            let traffic = traffic.map(secs);
+            let closed = h2_idle_close(timers, secs(25), traffic);
+            assert_eq!(
+                closed,
+                secs(85),
+                "header_read {header_read}s, traffic every {traffic:?}"
+            );
+        }
+    }
+}
