@@ -246,11 +246,11 @@ impl Metrics {
     }
 
     /// One finished request: its identity, outcome and timings.
-    pub fn record(&self, log: &AccessLog, status: u16, error: Option<&'static str>, duration: Duration) {
+    pub fn record(&self, log: &AccessLog<'_>, status: u16, error: Option<&'static str>, duration: Duration) {
         let caller = log.caller.as_deref().unwrap_or(NONE);
         let team = log.team.as_deref().unwrap_or(NONE);
         let route = match (&log.route, &log.caller) {
-            (Some(route), _) => route.as_str(),
+            (Some(route), _) => &**route,
             (None, Some(_)) => UNKNOWN_ROUTE,
             (None, None) => NONE,
         };
@@ -380,11 +380,11 @@ impl Collector for RedisCounters {
 mod tests {
     use super::*;
 
-    fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog {
+    fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog<'static> {
         AccessLog {
-            caller: caller.map(str::to_owned),
-            team: caller.map(|_| "sales".to_owned()),
-            route: route.map(str::to_owned),
+            caller: caller.map(Arc::from),
+            team: caller.map(|_| Arc::from("sales")),
+            route: route.map(Arc::from),
             ..AccessLog::default()
         }
     }

@@ -40,8 +40,8 @@ impl RateClass {
 /// One Allo endpoint.
 #[derive(Debug)]
 pub struct Route {
-    /// e.g. `dialingQueues.resetCurrent`
-    pub id: String,
+    /// e.g. `dialingQueues.resetCurrent`; shared by the access log and the metrics labels.
+    pub id: Arc<str>,
     pub method: Method,
     /// e.g. `/v2/api/users/{id}`
     pub template: String,
@@ -162,7 +162,7 @@ impl RouteTable {
                 scopes.insert(scope.clone());
             }
             routes.push(Arc::new(Route {
-                id: e.id,
+                id: e.id.into(),
                 method,
                 template: e.path,
                 segments,
@@ -294,7 +294,7 @@ mod tests {
 
     fn id(m: Match<'_>) -> String {
         match m {
-            Match::Found(r) => r.id.clone(),
+            Match::Found(r) => r.id.to_string(),
             other => format!("{other:?}"),
         }
     }
