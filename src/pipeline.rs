@@ -150,6 +150,6 @@ async fn process(
 fn request_id<B>(request: &Request<B>) -> HeaderValue {
     match request.headers().get(REQUEST_ID) {
         Some(v) if ids::acceptable_request_id(v.as_bytes()) => v.clone(),
-        _ => HeaderValue::from_str(&ids::new_request_id()).unwrap_or(HeaderValue::from_static("req_000000000000")),
+        _ => ids::new_request_id_value(),
     }
 }
