@@ -3,7 +3,7 @@
 //! looked up among the configured hashes (the token itself is never stored). An authenticated
 //! caller may then call a route only if its scopes and route allow-list permit it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -17,11 +17,14 @@ use crate::tls::PeerIdentity;
 /// An authenticated calling service.
 #[derive(Debug)]
 pub struct Caller {
-    pub id: String,
-    pub team: String,
+    /// Shared, not copied, by everything that names the caller for one request (the access
+    /// log, the metrics labels).
+    pub id: Arc<str>,
+    pub team: Arc<str>,
     pub rate: Option<Rate>,
-    /// None: every scope.
-    scopes: Option<HashSet<String>>,
+    /// None: every scope. A list, not a set: a caller holds a handful of scopes, and comparing
+    /// a few short strings costs less than hashing one.
+    scopes: Option<Box<[String]>>,
     /// None: every route the scopes allow.
     routes: Option<Vec<RoutePattern>>,
 }
@@ -62,8 +65,8 @@ impl Callers {
         let mut callers = Callers::default();
         for c in configs {
             let caller = Arc::new(Caller {
-                id: c.id.clone(),
-                team: c.team.clone(),
+                id: Arc::from(c.id.as_str()),
+                team: Arc::from(c.team.as_str()),
                 rate: c.rate,
                 scopes: c.scopes.as_ref().map(|s| s.iter().cloned().collect()),
                 routes: c
@@ -102,6 +105,12 @@ impl Callers {
 /// Hashes a SHA-256 digest by taking its first eight bytes: the digest is already uniformly
 /// spread, so running SipHash over it again buys nothing. The map's keys come from the config
 /// only, so a caller cannot plant colliding entries; a lookup costs one probe sequence.
+///
+/// Timing: the probe and the key comparison are not constant-time, but what they work on is
+/// the digest of the presented token, never the token or a configured secret. How long a
+/// lookup takes can tell a guesser at most how close the digest of its own guess came to a
+/// configured digest, and SHA-256's preimage resistance makes that worthless for finding a
+/// token.
 #[derive(Debug, Default, Clone, Copy)]
 struct DigestHasher(u64);
 
@@ -147,17 +156,17 @@ impl Caller {
         if let (Some(scopes), Some(scope)) = (&self.scopes, &route.scope) {
             if !scopes.contains(scope) {
                 return Err(ScopeError::MissingScope {
-                    caller: self.id.clone(),
+                    caller: self.id.to_string(),
                     scope: scope.clone(),
-                    route: route.id.clone(),
+                    route: route.id.to_string(),
                 });
             }
         }
         if let Some(patterns) = &self.routes {
             if !patterns.iter().any(|p| p.matches(&route.id)) {
                 return Err(ScopeError::RouteNotAllowed {
-                    caller: self.id.clone(),
-                    route: route.id.clone(),
+                    caller: self.id.to_string(),
+                    route: route.id.to_string(),
                 });
             }
         }
@@ -203,11 +212,44 @@ mod tests {
     }
 
     #[test]
+    fn scopes_then_route_allow_list() {
+        let routes = crate::routes::RouteTable::builtin(crate::config::UnknownFields::Reject).unwrap();
+        let route = |id: &str| routes.routes().find(|r| &*r.id == id).unwrap().clone();
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(token_hash_hex("tok-2"), &mut digest).unwrap();
+        let callers = Callers::new(&[CallerConfig {
+            origin: "callers[0]".into(),
+            id: "sync".into(),
+            team: "sales".into(),
+            token_sha256: Some(digest),
+            cert_san: None,
+            scopes: Some(vec!["DIALING_QUEUE_READ_WRITE".into(), "USERS_READ".into()]),
+            rate: None,
+            routes: Some(vec!["users.list".into(), "dialingQueues.*".into()]),
+        }]);
+        let caller = callers.authenticate(&headers("Bearer tok-2")).unwrap();
+        assert!(!caller.unrestricted());
+        assert_eq!(caller.authorize(&route("users.list")), Ok(()));
+        assert_eq!(caller.authorize(&route("dialingQueues.resetCurrent")), Ok(()));
+        assert_eq!(
+            caller.authorize(&route("users.get")),
+            Err(ScopeError::RouteNotAllowed {
+                caller: "sync".into(),
+                route: "users.get".into()
+            })
+        );
+        assert!(matches!(
+            caller.authorize(&route("webhooks.list")),
+            Err(ScopeError::MissingScope { .. })
+        ));
+    }
+
+    #[test]
     fn bearer_and_api_key_forms() {
         let c = callers();
-        assert_eq!(c.authenticate(&headers("Bearer tok-1")).unwrap().id, "crm");
-        assert_eq!(c.authenticate(&headers("Api-Key tok-1")).unwrap().id, "crm");
-        assert_eq!(c.authenticate(&headers("bearer tok-1")).unwrap().id, "crm");
+        assert_eq!(&*c.authenticate(&headers("Bearer tok-1")).unwrap().id, "crm");
+        assert_eq!(&*c.authenticate(&headers("Api-Key tok-1")).unwrap().id, "crm");
+        assert_eq!(&*c.authenticate(&headers("bearer tok-1")).unwrap().id, "crm");
         assert_eq!(
             c.authenticate(&headers("Bearer tok-2")).unwrap_err(),
             AuthError::UnknownCaller

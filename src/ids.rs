@@ -2,7 +2,9 @@
 //! generator for the sandbox's `pdl_...` / `usr-...` ids. Also the rule for accepting a
 //! caller-supplied `X-Request-Id`.
 
+use http::HeaderValue;
 use rand::distr::{Alphanumeric, SampleString};
+use rand::Rng;
 
 /// `prefix` followed by `len` random ASCII alphanumerics.
 pub fn random_id(prefix: &str, len: usize) -> String {
@@ -14,7 +16,22 @@ pub fn random_id(prefix: &str, len: usize) -> String {
 
 /// A new request id in Allo's form: `req_` + 12 alphanumerics.
 pub fn new_request_id() -> String {
-    random_id("req_", 12)
+    request_id_bytes().into_iter().map(char::from).collect()
+}
+
+/// A new request id, as the header value the gateway sends: built on the stack and copied once
+/// into the value, since the pipeline makes one for every request that brings none.
+pub fn new_request_id_value() -> HeaderValue {
+    HeaderValue::from_bytes(&request_id_bytes()).unwrap_or_else(|_| HeaderValue::from_static("req_000000000000"))
+}
+
+fn request_id_bytes() -> [u8; 16] {
+    let mut id = *b"req_000000000000";
+    let mut rng = rand::rng();
+    for byte in &mut id[4..] {
+        *byte = rng.sample(Alphanumeric);
+    }
+    id
 }
 
 /// A caller's `X-Request-Id` is kept when it is 1 to 128 visible ASCII characters.
@@ -32,6 +49,19 @@ mod tests {
         assert_eq!(id.len(), 16);
         assert!(id.starts_with("req_"));
         assert!(id[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn request_id_values_have_allo_form() {
+        let a = new_request_id_value();
+        let b = new_request_id_value();
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let id = id.to_str().unwrap();
+            assert_eq!(id.len(), 16);
+            assert!(id.starts_with("req_"));
+            assert!(id[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        }
     }
 
     #[test]

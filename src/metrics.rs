@@ -7,15 +7,21 @@
 //! route `-`; an authenticated request to a path that is not an Allo endpoint counts under
 //! route `unknown`. Nothing secret is ever a label value.
 //!
-//! The hot path is one read-locked map lookup per family with a small owned label struct;
-//! series are created on first use. Series of ids removed by a reload stay until restart
+//! The hot path is one read-locked lookup, with a fast hash, of the series a (caller, team,
+//! route, status) feeds; only the first request of each kind goes through the families, which
+//! hash every label with SipHash. Label values share the config's ids instead of copying them.
+//! Series are created on first use. Series of ids removed by a reload stay until restart
 //! (their counters must not go backwards while Prometheus still scrapes them).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -29,44 +35,87 @@ use crate::telemetry::AccessLog;
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Label for a request that was not authenticated (or not routed).
-const NONE: &str = "-";
+const NONE: Label = Label::Fixed("-");
 /// Route label for an authenticated request whose path is not an Allo endpoint.
-const UNKNOWN_ROUTE: &str = "unknown";
+const UNKNOWN_ROUTE: Label = Label::Fixed("unknown");
 
 /// Seconds: from 1 ms (a refusal) to the longest upstream timeout worth telling apart.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// A label value: a configured id, shared with the config rather than copied per request, or
+/// a placeholder. Compared and hashed by its text, so a placeholder and an id of the same
+/// spelling are one series, as they were when labels were strings.
+#[derive(Clone, Debug)]
+enum Label {
+    Fixed(&'static str),
+    Id(Arc<str>),
+}
+
+impl Label {
+    fn as_str(&self) -> &str {
+        match self {
+            Label::Fixed(text) => text,
+            Label::Id(id) => id,
+        }
+    }
+
+    /// The id, or `otherwise` when the request did not get that far.
+    fn or(id: &Option<Arc<str>>, otherwise: Label) -> Label {
+        id.as_ref().map_or(otherwise, |id| Label::Id(id.clone()))
+    }
+}
+
+impl PartialEq for Label {
+    fn eq(&self, other: &Label) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Label {}
+
+impl Hash for Label {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Label {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    caller: String,
-    team: String,
-    route: String,
+    caller: Label,
+    team: Label,
+    route: Label,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RateLimitLabels {
     budget: &'static str,
-    caller: String,
-    team: String,
+    caller: Label,
+    team: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ValidationLabels {
-    route: String,
+    route: Label,
     code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamErrorLabels {
-    team: String,
+    team: Label,
     kind: &'static str,
 }
 
@@ -80,6 +129,19 @@ struct KeySwitchLabels {
     team: String,
     to: &'static str,
 }
+
+/// Handles to the series one kind of request feeds, taken from the families once. They are
+/// the families' own metrics (shared counters), so the exposition does not change.
+struct Series {
+    requests: Counter,
+    duration: Histogram,
+    /// Created by the first such request that reached the upstream, as the family would.
+    upstream: OnceLock<Histogram>,
+}
+
+/// The series by their request labels. Its keys are configured ids and fixed placeholders,
+/// never request input, so a fast hash without flooding resistance is safe here.
+type SeriesCache = HashMap<RequestLabels, Series, foldhash::fast::RandomState>;
 
 /// How a reload ended, for `allo_gateway_reloads_total{result}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +195,7 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     team_files_refused: Gauge,
     key_switches: Family<KeySwitchLabels, Counter>,
+    series: RwLock<SeriesCache>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -177,6 +240,7 @@ impl Metrics {
             last_reload_ok: Gauge::default(),
             team_files_refused: Gauge::default(),
             key_switches: Family::default(),
+            series: RwLock::default(),
         };
         m.last_reload_ok.set(1);
         // Present from the start, so that `increase()` sees the first reload of each result.
@@ -246,43 +310,36 @@ impl Metrics {
     }
 
     /// One finished request: its identity, outcome and timings.
-    pub fn record(&self, log: &AccessLog, status: u16, error: Option<&'static str>, duration: Duration) {
-        let caller = log.caller.as_deref().unwrap_or(NONE);
-        let team = log.team.as_deref().unwrap_or(NONE);
-        let route = match (&log.route, &log.caller) {
-            (Some(route), _) => route.as_str(),
-            (None, Some(_)) => UNKNOWN_ROUTE,
-            (None, None) => NONE,
+    pub fn record(&self, log: &AccessLog<'_>, status: u16, error: Option<&'static str>, duration: Duration) {
+        let key = RequestLabels {
+            caller: Label::or(&log.caller, NONE),
+            team: Label::or(&log.team, NONE),
+            route: Label::or(&log.route, if log.caller.is_some() { UNKNOWN_ROUTE } else { NONE }),
+            status,
         };
-        self.requests
-            .get_or_create(&RequestLabels {
-                caller: caller.to_owned(),
-                team: team.to_owned(),
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
-        let route_labels = RouteLabels {
-            route: route.to_owned(),
-        };
-        self.request_duration
-            .get_or_create(&route_labels)
-            .observe(duration.as_secs_f64());
-        if let Some(upstream) = log.upstream_duration {
-            self.upstream_duration
-                .get_or_create(&route_labels)
-                .observe(upstream.as_secs_f64());
-        }
+        self.with_series(&key, |series| {
+            series.requests.inc();
+            series.duration.observe(duration.as_secs_f64());
+            if let Some(upstream) = log.upstream_duration {
+                series
+                    .upstream
+                    .get_or_init(|| {
+                        self.upstream_duration.get_or_create_owned(&RouteLabels {
+                            route: key.route.clone(),
+                        })
+                    })
+                    .observe(upstream.as_secs_f64());
+            }
+        });
         let Some(code) = error else { return };
+        let RequestLabels {
+            caller, team, route, ..
+        } = key;
         match code {
             "RATE_LIMIT_EXCEEDED" => {
                 let budget = log.rate_limited.map_or("unknown", Budget::as_str);
                 self.rate_limited
-                    .get_or_create(&RateLimitLabels {
-                        budget,
-                        caller: caller.to_owned(),
-                        team: team.to_owned(),
-                    })
+                    .get_or_create(&RateLimitLabels { budget, caller, team })
                     .inc();
             }
             "INVALID_REQUEST_BODY"
@@ -291,10 +348,7 @@ impl Metrics {
             | "UNSUPPORTED_MEDIA_TYPE"
             | "REQUEST_TIMEOUT" => {
                 self.validation_refusals
-                    .get_or_create(&ValidationLabels {
-                        route: route_labels.route,
-                        code,
-                    })
+                    .get_or_create(&ValidationLabels { route, code })
                     .inc();
             }
             "UPSTREAM_UNAVAILABLE" | "UPSTREAM_TIMEOUT" => {
@@ -304,14 +358,27 @@ impl Metrics {
                     "unavailable"
                 };
                 self.upstream_errors
-                    .get_or_create(&UpstreamErrorLabels {
-                        team: team.to_owned(),
-                        kind,
-                    })
+                    .get_or_create(&UpstreamErrorLabels { team, kind })
                     .inc();
             }
             _ => {}
         }
+    }
+
+    /// Runs `f` on the series of `key`, creating them in the families on first use.
+    fn with_series(&self, key: &RequestLabels, f: impl FnOnce(&Series)) {
+        if let Some(series) = self.series.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+            return f(series);
+        }
+        let mut cache = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        let series = cache.entry(key.clone()).or_insert_with(|| Series {
+            requests: self.requests.get_or_create_owned(key),
+            duration: self.request_duration.get_or_create_owned(&RouteLabels {
+                route: key.route.clone(),
+            }),
+            upstream: OnceLock::new(),
+        });
+        f(series);
     }
 
     /// One reload attempt; `refused_team_files` is how many team files it left out.
@@ -380,11 +447,11 @@ impl Collector for RedisCounters {
 mod tests {
     use super::*;
 
-    fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog {
+    fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog<'static> {
         AccessLog {
-            caller: caller.map(str::to_owned),
-            team: caller.map(|_| "sales".to_owned()),
-            route: route.map(str::to_owned),
+            caller: caller.map(Arc::from),
+            team: caller.map(|_| Arc::from("sales")),
+            route: route.map(Arc::from),
             ..AccessLog::default()
         }
     }
@@ -416,6 +483,32 @@ mod tests {
             .contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="200"} 1"#));
         assert!(text.contains(r#"allo_gateway_upstream_duration_seconds_count{route="users.list"} 1"#));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn repeated_requests_feed_the_same_series() {
+        let m = Metrics::new();
+        let refused = log(Some("crm"), Some("users.list"));
+        m.record(&refused, 400, Some("INVALID_QUERY_PARAMETER"), Duration::ZERO);
+        // No request of this route reached the upstream yet: no upstream series.
+        assert!(!m.render().contains("allo_gateway_upstream_duration_seconds_count"));
+        let mut ok = log(Some("crm"), Some("users.list"));
+        ok.upstream_duration = Some(Duration::from_millis(3));
+        for _ in 0..3 {
+            m.record(&ok, 200, None, Duration::from_millis(4));
+        }
+        // Another caller's series share the route's histograms.
+        m.record(&log(Some("billing"), Some("users.list")), 200, None, Duration::ZERO);
+        let text = m.render();
+        assert!(text
+            .contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="200"} 3"#));
+        assert!(text
+            .contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="400"} 1"#));
+        assert!(text.contains(
+            r#"allo_gateway_requests_total{caller="billing",team="sales",route="users.list",status="200"} 1"#
+        ));
+        assert!(text.contains(r#"allo_gateway_request_duration_seconds_count{route="users.list"} 5"#));
+        assert!(text.contains(r#"allo_gateway_upstream_duration_seconds_count{route="users.list"} 3"#));
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
     let method = request.method().clone();
     let request_id = request_id(&request);
     let mut log = AccessLog {
-        request_id: request_id.to_str().unwrap_or_default().to_string(),
+        // Always visible ASCII (see `request_id`), so `to_str` does not fail.
+        request_id: request_id.to_str().unwrap_or_default(),
         ..AccessLog::default()
     };
     let result = if gateway.is_draining() {
@@ -51,13 +52,15 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
                 log.rate_limited = Some(limited.budget);
             }
             let code = e.classify().2;
-            (e.into_response(&log.request_id), Some(code))
+            (e.into_response(log.request_id), Some(code))
         }
     };
-    response.headers_mut().insert(REQUEST_ID, request_id);
+    let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    log.emit(&method, response.status().as_u16(), error, elapsed);
-    gateway.metrics.record(&log, response.status().as_u16(), error, elapsed);
+    log.emit(&method, status, error, elapsed);
+    gateway.metrics.record(&log, status, error, elapsed);
+    // Last, because the log borrows the id from this value.
+    response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
 
@@ -65,7 +68,7 @@ async fn process(
     rt: &Runtime,
     request: Request<Incoming>,
     request_id: &HeaderValue,
-    log: &mut AccessLog,
+    log: &mut AccessLog<'_>,
 ) -> Result<Response<Body>, GatewayError> {
     let caller = match request.extensions().get::<PeerIdentity>() {
         Some(peer) => rt.callers.authenticate_peer(peer)?,
@@ -115,7 +118,7 @@ async fn process(
     // A slot before the budget: a request refused for concurrency spends no budget, and one
     // waiting for budget (on_limit = "wait") counts as in flight. Held until the response
     // body is done, so a slow upstream cannot make one team hold every connection.
-    let slot = match rt.in_flight.get(&caller.team) {
+    let slot = match rt.in_flight.get(&*caller.team) {
         Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| GatewayError::TeamBusy {
             limit: rt.config.server.max_in_flight_per_team,
         })?),
@@ -126,7 +129,7 @@ async fn process(
     // Config loading guarantees every caller's team exists; a miss is treated as unknown.
     let team = rt
         .teams
-        .get(&caller.team)
+        .get(&*caller.team)
         .ok_or(crate::auth::AuthError::UnknownCaller)?;
     let sent = Instant::now();
     let response = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
@@ -147,6 +150,6 @@ async fn process(
 fn request_id<B>(request: &Request<B>) -> HeaderValue {
     match request.headers().get(REQUEST_ID) {
         Some(v) if ids::acceptable_request_id(v.as_bytes()) => v.clone(),
-        _ => HeaderValue::from_str(&ids::new_request_id()).unwrap_or(HeaderValue::from_static("req_000000000000")),
+        _ => ids::new_request_id_value(),
     }
 }

@@ -32,18 +32,23 @@ pub struct Team {
     pub prefer_fallback: AtomicBool,
 }
 
+/// A map keyed by configured ids and looked up per request. Its keys come from the config and
+/// its lookups from an authenticated caller's config, never from request input, so a fast hash
+/// without flooding resistance is safe and cheaper than SipHash.
+pub type IdMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 pub struct Runtime {
     pub config: Config,
     pub routes: RouteTable,
     pub callers: Callers,
-    pub teams: HashMap<String, Team>,
+    pub teams: IdMap<Team>,
     pub limits: RateLimits,
     /// Shared with the next state when a reload leaves `[upstream]` (and, for the sandbox, the
     /// teams' keys) unchanged, so pooled connections and the emulator's state survive.
     pub upstream: Arc<Upstream>,
     /// Slots for each team's requests, from before its budget to the end of the upstream
     /// response (`server.max_in_flight_per_team`).
-    pub in_flight: HashMap<String, Arc<tokio::sync::Semaphore>>,
+    pub in_flight: IdMap<Arc<tokio::sync::Semaphore>>,
     /// The process's metrics (one set for the process's life; see `inherit`).
     pub metrics: Arc<Metrics>,
 }
@@ -61,7 +66,7 @@ impl Runtime {
         };
         check_caller_permissions(&config, &routes, &mut p);
         check_unique(&config, &mut p);
-        let mut teams = HashMap::new();
+        let mut teams = IdMap::default();
         for t in &config.teams {
             let sep = if t.origin.ends_with(':') { "" } else { "." };
             let key = resolve(&mut p, &format!("{}{sep}api_key", t.origin), &t.api_key, &t.id);

@@ -4,6 +4,7 @@
 //! Lines are written to stdout off the request path (`sink.rs`).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
@@ -37,20 +38,22 @@ pub fn flush(limit: Duration) {
     sink::sink().flush(limit);
 }
 
-/// What one request did, logged once when it ends.
+/// What one request did, logged once when it ends. Nothing in it is copied per request: the
+/// request id is borrowed from the header value the response carries, and the ids are shared
+/// with the config.
 #[derive(Debug, Default)]
-pub struct AccessLog {
-    pub request_id: String,
-    pub caller: Option<String>,
-    pub team: Option<String>,
-    pub route: Option<String>,
+pub struct AccessLog<'a> {
+    pub request_id: &'a str,
+    pub caller: Option<Arc<str>>,
+    pub team: Option<Arc<str>>,
+    pub route: Option<Arc<str>>,
     pub upstream_status: Option<u16>,
     pub upstream_duration: Option<Duration>,
     /// The budget that refused the request with RATE_LIMIT_EXCEEDED (for metrics).
     pub rate_limited: Option<crate::ratelimit::Budget>,
 }
 
-impl AccessLog {
+impl AccessLog<'_> {
     pub fn emit(&self, method: &http::Method, status: u16, error: Option<&str>, duration: Duration) {
         tracing::info!(
             target: "access",

@@ -40,7 +40,7 @@ fn table() -> RouteTable {
 fn route<'a>(table: &'a RouteTable, id: &str) -> &'a Route {
     table
         .routes()
-        .find(|r| r.id == id)
+        .find(|r| &*r.id == id)
         .unwrap_or_else(|| panic!("route {id} is in the table"))
 }
 
@@ -189,10 +189,10 @@ fn forwarding(c: &mut Criterion) {
 fn metrics(c: &mut Criterion) {
     let metrics = Metrics::new();
     let log = AccessLog {
-        request_id: "req_3kTq9xZp2LmA".to_string(),
-        caller: Some("crm-sync".to_string()),
-        team: Some("sales".to_string()),
-        route: Some("dialingQueues.resetCurrent".to_string()),
+        request_id: "req_3kTq9xZp2LmA",
+        caller: Some("crm-sync".into()),
+        team: Some("sales".into()),
+        route: Some("dialingQueues.resetCurrent".into()),
         upstream_status: Some(200),
         upstream_duration: Some(Duration::from_micros(180)),
         ..AccessLog::default()
