@@ -697,3 +697,48 @@ async fn a_body_that_stops_arriving_fails_after_request_timeout() {
     assert_eq!((b.status, b.text()), (200, r#"{"data":"fine"}"#.to_string()));
     assert_eq!(up.accepted(), 2);
 }
+
+#[tokio::test]
+async fn a_request_body_sent_in_pieces_goes_upstream_whole_with_its_length() {
+    let up = Scripted::start(vec![vec![Step::Read, Step::Write(ok(r#"{"data":"ok"}"#))]]).await;
+    let gw = start_default(&up);
+
+    let body = r#"{"name":"Monday cold calls","email":"ana@example.com"}"#;
+    let (one, rest) = body.split_at(10);
+    let (two, three) = rest.split_at(20);
+    let mut raw = within("connect", TcpStream::connect(gw.addr)).await.unwrap();
+    let head = format!(
+        "POST {RESET} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    for piece in [one, two, three] {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        raw.write_all(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes())
+            .await
+            .unwrap();
+    }
+    raw.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains(r#"{"data":"ok"}"#) {
+        let n = within("answer", raw.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    let seen = up.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].raw.ends_with(format!("\r\n\r\n{body}").as_bytes()),
+        "{:?}",
+        String::from_utf8_lossy(&seen[0].raw)
+    );
+    assert_eq!(seen[0].header("content-length"), vec![body.len().to_string()]);
+    assert!(seen[0].header("transfer-encoding").is_empty());
+}
