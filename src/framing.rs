@@ -126,7 +126,7 @@ impl WireScanner {
             }
             if self.candidates == 0 {
                 // Nothing left to match on this line: jump to its end.
-                match bytes[i..].iter().position(|&b| b == b'\n') {
+                match memchr::memchr(b'\n', &bytes[i..]) {
                     Some(offset) => i += offset,
                     None => break,
                 }
