@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+mod json;
 mod sink;
 
 pub const LOG_ENV: &str = "ALLO_GATEWAY_LOG";
@@ -27,7 +28,7 @@ pub fn init(format: Option<LogFormat>) {
         .with_env_filter(filter)
         .with_writer(sink::sink());
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder.event_format(json::JsonLine).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }
