@@ -106,3 +106,41 @@ impl Upstream {
         }
     }
 }
+
+/// The upstream response parser and body decoder over wire bytes that arrive `piece` bytes at
+/// a time, then the connection closes: `(status, body)`, or `None` for an answer the gateway
+/// refuses. For the fuzz target in `tests/fuzz`, which checks that no input panics and that
+/// the outcome does not depend on how the bytes were split.
+#[doc(hidden)]
+pub fn read_response_in_pieces(wire: &[u8], head_request: bool, piece: usize) -> Option<(u16, Vec<u8>)> {
+    let method = if head_request {
+        http::Method::HEAD
+    } else {
+        http::Method::GET
+    };
+    let mut pieces = wire.chunks(piece.max(1));
+    let mut buf = bytes::BytesMut::new();
+    let head = loop {
+        if let Some(head) = h1::parse_head(&mut buf, &method).ok()? {
+            break head;
+        }
+        buf.extend_from_slice(pieces.next()?);
+    };
+    let mut decoder = head.body;
+    let mut body = Vec::new();
+    loop {
+        match decoder.decode(&mut buf).ok()? {
+            h1::Decoded::Data(data) => body.extend_from_slice(&data),
+            h1::Decoded::End => return Some((head.parts.status.as_u16(), body)),
+            h1::Decoded::NeedMore => match pieces.next() {
+                Some(more) => buf.extend_from_slice(more),
+                None => {
+                    if decoder.closed().ok()? == h1::Decoded::End {
+                        return Some((head.parts.status.as_u16(), body));
+                    }
+                    return None;
+                }
+            },
+        }
+    }
+}
