@@ -14,6 +14,8 @@ use crate::config::LogFormat;
 mod json;
 mod sink;
 
+pub(crate) use json::civil_from_days;
+
 pub const LOG_ENV: &str = "ALLO_GATEWAY_LOG";
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).

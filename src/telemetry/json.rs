@@ -159,9 +159,10 @@ fn timestamp(out: &mut impl Write, now: SystemTime) -> fmt::Result {
     )
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (the
-/// era-based method: 400-year eras of 146,097 days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
+/// Hinnant's era-based method: 400-year eras of 146,097 days), in unsigned arithmetic: no date
+/// written here is before the epoch. Shared with the sandbox's timestamps.
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
