@@ -63,7 +63,6 @@ enum Target {
 /// Where requests go, and how.
 pub struct Upstream {
     target: Target,
-    request_timeout: Duration,
 }
 
 impl Upstream {
@@ -75,14 +74,10 @@ impl Upstream {
                 Target::Network(client::Client::new(scheme, authority, config)?)
             }
         };
-        Ok(Upstream {
-            target,
-            request_timeout: config.request_timeout,
-        })
+        Ok(Upstream { target })
     }
 
-    /// Sends the rewritten request; the response body streams back. `request_timeout` bounds
-    /// everything up to the response head.
+    /// Sends the rewritten request; the response body streams back.
     pub async fn send(
         &self,
         parts: &http::request::Parts,
@@ -91,11 +86,7 @@ impl Upstream {
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, UpstreamError> {
         match &self.target {
-            Target::Network(client) => {
-                tokio::time::timeout(self.request_timeout, client.send(parts, body, key, request_id))
-                    .await
-                    .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
-            }
+            Target::Network(client) => client.send(parts, body, key, request_id).await,
             Target::Sandbox(sandbox) => {
                 let base = http::uri::Parts::default();
                 let request = rewrite_request(parts, &base, key, request_id, body.len())

@@ -13,11 +13,10 @@
 //! it is idempotent or its write failed (the upstream cannot have received all of it).
 //! Anything else is answered as it failed.
 //!
-//! Time: `request_timeout` bounds everything up to the response head (in `upstream.rs`); a
-//! body that stops arriving for as long fails (`PooledBody`).
+//! Time: `request_timeout` bounds everything up to the response head; a body that stops
+//! arriving for as long fails (`PooledBody`).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -47,10 +46,9 @@ pub struct Client {
     host: HeaderValue,
     /// Scheme and authority, for HTTP/2 request targets.
     base: http::uri::Parts,
-    speaks_h2: AtomicBool,
     h2: Mutex<Option<H2Sender>>,
-    /// How long a response body may go without a byte.
-    stall_after: std::time::Duration,
+    /// Bounds the wait for a response head, and any wait for body bytes.
+    request_timeout: std::time::Duration,
 }
 
 enum Opened {
@@ -88,12 +86,12 @@ impl Client {
             pool: Pool::new(config.pool_max_idle_per_host, config.pool_idle_timeout),
             host: HeaderValue::from_str(&host).map_err(|_| UpstreamSetupError::Host)?,
             base,
-            speaks_h2: AtomicBool::new(false),
             h2: Mutex::new(None),
-            stall_after: config.request_timeout,
+            request_timeout: config.request_timeout,
         })
     }
 
+    /// Sends the request and returns once the response head is in, within `request_timeout`.
     pub async fn send(
         &self,
         parts: &http::request::Parts,
@@ -101,19 +99,21 @@ impl Client {
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, UpstreamError> {
-        if self.speaks_h2.load(Ordering::Relaxed) {
-            let sender = self
-                .h2
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            let sender = match sender {
-                Some(sender) if !sender.is_closed() => Some(sender),
-                _ => None,
-            };
-            if let Some(sender) = sender {
-                return self.send_h2(sender, parts, body, key, request_id).await;
-            }
+        tokio::time::timeout(self.request_timeout, self.send_untimed(parts, body, key, request_id))
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
+    }
+
+    async fn send_untimed(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        key: &Secret,
+        request_id: &HeaderValue,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let shared = self.h2.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some(sender) = shared.filter(|sender| !sender.is_closed()) {
+            return self.send_h2(sender, parts, body, key, request_id).await;
         }
         let mut wire = Vec::with_capacity(512 + parts.headers.len() * 48 + body.len().min(INLINE_BODY));
         h1::encode_request(&mut wire, parts, &self.host, key, request_id, body.len());
@@ -157,7 +157,6 @@ impl Client {
             .await
             .map_err(|e| UpstreamError::Unavailable(e.into()))?;
         if !stream.is_h2() {
-            self.speaks_h2.store(false, Ordering::Relaxed);
             return Ok(Opened::H1(Conn::new(stream)));
         }
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
@@ -171,7 +170,6 @@ impl Client {
             }
         });
         *self.h2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender.clone());
-        self.speaks_h2.store(true, Ordering::Relaxed);
         Ok(Opened::H2(sender))
     }
 
@@ -228,7 +226,7 @@ impl Client {
                 }
                 full(body)
             }
-            _ => PooledBody::new(conn, decoder, reusable, self.pool.clone(), self.stall_after).boxed(),
+            _ => PooledBody::new(conn, decoder, reusable, self.pool.clone(), self.request_timeout).boxed(),
         };
         Ok(Response::from_parts(parts, body))
     }
