@@ -111,7 +111,11 @@ impl Client {
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, UpstreamError> {
-        let shared = self.h2.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let shared = self
+            .h2
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         if let Some(sender) = shared.filter(|sender| !sender.is_closed()) {
             return self.send_h2(sender, parts, body, key, request_id).await;
         }

@@ -1,3 +1,4 @@
+use super::body::MAX_CHUNK_LINE;
 use super::*;
 
 fn head_of(wire: &str, method: Method) -> Result<Option<Head>, WireError> {

@@ -1,0 +1,166 @@
+//! Response bodies on the wire: a decoder for each framing (a length, chunked, or until the
+//! upstream closes), taking what it can off the front of the read buffer. Chunk extensions and
+//! trailers are read and dropped; every line it waits for has a bound.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::WireError;
+
+/// The longest chunk-size line (size and extensions) accepted.
+pub(super) const MAX_CHUNK_LINE: usize = 4 * 1024;
+/// The most trailer bytes read (and dropped) after the last chunk.
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// Where a response body is in its framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers { read: usize },
+}
+
+/// One step of decoding.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Data(Bytes),
+    NeedMore,
+    End,
+}
+
+impl Decoder {
+    pub fn is_done(&self) -> bool {
+        matches!(self, Decoder::Done | Decoder::Length(0))
+    }
+
+    /// The body bytes still to come, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self {
+            Decoder::Length(n) => Some(*n),
+            Decoder::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Takes the next piece of body off the front of `buf`.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, WireError> {
+        loop {
+            match *self {
+                Decoder::Done | Decoder::Length(0) => {
+                    *self = Decoder::Done;
+                    return Ok(Decoded::End);
+                }
+                Decoder::Length(_) | Decoder::UntilClose | Decoder::Chunked(Chunk::Data(_)) if buf.is_empty() => {
+                    return Ok(Decoded::NeedMore)
+                }
+                Decoder::Length(left) => {
+                    let take = take(left, buf.len());
+                    *self = Decoder::Length(left - take as u64);
+                    return Ok(Decoded::Data(piece(buf, take)));
+                }
+                Decoder::UntilClose => return Ok(Decoded::Data(piece(buf, buf.len()))),
+                Decoder::Chunked(Chunk::Data(left)) => {
+                    let take = take(left, buf.len());
+                    let left = left - take as u64;
+                    *self = Decoder::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
+                    return Ok(Decoded::Data(piece(buf, take)));
+                }
+                Decoder::Chunked(Chunk::Size) => {
+                    let Some(end) = line_end(buf) else {
+                        return if buf.len() > MAX_CHUNK_LINE {
+                            Err(WireError::Chunked("chunk-size line too long"))
+                        } else {
+                            Ok(Decoded::NeedMore)
+                        };
+                    };
+                    let size = chunk_size(&buf[..end])?;
+                    buf.advance(end + 2);
+                    *self = Decoder::Chunked(if size == 0 {
+                        Chunk::Trailers { read: 0 }
+                    } else {
+                        Chunk::Data(size)
+                    });
+                }
+                Decoder::Chunked(Chunk::DataEnd) => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(WireError::Chunked("chunk data not followed by CRLF"));
+                    }
+                    buf.advance(2);
+                    *self = Decoder::Chunked(Chunk::Size);
+                }
+                Decoder::Chunked(Chunk::Trailers { read }) => {
+                    let Some(end) = line_end(buf) else {
+                        return if read + buf.len() > MAX_TRAILERS {
+                            Err(WireError::Chunked("trailer section too long"))
+                        } else {
+                            Ok(Decoded::NeedMore)
+                        };
+                    };
+                    buf.advance(end + 2);
+                    // Trailers are not forwarded; an empty line ends the message.
+                    *self = if end == 0 {
+                        Decoder::Done
+                    } else {
+                        Decoder::Chunked(Chunk::Trailers { read: read + end + 2 })
+                    };
+                }
+            }
+        }
+    }
+
+    /// The upstream closed the connection: the end of an until-close body, else a truncation.
+    pub fn closed(&mut self) -> Result<Decoded, WireError> {
+        match self {
+            Decoder::UntilClose | Decoder::Done | Decoder::Length(0) => {
+                *self = Decoder::Done;
+                Ok(Decoded::End)
+            }
+            _ => Err(WireError::Truncated),
+        }
+    }
+}
+
+/// Takes `n` bytes off the front of `buf`: small pieces are copied, so the read buffer keeps
+/// its allocation for the next read; large ones are handed over without a copy.
+pub fn piece(buf: &mut BytesMut, n: usize) -> Bytes {
+    if n <= 4096 {
+        let piece = Bytes::copy_from_slice(&buf[..n]);
+        buf.advance(n);
+        piece
+    } else {
+        buf.split_to(n).freeze()
+    }
+}
+
+fn take(left: u64, available: usize) -> usize {
+    usize::try_from(left).map_or(available, |left| left.min(available))
+}
+
+fn line_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 {
+        return Err(WireError::Chunked("invalid chunk size"));
+    }
+    // Anything after the size must be whitespace or chunk extensions, which are ignored.
+    if !matches!(line.get(digits), None | Some(b';' | b' ' | b'\t')) {
+        return Err(WireError::Chunked("invalid chunk size"));
+    }
+    Ok(line[..digits]
+        .iter()
+        .fold(0u64, |n, &d| n * 16 + u64::from((d as char).to_digit(16).unwrap_or(0))))
+}
