@@ -14,14 +14,11 @@
 //! (their counters must not go backwards while Prometheus still scrapes them).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
-};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -31,104 +28,17 @@ use prometheus_client::registry::Registry;
 use crate::ratelimit::{Budget, RedisStats};
 use crate::telemetry::AccessLog;
 
+mod labels;
+
+use labels::*;
+
 /// The `Content-Type` of `render()`'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Label for a request that was not authenticated (or not routed).
-const NONE: Label = Label::Fixed("-");
-/// Route label for an authenticated request whose path is not an Allo endpoint.
-const UNKNOWN_ROUTE: Label = Label::Fixed("unknown");
 
 /// Seconds: from 1 ms (a refusal) to the longest upstream timeout worth telling apart.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-
-/// A label value: a configured id, shared with the config rather than copied per request, or
-/// a placeholder. Compared and hashed by its text, so a placeholder and an id of the same
-/// spelling are one series, as they were when labels were strings.
-#[derive(Clone, Debug)]
-enum Label {
-    Fixed(&'static str),
-    Id(Arc<str>),
-}
-
-impl Label {
-    fn as_str(&self) -> &str {
-        match self {
-            Label::Fixed(text) => text,
-            Label::Id(id) => id,
-        }
-    }
-
-    /// The id, or `otherwise` when the request did not get that far.
-    fn or(id: &Option<Arc<str>>, otherwise: Label) -> Label {
-        id.as_ref().map_or(otherwise, |id| Label::Id(id.clone()))
-    }
-}
-
-impl PartialEq for Label {
-    fn eq(&self, other: &Label) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Label {}
-
-impl Hash for Label {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-impl EncodeLabelValue for Label {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        EncodeLabelValue::encode(&self.as_str(), encoder)
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    caller: Label,
-    team: Label,
-    route: Label,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: Label,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RateLimitLabels {
-    budget: &'static str,
-    caller: Label,
-    team: Label,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ValidationLabels {
-    route: Label,
-    code: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamErrorLabels {
-    team: Label,
-    kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KeySwitchLabels {
-    team: String,
-    to: &'static str,
-}
 
 /// Handles to the series one kind of request feeds, taken from the families once. They are
 /// the families' own metrics (shared counters), so the exposition does not change.
@@ -444,119 +354,4 @@ impl Collector for RedisCounters {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog<'static> {
-        AccessLog {
-            caller: caller.map(Arc::from),
-            team: caller.map(|_| Arc::from("sales")),
-            route: route.map(Arc::from),
-            ..AccessLog::default()
-        }
-    }
-
-    #[test]
-    fn labels_come_from_identity_or_fixed_placeholders() {
-        let m = Metrics::new();
-        m.record(
-            &log(None, None),
-            401,
-            Some("GATEWAY_UNAUTHENTICATED"),
-            Duration::from_millis(1),
-        );
-        m.record(
-            &log(Some("crm"), None),
-            404,
-            Some("ENDPOINT_NOT_FOUND"),
-            Duration::from_millis(1),
-        );
-        let mut ok = log(Some("crm"), Some("users.list"));
-        ok.upstream_duration = Some(Duration::from_millis(3));
-        m.record(&ok, 200, None, Duration::from_millis(4));
-        let text = m.render();
-        assert!(text.contains(r#"allo_gateway_requests_total{caller="-",team="-",route="-",status="401"} 1"#));
-        assert!(
-            text.contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="unknown",status="404"} 1"#)
-        );
-        assert!(text
-            .contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="200"} 1"#));
-        assert!(text.contains(r#"allo_gateway_upstream_duration_seconds_count{route="users.list"} 1"#));
-        assert!(text.ends_with("# EOF\n"));
-    }
-
-    #[test]
-    fn repeated_requests_feed_the_same_series() {
-        let m = Metrics::new();
-        let refused = log(Some("crm"), Some("users.list"));
-        m.record(&refused, 400, Some("INVALID_QUERY_PARAMETER"), Duration::ZERO);
-        // No request of this route reached the upstream yet: no upstream series.
-        assert!(!m.render().contains("allo_gateway_upstream_duration_seconds_count"));
-        let mut ok = log(Some("crm"), Some("users.list"));
-        ok.upstream_duration = Some(Duration::from_millis(3));
-        for _ in 0..3 {
-            m.record(&ok, 200, None, Duration::from_millis(4));
-        }
-        // Another caller's series share the route's histograms.
-        m.record(&log(Some("billing"), Some("users.list")), 200, None, Duration::ZERO);
-        let text = m.render();
-        assert!(text
-            .contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="200"} 3"#));
-        assert!(text
-            .contains(r#"allo_gateway_requests_total{caller="crm",team="sales",route="users.list",status="400"} 1"#));
-        assert!(text.contains(
-            r#"allo_gateway_requests_total{caller="billing",team="sales",route="users.list",status="200"} 1"#
-        ));
-        assert!(text.contains(r#"allo_gateway_request_duration_seconds_count{route="users.list"} 5"#));
-        assert!(text.contains(r#"allo_gateway_upstream_duration_seconds_count{route="users.list"} 3"#));
-    }
-
-    #[test]
-    fn refusals_are_counted_by_kind() {
-        let m = Metrics::new();
-        let mut limited = log(Some("crm"), Some("users.list"));
-        limited.rate_limited = Some(Budget::Team);
-        m.record(&limited, 429, Some("RATE_LIMIT_EXCEEDED"), Duration::ZERO);
-        m.record(
-            &log(Some("crm"), Some("users.list")),
-            400,
-            Some("INVALID_QUERY_PARAMETER"),
-            Duration::ZERO,
-        );
-        m.record(
-            &log(Some("crm"), Some("users.list")),
-            504,
-            Some("UPSTREAM_TIMEOUT"),
-            Duration::ZERO,
-        );
-        let text = m.render();
-        assert!(text.contains(r#"allo_gateway_rate_limited_total{budget="team",caller="crm",team="sales"} 1"#));
-        assert!(text.contains(
-            r#"allo_gateway_validation_refusals_total{route="users.list",code="INVALID_QUERY_PARAMETER"} 1"#
-        ));
-        assert!(text.contains(r#"allo_gateway_upstream_errors_total{team="sales",kind="timeout"} 1"#));
-    }
-
-    #[test]
-    fn in_flight_follows_the_guard() {
-        let m = Metrics::new();
-        let guard = m.request_started();
-        assert!(m.render().contains("allo_gateway_in_flight_requests 1\n"));
-        drop(guard);
-        assert!(m.render().contains("allo_gateway_in_flight_requests 0\n"));
-    }
-
-    #[test]
-    fn reloads_and_switches() {
-        let m = Metrics::new();
-        m.reload(ReloadResult::Error, 0);
-        m.reload(ReloadResult::Partial, 2);
-        m.key_switch("sales", KeySlot::Fallback);
-        let text = m.render();
-        assert!(text.contains(r#"allo_gateway_reloads_total{result="error"} 1"#));
-        assert!(text.contains(r#"allo_gateway_reloads_total{result="partial"} 1"#));
-        assert!(text.contains("allo_gateway_config_last_reload_successful 0\n"));
-        assert!(text.contains("allo_gateway_team_files_refused 2\n"));
-        assert!(text.contains(r#"allo_gateway_key_switches_total{team="sales",to="api_key_fallback"} 1"#));
-    }
-}
+mod tests;
