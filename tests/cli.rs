@@ -121,3 +121,37 @@ async fn a_printed_token_line_authenticates() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(up.taken()[0].all("authorization"), vec!["Api-Key ak_t"]);
 }
+
+#[tokio::test]
+async fn one_worker_serves_and_zero_workers_is_refused() {
+    let up = Capture::start().await;
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\n[[teams]]\nid = \"t\"\napi_key = {{ value = \"ak_t\" }}\n[[callers]]\nid = \"svc\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\n",
+        up.url(),
+        support::sha256_hex("one-worker-token")
+    );
+
+    let cfg = TestConfig::new(&text);
+    let (code, _, err) = run_to_end(
+        &["--workers", "0", "check", "--config", cfg.path().to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--workers"), "{err}");
+
+    // One worker is a current-thread runtime: anything that needs a second thread would hang
+    // or panic here.
+    let gw = GatewayProcess::start(TestConfig::new(&text), &[("ALLO_GATEWAY_WORKERS", "1")]);
+    for _ in 0..3 {
+        let r = send(
+            gw.addr,
+            "GET",
+            "/v2/api/me",
+            &[("authorization", "Bearer one-worker-token")],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(up.taken().len(), 3);
+}
