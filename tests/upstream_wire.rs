@@ -243,6 +243,17 @@ fn start_default(up: &Scripted) -> GatewayProcess {
     start(up, "5s", "90s")
 }
 
+/// A connection that answers one request well: what follows a broken one.
+fn answers_fine() -> Vec<Step> {
+    vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))]
+}
+
+/// The gateway still serves after what went before (on a connection `answers_fine` scripts).
+async fn assert_still_serving(gw: &GatewayProcess) {
+    let a = get(gw, "/v2/api/users").await;
+    assert_eq!((a.status, a.text()), (200, r#"{"data":"fine"}"#.to_string()));
+}
+
 /// Fails the test instead of letting it hang.
 async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(15), fut)
@@ -451,7 +462,7 @@ async fn broken_answers_are_502_and_the_gateway_keeps_serving() {
         once(big(70 * 1024)),
         once(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!".to_vec()),
         once(b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()),
-        vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))],
+        answers_fine(),
     ])
     .await;
     let gw = start_default(&up);
@@ -463,8 +474,7 @@ async fn broken_answers_are_502_and_the_gateway_keeps_serving() {
         let a = get(&gw, "/v2/api/users").await;
         assert_unavailable(&a, what);
     }
-    let a = get(&gw, "/v2/api/users").await;
-    assert_eq!((a.status, a.text()), (200, r#"{"data":"fine"}"#.to_string()));
+    assert_still_serving(&gw).await;
     assert_eq!(up.accepted(), 5);
     assert_eq!(up.seen().len(), 5, "a broken answer was retried");
 }
@@ -478,7 +488,7 @@ async fn a_truncated_body_is_not_presented_as_complete() {
         Step::Write(b"0123456789".to_vec()),
         Step::Close,
     ];
-    let second = vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))];
+    let second = answers_fine();
     let up = Scripted::start(vec![first, second]).await;
     let gw = start_default(&up);
 
@@ -488,15 +498,14 @@ async fn a_truncated_body_is_not_presented_as_complete() {
         (status, Ok(body)) => panic!("{status} with a {}-byte body presented as complete", body.len()),
         (status, Err(e)) => panic!("unexpected {status}: {e}"),
     }
-    let b = get(&gw, "/v2/api/users").await;
-    assert_eq!((b.status, b.text()), (200, r#"{"data":"fine"}"#.to_string()));
+    assert_still_serving(&gw).await;
     assert_eq!(up.accepted(), 2);
 }
 
 #[tokio::test]
 async fn a_silent_upstream_is_504_within_request_timeout() {
     // The first connection reads the request and then says nothing until it is closed.
-    let second = vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))];
+    let second = answers_fine();
     let up = Scripted::start(vec![vec![Step::Read], second]).await;
     let gw = start(&up, "300ms", "90s");
 
@@ -517,8 +526,7 @@ async fn a_silent_upstream_is_504_within_request_timeout() {
         }
     })
     .await;
-    let b = get(&gw, "/v2/api/users").await;
-    assert_eq!((b.status, b.text()), (200, r#"{"data":"fine"}"#.to_string()));
+    assert_still_serving(&gw).await;
     assert_eq!(up.accepted(), 2);
 }
 
@@ -680,7 +688,7 @@ async fn a_body_that_stops_arriving_fails_after_request_timeout() {
         Step::Read,
         Step::Write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\n0123456789".to_vec()),
     ];
-    let second = vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))];
+    let second = answers_fine();
     let up = Scripted::start(vec![first, second]).await;
     let gw = start(&up, "300ms", "90s");
 
@@ -693,8 +701,7 @@ async fn a_body_that_stops_arriving_fails_after_request_timeout() {
         took >= Duration::from_millis(250) && took < Duration::from_secs(5),
         "{took:?}"
     );
-    let b = get(&gw, "/v2/api/users").await;
-    assert_eq!((b.status, b.text()), (200, r#"{"data":"fine"}"#.to_string()));
+    assert_still_serving(&gw).await;
     assert_eq!(up.accepted(), 2);
 }
 
