@@ -1,9 +1,18 @@
-//! The response body type shared by every answer: upstream bodies stream through unchanged,
-//! the gateway's own answers are a single buffer.
+//! The body types: a response body shared by every answer (upstream bodies stream through
+//! unchanged, the gateway's own answers are a single buffer), and a request body as the
+//! listeners hand it over.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
+
+mod pipe;
+
+pub use pipe::{pipe, PipeReceiver, PipeSender};
 
 /// Any error a streamed body can raise.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -13,4 +22,49 @@ pub type Body = BoxBody<Bytes, BoxError>;
 /// A body that is one buffer.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A request body. The HTTP/1.1 listener hands over a body that arrived with its head whole,
+/// and pipes one that is still arriving; HTTP/2 bodies are hyper's.
+pub enum RequestBody {
+    /// All of it (`None` once taken, or for none at all).
+    Whole(Option<Bytes>),
+    /// Read from the connection as it is asked for.
+    Piped(PipeReceiver),
+    Http2(hyper::body::Incoming),
+}
+
+impl RequestBody {
+    pub fn empty() -> RequestBody {
+        RequestBody::Whole(None)
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            RequestBody::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            RequestBody::Piped(pipe) => pipe.poll_piece(cx).map(|piece| piece.map(|p| p.map(Frame::data))),
+            RequestBody::Http2(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Whole(bytes) => bytes.is_none(),
+            RequestBody::Piped(pipe) => pipe.is_end_stream(),
+            RequestBody::Http2(incoming) => incoming.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Whole(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            RequestBody::Piped(_) => SizeHint::default(),
+            RequestBody::Http2(incoming) => incoming.size_hint(),
+        }
+    }
 }

@@ -47,6 +47,11 @@ impl GatewayError {
             GatewayError::Framing(e) if e.is_method() => {
                 (S::METHOD_NOT_ALLOWED, "validation_error", "METHOD_NOT_ALLOWED")
             }
+            GatewayError::Framing(e) if e.is_too_large() => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "validation_error",
+                "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            ),
             GatewayError::Framing(_) => (S::BAD_REQUEST, "validation_error", "MALFORMED_REQUEST"),
             GatewayError::Unauthenticated(_) => (S::UNAUTHORIZED, "authentication_error", "GATEWAY_UNAUTHENTICATED"),
             GatewayError::Forbidden(_) => (S::FORBIDDEN, "permission_error", "API_KEY_INSUFFICIENT_SCOPE"),

@@ -14,9 +14,8 @@ use std::time::Instant;
 
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
 use crate::config::UnknownRoutes;
 use crate::error::GatewayError;
 use crate::ids;
@@ -28,7 +27,7 @@ use crate::upstream::REQUEST_ID;
 use crate::validate::{self, BodyLimits};
 
 /// Serves one request; never fails (errors become envelope answers).
-pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> Response<Body> {
     let started = Instant::now();
     let _in_flight = gateway.metrics.request_started();
     let method = request.method().clone();
@@ -68,7 +67,7 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Respon
 
 async fn process(
     rt: &Runtime,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     request_id: &HeaderValue,
     log: &mut AccessLog<'_>,
 ) -> Result<Response<Body>, GatewayError> {

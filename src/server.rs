@@ -1,42 +1,38 @@
 //! Listeners: the accept loop under a connection bound, HTTP/1.1 and h2c (prior knowledge) on
-//! one port, and what bounds each connection: header block size and field count (431, from
-//! hyper), the time a request head may take, the keep-alive idle time, and graceful shutdown
-//! (stop accepting, let in-flight requests finish within the grace period, close keep-alive
-//! connections cleanly). Every byte a connection sends also passes the framing scanner
-//! (`framing::WireScanner`), whose finding is put on that connection's requests.
+//! one port (or HTTPS with HTTP/2 or HTTP/1.1 by ALPN), and graceful shutdown (stop
+//! accepting, let in-flight requests finish within the grace period, close keep-alive
+//! connections cleanly).
 //!
-//!
-//! The head and idle timers, the in-flight bookkeeping and the socket wrapper that feeds them
-//! live in `supervise.rs`.
+//! HTTP/1.1 is served by the gateway's own connection loop (`h1.rs`: head size and field
+//! count, head and idle timers), HTTP/2 by hyper (`h2.rs`, with the timers of
+//! `supervise.rs`).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use bytes::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
 use crate::config::ServerConfig;
-use crate::framing::{LengthWithChunkedOnWire, WireScanner};
 use crate::tls::{peer_identity, InboundTls, PeerIdentity};
 
+mod h1;
+mod h2;
 mod supervise;
 
-use supervise::{supervise, Activity, Timers, Tracked, Watched};
+use supervise::Timers;
 
-/// How connections are served: hyper's settings and the timers kept here.
+/// How connections are served: the HTTP/1.1 bounds, hyper's HTTP/2 settings, TLS.
 pub struct Connections {
-    http: auto::Builder<TokioExecutor>,
+    h1: h1::Settings,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     timers: Timers,
     tls: Option<Arc<InboundTls>>,
 }
@@ -51,22 +47,22 @@ impl Connections {
 
 /// Builds the connection server for the configured bounds.
 pub fn connection_builder(config: &ServerConfig) -> Connections {
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1()
-        .timer(TokioTimer::new())
-        // The head timer is ours (see the module notes).
-        .header_read_timeout(None)
-        // The read buffer caps the head: a larger one is refused with 431, as are more fields.
-        .max_buf_size(config.max_header_bytes.max(8192))
-        .max_headers(config.max_headers)
-        .keep_alive(true);
-    http.http2()
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     Connections {
-        http,
+        h1: h1::Settings {
+            head: h1::HeadLimits {
+                max_bytes: config.max_header_bytes,
+                max_fields: config.max_headers,
+            },
+            header_read: config.header_read_timeout,
+            idle: config.idle_timeout,
+        },
+        http2,
         timers: Timers {
             header_read: config.header_read_timeout,
             idle: config.idle_timeout,
@@ -84,7 +80,7 @@ pub async fn serve<H, F>(
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
-    H: Fn(hyper::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = hyper::Response<Body>> + Send + 'static,
 {
     let connections = Arc::new(connections);
@@ -116,7 +112,7 @@ pub async fn serve<H, F>(
         let (connections, handler, stopped) = (connections.clone(), handler.clone(), stopped.clone());
         tokio::spawn(async move {
             let Some(tls) = connections.tls.clone() else {
-                return connection(connections, stream, peer, None, handler, stopped, permit).await;
+                return connection(connections, stream, peer, None, false, handler, stopped, permit).await;
             };
             // The handshake is part of the first request's head: same time bound.
             let accepted = tokio::time::timeout(connections.timers.header_read, tls.acceptor().accept(stream)).await;
@@ -127,7 +123,8 @@ pub async fn serve<H, F>(
                     } else {
                         None
                     };
-                    connection(connections, stream, peer, identity, handler, stopped, permit).await;
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    connection(connections, stream, peer, identity, h2, handler, stopped, permit).await;
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -145,56 +142,44 @@ pub async fn serve<H, F>(
     }
 }
 
-/// Serves one connection and keeps its timers; gives the permit back when it ends. `io` is the
-/// plaintext stream (a TLS stream goes here, after its handshake, so the scanner sees HTTP).
+/// Serves one connection; gives the permit back when it ends. `io` is the plaintext stream (a
+/// TLS stream comes here after its handshake, `h2` if ALPN chose HTTP/2).
+#[allow(clippy::too_many_arguments)]
 async fn connection<IO, H, F>(
     connections: Arc<Connections>,
     io: IO,
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
+    h2: bool,
     handler: H,
     mut stop: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    H: Fn(hyper::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = hyper::Response<Body>> + Send + 'static,
 {
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched {
-        io,
-        scanner: WireScanner::default(),
-        activity: activity.clone(),
-    });
-    let service = {
-        let activity = activity.clone();
-        service_fn(move |mut request: hyper::Request<Incoming>| {
-            if activity.ambiguous.load(Ordering::Relaxed) {
-                request.extensions_mut().insert(LengthWithChunkedOnWire);
-            }
-            if let Some(identity) = &identity {
-                request.extensions_mut().insert(identity.clone());
-            }
-            if request.version() == http::Version::HTTP_2 {
-                activity.h2.store(true, Ordering::Relaxed);
-            }
-            let busy = activity.begin();
-            let response = handler(request, peer);
-            async move { Ok::<_, Infallible>(response.await.map(|body| Tracked { body, _busy: busy })) }
-        })
+    let ended = if h2 {
+        Ok(h1::Ended::Http2(Bytes::new(), io))
+    } else {
+        h1::serve(io, peer, identity.clone(), connections.h1, &handler, &stop).await
     };
-    let conn = connections.http.serve_connection(io, service);
-    tokio::pin!(conn);
-    let ended = supervise(
-        conn.as_mut(),
-        |c| c.graceful_shutdown(),
-        &activity,
-        connections.timers,
-        &mut stop,
-    )
-    .await;
-    if let Err(e) = ended {
-        tracing::debug!(%peer, error = %crate::telemetry::error_chain(&*e), "connection ended with an error");
+    match ended {
+        Ok(h1::Ended::Closed) => {}
+        Ok(h1::Ended::Http2(read, io)) => {
+            let io = h2::Rewound::new(read, io);
+            h2::serve(
+                &connections.http2,
+                connections.timers,
+                io,
+                peer,
+                identity,
+                handler,
+                &mut stop,
+            )
+            .await;
+        }
+        Err(e) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
     }
     drop(permit);
 }

@@ -24,7 +24,7 @@ pub enum ValidationError {
     #[error("request body was not received within {0:?}")]
     BodyTimeout(std::time::Duration),
     #[error("request body could not be read")]
-    BodyRead(#[source] hyper::Error),
+    BodyRead(#[source] crate::body::BoxError),
     #[error("a request body needs a JSON Content-Type (application/json)")]
     UnsupportedMediaType,
     #[error("{message}")]

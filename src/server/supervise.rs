@@ -1,12 +1,12 @@
-//! Supervising one connection: the head and idle timers, the in-flight count, and the socket
-//! wrapper that feeds both and the framing scanner.
+//! Supervising one HTTP/2 connection (served by hyper): the head and idle timers, the
+//! in-flight count, and the socket wrapper that feeds them. HTTP/1.1 connections keep their
+//! own, simpler clock in `h1.rs`.
 //!
-//! The two timers are kept here rather than in hyper, whose HTTP/1 header timer also runs
-//! while a keep-alive connection waits, so it cannot tell "slow head" from "idle":
-//! - `header_read_timeout`: from the accept (first request) or from the first byte after the
-//!   previous response, the head must be complete within it, or the connection is dropped.
-//! - `idle_timeout`: a connection with no request in flight and no byte of a new one for this
-//!   long is closed gracefully (HTTP/1: closed; HTTP/2: GOAWAY).
+//! The two timers:
+//! - `header_read_timeout`: the first request must arrive within it of the accept, or the
+//!   connection is dropped.
+//! - `idle_timeout`: a connection with no request in flight for this long is closed
+//!   gracefully (GOAWAY).
 //!
 //! A request is in flight from the moment hyper hands it over until its response body is
 //! done, so a slow upstream or a slow body never counts as idle; those have their own bounds
@@ -14,11 +14,9 @@
 //!
 //! Both timers share one `Sleep` per connection, checked in the same poll as the connection
 //! itself, so a request costs no timer insertion and no extra wake-up of the connection task.
-//! What moves a deadline happens inside that poll for HTTP/1 (hyper reads the head, runs the
-//! service and drops the response body on the connection's task), so the deadline is simply
-//! recomputed after each one. HTTP/2 streams end on their own tasks, unseen: while any is in
-//! flight the sleep stays armed at most `idle_timeout` ahead, so an end is noticed before the
-//! idle period that runs from it is over, and the close still comes on time.
+//! Streams end on their own tasks, unseen: while any is in flight the sleep stays armed at
+//! most `idle_timeout` ahead, so an end is noticed before the idle period that runs from it is
+//! over, and the close still comes on time.
 
 use std::future::Future;
 use std::io;
@@ -31,8 +29,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
-
-use crate::framing::WireScanner;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Timers {
@@ -159,10 +155,9 @@ const NONE: u64 = u64::MAX;
 /// What a connection is doing, shared by its IO, its requests and its supervisor. Times are
 /// milliseconds since the accept.
 ///
-/// All but one access happen on the connection's task: hyper reads, calls the service and
-/// (HTTP/1) drops the response body there, so those are Relaxed. The exception is an HTTP/2
-/// stream ending on its own task, whose Release on `in_flight` publishes `idle_since` to the
-/// supervisor's Acquire.
+/// All but one access happen on the connection's task: hyper reads and calls the service
+/// there, so those are Relaxed. The exception is a stream ending on its own task, whose
+/// Release on `in_flight` publishes `idle_since` to the supervisor's Acquire.
 pub(super) struct Activity {
     accepted: Instant,
     in_flight: AtomicUsize,
@@ -171,9 +166,9 @@ pub(super) struct Activity {
     /// When the first byte since then arrived (`NONE`: none yet). The first head is due from
     /// the accept.
     head_started: AtomicU64,
-    /// HTTP/2 bytes between requests are pings and window updates, not a head.
+    /// Set by the first request: from then on, bytes between requests are pings and window
+    /// updates, not a head.
     pub(super) h2: AtomicBool,
-    pub(super) ambiguous: AtomicBool,
 }
 
 enum Verdict {
@@ -191,7 +186,6 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             h2: AtomicBool::new(false),
-            ambiguous: AtomicBool::new(false),
         }
     }
 
@@ -282,10 +276,9 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
     }
 }
 
-/// The accepted socket, seen by the framing scanner and the head timer on every read.
+/// The accepted socket, seen by the head timer on every read.
 pub(super) struct Watched<IO> {
     pub io: IO,
-    pub scanner: WireScanner,
     pub activity: Arc<Activity>,
 }
 
@@ -297,9 +290,6 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
         let read = &buf.filled()[before..];
         if !read.is_empty() {
             this.activity.read_some();
-            if !this.scanner.seen() && this.scanner.scan(read) {
-                this.activity.ambiguous.store(true, Ordering::Relaxed);
-            }
         }
         Poll::Ready(Ok(()))
     }

@@ -2,7 +2,7 @@
 //! written straight from the caller's parts (the same headers `rewrite_request` would keep, in
 //! one pass, with the team key written once and never held in a header map), the response head
 //! is parsed with httparse into header values that share one buffer, and the framing it
-//! announces (RFC 9112 §6.3) picks the body decoder (`h1/body.rs`). No socket here:
+//! announces (RFC 9112 §6.3) picks the body decoder (`framing/body.rs`). No socket here:
 //! `client.rs` moves the bytes.
 
 use std::mem::MaybeUninit;
@@ -14,9 +14,7 @@ use http::{Method, StatusCode, Version};
 use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop, sends_content_length};
 use crate::secret::Secret;
 
-mod body;
-
-pub use body::{piece, Chunk, Decoded, Decoder};
+pub use crate::framing::body::{piece, BodyError, Chunk, Decoded, Decoder};
 
 /// The largest response head accepted from the upstream.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -31,10 +29,8 @@ pub enum WireError {
     Head(&'static str),
     #[error("the upstream response head exceeds {MAX_HEAD} bytes")]
     HeadTooLarge,
-    #[error("the upstream closed the connection before the body was complete")]
-    Truncated,
-    #[error("the upstream sent malformed chunked encoding: {0}")]
-    Chunked(&'static str),
+    #[error("the upstream response body is broken")]
+    Body(#[from] BodyError),
 }
 
 /// Appends the upstream request head for `parts` (INTERFACE §4): origin-form target, `host`

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use crate::body::RequestBody;
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::ValidationError;
 
@@ -27,7 +27,11 @@ pub fn announced_too_large(headers: &HeaderMap, limits: BodyLimits) -> bool {
 }
 
 /// Reads the whole body within the limits.
-pub async fn read_body(headers: &HeaderMap, mut body: Incoming, limits: BodyLimits) -> Result<Bytes, ValidationError> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    mut body: RequestBody,
+    limits: BodyLimits,
+) -> Result<Bytes, ValidationError> {
     let too_large = ValidationError::BodyTooLarge {
         limit: limits.max_bytes,
     };

@@ -1,5 +1,5 @@
-use super::body::MAX_CHUNK_LINE;
 use super::*;
+use crate::framing::body::MAX_CHUNK_LINE;
 
 fn head_of(wire: &str, method: Method) -> Result<Option<Head>, WireError> {
     let mut buf = BytesMut::from(wire);
@@ -14,7 +14,7 @@ fn body_of(decoder: Decoder, wire: &[u8]) -> Result<Vec<u8>, WireError> {
         match decoder.decode(&mut buf)? {
             Decoded::Data(d) => out.extend_from_slice(&d),
             Decoded::End => return Ok(out),
-            Decoded::NeedMore => return Err(WireError::Truncated),
+            Decoded::NeedMore => return Err(WireError::Body(BodyError::Truncated)),
         }
     }
 }
@@ -257,10 +257,10 @@ fn length_body_stops_at_its_length_and_close_ends_only_until_close_bodies() {
     assert!(decoder.is_done());
     assert_eq!(&buf[..], b"def");
 
-    assert!(matches!(Decoder::Length(3).closed(), Err(WireError::Truncated)));
+    assert!(matches!(Decoder::Length(3).closed(), Err(BodyError::Truncated)));
     assert!(matches!(
         Decoder::Chunked(Chunk::Size).closed(),
-        Err(WireError::Truncated)
+        Err(BodyError::Truncated)
     ));
     assert_eq!(Decoder::UntilClose.closed().unwrap(), Decoded::End);
 }

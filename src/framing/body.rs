@@ -1,17 +1,26 @@
-//! Response bodies on the wire: a decoder for each framing (a length, chunked, or until the
-//! upstream closes), taking what it can off the front of the read buffer. Chunk extensions and
-//! trailers are read and dropped; every line it waits for has a bound.
+//! Message bodies on the HTTP/1.1 wire, for both sides: request bodies from callers (the
+//! listener) and response bodies from the upstream (the client). A decoder for each framing (a
+//! length, chunked, or until the peer closes) takes what it can off the front of the read
+//! buffer. Chunk extensions and trailers are read and dropped; every line it waits for has a
+//! bound.
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::WireError;
+/// A body whose framing is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the connection closed before the body was complete")]
+    Truncated,
+    #[error("malformed chunked encoding: {0}")]
+    Chunked(&'static str),
+}
 
 /// The longest chunk-size line (size and extensions) accepted.
-pub(super) const MAX_CHUNK_LINE: usize = 4 * 1024;
+pub const MAX_CHUNK_LINE: usize = 4 * 1024;
 /// The most trailer bytes read (and dropped) after the last chunk.
 const MAX_TRAILERS: usize = 16 * 1024;
 
-/// Where a response body is in its framing.
+/// Where a body is in its framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decoder {
     Length(u64),
@@ -51,7 +60,7 @@ impl Decoder {
     }
 
     /// Takes the next piece of body off the front of `buf`.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, WireError> {
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, BodyError> {
         loop {
             match *self {
                 Decoder::Done | Decoder::Length(0) => {
@@ -76,7 +85,7 @@ impl Decoder {
                 Decoder::Chunked(Chunk::Size) => {
                     let Some(end) = line_end(buf) else {
                         return if buf.len() > MAX_CHUNK_LINE {
-                            Err(WireError::Chunked("chunk-size line too long"))
+                            Err(BodyError::Chunked("chunk-size line too long"))
                         } else {
                             Ok(Decoded::NeedMore)
                         };
@@ -94,7 +103,7 @@ impl Decoder {
                         return Ok(Decoded::NeedMore);
                     }
                     if &buf[..2] != b"\r\n" {
-                        return Err(WireError::Chunked("chunk data not followed by CRLF"));
+                        return Err(BodyError::Chunked("chunk data not followed by CRLF"));
                     }
                     buf.advance(2);
                     *self = Decoder::Chunked(Chunk::Size);
@@ -102,7 +111,7 @@ impl Decoder {
                 Decoder::Chunked(Chunk::Trailers { read }) => {
                     let Some(end) = line_end(buf) else {
                         return if read + buf.len() > MAX_TRAILERS {
-                            Err(WireError::Chunked("trailer section too long"))
+                            Err(BodyError::Chunked("trailer section too long"))
                         } else {
                             Ok(Decoded::NeedMore)
                         };
@@ -119,14 +128,14 @@ impl Decoder {
         }
     }
 
-    /// The upstream closed the connection: the end of an until-close body, else a truncation.
-    pub fn closed(&mut self) -> Result<Decoded, WireError> {
+    /// The peer closed the connection: the end of an until-close body, else a truncation.
+    pub fn closed(&mut self) -> Result<Decoded, BodyError> {
         match self {
             Decoder::UntilClose | Decoder::Done | Decoder::Length(0) => {
                 *self = Decoder::Done;
                 Ok(Decoded::End)
             }
-            _ => Err(WireError::Truncated),
+            _ => Err(BodyError::Truncated),
         }
     }
 }
@@ -151,14 +160,14 @@ fn line_end(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
 }
 
-fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
+fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 || digits > 15 {
-        return Err(WireError::Chunked("invalid chunk size"));
+        return Err(BodyError::Chunked("invalid chunk size"));
     }
     // Anything after the size must be whitespace or chunk extensions, which are ignored.
     if !matches!(line.get(digits), None | Some(b';' | b' ' | b'\t')) {
-        return Err(WireError::Chunked("invalid chunk size"));
+        return Err(BodyError::Chunked("invalid chunk size"));
     }
     Ok(line[..digits]
         .iter()

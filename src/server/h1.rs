@@ -1,0 +1,340 @@
+//! HTTP/1.1 connections, served by the gateway itself: the head is parsed with httparse
+//! straight into the request (`h1/head.rs`), the handler runs on the connection's own task,
+//! and the response is written back in as few writes as it allows (`h1/write.rs`). hyper
+//! serves HTTP/2 (`h2.rs`); a connection that opens with the HTTP/2 preface is handed there.
+//!
+//! The connection bounds live in this loop:
+//! - `header_read_timeout`: the first head is due from the accept; a later one from its first
+//!   byte. A head not complete by then closes the connection without an answer.
+//! - `idle_timeout`: a connection with no request in flight and no byte of a new one for this
+//!   long is closed.
+//! - `max_header_bytes` / `max_headers`: 431 and close. A malformed head or ambiguous framing:
+//!   400 and close. Each answer is an envelope.
+//! - Shutdown: an idle connection closes at once; one with a request in flight finishes it,
+//!   answers with `connection: close` and closes.
+//!
+//! One timer per connection, re-armed only when it fires early or a head starts arriving, so
+//! a request costs no timer insertion. A body that arrived with its head goes to the handler
+//! whole; one still arriving is read as the handler asks for it (`body::pipe`), which is also
+//! when `Expect: 100-continue` is answered.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use crate::body::{pipe, Body, PipeSender, RequestBody};
+use crate::error::GatewayError;
+use crate::framing::body::{piece, Decoded, Decoder};
+use crate::framing::FramingError;
+use crate::tls::PeerIdentity;
+
+mod head;
+mod write;
+
+pub(crate) use head::HeadLimits;
+use write::{write_response, Answering};
+
+/// What every HTTP/2 connection opens with.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The read buffer's usual size; a head may grow it up to `max_header_bytes`.
+const READ_CHUNK: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub head: HeadLimits,
+    pub header_read: Duration,
+    pub idle: Duration,
+}
+
+/// How a connection ended.
+pub(super) enum Ended<IO> {
+    Closed,
+    /// It opened with the HTTP/2 preface: the bytes read so far and the socket.
+    Http2(Bytes, IO),
+}
+
+/// Serves `io` until it closes, times out or is told to stop.
+pub(super) async fn serve<IO, H, F>(
+    mut io: IO,
+    peer: SocketAddr,
+    identity: Option<PeerIdentity>,
+    settings: Settings,
+    handler: &H,
+    stop: &watch::Receiver<bool>,
+) -> io::Result<Ended<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    H: Fn(Request<RequestBody>, SocketAddr) -> F,
+    F: Future<Output = Response<Body>>,
+{
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = Vec::with_capacity(1024);
+    let mut stop_rx = stop.clone();
+    let mut stopped = pin!(stop_rx.wait_for(|stop| *stop));
+    let accepted = Instant::now();
+    let mut clock = Clock {
+        alarm: pin!(tokio::time::sleep_until(accepted + settings.header_read)),
+        armed: accepted + settings.header_read,
+        head_started: Some(accepted),
+        idle_since: accepted,
+    };
+    let mut first = true;
+    loop {
+        let head = loop {
+            if first && !buf.is_empty() && PREFACE.starts_with(&buf[..buf.len().min(PREFACE.len())]) {
+                if buf.len() >= PREFACE.len() {
+                    return Ok(Ended::Http2(buf.freeze(), io));
+                }
+            } else {
+                match head::parse(&mut buf, settings.head) {
+                    Ok(Some(head)) => break head,
+                    Ok(None) => {}
+                    Err(refused) => {
+                        tracing::debug!(%peer, error = %refused, "request head refused");
+                        refuse(&mut io, &mut out, refused).await?;
+                        return Ok(Ended::Closed);
+                    }
+                }
+            }
+            if !buf.is_empty() && clock.head_started.is_none() {
+                clock.head_started = Some(Instant::now());
+            }
+            match clock
+                .wait_for_bytes(&mut io, &mut buf, stopped.as_mut(), settings)
+                .await
+            {
+                Wait::Read(0) => {
+                    if !buf.is_empty() {
+                        tracing::debug!(%peer, "connection closed in the middle of a request head");
+                    }
+                    return Ok(Ended::Closed);
+                }
+                Wait::Read(_) => {}
+                Wait::Failed(e) => return Err(e),
+                Wait::HeadTimeout => {
+                    tracing::debug!(%peer, "request head not received within header_read_timeout; closing");
+                    return Ok(Ended::Closed);
+                }
+                Wait::Idle | Wait::Stop => return Ok(Ended::Closed),
+            }
+        };
+        first = false;
+        clock.head_started = None;
+
+        let head::Head {
+            parts,
+            body: decoder,
+            keep_alive,
+            expect_continue,
+        } = head;
+        let method = parts.method.clone();
+        let version = parts.version;
+        let (body, pump) = match decoder {
+            Decoder::Length(0) => (RequestBody::empty(), None),
+            Decoder::Length(n) if buf.len() as u64 >= n => {
+                (RequestBody::Whole(Some(piece(&mut buf, n as usize))), None)
+            }
+            decoder => {
+                let (tx, rx) = pipe();
+                (RequestBody::Piped(rx), Some((tx, decoder)))
+            }
+        };
+        let mut request = Request::from_parts(parts, body);
+        if let Some(identity) = &identity {
+            request.extensions_mut().insert(identity.clone());
+        }
+        let responding = handler(request, peer);
+        let (response, body_complete) = match pump {
+            None => (responding.await, true),
+            Some((tx, decoder)) => {
+                let pumping = pump_body(&mut io, &mut buf, decoder, expect_continue, tx);
+                alongside(responding, pumping).await
+            }
+        };
+        let answering = Answering {
+            method: &method,
+            version,
+            keep_alive: keep_alive && body_complete && !*stop.borrow(),
+        };
+        if !write_response(&mut io, &mut out, response, answering).await? {
+            let _ = io.shutdown().await;
+            return Ok(Ended::Closed);
+        }
+        clock.idle_since = Instant::now();
+        if !buf.is_empty() {
+            // The next head came with this one (pipelining): it is due from now.
+            clock.head_started = Some(clock.idle_since);
+        }
+    }
+}
+
+/// Answers a refused head with its envelope and closes.
+async fn refuse<IO: AsyncWrite + Unpin>(io: &mut IO, out: &mut Vec<u8>, refused: FramingError) -> io::Result<()> {
+    let request_id = crate::ids::new_request_id_value();
+    let mut response = GatewayError::Framing(refused).into_response(request_id.to_str().unwrap_or_default());
+    response.headers_mut().insert(crate::upstream::REQUEST_ID, request_id);
+    let answering = Answering {
+        method: &http::Method::GET,
+        version: http::Version::HTTP_11,
+        keep_alive: false,
+    };
+    write_response(io, out, response, answering).await?;
+    io.shutdown().await
+}
+
+/// Runs the handler while the body it reads is pumped off the connection; the answer, and
+/// whether the body was read to its end (else the connection cannot carry another request).
+async fn alongside<F, P>(responding: F, pumping: P) -> (Response<Body>, bool)
+where
+    F: Future<Output = Response<Body>>,
+    P: Future<Output = bool>,
+{
+    let mut responding = pin!(responding);
+    let mut pumping = pin!(pumping);
+    let mut pumped = None;
+    let response = std::future::poll_fn(|cx| {
+        if let Poll::Ready(response) = responding.as_mut().poll(cx) {
+            return Poll::Ready(response);
+        }
+        if pumped.is_none() {
+            if let Poll::Ready(complete) = pumping.as_mut().poll(cx) {
+                pumped = Some(complete);
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    (response, pumped == Some(true))
+}
+
+/// Feeds a body still arriving to the handler, a piece each time it asks; true once the body
+/// was read to its end.
+async fn pump_body<IO>(
+    io: &mut IO,
+    buf: &mut BytesMut,
+    mut decoder: Decoder,
+    mut expect_continue: bool,
+    tx: PipeSender,
+) -> bool
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        if !tx.wanted().await {
+            return false;
+        }
+        if std::mem::take(&mut expect_continue) && buf.is_empty() {
+            if let Err(e) = io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await {
+                tx.send(Err(e.into()));
+                return false;
+            }
+        }
+        loop {
+            match decoder.decode(buf) {
+                Ok(Decoded::Data(data)) => {
+                    tx.send(Ok(data));
+                    if decoder.is_done() {
+                        return true;
+                    }
+                    break;
+                }
+                Ok(Decoded::End) => return true,
+                Ok(Decoded::NeedMore) => {}
+                Err(e) => {
+                    tx.send(Err(e.into()));
+                    return false;
+                }
+            }
+            buf.reserve(READ_CHUNK);
+            match tokio::io::AsyncReadExt::read_buf(io, buf).await {
+                Ok(0) => {
+                    let ended = decoder.closed().err().map_or_else(
+                        || io::Error::from(io::ErrorKind::UnexpectedEof),
+                        |e| io::Error::new(io::ErrorKind::UnexpectedEof, e),
+                    );
+                    tx.send(Err(ended.into()));
+                    return false;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tx.send(Err(e.into()));
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// What waiting for the next bytes of a head came to.
+enum Wait {
+    Read(usize),
+    Failed(io::Error),
+    HeadTimeout,
+    Idle,
+    Stop,
+}
+
+/// The connection's one timer and the times it is measured from.
+struct Clock<'a> {
+    alarm: Pin<&'a mut Sleep>,
+    /// The deadline the alarm is set for; never later than the one that holds.
+    armed: Instant,
+    /// When the head being read started (the accept, for the first).
+    head_started: Option<Instant>,
+    /// When the last response was written.
+    idle_since: Instant,
+}
+
+impl Clock<'_> {
+    async fn wait_for_bytes<IO: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut IO,
+        buf: &mut BytesMut,
+        mut stopped: Pin<&mut impl Future>,
+        settings: Settings,
+    ) -> Wait {
+        let (due, late) = match self.head_started {
+            Some(started) => (started + settings.header_read, Wait::HeadTimeout),
+            None => (self.idle_since + settings.idle, Wait::Idle),
+        };
+        let mut late = Some(late);
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        std::future::poll_fn(|cx| {
+            match tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf) {
+                Poll::Ready(Ok(n)) => return Poll::Ready(Wait::Read(n)),
+                Poll::Ready(Err(e)) => return Poll::Ready(Wait::Failed(e)),
+                Poll::Pending => {}
+            }
+            if buf.is_empty() && stopped.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wait::Stop);
+            }
+            loop {
+                if self.armed > due {
+                    self.alarm.as_mut().reset(due);
+                    self.armed = due;
+                }
+                if self.alarm.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if Instant::now() >= due {
+                    return Poll::Ready(late.take().unwrap_or(Wait::Idle));
+                }
+                // It went off for an earlier deadline that no longer holds.
+                self.alarm.as_mut().reset(due);
+                self.armed = due;
+            }
+        })
+        .await
+    }
+}

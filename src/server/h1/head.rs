@@ -1,0 +1,205 @@
+//! Request heads off the HTTP/1.1 wire: httparse into a request's parts, with the bounds on
+//! the head's size and field count, the body's framing (`framing::request_body`), and what the
+//! head says about the connection.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Uri, Version};
+
+use crate::framing::body::Decoder;
+use crate::framing::{request_body, FramingError};
+
+/// The most header fields `max_headers` may allow (the config's bound).
+const MAX_FIELDS: usize = 1000;
+
+/// What bounds a head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadLimits {
+    pub max_bytes: usize,
+    pub max_fields: usize,
+}
+
+/// One request head and what it decides.
+pub(super) struct Head {
+    pub parts: http::request::Parts,
+    pub body: Decoder,
+    /// The connection may carry another request after this one.
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+}
+
+/// Takes one complete request head off the front of `buf`; `Ok(None)`: more bytes are needed.
+/// An error leaves `buf` as it was: the connection is answered and closed.
+pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Head>, FramingError> {
+    // Uninitialised field slots: zeroing them would cost more than the parse.
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let slots = limits.max_fields.min(MAX_FIELDS);
+    let mut request = httparse::Request::new(&mut []);
+    let too_large = FramingError::HeadTooLarge {
+        limit: limits.max_bytes,
+    };
+    let parsed =
+        httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut fields[..slots]);
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) if len <= limits.max_bytes => len,
+        Ok(httparse::Status::Partial) if buf.len() < limits.max_bytes => return Ok(None),
+        Ok(_) => return Err(too_large),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(FramingError::TooManyFields {
+                limit: limits.max_fields,
+            })
+        }
+        // A head cut short by the size bound may fail to parse where the cut falls.
+        Err(_) if buf.len() >= limits.max_bytes && !has_head_end(buf, limits.max_bytes) => return Err(too_large),
+        Err(e) => return Err(FramingError::MalformedHead(e)),
+    };
+    let version = if request.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
+        .map_err(|_| FramingError::MalformedHead(httparse::Error::Token))?;
+
+    // One copy of the head (a few hundred bytes), shared by the target and the header values,
+    // so the read buffer stays whole for the next read.
+    let head = Bytes::copy_from_slice(&buf[..len]);
+    let start = buf.as_ptr() as usize;
+    let shared = |part: &[u8]| {
+        let at = part.as_ptr() as usize - start;
+        head.slice(at..at + part.len())
+    };
+    let target = request.path.unwrap_or_default().as_bytes();
+    let uri = Uri::from_maybe_shared(shared(target)).map_err(|_| FramingError::BadTarget)?;
+
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    let mut connection = Tokens::default();
+    let mut expect_continue = false;
+    for field in request.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderName))?;
+        if name == http::header::CONNECTION {
+            connection.note(field.value);
+        } else if name == http::header::EXPECT {
+            expect_continue |= field.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+        }
+        let value = HeaderValue::from_maybe_shared(shared(field.value))
+            .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderValue))?;
+        headers.append(name, value);
+    }
+    let body = request_body(&headers, version)?;
+    buf.advance(len);
+
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    let keep_alive = match version {
+        Version::HTTP_10 => connection.keep_alive && !connection.close,
+        _ => !connection.close,
+    };
+    Ok(Some(Head {
+        parts,
+        body,
+        keep_alive,
+        expect_continue: expect_continue && version == Version::HTTP_11,
+    }))
+}
+
+/// Whether the blank line that ends a head lies within the first `within` bytes.
+fn has_head_end(buf: &[u8], within: usize) -> bool {
+    memchr::memmem::find(&buf[..within.min(buf.len())], b"\r\n\r\n").is_some()
+}
+
+/// The `close` and `keep-alive` tokens of the `Connection` fields.
+#[derive(Default)]
+struct Tokens {
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Tokens {
+    fn note(&mut self, value: &[u8]) {
+        for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            self.close |= token.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_bytes: 1024,
+        max_fields: 8,
+    };
+
+    fn parse_all(wire: &str) -> Result<Option<Head>, FramingError> {
+        parse(&mut BytesMut::from(wire), LIMITS)
+    }
+
+    #[test]
+    fn a_head_becomes_parts_and_leaves_the_body_in_the_buffer() {
+        let mut buf = BytesMut::from(
+            "POST /v2/api/x?a=1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\nX-Two: a\r\nx-two: b\r\n\r\n{}",
+        );
+        let head = parse(&mut buf, LIMITS).unwrap().unwrap();
+        assert_eq!(head.parts.method, Method::POST);
+        assert_eq!(head.parts.uri.path(), "/v2/api/x");
+        assert_eq!(head.parts.uri.query(), Some("a=1"));
+        assert_eq!(head.parts.version, Version::HTTP_11);
+        assert_eq!(head.parts.headers.get_all("x-two").iter().count(), 2);
+        assert_eq!(head.body, Decoder::Length(2));
+        assert!(head.keep_alive && !head.expect_continue);
+        assert_eq!(&buf[..], b"{}");
+    }
+
+    #[test]
+    fn a_partial_head_waits_and_leaves_the_buffer_alone() {
+        let mut buf = BytesMut::from("GET /v2/api/users HTTP/1.1\r\nHost: g");
+        assert!(parse(&mut buf, LIMITS).unwrap().is_none());
+        assert_eq!(buf.len(), 35);
+    }
+
+    #[test]
+    fn the_connection_header_and_version_decide_keep_alive() {
+        let keep = |wire: &str| parse_all(wire).unwrap().unwrap().keep_alive;
+        assert!(keep("GET / HTTP/1.1\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.1\r\nConnection: te, close\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
+        assert!(keep("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        let head = parse_all("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").unwrap();
+        assert!(head.unwrap().expect_continue);
+    }
+
+    #[test]
+    fn heads_over_the_bounds_and_broken_heads_are_refused() {
+        let long = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(1100));
+        assert_eq!(parse_all(&long).err(), Some(FramingError::HeadTooLarge { limit: 1024 }));
+        let unfinished = format!("GET / HTTP/1.1\r\nX-Pad: {}", "a".repeat(1100));
+        assert_eq!(
+            parse_all(&unfinished).err(),
+            Some(FramingError::HeadTooLarge { limit: 1024 })
+        );
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(9));
+        assert_eq!(parse_all(&many).err(), Some(FramingError::TooManyFields { limit: 8 }));
+        assert!(matches!(
+            parse_all("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"),
+            Err(FramingError::MalformedHead(_))
+        ));
+        assert!(matches!(
+            parse_all("GET / HTTP/2.0\r\n\r\n"),
+            Err(FramingError::MalformedHead(_))
+        ));
+        assert_eq!(
+            parse_all("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n").err(),
+            Some(FramingError::InvalidLength)
+        );
+    }
+}

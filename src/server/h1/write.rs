@@ -1,0 +1,348 @@
+//! Responses onto the HTTP/1.1 wire: the head (status line, the response's end-to-end headers,
+//! framing, `connection`, `date`) and the body, by length, chunked, or until close for an
+//! HTTP/1.0 caller. A body that is ready goes out in the same write as the head.
+
+use std::cell::RefCell;
+use std::io;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{Method, Response, StatusCode, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::body::Body;
+
+/// How much of a body is gathered before it is written.
+const GATHER: usize = 64 * 1024;
+/// Data frames at least this large are written as they are rather than copied.
+const DIRECT: usize = 16 * 1024;
+
+/// How the body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// The request a response answers, as far as the wire needs it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Answering<'a> {
+    pub method: &'a Method,
+    pub version: Version,
+    /// The connection may carry another request.
+    pub keep_alive: bool,
+}
+
+/// Writes `response`; `Ok(true)` if the connection may carry another request.
+pub(super) async fn write_response<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    out: &mut Vec<u8>,
+    response: Response<Body>,
+    answering: Answering<'_>,
+) -> io::Result<bool> {
+    let (parts, mut body) = response.into_parts();
+    let framing = framing(&parts, &body, answering);
+    let keep_alive = answering.keep_alive && framing != Framing::UntilClose && !says_close(&parts.headers);
+    encode_head(out, &parts, framing, keep_alive, answering.version);
+    let complete = match framing {
+        Framing::None => {
+            drop(body);
+            true
+        }
+        _ => write_body(io, out, &mut body, framing).await?,
+    };
+    if !out.is_empty() {
+        io.write_all(out).await?;
+        out.clear();
+    }
+    io.flush().await?;
+    Ok(keep_alive && complete)
+}
+
+fn framing(parts: &http::response::Parts, body: &Body, answering: Answering<'_>) -> Framing {
+    let status = parts.status;
+    if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Framing::None;
+    }
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or_else(|| body.size_hint().exact());
+    match length {
+        // A HEAD answer announces the length the GET body would have, and sends none.
+        Some(_) if answering.method == Method::HEAD => Framing::None,
+        Some(n) => Framing::Length(n),
+        None if answering.method == Method::HEAD => Framing::None,
+        None if answering.version == Version::HTTP_11 => Framing::Chunked,
+        None => Framing::UntilClose,
+    }
+}
+
+fn says_close(headers: &http::HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+/// Fields the wire framing owns: set here from the framing, never copied from the response.
+fn is_framing(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::CONTENT_LENGTH
+        || name == "keep-alive"
+}
+
+fn encode_head(out: &mut Vec<u8>, parts: &http::response::Parts, framing: Framing, keep_alive: bool, version: Version) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        if is_framing(name) && !(framing == Framing::None && name == header::CONTENT_LENGTH) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa(n, &mut [0; 20]));
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::None | Framing::UntilClose => {}
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if version == Version::HTTP_10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        out.extend_from_slice(b"date: ");
+        with_date(|date| out.extend_from_slice(date));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the body after the head in `out`; `Ok(false)` if it ended short of its length (the
+/// connection then cannot carry another request).
+async fn write_body<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    out: &mut Vec<u8>,
+    body: &mut Body,
+    framing: Framing,
+) -> io::Result<bool> {
+    let mut left = match framing {
+        Framing::Length(n) => n,
+        _ => u64::MAX,
+    };
+    loop {
+        if body.is_end_stream() {
+            break;
+        }
+        // What is ready is gathered behind the head; the rest is waited for after a write.
+        let next = match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *body).poll_frame(cx))).await {
+            Poll::Ready(next) => next,
+            Poll::Pending => {
+                if !out.is_empty() {
+                    io.write_all(out).await?;
+                    out.clear();
+                }
+                io.flush().await?;
+                body.frame().await
+            }
+        };
+        let data = match next {
+            None => break,
+            Some(Err(e)) => return Err(io::Error::other(e)),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                // Trailers are not sent to HTTP/1.1 callers.
+                Err(_) => continue,
+            },
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if framing == Framing::Length(0) || data.len() as u64 > left {
+            return Err(io::Error::other("the response body is longer than its Content-Length"));
+        }
+        left -= data.len() as u64;
+        put_data(io, out, data, framing).await?;
+        if out.len() >= GATHER {
+            io.write_all(out).await?;
+            out.clear();
+        }
+    }
+    match framing {
+        Framing::Chunked => out.extend_from_slice(b"0\r\n\r\n"),
+        Framing::Length(_) if left != 0 => return Ok(false),
+        _ => {}
+    }
+    Ok(true)
+}
+
+async fn put_data<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    out: &mut Vec<u8>,
+    data: Bytes,
+    framing: Framing,
+) -> io::Result<()> {
+    if framing == Framing::Chunked {
+        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    }
+    if data.len() >= DIRECT {
+        io.write_all(out).await?;
+        out.clear();
+        io.write_all(&data).await?;
+    } else {
+        out.extend_from_slice(&data);
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(())
+}
+
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+thread_local! {
+    /// The `date` value, formatted once per second per thread.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+fn with_date(use_it: impl FnOnce(&[u8])) {
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with_borrow_mut(|(at, text)| {
+        if *at != second {
+            let formatted = httpdate::fmt_http_date(now);
+            if formatted.len() == text.len() {
+                text.copy_from_slice(formatted.as_bytes());
+                *at = second;
+            }
+        }
+        use_it(&text[..]);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::full;
+
+    async fn written(response: Response<Body>, method: Method, version: Version) -> (String, bool) {
+        let mut wire = Vec::new();
+        let answering = Answering {
+            method: &method,
+            version,
+            keep_alive: true,
+        };
+        let keep = write_response(&mut wire, &mut Vec::new(), response, answering)
+            .await
+            .unwrap();
+        (String::from_utf8(wire).unwrap(), keep)
+    }
+
+    /// A body of several frames and no known length.
+    struct Pieces(std::collections::VecDeque<&'static str>);
+
+    impl http_body::Body for Pieces {
+        type Data = Bytes;
+        type Error = crate::body::BoxError;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            let next = self.get_mut().0.pop_front();
+            Poll::Ready(next.map(|p| Ok(http_body::Frame::data(Bytes::from_static(p.as_bytes())))))
+        }
+    }
+
+    fn streamed(pieces: &[&'static str]) -> Body {
+        Pieces(pieces.iter().copied().collect()).boxed()
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_goes_out_with_its_length_and_a_date() {
+        let mut response = Response::new(full("{}"));
+        response
+            .headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        response.headers_mut().insert("connection", "te".parse().unwrap());
+        let (wire, keep) = written(response, Method::GET, Version::HTTP_11).await;
+        assert!(wire.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\ndate: "));
+        assert!(wire.ends_with(" GMT\r\n\r\n{}"), "{wire}");
+        assert!(keep);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_length_is_chunked_for_http11_and_until_close_for_http10() {
+        let (wire, keep) = written(Response::new(streamed(&["ab", "cde"])), Method::GET, Version::HTTP_11).await;
+        assert!(wire.contains("transfer-encoding: chunked\r\n"));
+        assert!(wire.ends_with("\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"), "{wire}");
+        assert!(keep);
+
+        let (wire, keep) = written(Response::new(streamed(&["ab", "cde"])), Method::GET, Version::HTTP_10).await;
+        assert!(wire.contains("connection: close\r\n"));
+        assert!(wire.ends_with("\r\n\r\nabcde"), "{wire}");
+        assert!(!keep);
+    }
+
+    #[tokio::test]
+    async fn head_and_no_content_answers_carry_no_body() {
+        let (wire, _) = written(Response::new(full("{}")), Method::HEAD, Version::HTTP_11).await;
+        assert!(wire.ends_with("\r\n\r\n"), "{wire}");
+        let mut response = Response::new(full(""));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let (wire, keep) = written(response, Method::GET, Version::HTTP_11).await;
+        assert!(wire.starts_with("HTTP/1.1 204 No Content\r\n"));
+        assert!(!wire.contains("content-length"));
+        assert!(keep);
+    }
+
+    #[tokio::test]
+    async fn a_body_short_of_its_length_ends_the_connection() {
+        let mut response = Response::new(streamed(&["ab"]));
+        response.headers_mut().insert("content-length", "5".parse().unwrap());
+        let (wire, keep) = written(response, Method::GET, Version::HTTP_11).await;
+        assert!(wire.ends_with("content-length: 5\r\n") || wire.contains("content-length: 5\r\n"));
+        assert!(!keep);
+    }
+
+    #[tokio::test]
+    async fn a_connection_close_answer_closes() {
+        let mut response = Response::new(full("x"));
+        response.headers_mut().insert("connection", "close".parse().unwrap());
+        let (wire, keep) = written(response, Method::GET, Version::HTTP_11).await;
+        assert_eq!(wire.matches("connection: close").count(), 1);
+        assert!(!keep);
+    }
+}
