@@ -196,6 +196,19 @@ impl<C: Clock> RateLimits<C> {
         let Some(budget) = self.teams.get(team).map(|t| t.get(class)) else {
             return Ok(());
         };
+        // The usual case needs no waiting: decided here, without the waiting path's state
+        // (a thousand bytes, boxed below) in every request's future.
+        if self.shared.is_none() && (self.on_limit == OnLimit::Reject || budget.waiting() == 0) {
+            match budget.take_now(&self.clock) {
+                Ok(()) => return Ok(()),
+                Err(refusal) if self.on_limit == OnLimit::Reject => return Err(budget.refused(refusal)),
+                Err(_) => {}
+            }
+        }
+        Box::pin(self.acquire_team_waiting(team, budget)).await
+    }
+
+    async fn acquire_team_waiting(&self, team: &str, budget: &TeamBudget<C>) -> Result<(), RateLimited> {
         let shared = self.shared.as_ref().map(|shared| SharedTeam { shared, team });
         let taken = match self.on_limit {
             OnLimit::Reject => budget.take(&self.clock, shared).await,

@@ -116,6 +116,11 @@ impl<C: Clock> TeamBudget<C> {
         }
     }
 
+    /// Spends a slot of the local limiter now (the budget is not shared).
+    pub fn take_now(&self, clock: &C) -> Result<(), Refusal> {
+        self.try_take(clock.now())
+    }
+
     /// The hold in force at `now`, as a refusal.
     fn hold_at(&self, now: C::Instant) -> Option<Refusal> {
         let until = self.held_until().filter(|until| *until > now)?;

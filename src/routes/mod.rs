@@ -3,6 +3,7 @@
 //! body and query string compiled once at load. Matching an endpoint allocates nothing (only a
 //! 405 lists the methods); it knows nothing about callers or teams.
 
+mod email;
 mod schema;
 
 use std::collections::BTreeSet;

@@ -65,6 +65,7 @@ fn compile(mut schema: Value, unknown_fields: UnknownFields) -> Result<Validator
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true)
+        .with_format("email", super::email::is_email)
         .build(&schema)
         .map_err(|e| SchemaError(e.to_string()))
 }

@@ -33,7 +33,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::{pipe, Body, PipeSender, RequestBody};
 use crate::error::GatewayError;
-use crate::framing::body::{piece, Decoded, Decoder};
+use crate::framing::body::{Decoded, Decoder};
 use crate::framing::FramingError;
 use crate::tls::PeerIdentity;
 
@@ -141,7 +141,7 @@ where
         let (body, pump) = match decoder {
             Decoder::Length(0) => (RequestBody::empty(), None),
             Decoder::Length(n) if buf.len() as u64 >= n => {
-                (RequestBody::Whole(Some(piece(&mut buf, n as usize))), None)
+                (RequestBody::Whole(Some(buf.split_to(n as usize).freeze())), None)
             }
             decoder => {
                 let (tx, rx) = pipe();

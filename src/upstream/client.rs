@@ -130,7 +130,7 @@ impl Client {
 
         let mut conn = match self.pool.checkout() {
             Some(conn) => conn,
-            None => match self.open().await? {
+            None => match Box::pin(self.open()).await? {
                 Opened::H1(conn) => conn,
                 Opened::H2(sender) => return self.send_h2(sender, parts, body.clone(), key, request_id).await,
             },
@@ -146,14 +146,16 @@ impl Client {
                 return Err(UpstreamError::Unavailable(failed.error));
             }
             tracing::debug!(error = %failed.error, "pooled upstream connection failed before an answer; retrying on a new one");
-            conn = match self.open().await? {
+            conn = match Box::pin(self.open()).await? {
                 Opened::H1(conn) => conn,
                 Opened::H2(sender) => return self.send_h2(sender, parts, body.clone(), key, request_id).await,
             };
         }
     }
 
-    /// A new connection; if it speaks HTTP/2 it becomes the shared one.
+    /// A new connection; if it speaks HTTP/2 it becomes the shared one. Its future (the TLS
+    /// handshake's state) is large and rarely needed, so callers box it rather than carry its
+    /// size in every request's state.
     async fn open(&self) -> Result<Opened, UpstreamError> {
         let stream = self
             .connector

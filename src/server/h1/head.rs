@@ -4,7 +4,7 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version};
 
@@ -21,6 +21,35 @@ pub(crate) struct HeadLimits {
     pub max_fields: usize,
 }
 
+/// Where each field's name and value lie in the head (offset, length): inline for the usual
+/// few, on the heap past that.
+#[derive(Default)]
+struct Fields {
+    inline: [Span; INLINE_FIELDS],
+    len: usize,
+    more: Vec<Span>,
+}
+
+type Span = ((usize, usize), (usize, usize));
+
+const INLINE_FIELDS: usize = 32;
+
+impl Fields {
+    fn push(&mut self, name: (usize, usize), value: (usize, usize)) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (name, value);
+                self.len += 1;
+            }
+            None => self.more.push((name, value)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Span> + '_ {
+        self.inline[..self.len].iter().chain(&self.more).copied()
+    }
+}
+
 /// One request head and what it decides.
 pub(super) struct Head {
     pub parts: http::request::Parts,
@@ -31,7 +60,7 @@ pub(super) struct Head {
 }
 
 /// Takes one complete request head off the front of `buf`; `Ok(None)`: more bytes are needed.
-/// An error leaves `buf` as it was: the connection is answered and closed.
+/// After an error the connection is answered and closed, whatever is left in `buf`.
 pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Head>, FramingError> {
     // Uninitialised field slots: zeroing them would cost more than the parse.
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
@@ -63,34 +92,36 @@ pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
         .map_err(|_| FramingError::MalformedHead(httparse::Error::Token))?;
 
-    // One copy of the head (a few hundred bytes), shared by the target and the header values,
-    // so the read buffer stays whole for the next read.
-    let head = Bytes::copy_from_slice(&buf[..len]);
+    // The head is split off the read buffer, and the target and header values share it: no
+    // copy. Parsing borrows the buffer, so what is needed from the fields is noted first.
     let start = buf.as_ptr() as usize;
-    let shared = |part: &[u8]| {
-        let at = part.as_ptr() as usize - start;
-        head.slice(at..at + part.len())
-    };
-    let target = request.path.unwrap_or_default().as_bytes();
-    let uri = Uri::from_maybe_shared(shared(target)).map_err(|_| FramingError::BadTarget)?;
-
-    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    let at = |part: &[u8]| (part.as_ptr() as usize - start, part.len());
+    let target = at(request.path.unwrap_or_default().as_bytes());
+    let mut fields = Fields::default();
     let mut connection = Tokens::default();
     let mut expect_continue = false;
     for field in request.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderName))?;
-        if name == http::header::CONNECTION {
+        let name = field.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"connection") {
             connection.note(field.value);
-        } else if name == http::header::EXPECT {
+        } else if name.eq_ignore_ascii_case(b"expect") {
             expect_continue |= field.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
-        let value = HeaderValue::from_maybe_shared(shared(field.value))
+        fields.push(at(name), at(field.value));
+    }
+    let count = request.headers.len();
+    let head = buf.split_to(len).freeze();
+    let shared = |(at, len): (usize, usize)| head.slice(at..at + len);
+    let uri = Uri::from_maybe_shared(shared(target)).map_err(|_| FramingError::BadTarget)?;
+    let mut headers = HeaderMap::with_capacity(count);
+    for (name, value) in fields.iter() {
+        let name = HeaderName::from_bytes(&head[name.0..name.0 + name.1])
+            .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderName))?;
+        let value = HeaderValue::from_maybe_shared(shared(value))
             .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderValue))?;
         headers.append(name, value);
     }
     let body = request_body(&headers, version)?;
-    buf.advance(len);
 
     let mut parts = http::Request::new(()).into_parts().0;
     parts.method = method;
