@@ -503,6 +503,33 @@ async fn a_truncated_body_is_not_presented_as_complete() {
 }
 
 #[tokio::test]
+async fn a_reused_connection_that_goes_silent_gets_its_full_request_timeout() {
+    // One connection answers twice, with a pause longer than request_timeout between the
+    // requests, then reads the third and says nothing: the timer the connection kept from the
+    // first request has long gone off, and must not cut the third one short.
+    let fine = || vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))];
+    let mut first = fine();
+    first.extend(fine());
+    first.push(Step::Read);
+    let up = Scripted::start(vec![first, answers_fine()]).await;
+    let gw = start(&up, "300ms", "90s");
+
+    assert_eq!(get(&gw, "/v2/api/users").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(get(&gw, "/v2/api/users").await.status, 200);
+    let sent = Instant::now();
+    let a = get(&gw, "/v2/api/users").await;
+    let took = sent.elapsed();
+    assert_eq!(a.gateway_error().as_deref(), Some("UPSTREAM_TIMEOUT"), "{}", a.text());
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(up.accepted(), 1, "all three went on the one pooled connection");
+    assert_still_serving(&gw).await;
+}
+
+#[tokio::test]
 async fn a_silent_upstream_is_504_within_request_timeout() {
     // The first connection reads the request and then says nothing until it is closed.
     let second = answers_fine();

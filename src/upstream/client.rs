@@ -13,11 +13,15 @@
 //! it is idempotent or its write failed (the upstream cannot have received all of it).
 //! Anything else is answered as it failed.
 //!
-//! Time: `request_timeout` bounds everything up to the response head; a body that stops
-//! arriving for as long fails (`PooledBody`).
+//! Time: `request_timeout` bounds everything up to the response head, on a timer each pooled
+//! connection keeps (moved on only when it goes off early, so a request arms none); a body
+//! that stops arriving for as long fails (`PooledBody`).
 
+use std::future::Future;
 use std::io;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
@@ -25,6 +29,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
 
 use super::connect::Connector;
 use super::h1::{self, Decoder};
@@ -63,6 +68,8 @@ struct Failed {
     /// which it cannot act on), or no byte of an answer arrived.
     unwritten: bool,
     unanswered: bool,
+    /// `request_timeout` ran out: answered as a timeout, never retried.
+    timed_out: bool,
 }
 
 impl Client {
@@ -99,25 +106,16 @@ impl Client {
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, UpstreamError> {
-        tokio::time::timeout(self.request_timeout, self.send_untimed(parts, body, key, request_id))
-            .await
-            .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
-    }
-
-    async fn send_untimed(
-        &self,
-        parts: &http::request::Parts,
-        body: Bytes,
-        key: &Secret,
-        request_id: &HeaderValue,
-    ) -> Result<Response<Body>, UpstreamError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let timed_out = || UpstreamError::Timeout(self.request_timeout);
         let shared = self
             .h2
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         if let Some(sender) = shared.filter(|sender| !sender.is_closed()) {
-            return self.send_h2(sender, parts, body, key, request_id).await;
+            let sent = self.send_h2(sender, parts, body, key, request_id);
+            return tokio::time::timeout_at(deadline, sent).await.map_err(|_| timed_out())?;
         }
         let mut wire = Vec::with_capacity(512 + parts.headers.len() * 48 + body.len().min(INLINE_BODY));
         h1::encode_request(&mut wire, parts, &self.host, key, request_id, body.len());
@@ -130,15 +128,19 @@ impl Client {
 
         let mut conn = match self.pool.checkout() {
             Some(conn) => conn,
-            None => match Box::pin(self.open()).await? {
+            None => match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => return self.send_h2(sender, parts, body.clone(), key, request_id).await,
+                Opened::H2(sender) => {
+                    let sent = self.send_h2(sender, parts, body.clone(), key, request_id);
+                    return tokio::time::timeout_at(deadline, sent).await.map_err(|_| timed_out())?;
+                }
             },
         };
         loop {
             let reused = conn.reused;
-            let failed = match self.exchange(conn, &wire, separate_body, &parts.method).await {
+            let failed = match self.exchange(conn, &wire, separate_body, &parts.method, deadline).await {
                 Ok(response) => return Ok(response),
+                Err(failed) if failed.timed_out => return Err(timed_out()),
                 Err(failed) => failed,
             };
             let again = reused && failed.unanswered && (failed.unwritten || idempotent(&parts.method));
@@ -146,16 +148,25 @@ impl Client {
                 return Err(UpstreamError::Unavailable(failed.error));
             }
             tracing::debug!(error = %failed.error, "pooled upstream connection failed before an answer; retrying on a new one");
-            conn = match Box::pin(self.open()).await? {
+            conn = match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => return self.send_h2(sender, parts, body.clone(), key, request_id).await,
+                Opened::H2(sender) => {
+                    let sent = self.send_h2(sender, parts, body.clone(), key, request_id);
+                    return tokio::time::timeout_at(deadline, sent).await.map_err(|_| timed_out())?;
+                }
             };
         }
     }
 
-    /// A new connection; if it speaks HTTP/2 it becomes the shared one. Its future (the TLS
-    /// handshake's state) is large and rarely needed, so callers box it rather than carry its
-    /// size in every request's state.
+    /// `open`, by `deadline`. Its future (the TLS handshake's state) is large and rarely
+    /// needed, so it is boxed rather than carried in every request's state.
+    async fn open_until(&self, deadline: Instant) -> Result<Opened, UpstreamError> {
+        tokio::time::timeout_at(deadline, Box::pin(self.open()))
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
+    }
+
+    /// A new connection; if it speaks HTTP/2 it becomes the shared one.
     async fn open(&self) -> Result<Opened, UpstreamError> {
         let stream = self
             .connector
@@ -179,44 +190,24 @@ impl Client {
         Ok(Opened::H2(sender))
     }
 
+    /// Writes the request on `conn` and reads the response head, by `deadline`.
     async fn exchange(
         &self,
         mut conn: Conn,
         wire: &[u8],
         body: Option<&Bytes>,
         method: &Method,
+        deadline: Instant,
     ) -> Result<Response<Body>, Failed> {
-        if let Err(e) = write(&mut conn, wire, body).await {
-            return Err(Failed {
-                error: e.into(),
-                unwritten: true,
-                unanswered: true,
-            });
-        }
-        let head = loop {
-            match h1::parse_head(&mut conn.buf, method) {
-                Ok(Some(head)) => break head,
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(Failed {
-                        error: e.into(),
-                        unwritten: false,
-                        unanswered: false,
-                    })
-                }
-            }
-            conn.buf.reserve(READ_CHUNK);
-            let error: BoxError = match conn.io.read_buf(&mut conn.buf).await {
-                Ok(0) => "the upstream closed the connection without answering".into(),
-                Ok(_) => continue,
-                Err(e) => e.into(),
-            };
-            return Err(Failed {
-                error,
-                unwritten: false,
-                unanswered: conn.buf.is_empty(),
-            });
-        };
+        let mut alarm = conn.alarm.take();
+        let head = by(deadline, &mut alarm, head_of(&mut conn, wire, body, method)).await;
+        conn.alarm = alarm;
+        let head = head.ok_or(Failed {
+            error: "timed out".into(),
+            unwritten: false,
+            unanswered: false,
+            timed_out: true,
+        })??;
         let h1::Head {
             parts,
             body: decoder,
@@ -265,6 +256,59 @@ async fn write(conn: &mut Conn, wire: &[u8], body: Option<&Bytes>) -> io::Result
         conn.io.write_all(body).await?;
     }
     conn.io.flush().await
+}
+
+/// Writes the request and reads the response head off `conn`.
+async fn head_of(conn: &mut Conn, wire: &[u8], body: Option<&Bytes>, method: &Method) -> Result<h1::Head, Failed> {
+    let failed = |error: BoxError, unwritten: bool, unanswered: bool| Failed {
+        error,
+        unwritten,
+        unanswered,
+        timed_out: false,
+    };
+    if let Err(e) = write(conn, wire, body).await {
+        return Err(failed(e.into(), true, true));
+    }
+    loop {
+        match h1::parse_head(&mut conn.buf, method) {
+            Ok(Some(head)) => return Ok(head),
+            Ok(None) => {}
+            Err(e) => return Err(failed(e.into(), false, false)),
+        }
+        conn.buf.reserve(READ_CHUNK);
+        let error: BoxError = match conn.io.read_buf(&mut conn.buf).await {
+            Ok(0) => "the upstream closed the connection without answering".into(),
+            Ok(_) => continue,
+            Err(e) => e.into(),
+        };
+        return Err(failed(error, false, conn.buf.is_empty()));
+    }
+}
+
+/// Runs `work` until `deadline`; `None` if it was not done by then. The alarm belongs to the
+/// connection and outlives the request: it stays set for an earlier request's deadline and is
+/// moved on only when it goes off early, so a request costs no timer of its own.
+async fn by<F: Future>(deadline: Instant, alarm: &mut Option<Pin<Box<Sleep>>>, work: F) -> Option<F::Output> {
+    let alarm = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    let mut work = pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(done) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        loop {
+            if alarm.deadline() > deadline {
+                alarm.as_mut().reset(deadline);
+            }
+            if alarm.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            alarm.as_mut().reset(deadline);
+        }
+    })
+    .await
 }
 
 /// Methods that may be sent twice without a different outcome (RFC 9110 §9.2.2).

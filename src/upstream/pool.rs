@@ -31,6 +31,8 @@ pub struct Conn {
     pub buf: BytesMut,
     /// Taken from the pool rather than just opened.
     pub reused: bool,
+    /// The timer that bounds each exchange on this connection (see `client::by`).
+    pub alarm: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Conn {
@@ -39,6 +41,7 @@ impl Conn {
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
             reused: false,
+            alarm: None,
         }
     }
 
