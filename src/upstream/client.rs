@@ -202,7 +202,7 @@ impl Client {
         let mut alarm = conn.alarm.take();
         let head = by(deadline, &mut alarm, head_of(&mut conn, wire, body, method)).await;
         conn.alarm = alarm;
-        let head = head.ok_or(Failed {
+        let head = head.ok_or_else(|| Failed {
             error: "timed out".into(),
             unwritten: false,
             unanswered: false,
