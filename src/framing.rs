@@ -8,6 +8,7 @@
 //! `Content-Length` and `Transfer-Encoding` field as sent), and `body.rs` decodes bodies on the
 //! wire for the listener and the upstream client alike.
 
+use http::header::{HeaderName, InvalidHeaderName};
 use http::{header, HeaderMap, Method, Request, Version};
 
 pub mod body;
@@ -52,14 +53,41 @@ impl FramingError {
     }
 }
 
-/// Checks the request's framing and target.
+/// Names outside the standard set that this API's traffic carries on every exchange, kept
+/// static so that reading them off the wire allocates nothing.
+const USUAL_NAMES: [HeaderName; 4] = [
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("x-ratelimit-limit"),
+    HeaderName::from_static("x-ratelimit-remaining"),
+    HeaderName::from_static("x-ratelimit-reset"),
+];
+
+/// A header name as read off the HTTP/1.1 wire (either side).
+pub fn wire_name(name: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
+    if name.len() >= 12 && name[..2].eq_ignore_ascii_case(b"x-") {
+        if let Some(usual) = USUAL_NAMES
+            .iter()
+            .find(|usual| usual.as_str().as_bytes().eq_ignore_ascii_case(name))
+        {
+            return Ok(usual.clone());
+        }
+    }
+    HeaderName::from_bytes(name)
+}
+
+/// Checks the request's framing and target. An HTTP/1.x request was framed by the listener
+/// with `request_body` already (and refused there if it could not be), so only HTTP/2
+/// requests (framed by hyper) have theirs checked here.
 pub fn check<B>(request: &Request<B>) -> Result<(), FramingError> {
     if request.method() == Method::CONNECT {
         return Err(FramingError::Connect);
     }
     // `Upgrade` (h2c included) is not refused, only never honoured: it is hop-by-hop and
     // stripped, and the connection stays HTTP/1.1, as `curl --http2` expects.
-    request_body(request.headers(), request.version()).map(drop)
+    match request.version() {
+        Version::HTTP_2 => request_body(request.headers(), request.version()).map(drop),
+        _ => Ok(()),
+    }
 }
 
 /// How a request's body is delimited (RFC 9112 §6.3), or why it cannot be told. A request with
@@ -100,7 +128,10 @@ mod tests {
     use super::*;
 
     fn req(method: &str, headers: &[(&str, &str)]) -> Request<()> {
-        let mut b = Request::builder().method(method).uri("/v2/api/users");
+        let mut b = Request::builder()
+            .method(method)
+            .uri("/v2/api/users")
+            .version(Version::HTTP_2);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -140,6 +171,15 @@ mod tests {
         for (request, expected) in cases {
             assert_eq!(check(&request), Err(expected));
         }
+    }
+
+    #[test]
+    fn wire_names_are_lowercased_whether_usual_or_not() {
+        assert_eq!(wire_name(b"X-Request-Id").unwrap(), "x-request-id");
+        assert_eq!(wire_name(b"X-RateLimit-Reset").unwrap(), "x-ratelimit-reset");
+        assert_eq!(wire_name(b"X-Other-Thing").unwrap(), "x-other-thing");
+        assert_eq!(wire_name(b"Content-Type").unwrap(), header::CONTENT_TYPE);
+        assert!(wire_name(b"bad name").is_err());
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub fn read_response_in_pieces(wire: &[u8], head_request: bool, piece: usize) ->
         buf.extend_from_slice(pieces.next()?);
     };
     let mut decoder = head.body;
-    let mut body = Vec::new();
+    let mut body = head.whole_body.map(Vec::from).unwrap_or_default();
     loop {
         match decoder.decode(&mut buf).ok()? {
             h1::Decoded::Data(data) => body.extend_from_slice(&data),

@@ -142,7 +142,7 @@ impl Decoder {
 
 /// Takes `n` bytes off the front of `buf`: small pieces are copied, so the read buffer keeps
 /// its allocation for the next read; large ones are handed over without a copy.
-pub fn piece(buf: &mut BytesMut, n: usize) -> Bytes {
+fn piece(buf: &mut BytesMut, n: usize) -> Bytes {
     if n <= 4096 {
         let piece = Bytes::copy_from_slice(&buf[..n]);
         buf.advance(n);

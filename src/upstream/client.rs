@@ -211,19 +211,26 @@ impl Client {
         let h1::Head {
             parts,
             body: decoder,
+            whole_body,
             reusable,
         } = head;
-        // The usual small answer is already in the buffer: hand it over whole, and the
-        // connection back at once.
-        let body = match decoder {
-            Decoder::Length(n) if conn.buf.len() as u64 >= n => {
-                let body = h1::piece(&mut conn.buf, n as usize);
+        // The usual small answer came whole: the connection goes back at once.
+        let body = match (whole_body, decoder) {
+            (Some(body), _) => {
                 if reusable {
                     self.pool.checkin(conn);
                 }
                 full(body)
             }
-            _ => PooledBody::new(conn, decoder, reusable, self.pool.clone(), self.request_timeout).boxed(),
+            (None, Decoder::Length(0)) => {
+                if reusable {
+                    self.pool.checkin(conn);
+                }
+                full(Bytes::new())
+            }
+            (None, decoder) => {
+                PooledBody::new(conn, decoder, reusable, self.pool.clone(), self.request_timeout).boxed()
+            }
         };
         Ok(Response::from_parts(parts, body))
     }

@@ -8,16 +8,18 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 
 use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop, sends_content_length};
 use crate::secret::Secret;
 
-pub use crate::framing::body::{piece, BodyError, Chunk, Decoded, Decoder};
+pub use crate::framing::body::{BodyError, Chunk, Decoded, Decoder};
 
 /// The largest response head accepted from the upstream.
 pub const MAX_HEAD: usize = 64 * 1024;
+/// Bodies up to this size that arrive with their head are taken with it.
+const WHOLE_BODY: u64 = 16 * 1024;
 /// The most header fields accepted in one response head.
 const MAX_HEADERS: usize = 128;
 
@@ -89,7 +91,10 @@ fn decimal(out: &mut Vec<u8>, mut n: usize) {
 /// A parsed response head and what it says about the body and the connection.
 pub struct Head {
     pub parts: http::response::Parts,
+    /// How the rest of the body is framed (`Done` once `whole_body` holds it all).
     pub body: Decoder,
+    /// The whole body, when it was small and arrived with the head.
+    pub whole_body: Option<Bytes>,
     /// The connection may carry another request once this body is read.
     pub reusable: bool,
 }
@@ -122,10 +127,27 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         for field in response.headers.iter() {
             framing.note(field.name.as_bytes(), field.value)?;
         }
-        // A copy of the head (a few hundred bytes) rather than a share of the read buffer, so
-        // the buffer stays whole and is reused for the next response instead of reallocated.
-        // The header values share the copy.
-        let head = Bytes::copy_from_slice(&buf[..len]);
+        let no_body = *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        let mut body = match (no_body, framing.chunked, framing.length) {
+            (true, _, _) => Decoder::Length(0),
+            (false, Some(true), _) => Decoder::Chunked(Chunk::Size),
+            (false, Some(false), _) | (false, None, None) => Decoder::UntilClose,
+            (false, None, Some(n)) => Decoder::Length(n),
+        };
+        // The usual small answer's body is in the buffer with its head: both are copied out
+        // at once.
+        let whole = match body {
+            Decoder::Length(n) if n > 0 && n <= WHOLE_BODY && (buf.len() - len) as u64 >= n => n as usize,
+            _ => 0,
+        };
+        // A copy (a few hundred bytes) rather than a share of the read buffer, so the buffer
+        // stays whole and is reused for the next response instead of reallocated. The header
+        // values and the body share the copy.
+        let head = Bytes::copy_from_slice(&buf[..len + whole]);
+        let whole_body = (whole > 0).then(|| {
+            body = Decoder::Done;
+            head.slice(len..)
+        });
         let start = buf.as_ptr() as usize;
         let shared = |value: &[u8]| {
             let at = value.as_ptr() as usize - start;
@@ -141,7 +163,7 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         let mut headers = HeaderMap::with_capacity(response.headers.len());
         for field in response.headers.iter() {
             let name =
-                HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| WireError::Head("invalid header name"))?;
+                crate::framing::wire_name(field.name.as_bytes()).map_err(|_| WireError::Head("invalid header name"))?;
             // The hop-by-hop set is the gateway's to decide, and framing is re-set downstream.
             if is_hop_by_hop(&name)
                 || named.contains(&name)
@@ -153,15 +175,7 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
                 .map_err(|_| WireError::Head("invalid header value"))?;
             headers.append(name, value);
         }
-        buf.advance(len);
-
-        let no_body = *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-        let body = match (no_body, framing.chunked, framing.length) {
-            (true, _, _) => Decoder::Length(0),
-            (false, Some(true), _) => Decoder::Chunked(Chunk::Size),
-            (false, Some(false), _) | (false, None, None) => Decoder::UntilClose,
-            (false, None, Some(n)) => Decoder::Length(n),
-        };
+        buf.advance(len + whole);
         let keep_alive = if http11 { !framing.close } else { framing.keep_alive };
         // Both Transfer-Encoding and Content-Length: the length is ignored, and so is anything
         // this connection might carry after the body.
@@ -174,7 +188,12 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         *response.version_mut() = if http11 { Version::HTTP_11 } else { Version::HTTP_10 };
         *response.headers_mut() = headers;
         let (parts, ()) = response.into_parts();
-        return Ok(Some(Head { parts, body, reusable }));
+        return Ok(Some(Head {
+            parts,
+            body,
+            whole_body,
+            reusable,
+        }));
     }
 }
 

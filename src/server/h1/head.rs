@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
 use http::{Method, Uri, Version};
 
 use crate::framing::body::Decoder;
@@ -115,7 +115,7 @@ pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     let uri = Uri::from_maybe_shared(shared(target)).map_err(|_| FramingError::BadTarget)?;
     let mut headers = HeaderMap::with_capacity(count);
     for (name, value) in fields.iter() {
-        let name = HeaderName::from_bytes(&head[name.0..name.0 + name.1])
+        let name = crate::framing::wire_name(&head[name.0..name.0 + name.1])
             .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderName))?;
         let value = HeaderValue::from_maybe_shared(shared(value))
             .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderValue))?;

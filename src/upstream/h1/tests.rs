@@ -92,8 +92,19 @@ fn response_head_is_parsed_and_hop_by_hop_fields_dropped() {
     for gone in ["connection", "x-secret", "keep-alive"] {
         assert!(head.parts.headers.get(gone).is_none(), "{gone}");
     }
-    assert_eq!(head.body, Decoder::Length(2));
+    // The small body came with the head: taken with it.
+    assert_eq!(head.body, Decoder::Done);
+    assert_eq!(head.whole_body.as_deref(), Some(&b"{}"[..]));
     assert!(head.reusable);
+}
+
+#[test]
+fn a_body_not_all_in_the_buffer_is_left_to_the_decoder() {
+    let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}");
+    let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+    assert_eq!(head.body, Decoder::Length(5));
+    assert!(head.whole_body.is_none());
+    assert_eq!(&buf[..], b"{}");
 }
 
 #[test]
