@@ -103,6 +103,9 @@ pub struct Head {
 /// `Ok(None)`: more bytes are needed.
 pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
     loop {
+        if buf.is_empty() {
+            return Ok(None);
+        }
         // Uninitialised field slots: zeroing 128 of them would cost more than the parse.
         let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut []);

@@ -62,6 +62,9 @@ pub(super) struct Head {
 /// Takes one complete request head off the front of `buf`; `Ok(None)`: more bytes are needed.
 /// After an error the connection is answered and closed, whatever is left in `buf`.
 pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Head>, FramingError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
     // Uninitialised field slots: zeroing them would cost more than the parse.
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let slots = limits.max_fields.min(MAX_FIELDS);
