@@ -3,6 +3,7 @@
 //! the request path itself is told in `pipeline`.
 
 pub mod admin;
+pub mod alarm;
 pub mod auth;
 pub mod body;
 pub mod cli;

@@ -315,6 +315,40 @@ async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_caller_that_does_not_read_its_answer_is_closed_after_idle_timeout() {
+    // An answer far larger than the socket buffers, to a caller that never reads: the gateway's
+    // write cannot finish, and after idle_timeout it gives up rather than hold the connection.
+    let up = Capture::start().await;
+    let body = format!("\"{}\"", "x".repeat(32 * 1024 * 1024));
+    up.set(Canned {
+        body: body.clone(),
+        ..Canned::default()
+    });
+    let gw = start(&up.url(), "idle_timeout = \"400ms\"", "");
+    let mut raw = Raw::connect(gw.addr).await;
+    raw.write(get_users()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Now read everything: the connection ends before the whole answer has come.
+    let mut received = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match raw.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+    assert!(
+        received > 0 && received < body.len(),
+        "received {received} of {}",
+        body.len()
+    );
+}
+
+#[tokio::test]
 async fn keep_alive_outlives_header_read_timeout_when_idle_timeout_is_longer() {
     let up = Capture::start().await;
     let gw = start(&up.url(), "header_read_timeout = \"300ms\"\nidle_timeout = \"10s\"", "");

@@ -13,8 +13,9 @@
 //! - Shutdown: an idle connection closes at once; one with a request in flight finishes it,
 //!   answers with `connection: close` and closes.
 //!
-//! One timer per connection, re-armed only when it fires early or a head starts arriving, so
-//! a request costs no timer insertion. A body that arrived with its head goes to the handler
+//! - A caller that does not take its answer for `idle_timeout` is closed as idle.
+//!
+//! One timer per connection (`alarm::Alarm`), so a request costs no timer insertion. A body that arrived with its head goes to the handler
 //! whole; one still arriving is read as the handler asks for it (`body::pipe`), which is also
 //! when `Expect: 100-continue` is answered.
 
@@ -29,8 +30,9 @@ use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use crate::alarm::Alarm;
 use crate::body::{pipe, Body, PipeSender, RequestBody};
 use crate::error::GatewayError;
 use crate::framing::body::{Decoded, Decoder};
@@ -82,8 +84,7 @@ where
     let mut stopped = pin!(stop_rx.wait_for(|stop| *stop));
     let accepted = Instant::now();
     let mut clock = Clock {
-        alarm: pin!(tokio::time::sleep_until(accepted + settings.header_read)),
-        armed: accepted + settings.header_read,
+        alarm: Alarm::new(accepted + settings.header_read),
         head_started: Some(accepted),
         idle_since: accepted,
     };
@@ -165,7 +166,13 @@ where
             version,
             keep_alive: keep_alive && body_complete && !*stop.borrow(),
         };
-        if !write_response(&mut io, &mut out, response, answering).await? {
+        // A caller that stops reading its answer for idle_timeout is idle too.
+        let writing = write_response(&mut io, &mut out, response, answering);
+        let Some(written) = clock.alarm.bound(|| Instant::now() + settings.idle, writing).await else {
+            tracing::debug!(%peer, "the answer was not taken within idle_timeout; closing");
+            return Ok(Ended::Closed);
+        };
+        if !written? {
             let _ = io.shutdown().await;
             return Ok(Ended::Closed);
         }
@@ -177,8 +184,16 @@ where
     }
 }
 
+/// How long, and how much, a refused connection is read from before it closes.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 256 * 1024;
+
 /// Answers a refused head with its envelope and closes.
-async fn refuse<IO: AsyncWrite + Unpin>(io: &mut IO, out: &mut Vec<u8>, refused: FramingError) -> io::Result<()> {
+async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut IO,
+    out: &mut Vec<u8>,
+    refused: FramingError,
+) -> io::Result<()> {
     let request_id = crate::ids::new_request_id_value();
     let mut response = GatewayError::Framing(refused).into_response(request_id.to_str().unwrap_or_default());
     response.headers_mut().insert(crate::upstream::REQUEST_ID, request_id);
@@ -188,7 +203,21 @@ async fn refuse<IO: AsyncWrite + Unpin>(io: &mut IO, out: &mut Vec<u8>, refused:
         keep_alive: false,
     };
     write_response(io, out, response, answering).await?;
-    io.shutdown().await
+    io.shutdown().await?;
+    // What the caller sent after the refused head is read and dropped for a moment, so that
+    // closing with it unread does not reset the connection before the answer is read.
+    let mut drain = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match tokio::io::AsyncReadExt::read(io, &mut drain).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+    Ok(())
 }
 
 /// Runs the handler while the body it reads is pumped off the connection; the answer, and
@@ -284,17 +313,15 @@ enum Wait {
 }
 
 /// The connection's one timer and the times it is measured from.
-struct Clock<'a> {
-    alarm: Pin<&'a mut Sleep>,
-    /// The deadline the alarm is set for; never later than the one that holds.
-    armed: Instant,
+struct Clock {
+    alarm: Alarm,
     /// When the head being read started (the accept, for the first).
     head_started: Option<Instant>,
     /// When the last response was written.
     idle_since: Instant,
 }
 
-impl Clock<'_> {
+impl Clock {
     async fn wait_for_bytes<IO: AsyncRead + Unpin>(
         &mut self,
         io: &mut IO,
@@ -319,21 +346,9 @@ impl Clock<'_> {
             if buf.is_empty() && stopped.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wait::Stop);
             }
-            loop {
-                if self.armed > due {
-                    self.alarm.as_mut().reset(due);
-                    self.armed = due;
-                }
-                if self.alarm.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                if Instant::now() >= due {
-                    return Poll::Ready(late.take().unwrap_or(Wait::Idle));
-                }
-                // It went off for an earlier deadline that no longer holds.
-                self.alarm.as_mut().reset(due);
-                self.armed = due;
-            }
+            self.alarm
+                .poll_until(cx, due)
+                .map(|()| late.take().unwrap_or(Wait::Idle))
         })
         .await
     }

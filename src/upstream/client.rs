@@ -13,15 +13,12 @@
 //! it is idempotent or its write failed (the upstream cannot have received all of it).
 //! Anything else is answered as it failed.
 //!
-//! Time: `request_timeout` bounds everything up to the response head, on a timer each pooled
-//! connection keeps (moved on only when it goes off early, so a request arms none); a body
+//! Time: `request_timeout` bounds everything up to the response head, on the `Alarm` each
+//! pooled connection keeps (so a request arms no timer of its own); a body
 //! that stops arriving for as long fails (`PooledBody`).
 
-use std::future::Future;
 use std::io;
-use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
@@ -29,12 +26,13 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::connect::Connector;
 use super::h1::{self, Decoder};
 use super::pool::{Conn, Pool, PooledBody, READ_CHUNK};
 use super::{rewrite_request, strip_hop_by_hop, UpstreamError, UpstreamSetupError};
+use crate::alarm::Alarm;
 use crate::body::{full, Body, BoxError};
 use crate::config::UpstreamConfig;
 use crate::secret::Secret;
@@ -199,9 +197,9 @@ impl Client {
         method: &Method,
         deadline: Instant,
     ) -> Result<Response<Body>, Failed> {
-        let mut alarm = conn.alarm.take();
-        let head = by(deadline, &mut alarm, head_of(&mut conn, wire, body, method)).await;
-        conn.alarm = alarm;
+        let mut alarm = conn.alarm.take().unwrap_or_else(|| Alarm::new(deadline));
+        let head = alarm.bound(|| deadline, head_of(&mut conn, wire, body, method)).await;
+        conn.alarm = Some(alarm);
         let head = head.ok_or_else(|| Failed {
             error: "timed out".into(),
             unwritten: false,
@@ -290,32 +288,6 @@ async fn head_of(conn: &mut Conn, wire: &[u8], body: Option<&Bytes>, method: &Me
         };
         return Err(failed(error, false, conn.buf.is_empty()));
     }
-}
-
-/// Runs `work` until `deadline`; `None` if it was not done by then. The alarm belongs to the
-/// connection and outlives the request: it stays set for an earlier request's deadline and is
-/// moved on only when it goes off early, so a request costs no timer of its own.
-async fn by<F: Future>(deadline: Instant, alarm: &mut Option<Pin<Box<Sleep>>>, work: F) -> Option<F::Output> {
-    let alarm = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-    let mut work = pin!(work);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(done) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(done));
-        }
-        loop {
-            if alarm.deadline() > deadline {
-                alarm.as_mut().reset(deadline);
-            }
-            if alarm.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if Instant::now() >= deadline {
-                return Poll::Ready(None);
-            }
-            alarm.as_mut().reset(deadline);
-        }
-    })
-    .await
 }
 
 /// Methods that may be sent twice without a different outcome (RFC 9110 §9.2.2).

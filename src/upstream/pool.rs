@@ -31,8 +31,8 @@ pub struct Conn {
     pub buf: BytesMut,
     /// Taken from the pool rather than just opened.
     pub reused: bool,
-    /// The timer that bounds each exchange on this connection (see `client::by`).
-    pub alarm: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// The timer that bounds each exchange on this connection.
+    pub alarm: Option<crate::alarm::Alarm>,
 }
 
 impl Conn {
