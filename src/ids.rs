@@ -1,10 +1,17 @@
 //! Identifiers in Allo's own forms: `req_` + 12 alphanumerics for request ids, and the same
 //! generator for the sandbox's `pdl_...` / `usr-...` ids. Also the rule for accepting a
-//! caller-supplied `X-Request-Id`.
+//! caller-supplied `X-Request-Id`. And the map type for configured ids.
+
+use std::collections::HashMap;
 
 use http::HeaderValue;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
+
+/// A map keyed by configured ids and looked up per request. Its keys come from the config and
+/// its lookups from an authenticated caller's config, never from request input, so a fast hash
+/// without flooding resistance is safe and cheaper than SipHash.
+pub type IdMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 /// `prefix` followed by `len` random ASCII alphanumerics.
 pub fn random_id(prefix: &str, len: usize) -> String {

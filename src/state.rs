@@ -6,7 +6,7 @@
 //! must outlive a config (spent rate-limit budgets, which key of a team works, the metrics)
 //! is handed from the old state to the new one by `Runtime::inherit`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::Callers;
 use crate::config::{Config, ConfigError, Problems, UpstreamTarget};
+use crate::ids::IdMap;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::routes::{RoutePattern, RouteTable};
@@ -31,11 +32,6 @@ pub struct Team {
     /// `rotation`). Kept across reloads while both keys stay the same.
     pub prefer_fallback: AtomicBool,
 }
-
-/// A map keyed by configured ids and looked up per request. Its keys come from the config and
-/// its lookups from an authenticated caller's config, never from request input, so a fast hash
-/// without flooding resistance is safe and cheaper than SipHash.
-pub type IdMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 pub struct Runtime {
     pub config: Config,

@@ -39,7 +39,6 @@ mod team;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +51,7 @@ pub use shared::{RedisStats, BREAKER_OPEN, FAILURES_TO_OPEN};
 pub use signals::MAX_HOLD;
 
 use crate::config::{Config, OnLimit};
+use crate::ids::IdMap;
 use crate::routes::RateClass;
 use limit::Limit;
 use shared::Shared;
@@ -77,8 +77,8 @@ pub struct RateLimits<C: Clock = RealClock> {
     on_limit: OnLimit,
     max_wait: Duration,
     max_waiters: usize,
-    callers: HashMap<String, Arc<Limit<C>>>,
-    teams: HashMap<String, TeamBudgets<C>>,
+    callers: IdMap<Arc<Limit<C>>>,
+    teams: IdMap<TeamBudgets<C>>,
     /// Team budgets shared through Redis (`[ratelimit.redis]`), if configured.
     shared: Option<Shared<C>>,
     /// Kept for the process's life, across reloads, Redis configured or not.
@@ -179,12 +179,11 @@ impl<C: Clock> RateLimits<C> {
         let Some(limit) = self.callers.get(caller) else {
             return Ok(());
         };
-        let now = self.clock.now();
         limit.take().map_err(|free_at| RateLimited {
             budget: Budget::Caller,
             class: None,
             limit: limit.per_second.get(),
-            retry_after: governor::clock::Reference::duration_since(&free_at, now).into(),
+            retry_after: governor::clock::Reference::duration_since(&free_at, self.clock.now()).into(),
             cause: Cause::Exhausted,
         })
     }
@@ -237,6 +236,10 @@ impl<C: Clock> RateLimits<C> {
     }
 
     fn observe(&self, team: &str, class: Option<RateClass>, status: http::StatusCode, headers: &http::HeaderMap) {
+        // Most answers carry neither signal: nothing to read, and no clock either.
+        if !signals::may_signal(status, headers) {
+            return;
+        }
         let Some(budgets) = self.teams.get(team) else { return };
         let signal = signals::read(status, headers, self.clock.unix_now());
         let (hold, held): (Option<Duration>, &[&Arc<TeamBudget<C>>]) = match class {

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
+
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// The longest hold any header can cause, so a bogus value cannot block a team for a day.
 pub const MAX_HOLD: Duration = Duration::from_secs(60);
@@ -22,9 +25,15 @@ pub(super) struct Signal {
     pub capped: bool,
 }
 
+/// Whether the answer can hold a signal at all: a 429, or a remaining count (a spent budget
+/// is only read from `X-RateLimit-Remaining: 0`).
+pub(super) fn may_signal(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || headers.contains_key(REMAINING)
+}
+
 pub(super) fn read(status: StatusCode, headers: &HeaderMap, unix_now: Duration) -> Signal {
-    let remaining = number(headers, "x-ratelimit-remaining");
-    let until_reset = number(headers, "x-ratelimit-reset")
+    let remaining = number(headers, REMAINING);
+    let until_reset = number(headers, RESET)
         .map(|reset| Duration::from_secs(reset).saturating_sub(unix_now))
         .filter(|d| !d.is_zero());
     let spent = if remaining == Some(0) { until_reset } else { None };

@@ -94,7 +94,7 @@ impl<C: Clock> TeamBudget<C> {
     /// shared (and answers), else the local limiter. Nothing is spent on a refusal.
     pub async fn take(&self, clock: &C, shared: Option<SharedTeam<'_, C>>) -> Result<(), Refusal> {
         let Some(SharedTeam { shared, team }) = shared else {
-            return self.try_take(clock.now());
+            return self.try_take(clock);
         };
         if let Some(refusal) = self.hold_at(clock.now()) {
             return Err(refusal);
@@ -112,13 +112,13 @@ impl<C: Clock> TeamBudget<C> {
                 }
                 Err(refusal)
             }
-            Verdict::Local => self.try_take(clock.now()),
+            Verdict::Local => self.try_take(clock),
         }
     }
 
     /// Spends a slot of the local limiter now (the budget is not shared).
     pub fn take_now(&self, clock: &C) -> Result<(), Refusal> {
-        self.try_take(clock.now())
+        self.try_take(clock)
     }
 
     /// The hold in force at `now`, as a refusal.
@@ -130,15 +130,22 @@ impl<C: Clock> TeamBudget<C> {
         })
     }
 
-    /// Spends a slot of the local limiter at `now`, or says how long until one is free.
-    fn try_take(&self, now: C::Instant) -> Result<(), Refusal> {
-        if let Some(refusal) = self.hold_at(now) {
-            return Err(refusal);
+    /// Spends a slot of the local limiter, or says how long until one is free. The clock is
+    /// read only for a hold or a refusal (the limiter reads its own).
+    fn try_take(&self, clock: &C) -> Result<(), Refusal> {
+        if let Some(until) = self.held_until() {
+            let now = clock.now();
+            if until > now {
+                return Err(Refusal {
+                    wait: until.duration_since(now).into(),
+                    cause: Cause::Upstream,
+                });
+            }
         }
         self.limit.take().map_err(|free_at| {
             self.marks().next_free = Some(free_at);
             Refusal {
-                wait: free_at.duration_since(now).into(),
+                wait: free_at.duration_since(clock.now()).into(),
                 cause: Cause::Exhausted,
             }
         })
