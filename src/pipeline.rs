@@ -42,9 +42,7 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> Res
     } else if let Err(e) = crate::framing::check(&request) {
         Err(e.into())
     } else {
-        // Boxed: the steps' state (the upstream exchange included) is large, and hyper moves
-        // the request future more than once; moving a pointer is cheaper than copying it.
-        Box::pin(process(&gateway.runtime(), request, &request_id, &mut log)).await
+        process(&gateway.runtime(), request, &request_id, &mut log).await
     };
     let (mut response, error) = match result {
         Ok(response) => (response, None),
