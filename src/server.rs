@@ -167,11 +167,11 @@ async fn connection<IO, H, F>(
     match ended {
         Ok(h1::Ended::Closed) => {}
         Ok(h1::Ended::Http2(read, io)) => {
-            let io = h2::Rewound::new(read, io);
             h2::serve(
                 &connections.http2,
                 connections.timers,
                 io,
+                read,
                 peer,
                 identity,
                 handler,

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -276,15 +277,24 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
     }
 }
 
-/// The accepted socket, seen by the head timer on every read.
+/// The accepted socket, seen by the head timer on every read, with the bytes already read
+/// from it (by the HTTP/1.1 side, before it saw the HTTP/2 preface) put back in front.
 pub(super) struct Watched<IO> {
     pub io: IO,
+    pub rewound: Bytes,
     pub activity: Arc<Activity>,
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.rewound.is_empty() {
+            let n = this.rewound.len().min(buf.remaining());
+            buf.put_slice(&this.rewound[..n]);
+            this.rewound.advance(n);
+            this.activity.read_some();
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
         let read = &buf.filled()[before..];
