@@ -12,12 +12,11 @@
 //!   400 and close. Each answer is an envelope.
 //! - Shutdown: an idle connection closes at once; one with a request in flight finishes it,
 //!   answers with `connection: close` and closes.
-//!
 //! - A caller that does not take its answer for `idle_timeout` is closed as idle.
 //!
-//! One timer per connection (`alarm::Alarm`), so a request costs no timer insertion. A body that arrived with its head goes to the handler
-//! whole; one still arriving is read as the handler asks for it (`body::pipe`), which is also
-//! when `Expect: 100-continue` is answered.
+//! One timer per connection (`alarm::Alarm`), so a request costs no timer insertion. A body
+//! that arrived with its head goes to the handler whole; one still arriving is read as the
+//! handler asks for it (`h1/body.rs`), which is also when `Expect: 100-continue` is answered.
 
 use std::future::Future;
 use std::io;
@@ -33,15 +32,17 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::alarm::Alarm;
-use crate::body::{pipe, Body, PipeSender, RequestBody};
+use crate::body::{pipe, Body, RequestBody};
 use crate::error::GatewayError;
-use crate::framing::body::{Decoded, Decoder};
+use crate::framing::body::Decoder;
 use crate::framing::FramingError;
 use crate::tls::PeerIdentity;
 
+mod body;
 mod head;
 mod write;
 
+use body::{alongside, pump_body};
 pub(crate) use head::HeadLimits;
 use write::{write_response, Answering};
 
@@ -90,43 +91,21 @@ where
     };
     let mut first = true;
     loop {
-        let head = loop {
-            if first && !buf.is_empty() && PREFACE.starts_with(&buf[..buf.len().min(PREFACE.len())]) {
-                if buf.len() >= PREFACE.len() {
-                    return Ok(Ended::Http2(buf.freeze(), io));
-                }
-            } else {
-                match head::parse(&mut buf, settings.head) {
-                    Ok(Some(head)) => break head,
-                    Ok(None) => {}
-                    Err(refused) => {
-                        tracing::debug!(%peer, error = %refused, "request head refused");
-                        refuse(&mut io, &mut out, refused).await?;
-                        return Ok(Ended::Closed);
-                    }
-                }
-            }
-            if !buf.is_empty() && clock.head_started.is_none() {
-                clock.head_started = Some(Instant::now());
-            }
-            match clock
-                .wait_for_bytes(&mut io, &mut buf, stopped.as_mut(), settings)
-                .await
-            {
-                Wait::Read(0) => {
-                    if !buf.is_empty() {
-                        tracing::debug!(%peer, "connection closed in the middle of a request head");
-                    }
-                    return Ok(Ended::Closed);
-                }
-                Wait::Read(_) => {}
-                Wait::Failed(e) => return Err(e),
-                Wait::HeadTimeout => {
-                    tracing::debug!(%peer, "request head not received within header_read_timeout; closing");
-                    return Ok(Ended::Closed);
-                }
-                Wait::Idle | Wait::Stop => return Ok(Ended::Closed),
-            }
+        let head = match next_head(
+            &mut io,
+            &mut buf,
+            &mut out,
+            &mut clock,
+            stopped.as_mut(),
+            settings,
+            peer,
+            first,
+        )
+        .await?
+        {
+            Next::Head(head) => head,
+            Next::Http2 => return Ok(Ended::Http2(buf.freeze(), io)),
+            Next::Closed => return Ok(Ended::Closed),
         };
         first = false;
         clock.head_started = None;
@@ -184,6 +163,66 @@ where
     }
 }
 
+/// What the connection holds next. Returned once per request and taken apart at once: boxing
+/// the head would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Head(head::Head),
+    /// It opened with the HTTP/2 preface (all of it is in the buffer).
+    Http2,
+    Closed,
+}
+
+/// Reads until a whole head is in `buf` and takes it off, answering a refused one; or finds
+/// the connection is done (closed, timed out, told to stop) or speaks HTTP/2.
+#[allow(clippy::too_many_arguments)]
+async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut IO,
+    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    clock: &mut Clock,
+    mut stopped: Pin<&mut impl Future>,
+    settings: Settings,
+    peer: SocketAddr,
+    first: bool,
+) -> io::Result<Next> {
+    loop {
+        if first && !buf.is_empty() && PREFACE.starts_with(&buf[..buf.len().min(PREFACE.len())]) {
+            if buf.len() >= PREFACE.len() {
+                return Ok(Next::Http2);
+            }
+        } else {
+            match head::parse(buf, settings.head) {
+                Ok(Some(head)) => return Ok(Next::Head(head)),
+                Ok(None) => {}
+                Err(refused) => {
+                    tracing::debug!(%peer, error = %refused, "request head refused");
+                    refuse(io, out, refused).await?;
+                    return Ok(Next::Closed);
+                }
+            }
+        }
+        if !buf.is_empty() && clock.head_started.is_none() {
+            clock.head_started = Some(Instant::now());
+        }
+        match clock.wait_for_bytes(io, buf, stopped.as_mut(), settings).await {
+            Wait::Read(0) => {
+                if !buf.is_empty() {
+                    tracing::debug!(%peer, "connection closed in the middle of a request head");
+                }
+                return Ok(Next::Closed);
+            }
+            Wait::Read(_) => {}
+            Wait::Failed(e) => return Err(e),
+            Wait::HeadTimeout => {
+                tracing::debug!(%peer, "request head not received within header_read_timeout; closing");
+                return Ok(Next::Closed);
+            }
+            Wait::Idle | Wait::Stop => return Ok(Next::Closed),
+        }
+    }
+}
+
 /// How long, and how much, a refused connection is read from before it closes.
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 256 * 1024;
@@ -218,89 +257,6 @@ async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(
     })
     .await;
     Ok(())
-}
-
-/// Runs the handler while the body it reads is pumped off the connection; the answer, and
-/// whether the body was read to its end (else the connection cannot carry another request).
-async fn alongside<F, P>(responding: F, pumping: P) -> (Response<Body>, bool)
-where
-    F: Future<Output = Response<Body>>,
-    P: Future<Output = bool>,
-{
-    let mut responding = pin!(responding);
-    let mut pumping = pin!(pumping);
-    let mut pumped = None;
-    let response = std::future::poll_fn(|cx| {
-        if let Poll::Ready(response) = responding.as_mut().poll(cx) {
-            return Poll::Ready(response);
-        }
-        if pumped.is_none() {
-            if let Poll::Ready(complete) = pumping.as_mut().poll(cx) {
-                pumped = Some(complete);
-            }
-        }
-        Poll::Pending
-    })
-    .await;
-    (response, pumped == Some(true))
-}
-
-/// Feeds a body still arriving to the handler, a piece each time it asks; true once the body
-/// was read to its end.
-async fn pump_body<IO>(
-    io: &mut IO,
-    buf: &mut BytesMut,
-    mut decoder: Decoder,
-    mut expect_continue: bool,
-    tx: PipeSender,
-) -> bool
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
-    loop {
-        if !tx.wanted().await {
-            return false;
-        }
-        if std::mem::take(&mut expect_continue) && buf.is_empty() {
-            if let Err(e) = io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await {
-                tx.send(Err(e.into()));
-                return false;
-            }
-        }
-        loop {
-            match decoder.decode(buf) {
-                Ok(Decoded::Data(data)) => {
-                    tx.send(Ok(data));
-                    if decoder.is_done() {
-                        return true;
-                    }
-                    break;
-                }
-                Ok(Decoded::End) => return true,
-                Ok(Decoded::NeedMore) => {}
-                Err(e) => {
-                    tx.send(Err(e.into()));
-                    return false;
-                }
-            }
-            buf.reserve(READ_CHUNK);
-            match tokio::io::AsyncReadExt::read_buf(io, buf).await {
-                Ok(0) => {
-                    let ended = decoder.closed().err().map_or_else(
-                        || io::Error::from(io::ErrorKind::UnexpectedEof),
-                        |e| io::Error::new(io::ErrorKind::UnexpectedEof, e),
-                    );
-                    tx.send(Err(ended.into()));
-                    return false;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tx.send(Err(e.into()));
-                    return false;
-                }
-            }
-        }
-    }
 }
 
 /// What waiting for the next bytes of a head came to.
