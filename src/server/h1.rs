@@ -197,7 +197,8 @@ async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
                 Ok(None) => {}
                 Err(refused) => {
                     tracing::debug!(%peer, error = %refused, "request head refused");
-                    refuse(io, out, refused).await?;
+                    // Boxed: a rare path, kept out of the state every request moves.
+                    Box::pin(refuse(io, out, refused)).await?;
                     return Ok(Next::Closed);
                 }
             }
