@@ -310,3 +310,6 @@ impl Clock {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests;

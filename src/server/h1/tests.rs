@@ -1,0 +1,112 @@
+//! The connection loop on an in-memory socket, with a handler that answers with what it saw.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use super::*;
+
+const SETTINGS: Settings = Settings {
+    head: HeadLimits {
+        max_bytes: 8192,
+        max_fields: 32,
+    },
+    header_read: Duration::from_secs(5),
+    idle: Duration::from_secs(5),
+};
+
+/// Answers `<method> <path> <body>`, after reading the body.
+async fn echo(request: Request<RequestBody>, _peer: SocketAddr) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let text = format!(
+        "{} {} {}",
+        parts.method,
+        parts.uri.path(),
+        String::from_utf8_lossy(&body)
+    );
+    Response::new(crate::body::full(text))
+}
+
+fn start(server: DuplexStream) -> tokio::task::JoinHandle<io::Result<Ended<DuplexStream>>> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        let _keep = stop_tx;
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        serve(server, peer, None, SETTINGS, &echo, &stop).await
+    })
+}
+
+async fn read_all(client: &mut DuplexStream) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let serving = start(server);
+    client
+        .write_all(
+            b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\none\
+              GET /b HTTP/1.1\r\n\r\n\
+              POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\ntwo\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let wire = read_all(&mut client).await;
+    let answers: Vec<&str> = wire.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+    assert_eq!(answers.len(), 3, "{wire}");
+    assert!(answers[0].ends_with("\r\n\r\nPOST /a one"), "{}", answers[0]);
+    assert!(answers[1].ends_with("\r\n\r\nGET /b "), "{}", answers[1]);
+    assert!(answers[2].contains("connection: close\r\n"), "{}", answers[2]);
+    assert!(answers[2].ends_with("\r\n\r\nPOST /c two"), "{}", answers[2]);
+    assert!(matches!(serving.await.unwrap(), Ok(Ended::Closed)));
+}
+
+#[tokio::test]
+async fn http10_closes_unless_asked_to_keep_alive() {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let serving = start(server);
+    client
+        .write_all(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let wire = read_all(&mut client).await;
+    let answers: Vec<&str> = wire.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+    assert_eq!(answers.len(), 2, "{wire}");
+    assert!(answers[0].contains("connection: keep-alive\r\n"), "{}", answers[0]);
+    assert!(answers[1].contains("connection: close\r\n"), "{}", answers[1]);
+    assert!(matches!(serving.await.unwrap(), Ok(Ended::Closed)));
+}
+
+#[tokio::test]
+async fn a_preface_that_arrives_in_pieces_goes_to_http2_with_every_byte_read() {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let serving = start(server);
+    client.write_all(&PREFACE[..9]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.write_all(&PREFACE[9..]).await.unwrap();
+    client.write_all(b"frames").await.unwrap();
+    match serving.await.unwrap() {
+        Ok(Ended::Http2(read, _)) => assert!(read.starts_with(PREFACE), "{read:?}"),
+        _ => panic!("not handed to HTTP/2"),
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_head_gets_the_envelope_and_the_connection_closes() {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let serving = start(server);
+    client
+        .write_all(b"GET /a HTTP/1.1\r\nBad Name: x\r\n\r\n")
+        .await
+        .unwrap();
+    let wire = read_all(&mut client).await;
+    assert!(wire.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{wire}");
+    assert!(wire.contains("x-allo-gateway-error: MALFORMED_REQUEST\r\n"), "{wire}");
+    assert!(wire.contains("\"code\":\"MALFORMED_REQUEST\""), "{wire}");
+    assert!(matches!(serving.await.unwrap(), Ok(Ended::Closed)));
+}
