@@ -110,9 +110,22 @@ pub async fn serve<H, F>(
         backoff.succeeded();
         let _ = stream.set_nodelay(true);
         let (connections, handler, stopped) = (connections.clone(), handler.clone(), stopped.clone());
+        // The first request head is due from here, a TLS handshake included.
+        let accepted_at = tokio::time::Instant::now();
         tokio::spawn(async move {
             let Some(tls) = connections.tls.clone() else {
-                return connection(connections, stream, peer, None, false, handler, stopped, permit).await;
+                return connection(
+                    connections,
+                    stream,
+                    peer,
+                    None,
+                    false,
+                    accepted_at,
+                    handler,
+                    stopped,
+                    permit,
+                )
+                .await;
             };
             // The handshake is part of the first request's head: same time bound.
             let accepted = tokio::time::timeout(connections.timers.header_read, tls.acceptor().accept(stream)).await;
@@ -124,7 +137,18 @@ pub async fn serve<H, F>(
                         None
                     };
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    connection(connections, stream, peer, identity, h2, handler, stopped, permit).await;
+                    connection(
+                        connections,
+                        stream,
+                        peer,
+                        identity,
+                        h2,
+                        accepted_at,
+                        handler,
+                        stopped,
+                        permit,
+                    )
+                    .await;
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -151,6 +175,7 @@ async fn connection<IO, H, F>(
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
     h2: bool,
+    accepted: tokio::time::Instant,
     handler: H,
     mut stop: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
@@ -162,7 +187,7 @@ async fn connection<IO, H, F>(
     let ended = if h2 {
         Ok(h1::Ended::Http2(Bytes::new(), io))
     } else {
-        h1::serve(io, peer, identity.clone(), connections.h1, &handler, &stop).await
+        h1::serve(io, peer, identity.clone(), connections.h1, accepted, &handler, &stop).await
     };
     match ended {
         Ok(h1::Ended::Closed) => {}

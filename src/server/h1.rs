@@ -65,12 +65,14 @@ pub(super) enum Ended<IO> {
     Http2(Bytes, IO),
 }
 
-/// Serves `io` until it closes, times out or is told to stop.
+/// Serves `io` until it closes, times out or is told to stop. The first head is due
+/// `header_read_timeout` after `accepted`.
 pub(super) async fn serve<IO, H, F>(
     mut io: IO,
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
     settings: Settings,
+    accepted: Instant,
     handler: &H,
     stop: &watch::Receiver<bool>,
 ) -> io::Result<Ended<IO>>
@@ -83,7 +85,6 @@ where
     let mut out = Vec::with_capacity(1024);
     let mut stop_rx = stop.clone();
     let mut stopped = pin!(stop_rx.wait_for(|stop| *stop));
-    let accepted = Instant::now();
     let mut clock = Clock {
         alarm: Alarm::new(accepted + settings.header_read),
         head_started: Some(accepted),

@@ -34,7 +34,7 @@ fn start(server: DuplexStream) -> tokio::task::JoinHandle<io::Result<Ended<Duple
     tokio::spawn(async move {
         let _keep = stop_tx;
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        serve(server, peer, None, SETTINGS, &echo, &stop).await
+        serve(server, peer, None, SETTINGS, Instant::now(), &echo, &stop).await
     })
 }
 
