@@ -114,13 +114,40 @@ pub fn request_body(headers: &HeaderMap, version: Version) -> Result<Decoder, Fr
     if lengths.any(|other| other != first) || first.as_bytes().contains(&b',') {
         return Err(FramingError::ConflictingLength);
     }
-    let digits = first.as_bytes().trim_ascii();
+    parse_length(first.as_bytes().trim_ascii())
+        .map(Decoder::Length)
+        .ok_or(FramingError::InvalidLength)
+}
+
+/// A `Content-Length` value: 1 to 19 ASCII digits, nothing else.
+pub fn parse_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(FramingError::InvalidLength);
+        return None;
     }
-    Ok(Decoder::Length(
-        digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')),
-    ))
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Appends one `name: value` line of a head.
+pub fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal, formatted on the stack.
+pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]
@@ -171,6 +198,19 @@ mod tests {
         for (request, expected) in cases {
             assert_eq!(check(&request), Err(expected));
         }
+    }
+
+    #[test]
+    fn lengths_read_and_write_as_plain_decimals() {
+        let mut out = Vec::new();
+        for n in [0, 7, 10, 99, 100, 65_535, 1_234_567_890, u64::MAX] {
+            out.clear();
+            put_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+            assert_eq!(parse_length(&out), (n.to_string().len() <= 19).then_some(n));
+        }
+        assert_eq!(parse_length(b""), None);
+        assert_eq!(parse_length(b"1e3"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 
 use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop, sends_content_length};
+use crate::framing::{parse_length, put_decimal, put_field};
 use crate::secret::Secret;
 
 pub use crate::framing::body::{BodyError, Chunk, Decoded, Decoder};
@@ -53,39 +54,18 @@ pub fn encode_request(
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in forwarded_headers(&parts.headers) {
-        field(out, name.as_str().as_bytes(), value.as_bytes());
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.extend_from_slice(b"authorization: Api-Key ");
     out.extend_from_slice(key.expose().as_bytes());
     out.extend_from_slice(b"\r\n");
-    field(out, super::REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
+    put_field(out, super::REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
     if sends_content_length(&parts.method, body_len) {
         out.extend_from_slice(b"content-length: ");
-        decimal(out, body_len);
+        put_decimal(out, body_len as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-fn decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// A parsed response head and what it says about the body and the connection.
@@ -232,13 +212,6 @@ impl Framing {
         }
         Ok(())
     }
-}
-
-fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::body::Body;
+use crate::framing::{put_decimal, put_field};
 
 /// How much of a body is gathered before it is written.
 const GATHER: usize = 64 * 1024;
@@ -113,15 +114,12 @@ fn encode_head(out: &mut Vec<u8>, parts: &http::response::Parts, framing: Framin
         if is_framing(name) && !(framing == Framing::None && name == header::CONTENT_LENGTH) {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     match framing {
         Framing::Length(n) => {
             out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(itoa(n, &mut [0; 20]));
+            put_decimal(out, n);
             out.extend_from_slice(b"\r\n");
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -218,18 +216,6 @@ async fn put_data<IO: AsyncWrite + Unpin>(
         out.extend_from_slice(b"\r\n");
     }
     Ok(())
-}
-
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
 }
 
 thread_local! {
