@@ -31,6 +31,19 @@ impl Shared {
     }
 }
 
+/// Keeps the waiting task's waker (once per task, not per poll).
+fn park(waiter: &mut Option<Waker>, cx: &Context<'_>) {
+    if !waiter.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *waiter = Some(cx.waker().clone());
+    }
+}
+
+fn wake(waiter: &mut Option<Waker>) {
+    if let Some(waker) = waiter.take() {
+        waker.wake();
+    }
+}
+
 /// Creates a pipe: the connection keeps the sender, the request body the receiver.
 pub fn pipe() -> (PipeSender, PipeReceiver) {
     let shared = Arc::new(Shared::default());
@@ -52,9 +65,7 @@ impl PipeSender {
         if slot.wanted && slot.piece.is_none() {
             return Poll::Ready(true);
         }
-        if !slot.sender.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            slot.sender = Some(cx.waker().clone());
-        }
+        park(&mut slot.sender, cx);
         Poll::Pending
     }
 
@@ -67,9 +78,7 @@ impl PipeSender {
         let mut slot = self.0.slot();
         slot.piece = Some(piece);
         slot.wanted = false;
-        if let Some(waker) = slot.receiver.take() {
-            waker.wake();
-        }
+        wake(&mut slot.receiver);
     }
 }
 
@@ -77,9 +86,7 @@ impl Drop for PipeSender {
     fn drop(&mut self) {
         let mut slot = self.0.slot();
         slot.ended = true;
-        if let Some(waker) = slot.receiver.take() {
-            waker.wake();
-        }
+        wake(&mut slot.receiver);
     }
 }
 
@@ -96,12 +103,8 @@ impl PipeReceiver {
             return Poll::Ready(None);
         }
         slot.wanted = true;
-        if !slot.receiver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            slot.receiver = Some(cx.waker().clone());
-        }
-        if let Some(waker) = slot.sender.take() {
-            waker.wake();
-        }
+        park(&mut slot.receiver, cx);
+        wake(&mut slot.sender);
         Poll::Pending
     }
 
@@ -115,9 +118,7 @@ impl Drop for PipeReceiver {
     fn drop(&mut self) {
         let mut slot = self.0.slot();
         slot.receiver_gone = true;
-        if let Some(waker) = slot.sender.take() {
-            waker.wake();
-        }
+        wake(&mut slot.sender);
     }
 }
 
