@@ -120,6 +120,11 @@ impl Scripted {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Which connection each request came on, in order.
+    fn conns(&self) -> Vec<usize> {
+        self.seen().iter().map(|s| s.conn).collect()
+    }
+
     fn closed_by_gateway(&self, conn: usize) -> Option<Instant> {
         let closes = self.closed_by_gateway.lock().unwrap();
         closes.iter().find(|(c, _)| *c == conn).map(|(_, at)| *at)
@@ -243,9 +248,14 @@ fn start_default(up: &Scripted) -> GatewayProcess {
     start(up, "5s", "90s")
 }
 
+/// A connection that reads one request and answers it with `body`.
+fn answer(body: &str) -> Vec<Step> {
+    vec![Step::Read, Step::Write(ok(body))]
+}
+
 /// A connection that answers one request well: what follows a broken one.
 fn answers_fine() -> Vec<Step> {
-    vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))]
+    answer(r#"{"data":"fine"}"#)
 }
 
 /// The gateway still serves after what went before (on a connection `answers_fine` scripts).
@@ -348,7 +358,7 @@ async fn close_delimited_answer_arrives_whole_and_the_next_request_connects_agai
         Step::Write(b"3]}".to_vec()),
         Step::Close,
     ];
-    let second = vec![Step::Read, Step::Write(ok(r#"{"data":"second"}"#))];
+    let second = answer(r#"{"data":"second"}"#);
     let up = Scripted::start(vec![first, second]).await;
     let gw = start_default(&up);
 
@@ -359,8 +369,7 @@ async fn close_delimited_answer_arrives_whole_and_the_next_request_connects_agai
     assert_eq!((b.status, b.text()), (200, r#"{"data":"second"}"#.to_string()));
 
     assert_eq!(up.accepted(), 2);
-    let conns: Vec<usize> = up.seen().iter().map(|s| s.conn).collect();
-    assert_eq!(conns, vec![0, 1]);
+    assert_eq!(up.conns(), vec![0, 1]);
 }
 
 #[tokio::test]
@@ -371,7 +380,7 @@ async fn an_idle_connection_closed_by_the_upstream_is_not_used_again() {
         Step::Pause(Duration::from_millis(100)),
         Step::Close,
     ];
-    let second = vec![Step::Read, Step::Write(ok(r#"{"data":"second"}"#))];
+    let second = answer(r#"{"data":"second"}"#);
     let up = Scripted::start(vec![first, second]).await;
     let gw = start_default(&up);
 
@@ -382,8 +391,7 @@ async fn an_idle_connection_closed_by_the_upstream_is_not_used_again() {
     assert_eq!((b.status, b.text()), (200, r#"{"data":"second"}"#.to_string()));
 
     assert_eq!(up.accepted(), 2);
-    let conns: Vec<usize> = up.seen().iter().map(|s| s.conn).collect();
-    assert_eq!(conns, vec![0, 1]);
+    assert_eq!(up.conns(), vec![0, 1]);
 }
 
 #[tokio::test]
@@ -396,7 +404,7 @@ async fn a_get_lost_to_a_stale_connection_is_sent_once_more_on_a_new_one() {
         Step::Read,
         Step::Close,
     ];
-    let second = vec![Step::Read, Step::Write(ok(r#"{"data":"retried"}"#))];
+    let second = answer(r#"{"data":"retried"}"#);
     let up = Scripted::start(vec![first, second]).await;
     let gw = start_default(&up);
 
@@ -507,7 +515,7 @@ async fn a_reused_connection_that_goes_silent_gets_its_full_request_timeout() {
     // One connection answers twice, with a pause longer than request_timeout between the
     // requests, then reads the third and says nothing: the timer the connection kept from the
     // first request has long gone off, and must not cut the third one short.
-    let fine = || vec![Step::Read, Step::Write(ok(r#"{"data":"fine"}"#))];
+    let fine = || answer(r#"{"data":"fine"}"#);
     let mut first = fine();
     first.extend(fine());
     first.push(Step::Read);
@@ -559,7 +567,7 @@ async fn a_silent_upstream_is_504_within_request_timeout() {
 
 #[tokio::test]
 async fn the_reaper_closes_connections_idle_past_pool_idle_timeout() {
-    let up = Scripted::start(vec![vec![Step::Read, Step::Write(ok(r#"{"data":[]}"#))]]).await;
+    let up = Scripted::start(vec![answer(r#"{"data":[]}"#)]).await;
     let gw = start(&up, "5s", "1s");
 
     let a = get(&gw, "/v2/api/users").await;
@@ -612,7 +620,7 @@ async fn head_answer_with_a_length_and_no_body_keeps_the_connection() {
 
 #[tokio::test]
 async fn a_simple_get_goes_out_as_exactly_these_bytes() {
-    let up = Scripted::start(vec![vec![Step::Read, Step::Write(ok(r#"{"data":[]}"#))]]).await;
+    let up = Scripted::start(vec![answer(r#"{"data":[]}"#)]).await;
     let gw = start_default(&up);
 
     let auth = format!("Bearer {TOKEN}");
@@ -689,7 +697,7 @@ async fn bytes_after_the_answer_never_become_the_next_answer() {
             Step::Pause(Duration::from_millis(50)),
             Step::Write(stray),
         ],
-        vec![Step::Read, Step::Write(ok(r#"{"data":"third"}"#))],
+        answer(r#"{"data":"third"}"#),
     ])
     .await;
     let gw = start_default(&up);
@@ -700,9 +708,8 @@ async fn bytes_after_the_answer_never_become_the_next_answer() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(up.accepted(), 3);
-    let conns: Vec<usize> = up.seen().iter().map(|s| s.conn).collect();
     assert_eq!(
-        conns,
+        up.conns(),
         vec![0, 1, 2],
         "a request went to a connection with stray bytes on it"
     );
@@ -734,7 +741,7 @@ async fn a_body_that_stops_arriving_fails_after_request_timeout() {
 
 #[tokio::test]
 async fn a_request_body_sent_in_pieces_goes_upstream_whole_with_its_length() {
-    let up = Scripted::start(vec![vec![Step::Read, Step::Write(ok(r#"{"data":"ok"}"#))]]).await;
+    let up = Scripted::start(vec![answer(r#"{"data":"ok"}"#)]).await;
     let gw = start_default(&up);
 
     let body = r#"{"name":"Monday cold calls","email":"ana@example.com"}"#;
