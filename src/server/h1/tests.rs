@@ -44,6 +44,11 @@ async fn read_all(client: &mut DuplexStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The answers on the wire, each from just after its status line.
+fn answers(wire: &str) -> Vec<&str> {
+    wire.split("HTTP/1.1 200 OK\r\n").skip(1).collect()
+}
+
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order_on_one_connection() {
     let (mut client, server) = tokio::io::duplex(64 * 1024);
@@ -57,7 +62,7 @@ async fn pipelined_requests_are_answered_in_order_on_one_connection() {
         .await
         .unwrap();
     let wire = read_all(&mut client).await;
-    let answers: Vec<&str> = wire.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+    let answers = answers(&wire);
     assert_eq!(answers.len(), 3, "{wire}");
     assert!(answers[0].ends_with("\r\n\r\nPOST /a one"), "{}", answers[0]);
     assert!(answers[1].ends_with("\r\n\r\nGET /b "), "{}", answers[1]);
@@ -75,7 +80,7 @@ async fn http10_closes_unless_asked_to_keep_alive() {
         .await
         .unwrap();
     let wire = read_all(&mut client).await;
-    let answers: Vec<&str> = wire.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+    let answers = answers(&wire);
     assert_eq!(answers.len(), 2, "{wire}");
     assert!(answers[0].contains("connection: keep-alive\r\n"), "{}", answers[0]);
     assert!(answers[1].contains("connection: close\r\n"), "{}", answers[1]);
