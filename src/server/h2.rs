@@ -5,7 +5,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::supervise::{supervise, Activity, Timers, Tracked, Watched};
+use super::supervise::{supervise, Activity, Rewound, Timers, Tracked};
 use crate::body::{Body, RequestBody};
 use crate::tls::PeerIdentity;
 
@@ -36,18 +35,13 @@ pub(super) async fn serve<IO, H, F>(
     F: Future<Output = hyper::Response<Body>> + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched {
-        io,
-        rewound,
-        activity: activity.clone(),
-    });
+    let io = TokioIo::new(Rewound { io, rewound });
     let service = {
         let activity = activity.clone();
         service_fn(move |mut request: hyper::Request<Incoming>| {
             if let Some(identity) = &identity {
                 request.extensions_mut().insert(identity.clone());
             }
-            activity.h2.store(true, Ordering::Relaxed);
             let busy = activity.begin();
             let response = handler(request.map(RequestBody::Http2), peer);
             async move { Ok::<_, Infallible>(response.await.map(|body| Tracked { body, _busy: busy })) }

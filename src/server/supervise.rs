@@ -1,5 +1,5 @@
 //! Supervising one HTTP/2 connection (served by hyper): the head and idle timers, the
-//! in-flight count, and the socket wrapper that feeds them. HTTP/1.1 connections keep their
+//! in-flight count, and the socket wrapper that gives back the bytes read before the preface. HTTP/1.1 connections keep their
 //! own, simpler clock in `h1.rs`.
 //!
 //! The two timers:
@@ -21,7 +21,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -164,12 +164,9 @@ pub(super) struct Activity {
     in_flight: AtomicUsize,
     /// When the last request ended (or the accept).
     idle_since: AtomicU64,
-    /// When the first byte since then arrived (`NONE`: none yet). The first head is due from
-    /// the accept.
+    /// The first request is due from the accept (0) until a request has ended (`NONE`); after
+    /// that, bytes between requests are pings and window updates, not a head.
     head_started: AtomicU64,
-    /// Set by the first request: from then on, bytes between requests are pings and window
-    /// updates, not a head.
-    pub(super) h2: AtomicBool,
 }
 
 enum Verdict {
@@ -186,7 +183,6 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
-            h2: AtomicBool::new(false),
         }
     }
 
@@ -196,16 +192,6 @@ impl Activity {
 
     fn at(&self, millis: u64) -> Instant {
         self.accepted + Duration::from_millis(millis)
-    }
-
-    /// The supervisor needs no wake-up: this runs inside its poll of the connection.
-    fn read_some(&self) {
-        if !self.h2.load(Ordering::Relaxed)
-            && self.in_flight.load(Ordering::Relaxed) == 0
-            && self.head_started.load(Ordering::Relaxed) == NONE
-        {
-            self.head_started.store(self.millis(Instant::now()), Ordering::Relaxed);
-        }
     }
 
     pub(super) fn begin(self: &Arc<Self>) -> InFlight {
@@ -218,7 +204,7 @@ impl Activity {
             return Verdict::Busy;
         }
         let started = self.head_started.load(Ordering::Relaxed);
-        if started != NONE && !self.h2.load(Ordering::Relaxed) {
+        if started != NONE {
             let due = self.at(started) + timers.header_read;
             return if now >= due {
                 Verdict::HeadTimeout
@@ -277,35 +263,27 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
     }
 }
 
-/// The accepted socket, seen by the head timer on every read, with the bytes already read
-/// from it (by the HTTP/1.1 side, before it saw the HTTP/2 preface) put back in front.
-pub(super) struct Watched<IO> {
+/// The accepted socket with the bytes already read from it (by the HTTP/1.1 side, before it
+/// saw the HTTP/2 preface) put back in front.
+pub(super) struct Rewound<IO> {
     pub io: IO,
     pub rewound: Bytes,
-    pub activity: Arc<Activity>,
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
+impl<IO: AsyncRead + Unpin> AsyncRead for Rewound<IO> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.rewound.is_empty() {
-            let n = this.rewound.len().min(buf.remaining());
-            buf.put_slice(&this.rewound[..n]);
-            this.rewound.advance(n);
-            this.activity.read_some();
-            return Poll::Ready(Ok(()));
+        if this.rewound.is_empty() {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
         }
-        let before = buf.filled().len();
-        std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        let read = &buf.filled()[before..];
-        if !read.is_empty() {
-            this.activity.read_some();
-        }
+        let n = this.rewound.len().min(buf.remaining());
+        buf.put_slice(&this.rewound[..n]);
+        this.rewound.advance(n);
         Poll::Ready(Ok(()))
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewound<IO> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
@@ -342,7 +320,6 @@ mod tests {
     /// updates) and whenever its alarm goes off. Returns when it closes the connection.
     fn h2_idle_close(timers: Timers, ends: Duration, traffic: Option<Duration>) -> Duration {
         let activity = Arc::new(Activity::new());
-        activity.h2.store(true, Ordering::Relaxed);
         let mut stream = Some(activity.begin());
         let mut armed = Some(activity.accepted + timers.header_read);
         let mut now = Duration::ZERO;
