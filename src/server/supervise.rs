@@ -1,6 +1,6 @@
 //! Supervising one HTTP/2 connection (served by hyper): the head and idle timers, the
-//! in-flight count, and the socket wrapper that gives back the bytes read before the preface. HTTP/1.1 connections keep their
-//! own, simpler clock in `h1.rs`.
+//! in-flight count, and the socket wrapper that gives back the bytes read before the preface.
+//! HTTP/1.1 connections keep their own, simpler clock in `h1.rs`.
 //!
 //! The two timers:
 //! - `header_read_timeout`: the first request must arrive within it of the accept, or the
