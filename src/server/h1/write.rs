@@ -3,7 +3,7 @@
 //! HTTP/1.0 caller. A body that is ready goes out in the same write as the head.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -203,7 +203,8 @@ async fn put_data<IO: AsyncWrite + Unpin>(
     framing: Framing,
 ) -> io::Result<()> {
     if framing == Framing::Chunked {
-        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        // Formatted straight into the buffer: no string per chunk.
+        let _ = write!(out, "{:x}\r\n", data.len());
     }
     if data.len() >= DIRECT {
         io.write_all(out).await?;
