@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 
 mod pipe;
 
@@ -17,11 +17,54 @@ pub use pipe::{pipe, PipeReceiver, PipeSender};
 /// Any error a streamed body can raise.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pub type Body = BoxBody<Bytes, BoxError>;
+/// A response body: one buffer (the gateway's own answers, and the usual small upstream
+/// answer that came whole with its head), or a stream. The buffer needs no allocation of its
+/// own, which a boxed body would.
+pub enum Body {
+    /// All of it (`None` once taken, or for none at all).
+    Full(Option<Bytes>),
+    Streamed(BoxBody<Bytes, BoxError>),
+}
 
 /// A body that is one buffer.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    let bytes = bytes.into();
+    Body::Full((!bytes.is_empty()).then_some(bytes))
+}
+
+impl Body {
+    pub fn streamed<B>(body: B) -> Body
+    where
+        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
+    {
+        Body::Streamed(BodyExt::boxed(body))
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Body::Streamed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(bytes) => bytes.is_none(),
+            Body::Streamed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Streamed(body) => body.size_hint(),
+        }
+    }
 }
 
 /// A request body. The HTTP/1.1 listener hands over a body that arrived with its head whole,

@@ -136,12 +136,13 @@ async fn process(
         .observe_upstream_class(&caller.team, class, response.status(), response.headers());
     log.upstream_status = Some(response.status().as_u16());
     log.upstream_duration = Some(sent.elapsed());
-    Ok(response.map(|body| {
-        body.map_frame(move |frame| {
+    // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
+    Ok(response.map(|body| match (body, slot) {
+        (Body::Streamed(body), Some(slot)) => Body::streamed(body.map_frame(move |frame| {
             let _held = &slot;
             frame
-        })
-        .boxed()
+        })),
+        (body, _) => body,
     }))
 }
 

@@ -104,7 +104,8 @@ impl Client {
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, UpstreamError> {
-        let deadline = Instant::now() + self.request_timeout;
+        let now = Instant::now();
+        let deadline = now + self.request_timeout;
         let timed_out = || UpstreamError::Timeout(self.request_timeout);
         let shared = self
             .h2
@@ -115,16 +116,9 @@ impl Client {
             let sent = self.send_h2(sender, parts, body, key, request_id);
             return tokio::time::timeout_at(deadline, sent).await.map_err(|_| timed_out())?;
         }
-        let mut wire = Vec::with_capacity(512 + parts.headers.len() * 48 + body.len().min(INLINE_BODY));
-        h1::encode_request(&mut wire, parts, &self.host, key, request_id, body.len());
-        let separate_body = if body.len() <= INLINE_BODY {
-            wire.extend_from_slice(&body);
-            None
-        } else {
-            Some(&body)
-        };
+        let separate_body = (body.len() > INLINE_BODY).then_some(&body);
 
-        let mut conn = match self.pool.checkout() {
+        let mut conn = match self.pool.checkout(now.into_std()) {
             Some(conn) => conn,
             None => match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
@@ -135,8 +129,14 @@ impl Client {
             },
         };
         loop {
+            // Into the connection's own buffer, which it keeps for its next request.
+            conn.out.clear();
+            h1::encode_request(&mut conn.out, parts, &self.host, key, request_id, body.len());
+            if separate_body.is_none() {
+                conn.out.extend_from_slice(&body);
+            }
             let reused = conn.reused;
-            let failed = match self.exchange(conn, &wire, separate_body, &parts.method, deadline).await {
+            let failed = match self.exchange(conn, separate_body, &parts.method, now, deadline).await {
                 Ok(response) => return Ok(response),
                 Err(failed) if failed.timed_out => return Err(timed_out()),
                 Err(failed) => failed,
@@ -192,13 +192,13 @@ impl Client {
     async fn exchange(
         &self,
         mut conn: Conn,
-        wire: &[u8],
         body: Option<&Bytes>,
         method: &Method,
+        sent: Instant,
         deadline: Instant,
     ) -> Result<Response<Body>, Failed> {
         let mut alarm = conn.alarm.take().unwrap_or_else(|| Alarm::new(deadline));
-        let head = alarm.bound(|| deadline, head_of(&mut conn, wire, body, method)).await;
+        let head = alarm.bound(|| deadline, head_of(&mut conn, body, method)).await;
         conn.alarm = Some(alarm);
         let head = head.ok_or_else(|| Failed {
             error: "timed out".into(),
@@ -216,19 +216,23 @@ impl Client {
         let body = match (whole_body, decoder) {
             (Some(body), _) => {
                 if reusable {
-                    self.pool.checkin(conn);
+                    self.pool.checkin(conn, sent.into_std());
                 }
                 full(body)
             }
             (None, Decoder::Length(0)) => {
                 if reusable {
-                    self.pool.checkin(conn);
+                    self.pool.checkin(conn, sent.into_std());
                 }
                 full(Bytes::new())
             }
-            (None, decoder) => {
-                PooledBody::new(conn, decoder, reusable, self.pool.clone(), self.request_timeout).boxed()
-            }
+            (None, decoder) => Body::streamed(PooledBody::new(
+                conn,
+                decoder,
+                reusable,
+                self.pool.clone(),
+                self.request_timeout,
+            )),
         };
         Ok(Response::from_parts(parts, body))
     }
@@ -251,12 +255,16 @@ impl Client {
             .map_err(|e| UpstreamError::Unavailable(e.into()))?;
         let (mut head, incoming) = response.into_parts();
         strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(head, incoming.map_err(BoxError::from).boxed()))
+        Ok(Response::from_parts(
+            head,
+            Body::streamed(incoming.map_err(BoxError::from)),
+        ))
     }
 }
 
-async fn write(conn: &mut Conn, wire: &[u8], body: Option<&Bytes>) -> io::Result<()> {
-    conn.io.write_all(wire).await?;
+/// Writes the head (and a small body) from `conn.out`, then a large body.
+async fn write(conn: &mut Conn, body: Option<&Bytes>) -> io::Result<()> {
+    conn.io.write_all(&conn.out).await?;
     if let Some(body) = body {
         conn.io.write_all(body).await?;
     }
@@ -264,14 +272,14 @@ async fn write(conn: &mut Conn, wire: &[u8], body: Option<&Bytes>) -> io::Result
 }
 
 /// Writes the request and reads the response head off `conn`.
-async fn head_of(conn: &mut Conn, wire: &[u8], body: Option<&Bytes>, method: &Method) -> Result<h1::Head, Failed> {
+async fn head_of(conn: &mut Conn, body: Option<&Bytes>, method: &Method) -> Result<h1::Head, Failed> {
     let failed = |error: BoxError, unwritten: bool, unanswered: bool| Failed {
         error,
         unwritten,
         unanswered,
         timed_out: false,
     };
-    if let Err(e) = write(conn, wire, body).await {
+    if let Err(e) = write(conn, body).await {
         return Err(failed(e.into(), true, true));
     }
     loop {

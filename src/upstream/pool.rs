@@ -29,6 +29,8 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub struct Conn {
     pub io: Stream,
     pub buf: BytesMut,
+    /// The request being written, kept between requests so its capacity is reused.
+    pub out: Vec<u8>,
     /// Taken from the pool rather than just opened.
     pub reused: bool,
     /// The timer that bounds each exchange on this connection.
@@ -40,6 +42,7 @@ impl Conn {
         Conn {
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
+            out: Vec::new(),
             reused: false,
             alarm: None,
         }
@@ -77,11 +80,11 @@ impl Pool {
         })
     }
 
-    /// The most recently pooled connection that is still usable.
-    pub fn checkout(&self) -> Option<Conn> {
+    /// The most recently pooled connection that is still usable at `now`.
+    pub fn checkout(&self, now: Instant) -> Option<Conn> {
         loop {
             let idle = self.lock().pop_back()?;
-            if idle.since.elapsed() >= self.idle_timeout {
+            if now.saturating_duration_since(idle.since) >= self.idle_timeout {
                 // Everything older is expired too.
                 self.close_expired();
                 return None;
@@ -95,18 +98,17 @@ impl Pool {
         }
     }
 
-    /// Keeps `conn` for a later request, if it is clean and there is room.
-    pub fn checkin(self: &Arc<Self>, conn: Conn) {
+    /// Keeps `conn` for a later request, if it is clean and there is room. `since` is when it
+    /// became idle, or any time before (the request's start saves a clock read): an earlier
+    /// stamp can only retire the connection early, never keep it past `pool_idle_timeout`.
+    pub fn checkin(self: &Arc<Self>, conn: Conn, since: Instant) {
         if !conn.buf.is_empty() || self.max_idle == 0 {
             return;
         }
         let evicted = {
             let mut idle = self.lock();
             let evicted = (idle.len() >= self.max_idle).then(|| idle.pop_front());
-            idle.push_back(Idle {
-                conn,
-                since: Instant::now(),
-            });
+            idle.push_back(Idle { conn, since });
             evicted
         };
         // Closing a socket is a system call: not under the lock.
@@ -179,7 +181,7 @@ impl PooledBody {
         self.decoder = Decoder::Done;
         if let Some(conn) = self.conn.take() {
             if self.reusable {
-                self.pool.checkin(conn);
+                self.pool.checkin(conn, Instant::now());
             }
         }
     }

@@ -31,7 +31,7 @@ impl http_body::Body for Pieces {
 }
 
 fn streamed(pieces: &[&'static str]) -> Body {
-    Pieces(pieces.iter().copied().collect()).boxed()
+    Body::streamed(Pieces(pieces.iter().copied().collect()))
 }
 
 #[tokio::test]
