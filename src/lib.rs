@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod alarm;
+pub mod answer;
 pub mod auth;
 pub mod body;
 pub mod cli;
@@ -185,7 +186,10 @@ async fn run(path: PathBuf) -> u8 {
         let (gw, ready, mut stop) = (gateway.clone(), ready.clone(), stop_rx.clone());
         let builder = server::connection_builder(&server_config);
         tokio::spawn(async move {
-            let handler = move |req, _peer| admin::handle(gw.clone(), ready.clone(), req);
+            let handler = move |req, _peer| {
+                let answering = admin::handle(gw.clone(), ready.clone(), req);
+                async move { answer::Answer::from(answering.await) }
+            };
             // The admin port outlives draining so /readyz can report it; it stops last.
             server::serve(
                 listener,

@@ -12,9 +12,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 
+use crate::answer::Answer;
 use crate::body::{Body, RequestBody};
 use crate::config::UnknownRoutes;
 use crate::error::GatewayError;
@@ -27,7 +28,7 @@ use crate::upstream::REQUEST_ID;
 use crate::validate::{self, BodyLimits};
 
 /// Serves one request; never fails (errors become envelope answers).
-pub async fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> Response<Body> {
+pub async fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> Answer {
     let started = Instant::now();
     let _in_flight = gateway.metrics.request_started();
     let method = request.method().clone();
@@ -44,23 +45,23 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> Res
     } else {
         process(&gateway.runtime(), request, &request_id, &mut log).await
     };
-    let (mut response, error) = match result {
-        Ok(response) => (response, None),
+    let (mut answer, error) = match result {
+        Ok(answer) => (answer, None),
         Err(e) => {
             if let GatewayError::RateLimited(limited) = &e {
                 log.rate_limited = Some(limited.budget);
             }
             let code = e.classify().2;
-            (e.into_response(log.request_id), Some(code))
+            (Answer::from(e.into_response(log.request_id)), Some(code))
         }
     };
-    let status = response.status().as_u16();
+    let status = answer.status().as_u16();
     let elapsed = started.elapsed();
     log.emit(&method, status, error, elapsed);
     gateway.metrics.record(&log, status, error, elapsed);
     // Last, because the log borrows the id from this value.
-    response.headers_mut().insert(REQUEST_ID, request_id);
-    response
+    answer.set_request_id(request_id);
+    answer
 }
 
 async fn process(
@@ -68,7 +69,7 @@ async fn process(
     request: Request<RequestBody>,
     request_id: &HeaderValue,
     log: &mut AccessLog<'_>,
-) -> Result<Response<Body>, GatewayError> {
+) -> Result<Answer, GatewayError> {
     let caller = match request.extensions().get::<PeerIdentity>() {
         Some(peer) => rt.callers.authenticate_peer(peer)?,
         None => rt.callers.authenticate(request.headers())?,
@@ -131,13 +132,13 @@ async fn process(
         .get(&*caller.team)
         .ok_or(crate::auth::AuthError::UnknownCaller)?;
     let sent = Instant::now();
-    let response = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
+    let answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
     rt.limits
-        .observe_upstream_class(&caller.team, class, response.status(), response.headers());
-    log.upstream_status = Some(response.status().as_u16());
+        .observe_upstream_class(&caller.team, class, answer.status(), &answer);
+    log.upstream_status = Some(answer.status().as_u16());
     log.upstream_duration = Some(sent.elapsed());
     // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
-    Ok(response.map(|body| match (body, slot) {
+    Ok(answer.map_body(|body| match (body, slot) {
         (Body::Streamed(body), Some(slot)) => Body::streamed(body.map_frame(move |frame| {
             let _held = &slot;
             frame

@@ -17,10 +17,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
-use crate::body::{full, Body};
+use crate::answer::Answer;
+use crate::body::full;
 use crate::metrics::{KeySlot, Metrics};
 use crate::state::Team;
 use crate::upstream::{Upstream, UpstreamError};
@@ -41,7 +42,7 @@ pub async fn send(
     body: Bytes,
     request_id: &HeaderValue,
     metrics: &Metrics,
-) -> Result<Response<Body>, UpstreamError> {
+) -> Result<Answer, UpstreamError> {
     let Some(fallback) = &team.fallback else {
         return upstream.send(parts, body, &team.key, request_id).await;
     };
@@ -109,11 +110,13 @@ pub async fn send(
 /// Whether `response` is Allo refusing the key (401 with `API_KEY_INVALID` or
 /// `API_KEY_REVOKED`), and the response itself, rebuilt from its buffered body if it had to be
 /// read. Anything but a 401 is returned as it came, unread.
-async fn key_refusal(response: Response<Body>) -> Result<(Response<Body>, Option<&'static str>), UpstreamError> {
-    if response.status() != StatusCode::UNAUTHORIZED || declared_too_large(&response) {
-        return Ok((response, None));
+async fn key_refusal(answer: Answer) -> Result<(Answer, Option<&'static str>), UpstreamError> {
+    if answer.status() != StatusCode::UNAUTHORIZED || answer.declared_length().is_some_and(|n| n > MAX_401_BODY as u64)
+    {
+        return Ok((answer, None));
     }
-    let (head, body) = response.into_parts();
+    let mut answer = answer;
+    let body = std::mem::replace(answer.response.body_mut(), full(Bytes::new()));
     // Boxed as `dyn Future + Send`: left generic, this future trips the compiler's Send
     // check of the whole request future (rust-lang/rust#64552 family).
     let collect: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(Limited::new(body, MAX_401_BODY).collect());
@@ -123,15 +126,8 @@ async fn key_refusal(response: Response<Body>) -> Result<(Response<Body>, Option
         Err(_) => return Err(UpstreamError::Timeout(BODY_TIMEOUT)),
     };
     let code = refusal_code(&bytes);
-    Ok((Response::from_parts(head, full(bytes)), code))
-}
-
-fn declared_too_large(response: &Response<Body>) -> bool {
-    response
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|len| len > MAX_401_BODY as u64)
+    *answer.response.body_mut() = full(bytes);
+    Ok((answer, code))
 }
 
 /// The key-refusal code in Allo's v2 envelope (`{"error":{"code":...}}`) or v1 body
@@ -148,6 +144,8 @@ fn refusal_code(body: &[u8]) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use http::Response;
+
     use super::*;
 
     #[test]
@@ -169,14 +167,14 @@ mod tests {
     async fn other_answers_are_not_read() {
         let mut ok = Response::new(full("{}"));
         *ok.status_mut() = StatusCode::OK;
-        let (ok, code) = key_refusal(ok).await.unwrap();
+        let (ok, code) = key_refusal(ok.into()).await.unwrap();
         assert_eq!((ok.status(), code), (StatusCode::OK, None));
 
         let mut refused = Response::new(full(r#"{"error":{"code":"API_KEY_INVALID"}}"#));
         *refused.status_mut() = StatusCode::UNAUTHORIZED;
-        let (refused, code) = key_refusal(refused).await.unwrap();
+        let (refused, code) = key_refusal(refused.into()).await.unwrap();
         assert_eq!(code, Some("API_KEY_INVALID"));
-        let body = refused.into_body().collect().await.unwrap().to_bytes();
+        let body = refused.response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], br#"{"error":{"code":"API_KEY_INVALID"}}"#);
     }
 
@@ -184,6 +182,9 @@ mod tests {
     async fn an_oversized_401_body_is_an_upstream_failure() {
         let mut big = Response::new(full(vec![b' '; MAX_401_BODY + 1]));
         *big.status_mut() = StatusCode::UNAUTHORIZED;
-        assert!(matches!(key_refusal(big).await, Err(UpstreamError::Unavailable(_))));
+        assert!(matches!(
+            key_refusal(big.into()).await,
+            Err(UpstreamError::Unavailable(_))
+        ));
     }
 }

@@ -19,7 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::body::{Body, RequestBody};
+use crate::answer::Answer;
+use crate::body::RequestBody;
 use crate::config::ServerConfig;
 use crate::tls::{peer_identity, InboundTls, PeerIdentity};
 
@@ -81,7 +82,7 @@ pub async fn serve<H, F>(
     shutdown: impl Future<Output = ()>,
 ) where
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+    F: Future<Output = Answer> + Send + 'static,
 {
     let connections = Arc::new(connections);
     let (stop, stopped) = watch::channel(false);
@@ -182,7 +183,7 @@ async fn connection<IO, H, F>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+    F: Future<Output = Answer> + Send + 'static,
 {
     let ended = if h2 {
         Ok(h1::Ended::Http2(Bytes::new(), io))

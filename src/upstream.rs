@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response};
+use http::HeaderValue;
 
 pub use rewrite::{rewrite_request, strip_hop_by_hop, REQUEST_ID};
 
-use crate::body::{full, Body, BoxError};
+use crate::answer::Answer;
+use crate::body::{full, BoxError};
 use crate::config::{UpstreamConfig, UpstreamTarget};
 use crate::sandbox::Sandbox;
 use crate::secret::Secret;
@@ -84,7 +85,7 @@ impl Upstream {
         body: Bytes,
         key: &Secret,
         request_id: &HeaderValue,
-    ) -> Result<Response<Body>, UpstreamError> {
+    ) -> Result<Answer, UpstreamError> {
         match &self.target {
             Target::Network(client) => client.send(parts, body, key, request_id).await,
             Target::Sandbox(sandbox) => {
@@ -92,7 +93,7 @@ impl Upstream {
                 let request = rewrite_request(parts, &base, key, request_id, body.len())
                     .map_err(|e| UpstreamError::Unavailable(e.into()))?
                     .map(|()| body);
-                Ok(sandbox.handle(request).map(full))
+                Ok(sandbox.handle(request).map(full).into())
             }
         }
     }
@@ -122,12 +123,12 @@ pub fn read_response_in_pieces(wire: &[u8], head_request: bool, piece: usize) ->
     loop {
         match decoder.decode(&mut buf).ok()? {
             h1::Decoded::Data(data) => body.extend_from_slice(&data),
-            h1::Decoded::End => return Some((head.parts.status.as_u16(), body)),
+            h1::Decoded::End => return Some((head.status.as_u16(), body)),
             h1::Decoded::NeedMore => match pieces.next() {
                 Some(more) => buf.extend_from_slice(more),
                 None => {
                     if decoder.closed().ok()? == h1::Decoded::End {
-                        return Some((head.parts.status.as_u16(), body));
+                        return Some((head.status.as_u16(), body));
                     }
                     return None;
                 }

@@ -50,6 +50,7 @@ pub use refusal::{Budget, Cause, RateLimited};
 pub use shared::{RedisStats, BREAKER_OPEN, FAILURES_TO_OPEN};
 pub use signals::MAX_HOLD;
 
+use crate::answer::Fields;
 use crate::config::{Config, OnLimit};
 use crate::ids::IdMap;
 use crate::routes::RateClass;
@@ -219,7 +220,7 @@ impl<C: Clock> RateLimits<C> {
     /// Allo's own signals for `team`, class unknown: a 429 holds both of the team's budgets;
     /// `X-RateLimit-Remaining: 0` is ignored (see the module doc). Prefer
     /// `observe_upstream_class`.
-    pub fn observe_upstream(&self, team: &str, status: http::StatusCode, headers: &http::HeaderMap) {
+    pub fn observe_upstream(&self, team: &str, status: http::StatusCode, headers: &impl Fields) {
         self.observe(team, None, status, headers);
     }
 
@@ -230,12 +231,12 @@ impl<C: Clock> RateLimits<C> {
         team: &str,
         class: RateClass,
         status: http::StatusCode,
-        headers: &http::HeaderMap,
+        headers: &impl Fields,
     ) {
         self.observe(team, Some(class), status, headers);
     }
 
-    fn observe(&self, team: &str, class: Option<RateClass>, status: http::StatusCode, headers: &http::HeaderMap) {
+    fn observe(&self, team: &str, class: Option<RateClass>, status: http::StatusCode, headers: &impl Fields) {
         // Most answers carry neither signal: nothing to read, and no clock either.
         if !signals::may_signal(status, headers) {
             return;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderName, StatusCode};
+
+use crate::answer::Fields;
 
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
@@ -27,20 +29,20 @@ pub(super) struct Signal {
 
 /// Whether the answer can hold a signal at all: a 429, or a remaining count (a spent budget
 /// is only read from `X-RateLimit-Remaining: 0`).
-pub(super) fn may_signal(status: StatusCode, headers: &HeaderMap) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || headers.contains_key(REMAINING)
+pub(super) fn may_signal(status: StatusCode, headers: &impl Fields) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || headers.field(&REMAINING).is_some()
 }
 
-pub(super) fn read(status: StatusCode, headers: &HeaderMap, unix_now: Duration) -> Signal {
-    let remaining = number(headers, REMAINING);
-    let until_reset = number(headers, RESET)
+pub(super) fn read(status: StatusCode, headers: &impl Fields, unix_now: Duration) -> Signal {
+    let remaining = number(headers, &REMAINING);
+    let until_reset = number(headers, &RESET)
         .map(|reset| Duration::from_secs(reset).saturating_sub(unix_now))
         .filter(|d| !d.is_zero());
     let spent = if remaining == Some(0) { until_reset } else { None };
     // A 429 that still reports budget left is not about the per-second budget (Allo also
     // answers 429 for SMS quotas): it holds nothing.
     let throttled = if status == StatusCode::TOO_MANY_REQUESTS && remaining.is_none_or(|r| r == 0) {
-        match number(headers, http::header::RETRY_AFTER) {
+        match number(headers, &http::header::RETRY_AFTER) {
             Some(seconds) => Some(Duration::from_secs(seconds)).filter(|d| !d.is_zero()),
             None => Some(until_reset.unwrap_or(DEFAULT_HOLD)),
         }
@@ -58,16 +60,19 @@ pub(super) fn read(status: StatusCode, headers: &HeaderMap, unix_now: Duration) 
 
 /// A header holding a non-negative integer. Too many digits saturate (and are then capped);
 /// anything else (an HTTP-date `Retry-After`, a fraction) is not read.
-fn number(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<u64> {
-    let text = headers.get(name)?.to_str().ok()?.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+fn number(headers: &impl Fields, name: &HeaderName) -> Option<u64> {
+    let text = headers.field(name)?.trim_ascii();
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(text.parse().unwrap_or(u64::MAX))
+    // All digits, so UTF-8.
+    Some(std::str::from_utf8(text).ok()?.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
+
     use super::*;
 
     const NOW: Duration = Duration::from_millis(1_700_000_000_250);

@@ -26,13 +26,14 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Request, Response};
+use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::alarm::Alarm;
-use crate::body::{pipe, Body, RequestBody};
+use crate::answer::Answer;
+use crate::body::{pipe, RequestBody};
 use crate::error::GatewayError;
 use crate::framing::body::Decoder;
 use crate::framing::FramingError;
@@ -79,7 +80,7 @@ pub(super) async fn serve<IO, H, F>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
     H: Fn(Request<RequestBody>, SocketAddr) -> F,
-    F: Future<Output = Response<Body>>,
+    F: Future<Output = Answer>,
 {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = Vec::with_capacity(1024);
@@ -236,14 +237,15 @@ async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(
     refused: FramingError,
 ) -> io::Result<()> {
     let request_id = crate::ids::new_request_id_value();
-    let mut response = GatewayError::Framing(refused).into_response(request_id.to_str().unwrap_or_default());
-    response.headers_mut().insert(crate::upstream::REQUEST_ID, request_id);
+    let mut answer =
+        Answer::from(GatewayError::Framing(refused).into_response(request_id.to_str().unwrap_or_default()));
+    answer.set_request_id(request_id);
     let answering = Answering {
         method: &http::Method::GET,
         version: http::Version::HTTP_11,
         keep_alive: false,
     };
-    write_response(io, out, response, answering).await?;
+    write_response(io, out, answer, answering).await?;
     io.shutdown().await?;
     // What the caller sent after the refused head is read and dropped for a moment, so that
     // closing with it unread does not reset the connection before the answer is read.

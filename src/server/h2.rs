@@ -15,7 +15,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use super::supervise::{supervise, Activity, Rewound, Timers, Tracked};
-use crate::body::{Body, RequestBody};
+use crate::answer::Answer;
+use crate::body::RequestBody;
 use crate::tls::PeerIdentity;
 
 /// Serves one HTTP/2 connection until it ends.
@@ -32,7 +33,7 @@ pub(super) async fn serve<IO, H, F>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+    F: Future<Output = Answer> + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Rewound { io, rewound });
@@ -44,7 +45,10 @@ pub(super) async fn serve<IO, H, F>(
             }
             let busy = activity.begin();
             let response = handler(request.map(RequestBody::Http2), peer);
-            async move { Ok::<_, Infallible>(response.await.map(|body| Tracked { body, _busy: busy })) }
+            async move {
+                let response = response.await.into_response();
+                Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
+            }
         })
     };
     let conn = http.serve_connection(io, service);

@@ -33,6 +33,7 @@ use super::h1::{self, Decoder};
 use super::pool::{Conn, Pool, PooledBody, READ_CHUNK};
 use super::{rewrite_request, strip_hop_by_hop, UpstreamError, UpstreamSetupError};
 use crate::alarm::Alarm;
+use crate::answer::Answer;
 use crate::body::{full, Body, BoxError};
 use crate::config::UpstreamConfig;
 use crate::secret::Secret;
@@ -103,7 +104,7 @@ impl Client {
         body: Bytes,
         key: &Secret,
         request_id: &HeaderValue,
-    ) -> Result<Response<Body>, UpstreamError> {
+    ) -> Result<Answer, UpstreamError> {
         let now = Instant::now();
         let deadline = now + self.request_timeout;
         let timed_out = || UpstreamError::Timeout(self.request_timeout);
@@ -196,7 +197,7 @@ impl Client {
         method: &Method,
         sent: Instant,
         deadline: Instant,
-    ) -> Result<Response<Body>, Failed> {
+    ) -> Result<Answer, Failed> {
         let mut alarm = conn.alarm.take().unwrap_or_else(|| Alarm::new(deadline));
         let head = alarm.bound(|| deadline, head_of(&mut conn, body, method)).await;
         conn.alarm = Some(alarm);
@@ -207,7 +208,9 @@ impl Client {
             timed_out: true,
         })??;
         let h1::Head {
-            parts,
+            status,
+            version,
+            fields,
             body: decoder,
             whole_body,
             reusable,
@@ -234,7 +237,14 @@ impl Client {
                 self.request_timeout,
             )),
         };
-        Ok(Response::from_parts(parts, body))
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.version_mut() = version;
+        Ok(Answer {
+            response,
+            upstream: Some(fields),
+            request_id: None,
+        })
     }
 
     async fn send_h2(
@@ -244,7 +254,7 @@ impl Client {
         body: Bytes,
         key: &Secret,
         request_id: &HeaderValue,
-    ) -> Result<Response<Body>, UpstreamError> {
+    ) -> Result<Answer, UpstreamError> {
         let request = rewrite_request(parts, &self.base, key, request_id, body.len())
             .map_err(|e| UpstreamError::Unavailable(e.into()))?
             .map(|()| Full::new(body));
@@ -255,10 +265,7 @@ impl Client {
             .map_err(|e| UpstreamError::Unavailable(e.into()))?;
         let (mut head, incoming) = response.into_parts();
         strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(
-            head,
-            Body::streamed(incoming.map_err(BoxError::from)),
-        ))
+        Ok(Response::from_parts(head, Body::streamed(incoming.map_err(BoxError::from))).into())
     }
 }
 

@@ -8,10 +8,11 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::HeaderValue;
 use http::{Method, StatusCode, Version};
 
-use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop, sends_content_length};
+use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop_name, sends_content_length};
+use crate::answer::WireFields;
 use crate::framing::{parse_length, put_decimal, put_field};
 use crate::secret::Secret;
 
@@ -70,7 +71,9 @@ pub fn encode_request(
 
 /// A parsed response head and what it says about the body and the connection.
 pub struct Head {
-    pub parts: http::response::Parts,
+    pub status: StatusCode,
+    pub version: Version,
+    pub fields: WireFields,
     /// How the rest of the body is framed (`Done` once `whole_body` holds it all).
     pub body: Decoder,
     /// The whole body, when it was small and arrived with the head.
@@ -117,47 +120,19 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             (false, Some(false), _) | (false, None, None) => Decoder::UntilClose,
             (false, None, Some(n)) => Decoder::Length(n),
         };
-        // The usual small answer's body is in the buffer with its head: both are copied out
-        // at once.
+        // The usual small answer's body is in the buffer with its head: it is copied out
+        // with it. Copies (a few hundred bytes) rather than shares of the read buffer, so the
+        // buffer stays whole and is reused for the next response instead of reallocated.
         let whole = match body {
             Decoder::Length(n) if n > 0 && n <= WHOLE_BODY && (buf.len() - len) as u64 >= n => n as usize,
             _ => 0,
         };
-        // A copy (a few hundred bytes) rather than a share of the read buffer, so the buffer
-        // stays whole and is reused for the next response instead of reallocated. The header
-        // values and the body share the copy.
-        let head = Bytes::copy_from_slice(&buf[..len + whole]);
         let whole_body = (whole > 0).then(|| {
             body = Decoder::Done;
-            head.slice(len..)
+            Bytes::copy_from_slice(&buf[len..len + whole])
         });
-        let start = buf.as_ptr() as usize;
-        let shared = |value: &[u8]| {
-            let at = value.as_ptr() as usize - start;
-            head.slice(at..at + value.len())
-        };
-        let named = connection_named_in(
-            response
-                .headers
-                .iter()
-                .filter(|f| f.name.eq_ignore_ascii_case("connection"))
-                .map(|f| f.value),
-        );
-        let mut headers = HeaderMap::with_capacity(response.headers.len());
-        for field in response.headers.iter() {
-            let name =
-                crate::framing::wire_name(field.name.as_bytes()).map_err(|_| WireError::Head("invalid header name"))?;
-            // The hop-by-hop set is the gateway's to decide, and framing is re-set downstream.
-            if is_hop_by_hop(&name)
-                || named.contains(&name)
-                || (framing.chunked.is_some() && name == header::CONTENT_LENGTH)
-            {
-                continue;
-            }
-            let value = HeaderValue::from_maybe_shared(shared(field.value))
-                .map_err(|_| WireError::Head("invalid header value"))?;
-            headers.append(name, value);
-        }
+        // httparse has checked every name (a token) and value (no control bytes but tab).
+        let fields = end_to_end(response.headers, &framing, len);
         buf.advance(len + whole);
         let keep_alive = if http11 { !framing.close } else { framing.keep_alive };
         // Both Transfer-Encoding and Content-Length: the length is ignored, and so is anything
@@ -165,19 +140,48 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         let reusable = keep_alive
             && !matches!(body, Decoder::UntilClose)
             && !(framing.chunked.is_some() && framing.length.is_some());
-
-        let mut response = http::Response::new(());
-        *response.status_mut() = status;
-        *response.version_mut() = if http11 { Version::HTTP_11 } else { Version::HTTP_10 };
-        *response.headers_mut() = headers;
-        let (parts, ()) = response.into_parts();
         return Ok(Some(Head {
-            parts,
+            status,
+            version: if http11 { Version::HTTP_11 } else { Version::HTTP_10 },
+            fields,
             body,
             whole_body,
             reusable,
         }));
     }
+}
+
+/// The fields that go on to the caller, as wire lines: hop-by-hop fields, those the
+/// `Connection` field names, the framing (re-set downstream) and the request id (the
+/// gateway's own) stay behind.
+fn end_to_end(parsed: &[httparse::Header<'_>], framing: &Framing, head_len: usize) -> WireFields {
+    let named = if framing.names_fields {
+        connection_named_in(
+            parsed
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case("connection"))
+                .map(|f| f.value),
+        )
+    } else {
+        Vec::new()
+    };
+    let mut lines = Vec::with_capacity(head_len);
+    let mut has_date = false;
+    for field in parsed {
+        let name = field.name.as_bytes();
+        if is_hop_by_hop_name(name)
+            || name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(super::REQUEST_ID.as_str().as_bytes())
+            || named.iter().any(|n| name.eq_ignore_ascii_case(n.as_str().as_bytes()))
+        {
+            continue;
+        }
+        has_date |= name.eq_ignore_ascii_case(b"date");
+        put_field(&mut lines, name, field.value);
+    }
+    // A chunked body's length is the chunks', whatever a Content-Length says.
+    let length = framing.length.filter(|_| framing.chunked.is_none());
+    WireFields::new(Bytes::from(lines), length, has_date)
 }
 
 /// What a response head says about framing and the connection.
@@ -188,6 +192,8 @@ struct Framing {
     chunked: Option<bool>,
     close: bool,
     keep_alive: bool,
+    /// `Connection` names something other than close and keep-alive.
+    names_fields: bool,
 }
 
 impl Framing {
@@ -206,8 +212,11 @@ impl Framing {
         } else if name.eq_ignore_ascii_case(b"connection") {
             for token in value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                let close = token.eq_ignore_ascii_case(b"close");
+                let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                self.close |= close;
+                self.keep_alive |= keep_alive;
+                self.names_fields |= !(close || keep_alive || token.is_empty());
             }
         }
         Ok(())

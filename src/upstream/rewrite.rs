@@ -87,6 +87,13 @@ pub(super) fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.iter().any(|h| h == name)
 }
 
+/// `is_hop_by_hop` for a name as it came on the wire, in any case.
+pub(super) fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+}
+
 /// The caller's headers that go upstream: all but the hop-by-hop ones, and all but the
 /// caller's credential, Host, framing, Expect and request id, which are the gateway's to set.
 pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {

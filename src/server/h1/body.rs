@@ -9,18 +9,18 @@ use std::pin::pin;
 use std::task::Poll;
 
 use bytes::BytesMut;
-use http::Response;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::READ_CHUNK;
-use crate::body::{Body, PipeSender};
+use crate::answer::Answer;
+use crate::body::PipeSender;
 use crate::framing::body::{Decoded, Decoder};
 
 /// Runs the handler while the body it reads is pumped off the connection; the answer, and
 /// whether the body was read to its end (else the connection cannot carry another request).
-pub(super) async fn alongside<F, P>(responding: F, pumping: P) -> (Response<Body>, bool)
+pub(super) async fn alongside<F, P>(responding: F, pumping: P) -> (Answer, bool)
 where
-    F: Future<Output = Response<Body>>,
+    F: Future<Output = Answer>,
     P: Future<Output = bool>,
 {
     let mut responding = pin!(responding);

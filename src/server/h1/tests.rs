@@ -17,7 +17,7 @@ const SETTINGS: Settings = Settings {
 };
 
 /// Answers `<method> <path> <body>`, after reading the body.
-async fn echo(request: Request<RequestBody>, _peer: SocketAddr) -> Response<Body> {
+async fn echo(request: Request<RequestBody>, _peer: SocketAddr) -> Answer {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let text = format!(
@@ -26,7 +26,7 @@ async fn echo(request: Request<RequestBody>, _peer: SocketAddr) -> Response<Body
         parts.uri.path(),
         String::from_utf8_lossy(&body)
     );
-    Response::new(crate::body::full(text))
+    http::Response::new(crate::body::full(text)).into()
 }
 
 fn start(server: DuplexStream) -> tokio::task::JoinHandle<io::Result<Ended<DuplexStream>>> {

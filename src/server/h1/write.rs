@@ -9,14 +9,16 @@ use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{self, HeaderName};
-use http::{Method, Response, StatusCode, Version};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::answer::{Answer, WireFields};
 use crate::body::Body;
 use crate::framing::{put_decimal, put_field};
+use crate::upstream::REQUEST_ID;
 
 /// How much of a body is gathered before it is written.
 const GATHER: usize = 64 * 1024;
@@ -41,17 +43,29 @@ pub(super) struct Answering<'a> {
     pub keep_alive: bool,
 }
 
-/// Writes `response`; `Ok(true)` if the connection may carry another request.
+/// Writes `answer`; `Ok(true)` if the connection may carry another request.
 pub(super) async fn write_response<IO: AsyncWrite + Unpin>(
     io: &mut IO,
     out: &mut Vec<u8>,
-    response: Response<Body>,
+    answer: Answer,
     answering: Answering<'_>,
 ) -> io::Result<bool> {
+    let declared = answer.declared_length();
+    let Answer {
+        response,
+        upstream,
+        request_id,
+    } = answer;
     let (parts, mut body) = response.into_parts();
-    let framing = framing(&parts, &body, answering);
+    let framing = framing(parts.status, declared, &body, answering);
     let keep_alive = answering.keep_alive && framing != Framing::UntilClose && !says_close(&parts.headers);
-    encode_head(out, &parts, framing, keep_alive, answering.version);
+    let head = Outgoing {
+        parts: &parts,
+        upstream: upstream.as_ref(),
+        request_id: request_id.as_ref(),
+        declared,
+    };
+    encode_head(out, &head, framing, keep_alive, answering.version);
     let complete = match framing {
         Framing::None => {
             drop(body);
@@ -67,18 +81,11 @@ pub(super) async fn write_response<IO: AsyncWrite + Unpin>(
     Ok(keep_alive && complete)
 }
 
-fn framing(parts: &http::response::Parts, body: &Body, answering: Answering<'_>) -> Framing {
-    let status = parts.status;
+fn framing(status: StatusCode, declared: Option<u64>, body: &Body, answering: Answering<'_>) -> Framing {
     if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Framing::None;
     }
-    let length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or_else(|| body.size_hint().exact());
-    match length {
+    match declared.or_else(|| body.size_hint().exact()) {
         // A HEAD answer announces the length the GET body would have, and sends none.
         Some(_) if answering.method == Method::HEAD => Framing::None,
         Some(n) => Framing::Length(n),
@@ -104,33 +111,53 @@ fn is_framing(name: &HeaderName) -> bool {
         || name == "keep-alive"
 }
 
-fn encode_head(out: &mut Vec<u8>, parts: &http::response::Parts, framing: Framing, keep_alive: bool, version: Version) {
+/// A head as it goes out: the gateway's fields, the upstream's lines, the request id.
+struct Outgoing<'a> {
+    parts: &'a http::response::Parts,
+    upstream: Option<&'a WireFields>,
+    request_id: Option<&'a HeaderValue>,
+    /// The length either set of fields declares.
+    declared: Option<u64>,
+}
+
+fn encode_head(out: &mut Vec<u8>, head: &Outgoing<'_>, framing: Framing, keep_alive: bool, version: Version) {
+    let status = head.parts.status;
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in &parts.headers {
-        if is_framing(name) && !(framing == Framing::None && name == header::CONTENT_LENGTH) {
-            continue;
+    for (name, value) in &head.parts.headers {
+        if !is_framing(name) {
+            put_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
-        put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    match framing {
-        Framing::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
-            put_decimal(out, n);
-            out.extend_from_slice(b"\r\n");
-        }
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        Framing::None | Framing::UntilClose => {}
+    if let Some(fields) = head.upstream {
+        out.extend_from_slice(fields.as_bytes());
+    }
+    if let Some(id) = head.request_id {
+        put_field(out, REQUEST_ID.as_str().as_bytes(), id.as_bytes());
+    }
+    // A length framing a body; or, with no body sent (HEAD, 304), the length as declared.
+    let length = match framing {
+        Framing::Length(n) => Some(n),
+        Framing::None => head.declared,
+        Framing::Chunked | Framing::UntilClose => None,
+    };
+    if let Some(n) = length {
+        out.extend_from_slice(b"content-length: ");
+        put_decimal(out, n);
+        out.extend_from_slice(b"\r\n");
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     if !keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
     } else if version == Version::HTTP_10 {
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
-    if !parts.headers.contains_key(header::DATE) {
+    if !(head.parts.headers.contains_key(header::DATE) || head.upstream.is_some_and(|f| f.has_date)) {
         out.extend_from_slice(b"date: ");
         with_date(|date| out.extend_from_slice(date));
         out.extend_from_slice(b"\r\n");

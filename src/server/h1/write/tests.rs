@@ -1,14 +1,17 @@
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+
 use super::*;
 use crate::body::full;
 
-async fn written(response: Response<Body>, method: Method, version: Version) -> (String, bool) {
+async fn written(response: impl Into<Answer>, method: Method, version: Version) -> (String, bool) {
     let mut wire = Vec::new();
     let answering = Answering {
         method: &method,
         version,
         keep_alive: true,
     };
-    let keep = write_response(&mut wire, &mut Vec::new(), response, answering)
+    let keep = write_response(&mut wire, &mut Vec::new(), response.into(), answering)
         .await
         .unwrap();
     (String::from_utf8(wire).unwrap(), keep)
@@ -88,4 +91,44 @@ async fn a_connection_close_answer_closes() {
     let (wire, keep) = written(response, Method::GET, Version::HTTP_11).await;
     assert_eq!(wire.matches("connection: close").count(), 1);
     assert!(!keep);
+}
+
+/// An upstream's answer: its lines as they came, the gateway's request id, one date.
+fn upstream_answer(lines: &str, length: Option<u64>, has_date: bool, body: Body) -> Answer {
+    let mut answer = Answer::from(Response::new(body));
+    answer.upstream = Some(WireFields::new(Bytes::from(lines.to_owned()), length, has_date));
+    answer.set_request_id(HeaderValue::from_static("req_1"));
+    answer
+}
+
+#[tokio::test]
+async fn an_upstream_answer_goes_out_with_its_lines_as_they_came() {
+    let lines = "Content-Type: application/json\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nx-ratelimit-remaining: 4\r\n";
+    let answer = upstream_answer(lines, Some(2), true, full("{}"));
+    let (wire, keep) = written(answer, Method::GET, Version::HTTP_11).await;
+    assert_eq!(
+        wire,
+        format!("HTTP/1.1 200 OK\r\n{lines}x-request-id: req_1\r\ncontent-length: 2\r\n\r\n{{}}")
+    );
+    assert!(keep);
+}
+
+#[tokio::test]
+async fn an_upstream_head_answer_keeps_its_declared_length_and_a_streamed_body_is_framed_by_it() {
+    let answer = upstream_answer("Content-Type: text/plain\r\n", Some(7), false, full(""));
+    let (wire, _) = written(answer, Method::HEAD, Version::HTTP_11).await;
+    assert!(
+        wire.contains("Content-Type: text/plain\r\nx-request-id: req_1\r\ncontent-length: 7\r\ndate: "),
+        "{wire}"
+    );
+    assert!(wire.ends_with(" GMT\r\n\r\n"), "{wire}");
+
+    let answer = upstream_answer("", Some(5), false, streamed(&["ab", "cde"]));
+    let (wire, keep) = written(answer, Method::GET, Version::HTTP_11).await;
+    assert!(
+        wire.contains("content-length: 5\r\n") && !wire.contains("chunked"),
+        "{wire}"
+    );
+    assert!(wire.ends_with("\r\n\r\nabcde"), "{wire}");
+    assert!(keep);
 }
