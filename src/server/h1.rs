@@ -134,12 +134,13 @@ where
         if let Some(identity) = &identity {
             request.extensions_mut().insert(identity.clone());
         }
-        let responding = handler(request, peer);
+        // The handler's future is made where it is awaited: a future held in a local first is
+        // copied once more, and it is the largest part of the connection's state.
         let (response, body_complete) = match pump {
-            None => (responding.await, true),
+            None => (handler(request, peer).await, true),
             Some((tx, decoder)) => {
                 let pumping = pump_body(&mut io, &mut buf, decoder, expect_continue, tx);
-                alongside(responding, pumping).await
+                alongside(handler(request, peer), pumping).await
             }
         };
         let answering = Answering {
@@ -148,8 +149,11 @@ where
             keep_alive: keep_alive && body_complete && !*stop.borrow(),
         };
         // A caller that stops reading its answer for idle_timeout is idle too.
-        let writing = write_response(&mut io, &mut out, response, answering);
-        let Some(written) = clock.alarm.bound(|| Instant::now() + settings.idle, writing).await else {
+        let idle_from_now = || Instant::now() + settings.idle;
+        let writing = clock
+            .alarm
+            .bound(idle_from_now, write_response(&mut io, &mut out, response, answering));
+        let Some(written) = writing.await else {
             tracing::debug!(%peer, "the answer was not taken within idle_timeout; closing");
             return Ok(Ended::Closed);
         };
