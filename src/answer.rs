@@ -149,7 +149,16 @@ impl WireFields {
 
     pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         let name = name.as_str().as_bytes();
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        let mut rest = &self.lines[..];
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            let line = &rest[..end.saturating_sub(1)];
+            rest = &rest[end + 1..];
+            // `name: value`: the name is told from the line's start, without looking for ':'.
+            if line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name) {
+                return Some(line.get(name.len() + 2..).unwrap_or_default());
+            }
+        }
+        None
     }
 }
 

@@ -6,7 +6,7 @@
 mod email;
 mod schema;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use http::Method;
@@ -73,6 +73,8 @@ pub enum Match<'a> {
 #[derive(Debug)]
 pub struct RouteTable {
     routes: Vec<Arc<Route>>,
+    /// Templates without a parameter, by their path: the usual request is one lookup.
+    literal: HashMap<Box<str>, Vec<Arc<Route>>, foldhash::fast::RandomState>,
     /// `by_len[n]`: the routes whose template has `n` segments (a path is only ever compared
     /// with templates of its own length).
     by_len: Vec<Vec<Arc<Route>>>,
@@ -178,12 +180,31 @@ impl RouteTable {
                 bucket.push(route.clone());
             }
         }
-        Ok(RouteTable { routes, by_len, scopes })
+        // Keyed by request paths, but only looked up: the table is built here and never grows,
+        // so no input can make a lookup slow.
+        let mut literal: HashMap<Box<str>, Vec<Arc<Route>>, _> = HashMap::default();
+        for route in routes.iter().filter(|r| !r.segments.contains(&Segment::Param)) {
+            literal
+                .entry(route.template.as_str().into())
+                .or_default()
+                .push(route.clone());
+        }
+        Ok(RouteTable {
+            routes,
+            literal,
+            by_len,
+            scopes,
+        })
     }
 
     /// Resolves a request path (without query). Literal segments win over parameters, so
     /// `/v2/api/webhooks/event_types` is not taken for `/v2/api/webhooks/{webhook_id}`.
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
+        // A template without parameters outranks any other that fits the same path.
+        let literal = self.literal.get(path).into_iter().flatten();
+        if let Some(route) = literal.into_iter().find(|r| r.method == *method) {
+            return Match::Found(route);
+        }
         let Some(rest) = path.strip_prefix('/') else {
             return Match::NotFound;
         };
@@ -326,6 +347,11 @@ mod tests {
             "webhooks.eventTypes"
         );
         assert_eq!(id(t.find(&Method::GET, "/v2/api/webhooks/wh_1")), "webhooks.get");
+        // A literal path whose literal template is for another method: the parameter's turn.
+        assert_eq!(
+            id(t.find(&Method::DELETE, "/v2/api/webhooks/event_types")),
+            "webhooks.delete"
+        );
         assert_eq!(
             id(t.find(&Method::POST, "/v2/api/conversations/items/search")),
             "conversations.searchItems"

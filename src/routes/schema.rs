@@ -36,6 +36,8 @@ pub struct Schemas {
     pub teammate_alias: bool,
     /// Unknown query keys refused even when the endpoint documents none.
     pub reject_unknown: bool,
+    /// An empty query passes the query schema (decided once: most requests have none).
+    pub empty_query_valid: bool,
 }
 
 impl Schemas {
@@ -47,13 +49,18 @@ impl Schemas {
         teammate_alias: bool,
     ) -> Result<Schemas, SchemaError> {
         let query_types = query.as_ref().map(query_types).unwrap_or_default();
+        let query = query.map(|s| compile(s, unknown_fields)).transpose()?;
+        let empty_query_valid = query
+            .as_ref()
+            .is_none_or(|validator| validator.is_valid(&Value::Object(serde_json::Map::new())));
         Ok(Schemas {
             body: body.map(|s| compile(s, unknown_fields)).transpose()?,
             body_required,
-            query: query.map(|s| compile(s, unknown_fields)).transpose()?,
+            query,
             query_types,
             teammate_alias,
             reject_unknown: unknown_fields == UnknownFields::Reject,
+            empty_query_valid,
         })
     }
 }

@@ -12,6 +12,9 @@ use crate::routes::{QueryType, Schemas};
 pub fn check(schemas: &Schemas, query: Option<&str>) -> Result<(), Vec<FieldError>> {
     let query = query.unwrap_or("");
     if query.is_empty() {
+        if schemas.empty_query_valid {
+            return Ok(());
+        }
         return match &schemas.query {
             Some(validator) => to_result(schema_errors(validator, &Value::Object(Map::new()))),
             None => Ok(()),
@@ -95,5 +98,37 @@ fn coerce(ty: QueryType, text: String) -> Value {
             _ => Value::String(text),
         },
         QueryType::String | QueryType::Array => Value::String(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UnknownFields;
+    use crate::routes::{Match, RouteTable};
+
+    fn route(table: &RouteTable, path: &str) -> std::sync::Arc<crate::routes::Route> {
+        match table.find(&http::Method::GET, path) {
+            Match::Found(route) => route.clone(),
+            _ => panic!("no route for {path}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_query_is_checked_against_the_required_parameters() {
+        let table = RouteTable::builtin(UnknownFields::Reject).unwrap();
+        let conversations = &route(&table, "/v2/api/conversations").schemas;
+        assert!(!conversations.empty_query_valid);
+        let errors = check(conversations, None).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.field == "/allo_number" && e.code == "required"),
+            "{errors:?}"
+        );
+        assert!(check(conversations, Some("allo_number=%2B33612345678")).is_ok());
+
+        let users = &route(&table, "/v2/api/users").schemas;
+        assert!(users.empty_query_valid);
+        assert!(check(users, None).is_ok());
+        assert!(check(users, Some("")).is_ok());
     }
 }
