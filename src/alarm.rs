@@ -5,7 +5,7 @@
 //! connections each keep one.
 
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
@@ -36,18 +36,41 @@ impl Alarm {
 
     /// Runs `work` until the deadline; `None` if it was not done by then. The deadline is
     /// asked for only if `work` has to wait, so work done at once reads no clock.
-    pub async fn bound<F: Future>(&mut self, deadline: impl FnOnce() -> Instant, work: F) -> Option<F::Output> {
-        let mut work = pin!(work);
-        let mut deadline = Some(deadline);
-        let mut due = None;
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(done) = work.as_mut().poll(cx) {
-                return Poll::Ready(Some(done));
-            }
-            let due = *due.get_or_insert_with(|| deadline.take().map_or_else(Instant::now, |f| f()));
-            self.poll_until(cx, due).map(|()| None)
-        })
-        .await
+    pub fn bound<F: Future, D: FnOnce() -> Instant>(&mut self, deadline: D, work: F) -> Bound<'_, F, D> {
+        Bound {
+            work,
+            alarm: self,
+            deadline: Some(deadline),
+            due: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `Alarm::bound`'s future. A named type rather than an `async fn`, whose state would hold
+    /// `work` twice (as it came, and pinned).
+    pub struct Bound<'a, F, D> {
+        #[pin]
+        work: F,
+        alarm: &'a mut Alarm,
+        deadline: Option<D>,
+        due: Option<Instant>,
+    }
+}
+
+impl<F: Future, D: FnOnce() -> Instant> Future for Bound<'_, F, D> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        let this = self.project();
+        if let Poll::Ready(done) = this.work.poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        let deadline = this.deadline;
+        let due = *this
+            .due
+            .get_or_insert_with(|| deadline.take().map_or_else(Instant::now, |f| f()));
+        this.alarm.poll_until(cx, due).map(|()| None)
     }
 }
 

@@ -17,7 +17,9 @@
 //! pooled connection keeps (so a request arms no timer of its own); a body
 //! that stops arriving for as long fails (`PooledBody`).
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -114,8 +116,7 @@ impl Client {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         if let Some(sender) = shared.filter(|sender| !sender.is_closed()) {
-            let sent = self.send_h2(sender, parts, body, key, request_id);
-            return tokio::time::timeout_at(deadline, sent).await.map_err(|_| timed_out())?;
+            return self.send_h2_until(sender, parts, body, key, request_id, deadline).await;
         }
         let separate_body = (body.len() > INLINE_BODY).then_some(&body);
 
@@ -124,8 +125,9 @@ impl Client {
             None => match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
                 Opened::H2(sender) => {
-                    let sent = self.send_h2(sender, parts, body.clone(), key, request_id);
-                    return tokio::time::timeout_at(deadline, sent).await.map_err(|_| timed_out())?;
+                    return self
+                        .send_h2_until(sender, parts, body.clone(), key, request_id, deadline)
+                        .await;
                 }
             },
         };
@@ -150,11 +152,31 @@ impl Client {
             conn = match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
                 Opened::H2(sender) => {
-                    let sent = self.send_h2(sender, parts, body.clone(), key, request_id);
-                    return tokio::time::timeout_at(deadline, sent).await.map_err(|_| timed_out())?;
+                    return self
+                        .send_h2_until(sender, parts, body.clone(), key, request_id, deadline)
+                        .await;
                 }
             };
         }
+    }
+
+    /// `send_h2`, by `deadline`. Boxed: its state (hyper's request future and a timer) would
+    /// otherwise be carried in every HTTP/1.1 request's state too.
+    fn send_h2_until<'a>(
+        &'a self,
+        sender: H2Sender,
+        parts: &'a http::request::Parts,
+        body: Bytes,
+        key: &'a Secret,
+        request_id: &'a HeaderValue,
+        deadline: Instant,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer, UpstreamError>> + Send + 'a>> {
+        Box::pin(async move {
+            let sent = self.send_h2(sender, parts, body, key, request_id);
+            tokio::time::timeout_at(deadline, sent)
+                .await
+                .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
+        })
     }
 
     /// `open`, by `deadline`. Its future (the TLS handshake's state) is large and rarely

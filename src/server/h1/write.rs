@@ -3,6 +3,7 @@
 //! HTTP/1.0 caller. A body that is ready goes out in the same write as the head.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::Poll;
@@ -43,13 +44,15 @@ pub(super) struct Answering<'a> {
     pub keep_alive: bool,
 }
 
-/// Writes `answer`; `Ok(true)` if the connection may carry another request.
-pub(super) async fn write_response<IO: AsyncWrite + Unpin>(
-    io: &mut IO,
-    out: &mut Vec<u8>,
+/// Writes `answer`; `Ok(true)` if the connection may carry another request. The head is
+/// encoded at once, so the future holds only the body and what writing it needs (it is
+/// part of every connection's state).
+pub(super) fn write_response<'a, IO: AsyncWrite + Unpin>(
+    io: &'a mut IO,
+    out: &'a mut Vec<u8>,
     answer: Answer,
     answering: Answering<'_>,
-) -> io::Result<bool> {
+) -> impl Future<Output = io::Result<bool>> + 'a {
     let declared = answer.declared_length();
     let Answer {
         response,
@@ -66,19 +69,21 @@ pub(super) async fn write_response<IO: AsyncWrite + Unpin>(
         declared,
     };
     encode_head(out, &head, framing, keep_alive, answering.version);
-    let complete = match framing {
-        Framing::None => {
-            drop(body);
-            true
+    async move {
+        let complete = match framing {
+            Framing::None => {
+                drop(body);
+                true
+            }
+            _ => write_body(io, out, &mut body, framing).await?,
+        };
+        if !out.is_empty() {
+            io.write_all(out).await?;
+            out.clear();
         }
-        _ => write_body(io, out, &mut body, framing).await?,
-    };
-    if !out.is_empty() {
-        io.write_all(out).await?;
-        out.clear();
+        io.flush().await?;
+        Ok(keep_alive && complete)
     }
-    io.flush().await?;
-    Ok(keep_alive && complete)
 }
 
 fn framing(status: StatusCode, declared: Option<u64>, body: &Body, answering: Answering<'_>) -> Framing {
