@@ -209,7 +209,10 @@ async fn run(path: PathBuf) -> u8 {
     log_listening("gateway", &listener);
     ready.set(true);
     let gw = gateway.clone();
-    let handler = move |req, _peer| pipeline::handle(gw.clone(), req);
+    // Each request's steps in a heap block of their own: freed and reused by the next request
+    // on any connection, so it is warm, where a slot in each connection's state is cold when a
+    // quiet connection's next request comes.
+    let handler = move |req, _peer| Box::pin(pipeline::handle(gw.clone(), req));
     let signals = {
         let gateway = gateway.clone();
         async move {
