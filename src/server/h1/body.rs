@@ -5,8 +5,8 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -18,27 +18,49 @@ use crate::framing::body::{Decoded, Decoder};
 
 /// Runs the handler while the body it reads is pumped off the connection; the answer, and
 /// whether the body was read to its end (else the connection cannot carry another request).
-pub(super) async fn alongside<F, P>(responding: F, pumping: P) -> (Answer, bool)
+pub(super) fn alongside<F, P>(responding: F, pumping: P) -> Alongside<F, P>
 where
     F: Future<Output = Answer>,
     P: Future<Output = bool>,
 {
-    let mut responding = pin!(responding);
-    let mut pumping = pin!(pumping);
-    let mut pumped = None;
-    let response = std::future::poll_fn(|cx| {
-        if let Poll::Ready(response) = responding.as_mut().poll(cx) {
-            return Poll::Ready(response);
+    Alongside {
+        responding,
+        pumping,
+        pumped: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `alongside`'s future. A named type rather than an `async fn`, whose state would hold
+    /// both futures twice (as they came, and pinned).
+    pub(super) struct Alongside<F, P> {
+        #[pin]
+        responding: F,
+        #[pin]
+        pumping: P,
+        pumped: Option<bool>,
+    }
+}
+
+impl<F, P> Future for Alongside<F, P>
+where
+    F: Future<Output = Answer>,
+    P: Future<Output = bool>,
+{
+    type Output = (Answer, bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(Answer, bool)> {
+        let this = self.project();
+        if let Poll::Ready(answer) = this.responding.poll(cx) {
+            return Poll::Ready((answer, *this.pumped == Some(true)));
         }
-        if pumped.is_none() {
-            if let Poll::Ready(complete) = pumping.as_mut().poll(cx) {
-                pumped = Some(complete);
+        if this.pumped.is_none() {
+            if let Poll::Ready(complete) = this.pumping.poll(cx) {
+                *this.pumped = Some(complete);
             }
         }
         Poll::Pending
-    })
-    .await;
-    (response, pumped == Some(true))
+    }
 }
 
 /// Feeds a body still arriving to the handler, a piece each time it asks; true once the body
