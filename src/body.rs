@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 
 mod pipe;
 
@@ -21,15 +21,18 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// answer that came whole with its head), or a stream. The buffer needs no allocation of its
 /// own, which a boxed body would.
 pub enum Body {
-    /// All of it (`None` once taken, or for none at all).
-    Full(Option<Bytes>),
+    Full(Full<Bytes>),
     Streamed(BoxBody<Bytes, BoxError>),
 }
 
 /// A body that is one buffer.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    let bytes = bytes.into();
-    Body::Full((!bytes.is_empty()).then_some(bytes))
+    Body::Full(Full::new(bytes.into()))
+}
+
+/// A `Full` body's frames with this module's error type (it never fails).
+fn poll_full(full: &mut Full<Bytes>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    http_body::Body::poll_frame(Pin::new(full), cx).map_err(|never| match never {})
 }
 
 impl Body {
@@ -47,21 +50,21 @@ impl http_body::Body for Body {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Body::Full(full) => poll_full(full, cx),
             Body::Streamed(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Body::Full(bytes) => bytes.is_none(),
+            Body::Full(full) => full.is_end_stream(),
             Body::Streamed(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Full(full) => full.size_hint(),
             Body::Streamed(body) => body.size_hint(),
         }
     }
@@ -70,8 +73,8 @@ impl http_body::Body for Body {
 /// A request body. The HTTP/1.1 listener hands over a body that arrived with its head whole,
 /// and pipes one that is still arriving; HTTP/2 bodies are hyper's.
 pub enum RequestBody {
-    /// All of it (`None` once taken, or for none at all).
-    Whole(Option<Bytes>),
+    /// All of it, already read.
+    Whole(Full<Bytes>),
     /// Read from the connection as it is asked for.
     Piped(PipeReceiver),
     Http2(hyper::body::Incoming),
@@ -79,7 +82,7 @@ pub enum RequestBody {
 
 impl RequestBody {
     pub fn empty() -> RequestBody {
-        RequestBody::Whole(None)
+        RequestBody::Whole(Full::default())
     }
 }
 
@@ -89,7 +92,7 @@ impl http_body::Body for RequestBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            RequestBody::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            RequestBody::Whole(full) => poll_full(full, cx),
             RequestBody::Piped(pipe) => pipe.poll_piece(cx).map(|piece| piece.map(|p| p.map(Frame::data))),
             RequestBody::Http2(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
         }
@@ -97,7 +100,7 @@ impl http_body::Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            RequestBody::Whole(bytes) => bytes.is_none(),
+            RequestBody::Whole(full) => full.is_end_stream(),
             RequestBody::Piped(pipe) => pipe.is_end_stream(),
             RequestBody::Http2(incoming) => incoming.is_end_stream(),
         }
@@ -105,7 +108,7 @@ impl http_body::Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            RequestBody::Whole(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            RequestBody::Whole(full) => full.size_hint(),
             RequestBody::Piped(_) => SizeHint::default(),
             RequestBody::Http2(incoming) => incoming.size_hint(),
         }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::Request;
+use http_body_util::Full;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -123,7 +124,7 @@ where
         let (body, pump) = match decoder {
             Decoder::Length(0) => (RequestBody::empty(), None),
             Decoder::Length(n) if buf.len() as u64 >= n => {
-                (RequestBody::Whole(Some(buf.split_to(n as usize).freeze())), None)
+                (RequestBody::Whole(Full::new(buf.split_to(n as usize).freeze())), None)
             }
             decoder => {
                 let (tx, rx) = pipe();
