@@ -135,31 +135,34 @@ impl WireFields {
         &self.lines
     }
 
+    /// Each line, without its CRLF.
+    fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.lines
+            .split(|&b| b == b'\n')
+            .filter_map(|line| line.strip_suffix(b"\r"))
+    }
+
     /// Each field's name and value, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut rest = &self.lines[..];
-        std::iter::from_fn(move || {
-            let end = memchr::memchr(b'\n', rest)?;
-            let line = &rest[..end.saturating_sub(1)];
-            rest = &rest[end + 1..];
+        self.lines().filter_map(|line| {
             let colon = memchr::memchr(b':', line)?;
-            Some((&line[..colon], line.get(colon + 2..).unwrap_or_default()))
+            Some((&line[..colon], value_after(line, colon)))
         })
     }
 
     pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         let name = name.as_str().as_bytes();
-        let mut rest = &self.lines[..];
-        while let Some(end) = memchr::memchr(b'\n', rest) {
-            let line = &rest[..end.saturating_sub(1)];
-            rest = &rest[end + 1..];
-            // `name: value`: the name is told from the line's start, without looking for ':'.
-            if line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name) {
-                return Some(line.get(name.len() + 2..).unwrap_or_default());
-            }
-        }
-        None
+        // `name: value`: the name is told from the line's start, without looking for ':'.
+        self.lines().find_map(|line| {
+            let named = line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name);
+            named.then(|| value_after(line, name.len()))
+        })
     }
+}
+
+/// The value of a `name: value` line whose colon is at `colon`.
+fn value_after(line: &[u8], colon: usize) -> &[u8] {
+    line.get(colon + 2..).unwrap_or_default()
 }
 
 #[cfg(test)]
