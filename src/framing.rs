@@ -53,24 +53,12 @@ impl FramingError {
     }
 }
 
-/// Names outside the standard set that this API's traffic carries on every exchange, kept
-/// static so that reading them off the wire allocates nothing.
-const USUAL_NAMES: [HeaderName; 4] = [
-    HeaderName::from_static("x-request-id"),
-    HeaderName::from_static("x-ratelimit-limit"),
-    HeaderName::from_static("x-ratelimit-remaining"),
-    HeaderName::from_static("x-ratelimit-reset"),
-];
-
-/// A header name as read off the HTTP/1.1 wire (either side).
+/// A header name as read off a caller's HTTP/1.1 head. `X-Request-Id`, which callers send on
+/// most requests, is outside the standard set, where `HeaderName::from_bytes` would allocate:
+/// it is the static name instead.
 pub fn wire_name(name: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
-    if name.len() >= 12 && name[..2].eq_ignore_ascii_case(b"x-") {
-        if let Some(usual) = USUAL_NAMES
-            .iter()
-            .find(|usual| usual.as_str().as_bytes().eq_ignore_ascii_case(name))
-        {
-            return Ok(usual.clone());
-        }
+    if name.eq_ignore_ascii_case(crate::upstream::REQUEST_ID.as_str().as_bytes()) {
+        return Ok(crate::upstream::REQUEST_ID);
     }
     HeaderName::from_bytes(name)
 }

@@ -65,8 +65,7 @@ fn number(headers: &impl Fields, name: &HeaderName) -> Option<u64> {
     if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    // All digits, so UTF-8.
-    Some(std::str::from_utf8(text).ok()?.parse().unwrap_or(u64::MAX))
+    Some(crate::framing::parse_length(text).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
