@@ -110,12 +110,11 @@ pub async fn send(
 /// Whether `response` is Allo refusing the key (401 with `API_KEY_INVALID` or
 /// `API_KEY_REVOKED`), and the response itself, rebuilt from its buffered body if it had to be
 /// read. Anything but a 401 is returned as it came, unread.
-async fn key_refusal(answer: Answer) -> Result<(Answer, Option<&'static str>), UpstreamError> {
+async fn key_refusal(mut answer: Answer) -> Result<(Answer, Option<&'static str>), UpstreamError> {
     if answer.status() != StatusCode::UNAUTHORIZED || answer.declared_length().is_some_and(|n| n > MAX_401_BODY as u64)
     {
         return Ok((answer, None));
     }
-    let mut answer = answer;
     let body = std::mem::replace(answer.response.body_mut(), full(Bytes::new()));
     // Boxed as `dyn Future + Send`: left generic, this future trips the compiler's Send
     // check of the whole request future (rust-lang/rust#64552 family).

@@ -237,21 +237,19 @@ impl Client {
             whole_body,
             reusable,
         } = head;
-        // The usual small answer came whole: the connection goes back at once.
-        let body = match (whole_body, decoder) {
-            (Some(body), _) => {
+        // The usual small answer came whole (or has no body): the connection goes back at once.
+        let whole = match decoder {
+            Decoder::Length(0) => Some(whole_body.unwrap_or_default()),
+            _ => whole_body,
+        };
+        let body = match whole {
+            Some(whole) => {
                 if reusable {
                     self.pool.checkin(conn, sent.into_std());
                 }
-                full(body)
+                full(whole)
             }
-            (None, Decoder::Length(0)) => {
-                if reusable {
-                    self.pool.checkin(conn, sent.into_std());
-                }
-                full(Bytes::new())
-            }
-            (None, decoder) => Body::streamed(PooledBody::new(
+            None => Body::streamed(PooledBody::new(
                 conn,
                 decoder,
                 reusable,
