@@ -44,6 +44,16 @@ async fn read_all(client: &mut DuplexStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Sends `wire` on a new connection and reads until the listener closes it, which it must.
+async fn exchange(wire: &[u8]) -> String {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let serving = start(server);
+    client.write_all(wire).await.unwrap();
+    let answered = read_all(&mut client).await;
+    assert!(matches!(serving.await.unwrap(), Ok(Ended::Closed)), "{answered}");
+    answered
+}
+
 /// The answers on the wire, each from just after its status line.
 fn answers(wire: &str) -> Vec<&str> {
     wire.split("HTTP/1.1 200 OK\r\n").skip(1).collect()
@@ -51,40 +61,27 @@ fn answers(wire: &str) -> Vec<&str> {
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order_on_one_connection() {
-    let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let serving = start(server);
-    client
-        .write_all(
-            b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\none\
-              GET /b HTTP/1.1\r\n\r\n\
-              POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\ntwo\r\n0\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let wire = read_all(&mut client).await;
+    let wire = exchange(
+        b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\none\
+          GET /b HTTP/1.1\r\n\r\n\
+          POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\ntwo\r\n0\r\n\r\n",
+    )
+    .await;
     let answers = answers(&wire);
     assert_eq!(answers.len(), 3, "{wire}");
     assert!(answers[0].ends_with("\r\n\r\nPOST /a one"), "{}", answers[0]);
     assert!(answers[1].ends_with("\r\n\r\nGET /b "), "{}", answers[1]);
     assert!(answers[2].contains("connection: close\r\n"), "{}", answers[2]);
     assert!(answers[2].ends_with("\r\n\r\nPOST /c two"), "{}", answers[2]);
-    assert!(matches!(serving.await.unwrap(), Ok(Ended::Closed)));
 }
 
 #[tokio::test]
 async fn http10_closes_unless_asked_to_keep_alive() {
-    let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let serving = start(server);
-    client
-        .write_all(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
-    let wire = read_all(&mut client).await;
+    let wire = exchange(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n").await;
     let answers = answers(&wire);
     assert_eq!(answers.len(), 2, "{wire}");
     assert!(answers[0].contains("connection: keep-alive\r\n"), "{}", answers[0]);
     assert!(answers[1].contains("connection: close\r\n"), "{}", answers[1]);
-    assert!(matches!(serving.await.unwrap(), Ok(Ended::Closed)));
 }
 
 #[tokio::test]
@@ -103,15 +100,8 @@ async fn a_preface_that_arrives_in_pieces_goes_to_http2_with_every_byte_read() {
 
 #[tokio::test]
 async fn a_malformed_head_gets_the_envelope_and_the_connection_closes() {
-    let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let serving = start(server);
-    client
-        .write_all(b"GET /a HTTP/1.1\r\nBad Name: x\r\n\r\n")
-        .await
-        .unwrap();
-    let wire = read_all(&mut client).await;
+    let wire = exchange(b"GET /a HTTP/1.1\r\nBad Name: x\r\n\r\n").await;
     assert!(wire.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{wire}");
     assert!(wire.contains("x-allo-gateway-error: MALFORMED_REQUEST\r\n"), "{wire}");
     assert!(wire.contains("\"code\":\"MALFORMED_REQUEST\""), "{wire}");
-    assert!(matches!(serving.await.unwrap(), Ok(Ended::Closed)));
 }
