@@ -427,6 +427,7 @@ async fn upstream_answers_pass_through_unmarked() {
             ("x-ratelimit-reset".into(), "1700000000".into()),
             ("connection".into(), "x-hop".into()),
             ("x-hop".into(), "1".into()),
+            ("x-request-id".into(), "the-upstream-s-own".into()),
         ],
         body: r#"{"error":{"code":"USER_NOT_FOUND"}}"#.into(),
         ..Canned::default()
@@ -446,7 +447,9 @@ async fn upstream_answers_pass_through_unmarked() {
     assert_eq!(r.header("x-ratelimit-reset").as_deref(), Some("1700000000"));
     assert!(r.gateway_error().is_none());
     assert!(r.header("x-hop").is_none());
-    assert_eq!(r.header("x-request-id").as_deref(), Some("my-trace-1"));
+    // One request id back, the gateway's, whatever the upstream put in its answer.
+    let ids: Vec<_> = r.headers.get_all("x-request-id").iter().collect();
+    assert_eq!(ids, ["my-trace-1"]);
     assert_eq!(up.taken()[0].all("x-request-id"), vec!["my-trace-1"]);
 }
 
@@ -483,6 +486,16 @@ async fn access_log_has_one_event_per_request() {
 async fn the_listener_speaks_h2c_with_prior_knowledge() {
     use http_body_util::{BodyExt, Full};
     let up = Capture::start().await;
+    up.set(Canned {
+        headers: vec![
+            ("x-ratelimit-remaining".into(), "7".into()),
+            ("connection".into(), "x-hop".into()),
+            ("x-hop".into(), "1".into()),
+            ("x-request-id".into(), "the-upstream-s-own".into()),
+        ],
+        body: "{}".into(),
+        ..Canned::default()
+    });
     let gw = start(&up.url(), "");
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
@@ -492,6 +505,7 @@ async fn the_listener_speaks_h2c_with_prior_knowledge() {
     .await
     .unwrap();
     tokio::spawn(conn);
+    let mut ids_back = Vec::new();
     for name in ["first", "second"] {
         let req = hyper::Request::builder()
             .method("POST")
@@ -503,11 +517,23 @@ async fn the_listener_speaks_h2c_with_prior_knowledge() {
         let resp = sender.send_request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.version(), http::Version::HTTP_2);
-        let _ = resp.into_body().collect().await.unwrap();
+        // The upstream's HTTP/1.1 answer head, as a map for HTTP/2: its end-to-end fields,
+        // not the hop-by-hop ones, and the gateway's request id only.
+        let headers = resp.headers();
+        assert_eq!(headers["x-ratelimit-remaining"], "7");
+        assert!(headers.get("x-hop").is_none());
+        let ids: Vec<_> = headers.get_all("x-request-id").iter().collect();
+        assert_eq!(ids.len(), 1, "{headers:?}");
+        ids_back.push(ids[0].to_str().unwrap().to_owned());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"{}");
     }
     let got = up.taken();
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].body.as_ref(), br#"{"name":"second"}"#);
+    // The id the caller got back is the one that went upstream.
+    assert_eq!(got[0].all("x-request-id"), vec![ids_back[0].clone()]);
+    assert_eq!(got[1].all("x-request-id"), vec![ids_back[1].clone()]);
     // The :authority the caller used never reaches the upstream.
     assert_eq!(got[0].all("host"), vec![up.addr.to_string()]);
 }
