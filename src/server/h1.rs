@@ -135,8 +135,8 @@ where
         if let Some(identity) = &identity {
             request.extensions_mut().insert(identity.clone());
         }
-        // The handler's future is made where it is awaited: a future held in a local first is
-        // copied once more, and it is the largest part of the connection's state.
+        // The handler's future is made where it is awaited: held in a local first, it would be
+        // copied once more (the gateway's handler boxes its steps, but others need not).
         let (response, body_complete) = match pump {
             None => (handler(request, peer).await, true),
             Some((tx, decoder)) => {
