@@ -5,8 +5,8 @@
 //! purpose client spends most of its time per request.
 //!
 //! When the upstream's TLS picks h2 by ALPN, one hyper HTTP/2 connection carries every request
-//! (multiplexed) until it closes; the next request then connects again and learns the
-//! protocol afresh.
+//! (multiplexed) until it closes (`client/h2.rs`); the next request then connects again and
+//! learns the protocol afresh.
 //!
 //! Retry: a request that fails on a reused connection before any byte of answer arrives (the
 //! upstream closed it while idle, racing our write) is sent once more on a new connection, if
@@ -17,33 +17,30 @@
 //! pooled connection keeps (so a request arms no timer of its own); a body
 //! that stops arriving for as long fails (`PooledBody`).
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::connect::Connector;
 use super::h1::{self, Decoder};
 use super::pool::{Conn, Pool, PooledBody, READ_CHUNK};
-use super::{rewrite_request, strip_hop_by_hop, UpstreamError, UpstreamSetupError};
+use super::{UpstreamError, UpstreamSetupError};
 use crate::alarm::Alarm;
 use crate::answer::Answer;
 use crate::body::{full, Body, BoxError};
 use crate::config::UpstreamConfig;
 use crate::secret::Secret;
 
+mod h2;
+
+use h2::H2Sender;
+
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
-
-type H2Sender = http2::SendRequest<Full<Bytes>>;
 
 pub struct Client {
     connector: Connector,
@@ -160,25 +157,6 @@ impl Client {
         }
     }
 
-    /// `send_h2`, by `deadline`. Boxed: its state (hyper's request future and a timer) would
-    /// otherwise be carried in every HTTP/1.1 request's state too.
-    fn send_h2_until<'a>(
-        &'a self,
-        sender: H2Sender,
-        parts: &'a http::request::Parts,
-        body: Bytes,
-        key: &'a Secret,
-        request_id: &'a HeaderValue,
-        deadline: Instant,
-    ) -> Pin<Box<dyn Future<Output = Result<Answer, UpstreamError>> + Send + 'a>> {
-        Box::pin(async move {
-            let sent = self.send_h2(sender, parts, body, key, request_id);
-            tokio::time::timeout_at(deadline, sent)
-                .await
-                .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
-        })
-    }
-
     /// `open`, by `deadline`. Its future (the TLS handshake's state) is large and rarely
     /// needed, so it is boxed rather than carried in every request's state.
     async fn open_until(&self, deadline: Instant) -> Result<Opened, UpstreamError> {
@@ -197,18 +175,7 @@ impl Client {
         if !stream.is_h2() {
             return Ok(Opened::H1(Conn::new(stream)));
         }
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %crate::telemetry::error_chain(&e), "upstream HTTP/2 connection ended");
-            }
-        });
-        *self.h2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender.clone());
-        Ok(Opened::H2(sender))
+        Ok(Opened::H2(self.share_h2(stream).await?))
     }
 
     /// Writes the request on `conn` and reads the response head, by `deadline`.
@@ -265,27 +232,6 @@ impl Client {
             upstream: Some(fields),
             request_id: None,
         })
-    }
-
-    async fn send_h2(
-        &self,
-        mut sender: H2Sender,
-        parts: &http::request::Parts,
-        body: Bytes,
-        key: &Secret,
-        request_id: &HeaderValue,
-    ) -> Result<Answer, UpstreamError> {
-        let request = rewrite_request(parts, &self.base, key, request_id, body.len())
-            .map_err(|e| UpstreamError::Unavailable(e.into()))?
-            .map(|()| Full::new(body));
-        sender.ready().await.map_err(|e| UpstreamError::Unavailable(e.into()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
-        let (mut head, incoming) = response.into_parts();
-        strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(head, Body::streamed(incoming.map_err(BoxError::from))).into())
     }
 }
 
