@@ -137,9 +137,12 @@ impl WireFields {
 
     /// Each line, without its CRLF.
     fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        self.lines
-            .split(|&b| b == b'\n')
-            .filter_map(|line| line.strip_suffix(b"\r"))
+        let mut start = 0;
+        memchr::memchr_iter(b'\n', &self.lines).filter_map(move |end| {
+            let line = &self.lines[start..end];
+            start = end + 1;
+            line.strip_suffix(b"\r")
+        })
     }
 
     /// Each field's name and value, in order.
