@@ -268,6 +268,18 @@ async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Space to read into. Heads are split off the buffer's front, so its free space moves along
+/// the allocation; once the last request's head is dropped, reading starts again at the
+/// beginning, in the same few cache lines each time rather than in a colder part.
+fn make_room(buf: &mut BytesMut) {
+    if buf.is_empty() {
+        let _ = buf.try_reclaim(READ_CHUNK);
+    }
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
 /// What waiting for the next bytes of a head came to.
 enum Wait {
     Read(usize),
@@ -299,9 +311,7 @@ impl Clock {
             None => (self.idle_since + settings.idle, Wait::Idle),
         };
         let mut late = Some(late);
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
+        make_room(buf);
         std::future::poll_fn(|cx| {
             match tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf) {
                 Poll::Ready(Ok(n)) => return Poll::Ready(Wait::Read(n)),
