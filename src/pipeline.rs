@@ -9,6 +9,7 @@
 //! bodies at will. The team budget, which mirrors Allo's per-key limit, is spent last, only by
 //! requests that will actually reach Allo: an invalid request never burns the team's budget.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,123 +29,133 @@ use crate::upstream::REQUEST_ID;
 use crate::validate::{self, BodyLimits};
 
 /// Serves one request; never fails (errors become envelope answers).
-pub async fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> Answer {
-    let started = Instant::now();
-    let _in_flight = gateway.metrics.request_started();
-    let method = request.method().clone();
-    let request_id = request_id(&request);
-    let mut log = AccessLog {
-        // Always visible ASCII (see `request_id`), so `to_str` does not fail.
-        request_id: request_id.to_str().unwrap_or_default(),
-        ..AccessLog::default()
-    };
-    let result = if gateway.is_draining() {
-        Err(GatewayError::ShuttingDown)
-    } else if let Err(e) = crate::framing::check(&request) {
-        Err(e.into())
-    } else {
-        process(&gateway.runtime(), request, &request_id, &mut log).await
-    };
-    let (mut answer, error) = match result {
-        Ok(answer) => (answer, None),
-        Err(e) => {
-            if let GatewayError::RateLimited(limited) = &e {
-                log.rate_limited = Some(limited.budget);
+///
+/// This and `process` return `async move` blocks rather than being `async fn`s: an
+/// `async fn` moves each argument into a local of its own, so its state would hold the request
+/// twice and copy it once more when it starts.
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Future<Output = Answer> {
+    async move {
+        let started = Instant::now();
+        let _in_flight = gateway.metrics.request_started();
+        let method = request.method().clone();
+        let request_id = request_id(&request);
+        let mut log = AccessLog {
+            // Always visible ASCII (see `request_id`), so `to_str` does not fail.
+            request_id: request_id.to_str().unwrap_or_default(),
+            ..AccessLog::default()
+        };
+        let result = if gateway.is_draining() {
+            Err(GatewayError::ShuttingDown)
+        } else if let Err(e) = crate::framing::check(&request) {
+            Err(e.into())
+        } else {
+            process(&gateway.runtime(), request, &request_id, &mut log).await
+        };
+        let (mut answer, error) = match result {
+            Ok(answer) => (answer, None),
+            Err(e) => {
+                if let GatewayError::RateLimited(limited) = &e {
+                    log.rate_limited = Some(limited.budget);
+                }
+                let code = e.classify().2;
+                (Answer::from(e.into_response(log.request_id)), Some(code))
             }
-            let code = e.classify().2;
-            (Answer::from(e.into_response(log.request_id)), Some(code))
-        }
-    };
-    let status = answer.status().as_u16();
-    let elapsed = started.elapsed();
-    log.emit(&method, status, error, elapsed);
-    gateway.metrics.record(&log, status, error, elapsed);
-    // Last, because the log borrows the id from this value.
-    answer.set_request_id(request_id);
-    answer
+        };
+        let status = answer.status().as_u16();
+        let elapsed = started.elapsed();
+        log.emit(&method, status, error, elapsed);
+        gateway.metrics.record(&log, status, error, elapsed);
+        // Last, because the log borrows the id from this value.
+        answer.set_request_id(request_id);
+        answer
+    }
 }
 
-async fn process(
-    rt: &Runtime,
+#[allow(clippy::manual_async_fn)] // as `handle`
+fn process<'a, 'l>(
+    rt: &'a Runtime,
     request: Request<RequestBody>,
-    request_id: &HeaderValue,
-    log: &mut AccessLog<'_>,
-) -> Result<Answer, GatewayError> {
-    let caller = match request.extensions().get::<PeerIdentity>() {
-        Some(peer) => rt.callers.authenticate_peer(peer)?,
-        None => rt.callers.authenticate(request.headers())?,
-    };
-    log.caller = Some(caller.id.clone());
-    log.team = Some(caller.team.clone());
+    request_id: &'a HeaderValue,
+    log: &'a mut AccessLog<'l>,
+) -> impl Future<Output = Result<Answer, GatewayError>> + use<'a, 'l> {
+    async move {
+        let caller = match request.extensions().get::<PeerIdentity>() {
+            Some(peer) => rt.callers.authenticate_peer(peer)?,
+            None => rt.callers.authenticate(request.headers())?,
+        };
+        log.caller = Some(caller.id.clone());
+        log.team = Some(caller.team.clone());
 
-    let (route, class) = match rt.routes.find(request.method(), request.uri().path()) {
-        Match::Found(route) => {
-            log.route = Some(route.id.clone());
-            caller.authorize(route)?;
-            (Some(route), route.class)
-        }
-        Match::MethodNotAllowed { allowed } => {
-            let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-            return Err(GatewayError::MethodNotAllowed {
-                allowed: allowed.join(", "),
-            });
-        }
-        Match::NotFound if rt.config.routes.unknown == UnknownRoutes::Forward && caller.unrestricted() => {
-            let class = if request.method() == Method::GET || request.method() == Method::HEAD {
-                RateClass::Read
-            } else {
-                RateClass::Write
-            };
-            (None, class)
-        }
-        Match::NotFound => return Err(GatewayError::EndpointNotFound { path_hint: "this path" }),
-    };
+        let (route, class) = match rt.routes.find(request.method(), request.uri().path()) {
+            Match::Found(route) => {
+                log.route = Some(route.id.clone());
+                caller.authorize(route)?;
+                (Some(route), route.class)
+            }
+            Match::MethodNotAllowed { allowed } => {
+                let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                return Err(GatewayError::MethodNotAllowed {
+                    allowed: allowed.join(", "),
+                });
+            }
+            Match::NotFound if rt.config.routes.unknown == UnknownRoutes::Forward && caller.unrestricted() => {
+                let class = if request.method() == Method::GET || request.method() == Method::HEAD {
+                    RateClass::Read
+                } else {
+                    RateClass::Write
+                };
+                (None, class)
+            }
+            Match::NotFound => return Err(GatewayError::EndpointNotFound { path_hint: "this path" }),
+        };
 
-    rt.limits.check_caller(&caller.id)?;
+        rt.limits.check_caller(&caller.id)?;
 
-    if let Some(route) = route {
-        validate::check_query(&route.schemas, request.uri().query())?;
+        if let Some(route) = route {
+            validate::check_query(&route.schemas, request.uri().query())?;
+        }
+        let (parts, body) = request.into_parts();
+        let limits = BodyLimits {
+            max_bytes: rt.config.server.max_body_bytes,
+            timeout: rt.config.server.body_read_timeout,
+        };
+        let body = validate::read_body(&parts.headers, body, limits).await?;
+        if let Some(route) = route {
+            validate::check_body(&route.schemas, &parts.headers, &body)?;
+        }
+
+        // A slot before the budget: a request refused for concurrency spends no budget, and one
+        // waiting for budget (on_limit = "wait") counts as in flight. Held until the response
+        // body is done, so a slow upstream cannot make one team hold every connection.
+        let slot = match rt.in_flight.get(&*caller.team) {
+            Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| GatewayError::TeamBusy {
+                limit: rt.config.server.max_in_flight_per_team,
+            })?),
+            None => None,
+        };
+        rt.limits.acquire_team(&caller.team, class).await?;
+
+        // Config loading guarantees every caller's team exists; a miss is treated as unknown.
+        let team = rt
+            .teams
+            .get(&*caller.team)
+            .ok_or(crate::auth::AuthError::UnknownCaller)?;
+        let sent = Instant::now();
+        let answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
+        rt.limits
+            .observe_upstream_class(&caller.team, class, answer.status(), &answer);
+        log.upstream_status = Some(answer.status().as_u16());
+        log.upstream_duration = Some(sent.elapsed());
+        // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
+        Ok(answer.map_body(|body| match (body, slot) {
+            (Body::Streamed(body), Some(slot)) => Body::streamed(body.map_frame(move |frame| {
+                let _held = &slot;
+                frame
+            })),
+            (body, _) => body,
+        }))
     }
-    let (parts, body) = request.into_parts();
-    let limits = BodyLimits {
-        max_bytes: rt.config.server.max_body_bytes,
-        timeout: rt.config.server.body_read_timeout,
-    };
-    let body = validate::read_body(&parts.headers, body, limits).await?;
-    if let Some(route) = route {
-        validate::check_body(&route.schemas, &parts.headers, &body)?;
-    }
-
-    // A slot before the budget: a request refused for concurrency spends no budget, and one
-    // waiting for budget (on_limit = "wait") counts as in flight. Held until the response
-    // body is done, so a slow upstream cannot make one team hold every connection.
-    let slot = match rt.in_flight.get(&*caller.team) {
-        Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| GatewayError::TeamBusy {
-            limit: rt.config.server.max_in_flight_per_team,
-        })?),
-        None => None,
-    };
-    rt.limits.acquire_team(&caller.team, class).await?;
-
-    // Config loading guarantees every caller's team exists; a miss is treated as unknown.
-    let team = rt
-        .teams
-        .get(&*caller.team)
-        .ok_or(crate::auth::AuthError::UnknownCaller)?;
-    let sent = Instant::now();
-    let answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
-    rt.limits
-        .observe_upstream_class(&caller.team, class, answer.status(), &answer);
-    log.upstream_status = Some(answer.status().as_u16());
-    log.upstream_duration = Some(sent.elapsed());
-    // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
-    Ok(answer.map_body(|body| match (body, slot) {
-        (Body::Streamed(body), Some(slot)) => Body::streamed(body.map_frame(move |frame| {
-            let _held = &slot;
-            frame
-        })),
-        (body, _) => body,
-    }))
 }
 
 /// The caller's `X-Request-Id` if acceptable, else a new one in Allo's form.
