@@ -201,8 +201,8 @@ impl RouteTable {
     /// `/v2/api/webhooks/event_types` is not taken for `/v2/api/webhooks/{webhook_id}`.
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
         // A template without parameters outranks any other that fits the same path.
-        let literal = self.literal.get(path).into_iter().flatten();
-        if let Some(route) = literal.into_iter().find(|r| r.method == *method) {
+        let mut literal = self.literal.get(path).into_iter().flatten();
+        if let Some(route) = literal.find(|r| r.method == *method) {
             return Match::Found(route);
         }
         let Some(rest) = path.strip_prefix('/') else {

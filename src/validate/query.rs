@@ -12,12 +12,12 @@ use crate::routes::{QueryType, Schemas};
 pub fn check(schemas: &Schemas, query: Option<&str>) -> Result<(), Vec<FieldError>> {
     let query = query.unwrap_or("");
     if query.is_empty() {
-        if schemas.empty_query_valid {
-            return Ok(());
-        }
+        // Decided at load for most endpoints; the errors are worked out only when it fails.
         return match &schemas.query {
-            Some(validator) => to_result(schema_errors(validator, &Value::Object(Map::new()))),
-            None => Ok(()),
+            Some(validator) if !schemas.empty_query_valid => {
+                to_result(schema_errors(validator, &Value::Object(Map::new())))
+            }
+            _ => Ok(()),
         };
     }
     let mut object = Map::new();
