@@ -10,8 +10,8 @@ use std::sync::Arc;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::config::{CallerConfig, Rate};
-use crate::routes::{Route, RoutePattern};
+use crate::config::{CallerConfig, Rate, ValidationMode};
+use crate::routes::{Route, RoutePattern, Scope};
 use crate::tls::PeerIdentity;
 
 /// An authenticated calling service.
@@ -27,6 +27,8 @@ pub struct Caller {
     scopes: Option<Box<[String]>>,
     /// None: every route the scopes allow.
     routes: Option<Vec<RoutePattern>>,
+    /// Whether this caller's invalid requests are refused or forwarded with a warning.
+    pub validation: ValidationMode,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,7 +63,8 @@ pub struct Callers {
 }
 
 impl Callers {
-    pub fn new(configs: &[CallerConfig]) -> Callers {
+    /// `validation`: the mode of callers that do not set their own.
+    pub fn new(configs: &[CallerConfig], validation: ValidationMode) -> Callers {
         let mut callers = Callers::default();
         for c in configs {
             let caller = Arc::new(Caller {
@@ -73,6 +76,7 @@ impl Callers {
                     .routes
                     .as_ref()
                     .map(|r| r.iter().map(|p| RoutePattern::parse(p)).collect()),
+                validation: c.validation.unwrap_or(validation),
             });
             if let Some(digest) = c.token_sha256 {
                 callers.by_token.insert(digest, caller.clone());
@@ -153,11 +157,17 @@ fn presented_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
 impl Caller {
     /// Whether this caller may call `route`: its scope first, then the route allow-list.
     pub fn authorize(&self, route: &Route) -> Result<(), ScopeError> {
-        if let (Some(scopes), Some(scope)) = (&self.scopes, &route.scope) {
-            if !scopes.contains(scope) {
+        if let Some(scopes) = &self.scopes {
+            let missing = match &route.scope {
+                Scope::Any => None,
+                Scope::Named(scope) => (!scopes.contains(scope)).then(|| scope.clone()),
+                // Nobody can say which scope it needs: only an unlimited caller may call it.
+                Scope::Unknown => Some("(a scope the API description does not name)".to_string()),
+            };
+            if let Some(scope) = missing {
                 return Err(ScopeError::MissingScope {
                     caller: self.id.to_string(),
-                    scope: scope.clone(),
+                    scope,
                     route: route.id.to_string(),
                 });
             }
@@ -202,7 +212,8 @@ mod tests {
             scopes: None,
             rate: None,
             routes: None,
-        }])
+            validation: None,
+        }], ValidationMode::Enforce)
     }
 
     fn headers(auth: &str) -> HeaderMap {
@@ -226,7 +237,8 @@ mod tests {
             scopes: Some(vec!["DIALING_QUEUE_READ_WRITE".into(), "USERS_READ".into()]),
             rate: None,
             routes: Some(vec!["users.list".into(), "dialingQueues.*".into()]),
-        }]);
+            validation: None,
+        }], ValidationMode::Enforce);
         let caller = callers.authenticate(&headers("Bearer tok-2")).unwrap();
         assert!(!caller.unrestricted());
         assert_eq!(caller.authorize(&route("users.list")), Ok(()));

@@ -12,6 +12,20 @@ use crate::ratelimit::{Cause, RateLimited};
 use crate::upstream::UpstreamError;
 use crate::validate::ValidationError;
 
+/// A validation error's row of the status table (also what `report` mode names it).
+pub fn validation_outcome(e: &ValidationError) -> (StatusCode, &'static str, &'static str) {
+    use StatusCode as S;
+    match e {
+        ValidationError::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "validation_error", "PAYLOAD_TOO_LARGE"),
+        ValidationError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "validation_error", "REQUEST_TIMEOUT"),
+        ValidationError::BodyRead(_) => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
+        ValidationError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE"),
+        ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
+        ValidationError::InvalidQuery { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_QUERY_PARAMETER"),
+        ValidationError::MissingHeader { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_HEADER"),
+    }
+}
+
 /// Marks answers the gateway made itself (never set on upstream answers).
 pub const GATEWAY_ERROR_HEADER: &str = "x-allo-gateway-error";
 
@@ -57,16 +71,7 @@ impl GatewayError {
             GatewayError::Forbidden(_) => (S::FORBIDDEN, "permission_error", "API_KEY_INSUFFICIENT_SCOPE"),
             GatewayError::EndpointNotFound { .. } => (S::NOT_FOUND, "not_found_error", "ENDPOINT_NOT_FOUND"),
             GatewayError::MethodNotAllowed { .. } => (S::METHOD_NOT_ALLOWED, "validation_error", "METHOD_NOT_ALLOWED"),
-            GatewayError::Invalid(e) => match e {
-                ValidationError::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "validation_error", "PAYLOAD_TOO_LARGE"),
-                ValidationError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "validation_error", "REQUEST_TIMEOUT"),
-                ValidationError::BodyRead(_) => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
-                ValidationError::UnsupportedMediaType => {
-                    (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE")
-                }
-                ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
-                ValidationError::InvalidQuery { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_QUERY_PARAMETER"),
-            },
+            GatewayError::Invalid(e) => validation_outcome(e),
             GatewayError::RateLimited(limited) => match limited.cause {
                 Cause::Exhausted | Cause::Upstream | Cause::QueueFull => {
                     (S::TOO_MANY_REQUESTS, "rate_limit_error", "RATE_LIMIT_EXCEEDED")

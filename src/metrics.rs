@@ -14,8 +14,8 @@
 //! (their counters must not go backwards while Prometheus still scrapes them).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -105,8 +105,33 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     team_files_refused: Gauge,
     key_switches: Family<KeySwitchLabels, Counter>,
+    validation_reported: Family<ReportedLabels, Counter>,
+    spec_drift: Family<DriftLabels, Counter>,
+    /// When each route's drift was last logged (a warn line at most once a minute per route).
+    drift_logged: Mutex<HashMap<Arc<str>, Instant>>,
     series: RwLock<SeriesCache>,
 }
+
+/// How traffic disagrees with the API description (`allo_gateway_spec_drift_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftKind {
+    /// Allo refused, as invalid, a request the gateway had validated.
+    RefusedValid,
+    /// Allo answered 405, or 404 without its error envelope, for a route in the table.
+    RouteGone,
+}
+
+impl DriftKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::RefusedValid => "refused_valid",
+            DriftKind::RouteGone => "route_gone",
+        }
+    }
+}
+
+/// How often one route's drift is logged.
+const DRIFT_LOG_EVERY: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,6 +175,9 @@ impl Metrics {
             last_reload_ok: Gauge::default(),
             team_files_refused: Gauge::default(),
             key_switches: Family::default(),
+            validation_reported: Family::default(),
+            spec_drift: Family::default(),
+            drift_logged: Mutex::default(),
             series: RwLock::default(),
         };
         m.last_reload_ok.set(1);
@@ -211,7 +239,47 @@ impl Metrics {
             "Switches of a team to its other Allo key after Allo refused one, by team and the key switched to",
             m.key_switches.clone(),
         );
+        r.register(
+            "validation_reported",
+            "Requests that failed validation and were forwarded anyway (validation = \"report\"), by route id and caller",
+            m.validation_reported.clone(),
+        );
+        r.register(
+            "spec_drift",
+            "Answers that show Allo's API differs from the description in force, by route id and kind (refused_valid, route_gone)",
+            m.spec_drift.clone(),
+        );
         m
+    }
+
+    /// A request that failed validation and was forwarded in `report` mode.
+    pub fn validation_reported(&self, route: &Arc<str>, caller: &Arc<str>) {
+        self.validation_reported
+            .get_or_create(&ReportedLabels {
+                route: Label::Id(route.clone()),
+                caller: Label::Id(caller.clone()),
+            })
+            .inc();
+    }
+
+    /// Counts one answer showing drift; true when it should also be logged (the first for
+    /// its route in a minute).
+    pub fn spec_drift(&self, route: &Arc<str>, kind: DriftKind) -> bool {
+        self.spec_drift
+            .get_or_create(&DriftLabels {
+                route: Label::Id(route.clone()),
+                kind: kind.as_str(),
+            })
+            .inc();
+        let now = Instant::now();
+        let mut logged = self.drift_logged.lock().unwrap_or_else(PoisonError::into_inner);
+        match logged.get(route) {
+            Some(last) if now.duration_since(*last) < DRIFT_LOG_EVERY => false,
+            _ => {
+                logged.insert(route.clone(), now);
+                true
+            }
+        }
     }
 
     pub fn request_started(&self) -> InFlight<'_> {
@@ -254,6 +322,7 @@ impl Metrics {
             }
             "INVALID_REQUEST_BODY"
             | "INVALID_QUERY_PARAMETER"
+            | "INVALID_REQUEST_HEADER"
             | "PAYLOAD_TOO_LARGE"
             | "UNSUPPORTED_MEDIA_TYPE"
             | "REQUEST_TIMEOUT" => {

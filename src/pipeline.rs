@@ -1,13 +1,20 @@
 //! The life of a request, top to bottom:
 //!
-//! authenticate -> route -> authorise -> caller limit -> query check -> body read + check
-//! -> team budget -> forward.
+//! authenticate -> route -> authorise -> caller limit -> query and header check -> body read
+//! + check -> team budget -> forward -> drift check.
 //!
 //! Why this order: nothing is looked at before the caller is known, so limiters are keyed only
 //! by authenticated identity and unauthenticated input costs almost nothing. The caller's own
 //! limit is spent before its body is read, so a runaway caller cannot make the gateway read
 //! bodies at will. The team budget, which mirrors Allo's per-key limit, is spent last, only by
 //! requests that will actually reach Allo: an invalid request never burns the team's budget.
+//!
+//! Validation may be report-only (`validation = "report"`, for rolling out a new API
+//! description): a failing request is then forwarded, its findings logged, counted and named
+//! in `x-allo-gateway-warning`. Only validation: authentication, scopes, rate limits and
+//! framing always refuse. Renames apply either way, so the upstream never sees an old spelling.
+
+mod drift;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +29,7 @@ use crate::config::UnknownRoutes;
 use crate::error::GatewayError;
 use crate::ids;
 use crate::routes::{Match, RateClass};
+use crate::validate::Findings;
 use crate::state::{Gateway, Runtime};
 use crate::telemetry::AccessLog;
 use crate::tls::PeerIdentity;
@@ -88,6 +96,9 @@ fn process<'a, 'l>(
         log.team = Some(caller.team.clone());
 
         let (route, class) = match rt.routes.find(request.method(), request.uri().path()) {
+            Match::Found(route) if route.blocked => {
+                return Err(GatewayError::EndpointNotFound { path_hint: "this path" })
+            }
             Match::Found(route) => {
                 log.route = Some(route.id.clone());
                 caller.authorize(route)?;
@@ -100,29 +111,35 @@ fn process<'a, 'l>(
                 });
             }
             Match::NotFound if rt.config.routes.unknown == UnknownRoutes::Forward && caller.unrestricted() => {
-                let class = if request.method() == Method::GET || request.method() == Method::HEAD {
-                    RateClass::Read
-                } else {
-                    RateClass::Write
-                };
-                (None, class)
+                (None, RateClass::of_method(request.method()))
             }
             Match::NotFound => return Err(GatewayError::EndpointNotFound { path_hint: "this path" }),
         };
 
         rt.limits.check_caller(&caller.id)?;
 
+        let mut findings = Findings::new(caller.validation);
+        let (mut parts, body) = request.into_parts();
         if let Some(route) = route {
-            validate::check_query(&route.schemas, request.uri().query())?;
+            let checked = validate::check_query(route, parts.uri.query());
+            if let Some(query) = checked.rewritten {
+                parts.uri = with_query(&parts.uri, &query)?;
+            }
+            findings.judge(checked.result)?;
+            findings.judge(validate::check_headers(route, &parts.headers))?;
         }
-        let (parts, body) = request.into_parts();
         let limits = BodyLimits {
             max_bytes: rt.config.server.max_body_bytes,
             timeout: rt.config.server.body_read_timeout,
         };
-        let body = validate::read_body(&parts.headers, body, limits).await?;
+        let mut body = validate::read_body(&parts.headers, body, limits).await?;
         if let Some(route) = route {
-            validate::check_body(&route.schemas, &parts.headers, &body)?;
+            let checked = validate::check_body(route, &parts.headers, &body);
+            if let Some(renamed) = checked.rewritten {
+                set_length(&mut parts.headers, renamed.len());
+                body = renamed;
+            }
+            findings.judge(checked.result)?;
         }
 
         // A slot before the budget: a request refused for concurrency spends no budget, and one
@@ -142,11 +159,33 @@ fn process<'a, 'l>(
             .get(&*caller.team)
             .ok_or(crate::auth::AuthError::UnknownCaller)?;
         let sent = Instant::now();
-        let answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
+        let mut answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
         rt.limits
             .observe_upstream_class(&caller.team, class, answer.status(), &answer);
         log.upstream_status = Some(answer.status().as_u16());
         log.upstream_duration = Some(sent.elapsed());
+        if let Some(route) = route {
+            if let Some(kind) = drift::of(&answer, findings.is_clean()) {
+                if rt.metrics.spec_drift(&route.id, kind) {
+                    tracing::warn!(
+                        route = &*route.id,
+                        method = %route.method,
+                        template = %route.template,
+                        status = answer.status().as_u16(),
+                        kind = kind.as_str(),
+                        "Allo's answer differs from the API description in force (logged at most once a minute per route); compare the newest openapi.json with `allo-gateway spec diff`"
+                    );
+                }
+            }
+            if let Some(code) = findings.first_code() {
+                rt.metrics.validation_reported(&route.id, &caller.id);
+                answer
+                    .response
+                    .headers_mut()
+                    .insert(WARNING_HEADER, HeaderValue::from_static(code));
+                log.reported = Some(findings.summary());
+            }
+        }
         // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
         Ok(answer.map_body(|body| match (body, slot) {
             (Body::Streamed(body), Some(slot)) => Body::streamed(body.map_frame(move |frame| {
@@ -155,6 +194,28 @@ fn process<'a, 'l>(
             })),
             (body, _) => body,
         }))
+    }
+}
+
+/// Marks an answer to a request that failed validation and was forwarded (`report` mode).
+pub const WARNING_HEADER: &str = "x-allo-gateway-warning";
+
+/// `uri` with its query replaced (a rename rewrote it).
+fn with_query(uri: &http::Uri, query: &str) -> Result<http::Uri, GatewayError> {
+    let mut parts = uri.clone().into_parts();
+    let path_and_query = format!("{}?{query}", uri.path());
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|_| GatewayError::EndpointNotFound { path_hint: "this path" })?,
+    );
+    http::Uri::from_parts(parts).map_err(|_| GatewayError::EndpointNotFound { path_hint: "this path" })
+}
+
+/// A renamed body is shorter or longer than announced.
+fn set_length(headers: &mut http::HeaderMap, length: usize) {
+    if headers.contains_key(http::header::CONTENT_LENGTH) {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
     }
 }
 

@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigError, Problems, UpstreamTarget};
 use crate::ids::IdMap;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
-use crate::routes::{RoutePattern, RouteTable};
+use crate::routes::{Description, RoutePattern, RouteTable, Rules};
 use crate::sandbox::Sandbox;
 use crate::secret::{Secret, SecretSource};
 use crate::upstream::Upstream;
@@ -35,7 +35,8 @@ pub struct Team {
 
 pub struct Runtime {
     pub config: Config,
-    pub routes: RouteTable,
+    /// The endpoint table: the API description in force with the rules laid over it.
+    pub routes: Arc<RouteTable>,
     pub callers: Callers,
     pub teams: IdMap<Team>,
     pub limits: RateLimits,
@@ -53,12 +54,8 @@ impl Runtime {
     /// Resolves and compiles everything `config` names, reporting every problem.
     pub fn build(config: Config) -> Result<Runtime, ConfigError> {
         let mut p = Problems::default();
-        let routes = match RouteTable::builtin(config.routes.unknown_fields) {
-            Ok(routes) => routes,
-            Err(e) => {
-                p.push("routes", format!("the endpoint table does not load: {e}"));
-                return p.into_result_err();
-            }
+        let Some(routes) = route_table(&config, &mut p) else {
+            return p.into_result_err();
         };
         check_caller_permissions(&config, &routes, &mut p);
         check_unique(&config, &mut p);
@@ -91,7 +88,7 @@ impl Runtime {
                 None
             }
         };
-        let callers = Callers::new(&config.callers);
+        let callers = Callers::new(&config.callers, config.api.validation);
         let limits = RateLimits::new(&config);
         let mut metrics = Metrics::new();
         // The counters live as long as the first state's limiter (carried over by every
@@ -175,6 +172,51 @@ fn resolve(p: &mut Problems, path: &str, source: &SecretSource, team: &str) -> S
         p.push(path, e.to_string());
         Secret::new("")
     })
+}
+
+/// The API description (`[api] spec`, else the built-in one) with the built-in rules and
+/// `[api] rules` laid over it; every problem under `api.spec` or `api.rules`.
+fn route_table(config: &Config, p: &mut Problems) -> Option<Arc<RouteTable>> {
+    let description = match &config.api.spec {
+        Some(path) => Description::load(path),
+        None => Description::builtin(),
+    };
+    let description = match description {
+        Ok(d) => Some(d),
+        Err(e) => {
+            for problem in e.problems {
+                p.push("api.spec", problem.to_string());
+            }
+            None
+        }
+    };
+    let rules = match &config.api.rules {
+        Some(path) => match Rules::load(path) {
+            Ok(rules) => Some(rules),
+            Err(problems) => {
+                for problem in problems {
+                    p.push("api.rules", problem.to_string());
+                }
+                None
+            }
+        },
+        None => Some(Rules::default()),
+    };
+    let (description, rules) = (description?, rules?);
+    match RouteTable::build(&description, &rules, config.routes.unknown_fields) {
+        Ok(table) => Some(Arc::new(table)),
+        Err(e) => {
+            for problem in e.problems {
+                let key = if problem.contains("rules: ") || config.api.rules.as_ref().is_some_and(|r| problem.starts_with(&r.display().to_string())) {
+                    "api.rules"
+                } else {
+                    "api.spec"
+                };
+                p.push(key, problem);
+            }
+            None
+        }
+    }
 }
 
 fn check_caller_permissions(config: &Config, routes: &RouteTable, p: &mut Problems) {

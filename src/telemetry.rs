@@ -54,6 +54,8 @@ pub struct AccessLog<'a> {
     pub upstream_duration: Option<Duration>,
     /// The budget that refused the request with RATE_LIMIT_EXCEEDED (for metrics).
     pub rate_limited: Option<crate::ratelimit::Budget>,
+    /// What validation found in a request forwarded anyway (`validation = "report"`).
+    pub reported: Option<String>,
 }
 
 impl AccessLog<'_> {
@@ -70,6 +72,7 @@ impl AccessLog<'_> {
             upstream_ms = self.upstream_duration.map(|d| d.as_secs_f64() * 1000.0),
             duration_ms = duration.as_secs_f64() * 1000.0,
             error,
+            validation = self.reported.as_deref(),
         );
     }
 }

@@ -4,18 +4,21 @@
 //! "fix" (duplicate keys, trailing documents, invalid UTF-8, lone surrogates) is refused.
 
 mod body;
+mod findings;
 mod json;
 mod messages;
 mod query;
+mod rename;
 
 pub use body::{announced_too_large, read_body, BodyLimits};
+pub use findings::Findings;
 pub use json::parse_strict;
 
 use bytes::Bytes;
 use http::HeaderMap;
 
 use crate::envelope::FieldError;
-use crate::routes::Schemas;
+use crate::routes::Route;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ValidationError {
@@ -31,6 +34,8 @@ pub enum ValidationError {
     InvalidBody { message: String, errors: Vec<FieldError> },
     #[error("{message}")]
     InvalidQuery { message: String, errors: Vec<FieldError> },
+    #[error("this operation requires the {name} header")]
+    MissingHeader { name: http::HeaderName },
 }
 
 impl ValidationError {
@@ -51,6 +56,7 @@ impl ValidationError {
     /// The field the first error is about, as a dotted name (`name`, `numbers.0.number`).
     pub fn param(&self) -> Option<String> {
         match self {
+            ValidationError::MissingHeader { name } => Some(name.as_str().to_string()),
             ValidationError::InvalidBody { errors, .. } | ValidationError::InvalidQuery { errors, .. } => errors
                 .first()
                 .map(|e| messages::param_name(&e.field))
@@ -67,15 +73,51 @@ impl ValidationError {
     }
 }
 
-/// Checks the query string (`None`: no `?`) against the endpoint's query schema.
-pub fn check_query(schemas: &Schemas, query: Option<&str>) -> Result<(), ValidationError> {
-    query::check(schemas, query).map_err(ValidationError::query)
+/// A check's outcome and, when a rename applied, what is forwarded instead of what came. A
+/// rename is applied even when the check fails, so a request forwarded in `report` mode never
+/// carries the old spelling.
+#[derive(Debug)]
+pub struct Checked<T> {
+    pub rewritten: Option<T>,
+    pub result: Result<(), ValidationError>,
 }
 
-/// Checks a complete body against the endpoint's body schema.
-pub fn check_body(schemas: &Schemas, headers: &HeaderMap, body: &Bytes) -> Result<(), ValidationError> {
+/// Checks the query string (`None`: no `?`) against the route's query schemas.
+pub fn check_query(route: &Route, query: Option<&str>) -> Checked<String> {
+    let (rewritten, errors) = query::check(&route.schemas, &route.rename, query);
+    Checked {
+        rewritten,
+        result: if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError::query(errors))
+        },
+    }
+}
+
+/// Every header the route requires is present (and not empty).
+pub fn check_headers(route: &Route, headers: &HeaderMap) -> Result<(), ValidationError> {
+    match route
+        .require_headers
+        .iter()
+        .find(|name| headers.get(*name).is_none_or(|v| v.as_bytes().trim_ascii().is_empty()))
+    {
+        None => Ok(()),
+        Some(name) => Err(ValidationError::MissingHeader { name: name.clone() }),
+    }
+}
+
+/// Checks a complete body against the route's body schemas and rules.
+pub fn check_body(route: &Route, headers: &HeaderMap, body: &Bytes) -> Checked<Bytes> {
+    let mut rewritten = None;
+    let result = body_errors(route, headers, body, &mut rewritten);
+    Checked { rewritten, result }
+}
+
+fn body_errors(route: &Route, headers: &HeaderMap, body: &Bytes, rewritten: &mut Option<Bytes>) -> Result<(), ValidationError> {
+    let schemas = &route.schemas;
     if body.is_empty() {
-        if schemas.body_required && schemas.body.is_some() {
+        if schemas.body_required && !schemas.body.is_empty() {
             return Err(ValidationError::body(vec![messages::field_error(
                 "",
                 "required",
@@ -87,23 +129,46 @@ pub fn check_body(schemas: &Schemas, headers: &HeaderMap, body: &Bytes) -> Resul
     if !is_json(headers) {
         return Err(ValidationError::UnsupportedMediaType);
     }
-    let Some(validator) = &schemas.body else {
+    if schemas.body.is_empty() {
         return Err(ValidationError::body(vec![messages::field_error(
             "",
             "body",
             "this endpoint takes no request body",
         )]));
-    };
-    let value = parse_strict(body).map_err(|e| ValidationError::body(vec![e]))?;
-    let mut errors = messages::schema_errors(validator, &value);
-    if schemas.teammate_alias {
-        errors.extend(messages::teammate_alias(&value));
+    }
+    let mut value = parse_strict(body).map_err(|e| ValidationError::body(vec![e]))?;
+    let mut errors = Vec::new();
+    if !route.rename.is_empty() {
+        match rename::apply(&mut value, body, &route.rename) {
+            Ok(bytes) => *rewritten = bytes,
+            Err(conflict) => errors.push(conflict),
+        }
+    }
+    errors.extend(alternatives(&schemas.body, &value));
+    if let Some(extra) = &schemas.body_extra {
+        errors.extend(messages::schema_errors(extra, &value));
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ValidationError::body(errors))
     }
+}
+
+/// A body described more than once is valid if one description holds; otherwise the errors of
+/// the description it came closest to.
+fn alternatives(validators: &[jsonschema::Validator], value: &serde_json::Value) -> Vec<FieldError> {
+    let mut best: Option<Vec<FieldError>> = None;
+    for validator in validators {
+        let errors = messages::schema_errors(validator, value);
+        if errors.is_empty() {
+            return errors;
+        }
+        if best.as_ref().is_none_or(|b| errors.len() < b.len()) {
+            best = Some(errors);
+        }
+    }
+    best.unwrap_or_default()
 }
 
 /// `application/json` or `application/<x>+json`, with any parameters.

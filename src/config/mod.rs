@@ -4,7 +4,7 @@
 //! they are resolved when the config is turned into a running state (`state.rs`).
 
 mod fields;
-mod raw;
+pub(crate) mod raw;
 mod typed;
 mod walk;
 

@@ -14,6 +14,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub routes: RawRoutes,
     #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
     pub log: RawLog,
     #[serde(default)]
     pub ratelimit: RawRateLimit,
@@ -62,6 +64,14 @@ pub struct RawUpstream {
 pub struct RawRoutes {
     pub unknown: Option<String>,
     pub unknown_fields: Option<String>,
+}
+
+/// `[api]`: the API description in force, the rules on top, and the validation mode.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawApi {
+    pub spec: Option<String>,
+    pub rules: Option<String>,
+    pub validation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +152,7 @@ pub struct RawCaller {
     pub rate: Option<RawRate>,
     pub routes: Option<Vec<String>>,
     pub cert_san: Option<String>,
+    pub validation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,6 +15,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
     pub routes: RoutesPolicy,
+    pub api: ApiConfig,
     pub log: LogConfig,
     pub ratelimit: RateLimitConfig,
     pub teams: Vec<TeamConfig>,
@@ -88,6 +89,24 @@ pub struct RoutesPolicy {
     pub unknown_fields: UnknownFields,
 }
 
+/// Whether a request that fails validation is refused or forwarded with a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValidationMode {
+    #[default]
+    Enforce,
+    Report,
+}
+
+/// `[api]`: Allo's API description and the project's rules on top.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// None: the description built into the binary.
+    pub spec: Option<PathBuf>,
+    /// Rules laid over the built-in ones.
+    pub rules: Option<PathBuf>,
+    pub validation: ValidationMode,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -156,6 +175,8 @@ pub struct CallerConfig {
     pub rate: Option<Rate>,
     /// None: every route the scopes allow.
     pub routes: Option<Vec<String>>,
+    /// None: `[api] validation`.
+    pub validation: Option<ValidationMode>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -73,6 +73,11 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
             &[("reject", UnknownFields::Reject), ("allow", UnknownFields::Allow)],
         ),
     };
+    let api = ApiConfig {
+        spec: raw.api.spec.map(|f| existing_file(p, "api.spec", base_dir, &f)),
+        rules: raw.api.rules.map(|f| existing_file(p, "api.rules", base_dir, &f)),
+        validation: validation_mode(p, "api.validation", raw.api.validation),
+    };
     let log = LogConfig {
         format: raw.log.format.map(|f| {
             choice(
@@ -121,6 +126,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
         server,
         upstream,
         routes,
+        api,
         log,
         ratelimit,
         teams,
@@ -316,7 +322,19 @@ fn caller_config(p: &mut Problems, path: &str, c: RawCaller, file_team: Option<&
         scopes: c.scopes,
         rate: c.rate.map(|r| rate(p, &format!("{path}.rate"), r)),
         routes: c.routes,
+        validation: c
+            .validation
+            .map(|v| validation_mode(p, &format!("{path}.validation"), Some(v))),
     }
+}
+
+fn validation_mode(p: &mut Problems, path: &str, value: Option<String>) -> ValidationMode {
+    choice(
+        p,
+        path,
+        value,
+        &[("enforce", ValidationMode::Enforce), ("report", ValidationMode::Report)],
+    )
 }
 
 fn check_references(p: &mut Problems, teams: &[TeamConfig], callers: &[CallerConfig]) {

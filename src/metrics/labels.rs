@@ -81,6 +81,18 @@ pub(super) struct ValidationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ReportedLabels {
+    pub route: Label,
+    pub caller: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct DriftLabels {
+    pub route: Label,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct UpstreamErrorLabels {
     pub team: Label,
     pub kind: &'static str,

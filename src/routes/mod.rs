@@ -1,26 +1,27 @@
-//! The Allo endpoint table: every endpoint of `endpoints.json` (carried in the binary), matched
-//! by method and path template, with its scope, rate-limit class and the JSON Schemas for its
-//! body and query string compiled once at load. Matching an endpoint allocates nothing (only a
-//! 405 lists the methods); it knows nothing about callers or teams.
+//! The Allo endpoint table: every operation of the API description in force (Allo's OpenAPI
+//! document, `openapi`, built in or from `[api] spec`) with the project's rules laid over it
+//! (`rules`), matched by method and path template, with its scope, rate-limit class, compiled
+//! JSON Schemas (`schema`), renames and required headers. Built at load and at every reload;
+//! matching an endpoint allocates nothing (only a 405 lists the methods); it knows nothing
+//! about callers or teams.
 
 mod email;
+pub mod openapi;
+pub mod rules;
 mod schema;
+mod yaml;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use http::Method;
-use serde::Deserialize;
+use http::{HeaderName, Method};
 
-pub use schema::{QueryType, SchemaError, Schemas};
+pub use openapi::{Description, Operation, Source, SpecError, SpecProblem};
+pub use rules::{Origin, Rule, RuleProblem, Rules, ScopeRule};
+pub use schema::{Part, QueryType, SchemaError, Schemas};
 
 use crate::config::UnknownFields;
-
-/// Longer paths than this are no Allo endpoint.
-const MAX_SEGMENTS: usize = 16;
-
-/// The endpoint list, as shipped with this build.
-pub const ENDPOINTS_JSON: &str = include_str!("endpoints.json");
+use openapi::MAX_SEGMENTS;
 
 /// Which of Allo's per-key budgets a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +37,35 @@ impl RateClass {
             RateClass::Write => "write",
         }
     }
+
+    /// Allo's own split: GET and HEAD read, everything else writes.
+    pub fn of_method(method: &Method) -> RateClass {
+        if method == Method::GET || method == Method::HEAD {
+            RateClass::Read
+        } else {
+            RateClass::Write
+        }
+    }
+}
+
+/// What a caller needs to call a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Any valid key (e.g. `GET /v2/api/me`).
+    Any,
+    Named(String),
+    /// Known nowhere: only callers with no `scopes` limit may call it.
+    Unknown,
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Any => write!(f, "(any key)"),
+            Scope::Named(s) => write!(f, "{s}"),
+            Scope::Unknown => write!(f, "(unknown)"),
+        }
+    }
 }
 
 /// One Allo endpoint.
@@ -47,10 +77,18 @@ pub struct Route {
     /// e.g. `/v2/api/users/{id}`
     pub template: String,
     segments: Vec<Segment>,
-    /// None: no particular scope (e.g. `GET /v2/api/me`).
-    pub scope: Option<String>,
+    pub scope: Scope,
     pub class: RateClass,
     pub schemas: Schemas,
+    /// Field renames (old spelling -> new), applied to the body's top-level keys and the
+    /// query's keys before the check and before forwarding.
+    pub rename: Box<[(Box<str>, Box<str>)]>,
+    pub require_headers: Box<[HeaderName]>,
+    /// Refused as if unknown (404).
+    pub blocked: bool,
+    pub operation_id: Option<String>,
+    /// Where each part of the route came from, for `allo-gateway routes`.
+    pub provenance: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,101 +117,80 @@ pub struct RouteTable {
     /// with templates of its own length).
     by_len: Vec<Vec<Arc<Route>>>,
     scopes: BTreeSet<String>,
+    source: Source,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RouteTableError {
-    #[error("endpoints.json is not valid: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("endpoint {id}: {reason}")]
-    Endpoint { id: String, reason: String },
-    #[error("endpoint {id}: schema does not compile")]
-    Schema {
-        id: String,
-        #[source]
-        source: SchemaError,
-    },
-}
-
-#[derive(Deserialize)]
-struct EndpointsFile {
-    endpoints: Vec<Endpoint>,
-}
-
-#[derive(Deserialize)]
-struct Endpoint {
-    id: String,
-    method: String,
-    path: String,
-    scope: Option<String>,
-    rate_limit_class: String,
-    query_schema: Option<serde_json::Value>,
-    request_body_schema: Option<serde_json::Value>,
-    #[serde(default)]
-    request_body_required: bool,
-    teammate_targeting: Option<serde_json::Value>,
+/// Why a description and rules do not make a table: every problem, each with where it is.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the endpoint table does not build: {}", .problems.join("; "))]
+pub struct RouteTableError {
+    pub problems: Vec<String>,
 }
 
 impl RouteTable {
-    /// The table shipped with the binary, schemas compiled under `unknown_fields`.
+    /// The built-in description and rules, schemas compiled under `unknown_fields`.
     pub fn builtin(unknown_fields: UnknownFields) -> Result<RouteTable, RouteTableError> {
-        RouteTable::from_json(ENDPOINTS_JSON, unknown_fields)
+        let description = Description::builtin().map_err(|e| RouteTableError {
+            problems: e.problems.iter().map(|p| format!("built-in description: {p}")).collect(),
+        })?;
+        RouteTable::build(&description, &Rules::default(), unknown_fields)
     }
 
-    pub fn from_json(json: &str, unknown_fields: UnknownFields) -> Result<RouteTable, RouteTableError> {
-        let file: EndpointsFile = serde_json::from_str(json)?;
-        let mut routes = Vec::with_capacity(file.endpoints.len());
-        let mut scopes = BTreeSet::new();
-        for e in file.endpoints {
-            let bad = |reason: &str| RouteTableError::Endpoint {
-                id: e.id.clone(),
-                reason: reason.to_string(),
-            };
-            let method = Method::from_bytes(e.method.as_bytes()).map_err(|_| bad("bad method"))?;
-            let class = match e.rate_limit_class.as_str() {
-                "read" => RateClass::Read,
-                "write" => RateClass::Write,
-                _ => return Err(bad("rate_limit_class must be read or write")),
-            };
-            if !e.path.starts_with('/') {
-                return Err(bad("path must start with /"));
+    /// `description` with the built-in rules and then `rules` laid over it.
+    pub fn build(
+        description: &Description,
+        rules: &Rules,
+        unknown_fields: UnknownFields,
+    ) -> Result<RouteTable, RouteTableError> {
+        let builtin = Rules::builtin().map_err(|problems| RouteTableError {
+            problems: problems.iter().map(ToString::to_string).collect(),
+        })?;
+        let mut problems = Vec::new();
+        // A rule of the operator's must name an operation; a built-in one may outlive it.
+        for r in &rules.rules {
+            if !description
+                .operations
+                .iter()
+                .any(|o| o.method == r.method && o.path == r.path)
+            {
+                problems.push(format!(
+                    "{}: {}: the API description has no such operation",
+                    r.origin, r.key
+                ));
             }
-            let segments = e.path[1..]
-                .split('/')
-                .map(|s| {
-                    if s.starts_with('{') && s.ends_with('}') {
-                        Segment::Param
-                    } else {
-                        Segment::Literal(s.to_string())
-                    }
-                })
-                .collect();
-            // Endpoints that target a teammate accept both spellings of the teammate id.
-            let teammate_alias = e.teammate_targeting.is_some();
-            let schemas = Schemas::compile(
-                e.request_body_schema,
-                e.request_body_required,
-                e.query_schema,
-                unknown_fields,
-                teammate_alias,
-            )
-            .map_err(|source| RouteTableError::Schema {
-                id: e.id.clone(),
-                source,
-            })?;
-            if let Some(scope) = &e.scope {
-                scopes.insert(scope.clone());
-            }
-            routes.push(Arc::new(Route {
-                id: e.id.into(),
-                method,
-                template: e.path,
-                segments,
-                scope: e.scope,
-                class,
-                schemas,
-            }));
         }
+        let all = builtin.then(rules.clone());
+        let mut routes = Vec::with_capacity(description.operations.len());
+        let mut ids: HashMap<Arc<str>, String> = HashMap::new();
+        for op in &description.operations {
+            match build_route(op, &all, unknown_fields) {
+                Ok(route) => {
+                    let key = format!("{} {}", route.method, route.template);
+                    if let Some(other) = ids.insert(route.id.clone(), key.clone()) {
+                        problems.push(format!(
+                            "{key}: id {:?} is also the id of {other}; ids must be unique",
+                            &*route.id
+                        ));
+                    }
+                    routes.push(Arc::new(route));
+                }
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(RouteTableError { problems });
+        }
+        Ok(RouteTable::index(routes, description.source.clone()))
+    }
+
+    fn index(routes: Vec<Arc<Route>>, source: Source) -> RouteTable {
+        let scopes = routes
+            .iter()
+            .filter_map(|r| match &r.scope {
+                Scope::Named(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
         let mut by_len = vec![Vec::new(); MAX_SEGMENTS + 1];
         for route in &routes {
             if let Some(bucket) = by_len.get_mut(route.segments.len()) {
@@ -189,12 +206,18 @@ impl RouteTable {
                 .or_default()
                 .push(route.clone());
         }
-        Ok(RouteTable {
+        RouteTable {
             routes,
             literal,
             by_len,
             scopes,
-        })
+            source,
+        }
+    }
+
+    /// Where the description in force came from.
+    pub fn source(&self) -> &Source {
+        &self.source
     }
 
     /// Resolves a request path (without query). Literal segments win over parameters, so
@@ -285,6 +308,128 @@ impl Route {
             }
         }
         Some(rank)
+    }
+}
+
+/// One operation with every rule for it laid over, built-in rules first. Values (`id`,
+/// `scope`, `class`, `blocked`) are overridden by later rules; fragments, renames and
+/// required headers add up, so an operator's file cannot drop a built-in constraint.
+fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> Result<Route, Vec<String>> {
+    let key = format!("{} {}", op.method, op.path);
+    let mut provenance = Vec::new();
+    let mut id = op.operation_id.clone().unwrap_or_else(|| key.clone());
+    provenance.push(("id", if op.operation_id.is_some() { "operationId" } else { "method and path" }.to_string()));
+    let mut scope = match &op.scope {
+        Some(s) => Scope::Named(s.clone()),
+        None => Scope::Unknown,
+    };
+    provenance.push(("scope", if op.scope.is_some() { "x-scope" } else { "known nowhere" }.to_string()));
+    let mut class = op.class.unwrap_or_else(|| RateClass::of_method(&op.method));
+    let mut blocked = false;
+    let (mut body_extra, mut query_extra) = (Vec::new(), Vec::new());
+    let mut rename: Vec<(Box<str>, Box<str>)> = Vec::new();
+    let mut require_headers: Vec<HeaderName> = Vec::new();
+    let mut problems = Vec::new();
+    for header in op.headers.iter().filter(|h| h.required) {
+        match HeaderName::from_bytes(header.name.as_bytes()) {
+            Ok(name) if !require_headers.contains(&name) => require_headers.push(name),
+            Ok(_) => {}
+            Err(_) => problems.push(format!("{}: header parameter {:?} is not a header name", op.pointer, header.name)),
+        }
+    }
+    for keyed in rules.for_operation(&op.method, &op.path) {
+        let r = &keyed.rule;
+        let from = keyed.origin.to_string();
+        if let Some(v) = &r.id {
+            id = v.clone();
+            provenance.push(("id", from.clone()));
+        }
+        if let Some(v) = &r.scope {
+            scope = match v {
+                ScopeRule::None => Scope::Any,
+                ScopeRule::Named(s) => Scope::Named(s.clone()),
+            };
+            provenance.push(("scope", from.clone()));
+        }
+        if let Some(v) = r.class {
+            class = v;
+            provenance.push(("class", from.clone()));
+        }
+        if let Some(v) = r.blocked {
+            blocked = v;
+            provenance.push(("blocked", from.clone()));
+        }
+        if let Some(v) = &r.body {
+            body_extra.push(v.clone());
+            provenance.push(("body", from.clone()));
+        }
+        if let Some(v) = &r.query {
+            query_extra.push(v.clone());
+            provenance.push(("query", from.clone()));
+        }
+        for (old, new) in &r.rename {
+            if !rename.iter().any(|(o, _)| **o == **old) {
+                rename.push((old.as_str().into(), new.as_str().into()));
+                provenance.push(("rename", format!("{old} -> {new}: {from}")));
+            }
+        }
+        for name in &r.require_headers {
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                if !require_headers.contains(&name) {
+                    require_headers.push(name);
+                    provenance.push(("require_headers", from.clone()));
+                }
+            }
+        }
+    }
+    // The old spelling is read as the new one: the schemas see (and the upstream receives)
+    // only the new one, so a rename needs no schema of its own.
+    let source = schema::SchemaSource {
+        body: op.body.as_ref(),
+        body_extra,
+        query: &op.query,
+        query_open: op.query_open,
+        query_extra,
+    };
+    let schemas = match Schemas::compile(source, unknown_fields) {
+        Ok(schemas) => Some(schemas),
+        Err((part, e)) => {
+            let at = match part {
+                Part::Body(i) => format!("{}/requestBody (description {})", op.pointer, i + 1),
+                Part::BodyRule => format!("rules: operations.\"{key}\".body"),
+                Part::Query => format!("{}/parameters", op.pointer),
+                Part::QueryRule => format!("rules: operations.\"{key}\".query"),
+            };
+            problems.push(format!("{at}: the schema does not compile: {e}"));
+            None
+        }
+    };
+    let segments: Vec<Segment> = op.path[1..]
+        .split('/')
+        .map(|s| {
+            if s.starts_with('{') && s.ends_with('}') {
+                Segment::Param
+            } else {
+                Segment::Literal(s.to_string())
+            }
+        })
+        .collect();
+    match schemas {
+        Some(schemas) if problems.is_empty() => Ok(Route {
+            id: id.into(),
+            method: op.method.clone(),
+            template: op.path.clone(),
+            segments,
+            scope,
+            class,
+            schemas,
+            rename: rename.into(),
+            require_headers: require_headers.into(),
+            blocked,
+            operation_id: op.operation_id.clone(),
+            provenance,
+        }),
+        _ => Err(problems),
     }
 }
 

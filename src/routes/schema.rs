@@ -1,13 +1,19 @@
-//! An endpoint's compiled JSON Schemas (body and query string) and what is needed to apply them:
-//! which query parameters are integers or booleans (query values arrive as strings), whether a
-//! body is required, and whether the endpoint takes the `user_pid` alias of `user_id`.
-//! Schemas are compiled once, with `format` asserted and no remote `$ref` retrieval.
+//! An operation's compiled JSON Schemas (body and query string) and what is needed to apply
+//! them: which query parameters are integers, booleans or arrays (query values arrive as
+//! strings), whether a body is required, and the rules' extra fragments. Schemas are compiled
+//! once, at load, with `format` asserted and no remote `$ref` retrieval.
+//!
+//! Allo's document leaves its request objects open; under `unknown_fields = "reject"` every
+//! object that names its properties is closed here with `unevaluatedProperties: false`, which,
+//! unlike `additionalProperties`, counts the properties named by `allOf`/`anyOf`/`oneOf`
+//! branches, so composed schemas still accept what their parts name.
 
 use std::collections::HashMap;
 
 use jsonschema::Validator;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use super::openapi::{Parameter, RequestBody};
 use crate::config::UnknownFields;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,48 +27,129 @@ pub enum QueryType {
     Integer,
     Number,
     Boolean,
+    /// The key repeated (`style: form, explode: true`).
     Array,
+    /// One key, values separated by commas (`explode: false`).
+    CommaArray,
 }
 
 #[derive(Debug)]
 pub struct Schemas {
-    /// None: the endpoint takes no body.
-    pub body: Option<Validator>,
+    /// Alternative descriptions of the body; empty: the endpoint takes no body.
+    pub body: Vec<Validator>,
     pub body_required: bool,
+    /// The rules' body fragments, which must also hold.
+    pub body_extra: Option<Validator>,
     /// None: the endpoint documents no query parameters.
     pub query: Option<Validator>,
+    pub query_extra: Option<Validator>,
     pub query_types: HashMap<String, QueryType>,
-    /// `user_pid` and `user_id` are two spellings of one teammate id here.
-    pub teammate_alias: bool,
     /// Unknown query keys refused even when the endpoint documents none.
     pub reject_unknown: bool,
-    /// An empty query passes the query schema (decided once: most requests have none).
+    /// An empty query passes the query schemas (decided once: most requests have none).
     pub empty_query_valid: bool,
 }
 
+/// What the schemas are built from.
+pub struct SchemaSource<'a> {
+    pub body: Option<&'a RequestBody>,
+    pub body_extra: Vec<Value>,
+    pub query: &'a [Parameter],
+    /// Unknown query keys pass (a parameter style the validator cannot read).
+    pub query_open: bool,
+    pub query_extra: Vec<Value>,
+}
+
+/// Which part of an operation failed to compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Body(usize),
+    BodyRule,
+    Query,
+    QueryRule,
+}
+
 impl Schemas {
-    pub fn compile(
-        body: Option<Value>,
-        body_required: bool,
-        query: Option<Value>,
-        unknown_fields: UnknownFields,
-        teammate_alias: bool,
-    ) -> Result<Schemas, SchemaError> {
-        let query_types = query.as_ref().map(query_types).unwrap_or_default();
-        let query = query.map(|s| compile(s, unknown_fields)).transpose()?;
-        let empty_query_valid = query
-            .as_ref()
-            .is_none_or(|validator| validator.is_valid(&Value::Object(serde_json::Map::new())));
+    pub fn compile(source: SchemaSource<'_>, unknown_fields: UnknownFields) -> Result<Schemas, (Part, SchemaError)> {
+        let reject = unknown_fields == UnknownFields::Reject;
+        let body = match source.body {
+            Some(body) => body
+                .alternatives
+                .iter()
+                .enumerate()
+                .map(|(i, s)| compile(prepare(s.clone(), reject), unknown_fields).map_err(|e| (Part::Body(i), e)))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        let body_extra = all_of(source.body_extra)
+            .map(|s| compile(s, unknown_fields))
+            .transpose()
+            .map_err(|e| (Part::BodyRule, e))?;
+        let query_types: HashMap<String, QueryType> = source
+            .query
+            .iter()
+            .map(|p| (p.name.clone(), query_type(&p.schema, p.explode)))
+            .collect();
+        let query = (!source.query.is_empty())
+            .then(|| query_schema(source.query, reject && !source.query_open))
+            .map(|s| compile(s, unknown_fields))
+            .transpose()
+            .map_err(|e| (Part::Query, e))?;
+        let query_extra = all_of(source.query_extra)
+            .map(|s| compile(s, unknown_fields))
+            .transpose()
+            .map_err(|e| (Part::QueryRule, e))?;
+        let empty = Value::Object(Map::new());
+        let empty_query_valid = [&query, &query_extra]
+            .into_iter()
+            .flatten()
+            .all(|validator| validator.is_valid(&empty));
         Ok(Schemas {
-            body: body.map(|s| compile(s, unknown_fields)).transpose()?,
-            body_required,
+            body,
+            body_required: source.body.is_some_and(|b| b.required),
+            body_extra,
             query,
+            query_extra,
             query_types,
-            teammate_alias,
-            reject_unknown: unknown_fields == UnknownFields::Reject,
+            reject_unknown: reject && !source.query_open,
             empty_query_valid,
         })
     }
+}
+
+/// Several fragments that must all hold, as one schema.
+fn all_of(mut fragments: Vec<Value>) -> Option<Value> {
+    match fragments.len() {
+        0 => None,
+        1 => fragments.pop(),
+        _ => {
+            let mut map = Map::new();
+            map.insert("allOf".into(), Value::Array(fragments));
+            Some(Value::Object(map))
+        }
+    }
+}
+
+/// The query string as one object: a property per parameter.
+fn query_schema(params: &[Parameter], closed: bool) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for p in params {
+        properties.insert(p.name.clone(), p.schema.clone());
+        if p.required {
+            required.push(Value::String(p.name.clone()));
+        }
+    }
+    let mut schema = Map::new();
+    schema.insert("type".into(), "object".into());
+    schema.insert("properties".into(), Value::Object(properties));
+    if !required.is_empty() {
+        schema.insert("required".into(), Value::Array(required));
+    }
+    if closed {
+        schema.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    Value::Object(schema)
 }
 
 fn compile(mut schema: Value, unknown_fields: UnknownFields) -> Result<Validator, SchemaError> {
@@ -77,12 +164,66 @@ fn compile(mut schema: Value, unknown_fields: UnknownFields) -> Result<Validator
         .map_err(|e| SchemaError(e.to_string()))
 }
 
+fn prepare(mut schema: Value, reject: bool) -> Value {
+    if reject {
+        close_objects(&mut schema, false);
+    }
+    schema
+}
+
+/// Closes every object schema that names its properties and says nothing about others. A
+/// branch of `allOf`/`anyOf`/`oneOf` is left open: its parent, closed, sees what it names.
+fn close_objects(schema: &mut Value, branch: bool) {
+    let Value::Object(map) = schema else { return };
+    for key in ["properties", "patternProperties"] {
+        if let Some(Value::Object(props)) = map.get_mut(key) {
+            props.values_mut().for_each(|s| close_objects(s, false));
+        }
+    }
+    for key in ["items", "additionalProperties", "contains"] {
+        if let Some(s) = map.get_mut(key) {
+            close_objects(s, false);
+        }
+    }
+    if let Some(Value::Array(items)) = map.get_mut("prefixItems") {
+        items.iter_mut().for_each(|s| close_objects(s, false));
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(Value::Array(branches)) = map.get_mut(key) {
+            branches.iter_mut().for_each(|s| close_objects(s, true));
+        }
+    }
+    for key in ["if", "then", "else"] {
+        if let Some(s) = map.get_mut(key) {
+            close_objects(s, true);
+        }
+    }
+    let says = map.contains_key("additionalProperties") || map.contains_key("unevaluatedProperties");
+    if !branch && !says && names_properties(map) {
+        map.insert("unevaluatedProperties".into(), Value::Bool(false));
+    }
+}
+
+/// An object schema with named properties, itself or through its branches. A bare
+/// `type: object` is a free-form map and stays open.
+fn names_properties(map: &Map<String, Value>) -> bool {
+    map.contains_key("properties")
+        || ["allOf", "anyOf", "oneOf"].iter().any(|key| match map.get(*key) {
+            Some(Value::Array(branches)) => branches
+                .iter()
+                .any(|b| b.as_object().is_some_and(names_properties)),
+            _ => false,
+        })
+}
+
 /// `unknown_fields = "allow"`: drop every `additionalProperties: false`.
 fn open_objects(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
-            if map.get("additionalProperties") == Some(&Value::Bool(false)) {
-                map.remove("additionalProperties");
+            for key in ["additionalProperties", "unevaluatedProperties"] {
+                if map.get(key) == Some(&Value::Bool(false)) {
+                    map.remove(key);
+                }
             }
             map.values_mut().for_each(open_objects);
         }
@@ -91,30 +232,22 @@ fn open_objects(schema: &mut Value) {
     }
 }
 
-fn query_types(schema: &Value) -> HashMap<String, QueryType> {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return HashMap::new();
+fn query_type(schema: &Value, explode: bool) -> QueryType {
+    let ty = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("string"),
+        _ => "string",
     };
-    props
-        .iter()
-        .map(|(name, prop)| {
-            let ty = match prop.get("type") {
-                Some(Value::String(t)) => t.as_str(),
-                Some(Value::Array(ts)) => ts
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .find(|t| *t != "null")
-                    .unwrap_or("string"),
-                _ => "string",
-            };
-            let ty = match ty {
-                "integer" => QueryType::Integer,
-                "number" => QueryType::Number,
-                "boolean" => QueryType::Boolean,
-                "array" => QueryType::Array,
-                _ => QueryType::String,
-            };
-            (name.clone(), ty)
-        })
-        .collect()
+    match ty {
+        "integer" => QueryType::Integer,
+        "number" => QueryType::Number,
+        "boolean" => QueryType::Boolean,
+        "array" if explode => QueryType::Array,
+        "array" => QueryType::CommaArray,
+        _ => QueryType::String,
+    }
 }

@@ -63,7 +63,8 @@ pub fn schema_errors(validator: &Validator, value: &Value) -> Vec<FieldError> {
         let pointer = error.instance_path().as_str().to_string();
         let instance = error.instance();
         match error.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
+            ValidationErrorKind::AdditionalProperties { unexpected }
+            | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
                 for name in unexpected {
                     let field = format!("{pointer}/{}", pointer_escape(name));
                     out.push(field_error(
@@ -156,17 +157,4 @@ fn echo(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         other => json_type(other).to_string(),
     }
-}
-
-/// `user_pid` and `user_id` name the same teammate; both given with different values is an error.
-pub fn teammate_alias(value: &Value) -> Option<FieldError> {
-    let pid = value.get("user_pid").filter(|v| !v.is_null())?;
-    let id = value.get("user_id").filter(|v| !v.is_null())?;
-    (pid != id).then(|| {
-        field_error(
-            "/user_pid",
-            "teammateConflict",
-            "user_pid and user_id name the same teammate and must be equal",
-        )
-    })
 }

@@ -5,26 +5,38 @@
 use percent_encoding::percent_decode;
 use serde_json::{Map, Value};
 
-use super::messages::{field_error, pointer_escape, schema_errors, teammate_alias};
+use super::messages::{field_error, pointer_escape, schema_errors};
 use crate::envelope::FieldError;
 use crate::routes::{QueryType, Schemas};
 
-pub fn check(schemas: &Schemas, query: Option<&str>) -> Result<(), Vec<FieldError>> {
+/// The query's field errors and, when a rename applied, the query to forward instead.
+pub fn check(
+    schemas: &Schemas,
+    renames: &[(Box<str>, Box<str>)],
+    query: Option<&str>,
+) -> (Option<String>, Vec<FieldError>) {
     let query = query.unwrap_or("");
     if query.is_empty() {
         // Decided at load for most endpoints; the errors are worked out only when it fails.
-        return match &schemas.query {
-            Some(validator) if !schemas.empty_query_valid => {
-                to_result(schema_errors(validator, &Value::Object(Map::new())))
-            }
-            _ => Ok(()),
-        };
+        if schemas.empty_query_valid {
+            return (None, Vec::new());
+        }
+        let empty = Value::Object(Map::new());
+        let errors = [&schemas.query, &schemas.query_extra]
+            .into_iter()
+            .flatten()
+            .flat_map(|validator| schema_errors(validator, &empty))
+            .collect();
+        return (None, errors);
     }
     let mut object = Map::new();
     let mut errors = Vec::new();
+    // Each pair as it came, with its key renamed where a rule says so.
+    let mut pairs: Vec<(&str, Option<&str>, String)> = Vec::new();
+    let mut renamed = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(key), Some(text)) = (decode(raw_key), decode(raw_value)) else {
+        let (Some(mut key), Some(text)) = (decode(raw_key), decode(raw_value)) else {
             errors.push(field_error(
                 "",
                 "encoding",
@@ -32,6 +44,13 @@ pub fn check(schemas: &Schemas, query: Option<&str>) -> Result<(), Vec<FieldErro
             ));
             continue;
         };
+        let mut new_name = None;
+        if let Some((_, new)) = renames.iter().find(|(old, _)| **old == *key) {
+            key = new.to_string();
+            new_name = Some(&**new);
+            renamed = true;
+        }
+        pairs.push((pair, new_name, key.clone()));
         let pointer = format!("/{}", pointer_escape(&key));
         let Some(ty) = schemas.query_types.get(&key).copied() else {
             if schemas.reject_unknown {
@@ -43,35 +62,73 @@ pub fn check(schemas: &Schemas, query: Option<&str>) -> Result<(), Vec<FieldErro
             }
             continue;
         };
-        if ty == QueryType::Array {
-            let entry = object.entry(key).or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(items) = entry {
-                items.push(Value::String(text));
+        match ty {
+            QueryType::Array => {
+                let entry = object.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(items) = entry {
+                    items.push(Value::String(text));
+                }
+                continue;
             }
-            continue;
+            QueryType::CommaArray if !object.contains_key(&key) => {
+                let items = text.split(',').map(|s| Value::String(s.to_string())).collect();
+                object.insert(key, Value::Array(items));
+                continue;
+            }
+            _ => {}
         }
-        if object.contains_key(&key) {
-            errors.push(field_error(&pointer, "duplicate", "is given more than once"));
-            continue;
+        match object.get(&key) {
+            // The two spellings of a renamed key, with one value: one parameter.
+            Some(existing) if renamed && *existing == coerce(ty, text.clone()) => continue,
+            Some(_) if renamed && renames.iter().any(|(_, new)| **new == *key) => {
+                errors.push(field_error(
+                    &pointer,
+                    "renameConflict",
+                    "is given under two spellings with different values",
+                ));
+                continue;
+            }
+            Some(_) => {
+                errors.push(field_error(&pointer, "duplicate", "is given more than once"));
+                continue;
+            }
+            None => {}
         }
         object.insert(key, coerce(ty, text));
     }
-    if let Some(validator) = &schemas.query {
-        let value = Value::Object(object);
+    let value = Value::Object(object);
+    for validator in [&schemas.query, &schemas.query_extra].into_iter().flatten() {
         errors.extend(schema_errors(validator, &value));
-        if schemas.teammate_alias {
-            errors.extend(teammate_alias(&value));
-        }
     }
-    to_result(errors)
+    let rewritten = renamed.then(|| rewrite(&pairs));
+    (rewritten, errors)
 }
 
-fn to_result(errors: Vec<FieldError>) -> Result<(), Vec<FieldError>> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
+/// The query with renamed keys in their new spelling, a second spelling of one key dropped,
+/// every other byte as it came.
+fn rewrite(pairs: &[(&str, Option<&str>, String)]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for (raw, new_name, key) in pairs {
+        if new_name.is_some() || pairs.iter().any(|(_, n, k)| n.is_some() && k == key) {
+            // A key that is (or was renamed to) a renamed name: kept once.
+            if seen.contains(&key.as_str()) {
+                continue;
+            }
+            seen.push(key);
+        }
+        match new_name {
+            Some(new) => {
+                let value = raw.split_once('=').map(|(_, v)| v);
+                out.push(match value {
+                    Some(v) => format!("{new}={v}"),
+                    None => new.to_string(),
+                });
+            }
+            None => out.push(raw.to_string()),
+        }
     }
+    out.join("&")
 }
 
 /// `+` is a space in query strings; the rest is percent-decoded and must be UTF-8.
@@ -97,38 +154,9 @@ fn coerce(ty: QueryType, text: String) -> Value {
             "false" => Value::Bool(false),
             _ => Value::String(text),
         },
-        QueryType::String | QueryType::Array => Value::String(text),
+        QueryType::String | QueryType::Array | QueryType::CommaArray => Value::String(text),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::UnknownFields;
-    use crate::routes::{Match, RouteTable};
-
-    fn route(table: &RouteTable, path: &str) -> std::sync::Arc<crate::routes::Route> {
-        match table.find(&http::Method::GET, path) {
-            Match::Found(route) => route.clone(),
-            _ => panic!("no route for {path}"),
-        }
-    }
-
-    #[test]
-    fn an_empty_query_is_checked_against_the_required_parameters() {
-        let table = RouteTable::builtin(UnknownFields::Reject).unwrap();
-        let conversations = &route(&table, "/v2/api/conversations").schemas;
-        assert!(!conversations.empty_query_valid);
-        let errors = check(conversations, None).unwrap_err();
-        assert!(
-            errors.iter().any(|e| e.field == "/allo_number" && e.code == "required"),
-            "{errors:?}"
-        );
-        assert!(check(conversations, Some("allo_number=%2B33612345678")).is_ok());
-
-        let users = &route(&table, "/v2/api/users").schemas;
-        assert!(users.empty_query_valid);
-        assert!(check(users, None).is_ok());
-        assert!(check(users, Some("")).is_ok());
-    }
-}
+mod tests;

@@ -1,0 +1,54 @@
+//! What validation found in one request, and whether that refuses it: in `enforce` mode the
+//! first finding is the answer; in `report` mode findings are kept and the request goes on, to
+//! be logged, counted and named in the answer's `x-allo-gateway-warning`.
+
+use crate::config::ValidationMode;
+
+use super::ValidationError;
+
+pub struct Findings {
+    mode: ValidationMode,
+    found: Vec<ValidationError>,
+}
+
+impl Findings {
+    pub fn new(mode: ValidationMode) -> Findings {
+        Findings {
+            mode,
+            found: Vec::new(),
+        }
+    }
+
+    /// Passes a check's result on, or, in `report` mode, keeps its finding and passes.
+    pub fn judge(&mut self, result: Result<(), ValidationError>) -> Result<(), ValidationError> {
+        match (result, self.mode) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), ValidationMode::Enforce) => Err(e),
+            (Err(e), ValidationMode::Report) => {
+                self.found.push(e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    /// The code of the first finding, as an enforcing gateway would have answered it.
+    pub fn first_code(&self) -> Option<&'static str> {
+        self.found
+            .first()
+            .map(|e| crate::error::validation_outcome(e).2)
+    }
+
+    /// Every finding on one line, for the access log: `CODE: message; CODE: message`.
+    pub fn summary(&self) -> String {
+        self.found
+            .iter()
+            .map(|e| format!("{}: {e}", crate::error::validation_outcome(e).2))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
