@@ -203,17 +203,20 @@ mod tests {
     fn callers() -> Callers {
         let mut digest = [0u8; 32];
         hex::decode_to_slice(token_hash_hex("tok-1"), &mut digest).unwrap();
-        Callers::new(&[CallerConfig {
-            origin: "callers[0]".into(),
-            id: "crm".into(),
-            team: "sales".into(),
-            token_sha256: Some(digest),
-            cert_san: None,
-            scopes: None,
-            rate: None,
-            routes: None,
-            validation: None,
-        }], ValidationMode::Enforce)
+        Callers::new(
+            &[CallerConfig {
+                origin: "callers[0]".into(),
+                id: "crm".into(),
+                team: "sales".into(),
+                token_sha256: Some(digest),
+                cert_san: None,
+                scopes: None,
+                rate: None,
+                routes: None,
+                validation: None,
+            }],
+            ValidationMode::Enforce,
+        )
     }
 
     fn headers(auth: &str) -> HeaderMap {
@@ -228,17 +231,20 @@ mod tests {
         let route = |id: &str| routes.routes().find(|r| &*r.id == id).unwrap().clone();
         let mut digest = [0u8; 32];
         hex::decode_to_slice(token_hash_hex("tok-2"), &mut digest).unwrap();
-        let callers = Callers::new(&[CallerConfig {
-            origin: "callers[0]".into(),
-            id: "sync".into(),
-            team: "sales".into(),
-            token_sha256: Some(digest),
-            cert_san: None,
-            scopes: Some(vec!["DIALING_QUEUE_READ_WRITE".into(), "USERS_READ".into()]),
-            rate: None,
-            routes: Some(vec!["users.list".into(), "dialingQueues.*".into()]),
-            validation: None,
-        }], ValidationMode::Enforce);
+        let callers = Callers::new(
+            &[CallerConfig {
+                origin: "callers[0]".into(),
+                id: "sync".into(),
+                team: "sales".into(),
+                token_sha256: Some(digest),
+                cert_san: None,
+                scopes: Some(vec!["DIALING_QUEUE_READ_WRITE".into(), "USERS_READ".into()]),
+                rate: None,
+                routes: Some(vec!["users.list".into(), "dialingQueues.*".into()]),
+                validation: None,
+            }],
+            ValidationMode::Enforce,
+        );
         let caller = callers.authenticate(&headers("Bearer tok-2")).unwrap();
         assert!(!caller.unrestricted());
         assert_eq!(caller.authorize(&route("users.list")), Ok(()));

@@ -36,4 +36,7 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: std::net::SocketAddr,
     },
+    /// Print the effective endpoint table: method, path, scope, class, mode, and where each
+    /// rule came from.
+    Routes,
 }

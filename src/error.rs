@@ -19,7 +19,9 @@ pub fn validation_outcome(e: &ValidationError) -> (StatusCode, &'static str, &'s
         ValidationError::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "validation_error", "PAYLOAD_TOO_LARGE"),
         ValidationError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "validation_error", "REQUEST_TIMEOUT"),
         ValidationError::BodyRead(_) => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
-        ValidationError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE"),
+        ValidationError::UnsupportedMediaType => {
+            (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE")
+        }
         ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
         ValidationError::InvalidQuery { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_QUERY_PARAMETER"),
         ValidationError::MissingHeader { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_HEADER"),

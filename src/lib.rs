@@ -51,6 +51,7 @@ pub async fn main(cli: Cli) -> u8 {
             0
         }
         Some(Command::Check) => with_config(cli.config, check).await,
+        Some(Command::Routes) => with_config(cli.config, routes).await,
         Some(Command::Sandbox { listen }) => with_config(cli.config, |path| run_sandbox(path, listen)).await,
         Some(Command::Run) | None => with_config(cli.config, run).await,
     }
@@ -117,11 +118,30 @@ async fn check(path: PathBuf) -> u8 {
                 rt.routes.len(),
                 rt.config.routes.unknown
             );
+            println!("  api:     {}", rt.routes.source());
+            if let Some(rules) = &rt.config.api.rules {
+                println!("  rules:   built-in, then {}", rules.display());
+            }
+            println!("  validation: {:?}", rt.config.api.validation);
             println!("  listen:  {}", rt.config.server.listen);
             0
         }
         Err(e) => report(&path, &e),
     }
+}
+
+/// `allo-gateway routes`: the table the config makes, one line per operation.
+async fn routes(path: PathBuf) -> u8 {
+    let rt = match config::load(&path).and_then(Runtime::build) {
+        Ok(rt) => rt,
+        Err(e) => return report(&path, &e),
+    };
+    println!("# API description: {}", rt.routes.source());
+    print!(
+        "{}",
+        routes::listing(&rt.routes, &rt.config.callers, rt.config.api.validation)
+    );
+    0
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {

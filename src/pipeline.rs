@@ -29,11 +29,11 @@ use crate::config::UnknownRoutes;
 use crate::error::GatewayError;
 use crate::ids;
 use crate::routes::{Match, RateClass};
-use crate::validate::Findings;
 use crate::state::{Gateway, Runtime};
 use crate::telemetry::AccessLog;
 use crate::tls::PeerIdentity;
 use crate::upstream::REQUEST_ID;
+use crate::validate::Findings;
 use crate::validate::{self, BodyLimits};
 
 /// Serves one request; never fails (errors become envelope answers).

@@ -1,5 +1,5 @@
-//! Hot reload: on SIGHUP, or when the config file, a file in `teams_dir`, a `file` secret or
-//! the `ca_file` changes, the config is loaded again through the same path as at startup
+//! Hot reload: on SIGHUP, or when the config file, a file in `teams_dir`, a `file` secret,
+//! the `ca_file`, or the API description or rules file (`[api] spec`, `rules`) changes, the config is loaded again through the same path as at startup
 //! (`config::load`, then `Runtime::build`: every secret resolved, every schema compiled) and,
 //! if valid, swapped in atomically (`Gateway::swap`). Requests in flight finish on the state
 //! they started with; rate-limit budgets, key preferences and metrics carry over

@@ -207,7 +207,13 @@ fn route_table(config: &Config, p: &mut Problems) -> Option<Arc<RouteTable>> {
         Ok(table) => Some(Arc::new(table)),
         Err(e) => {
             for problem in e.problems {
-                let key = if problem.contains("rules: ") || config.api.rules.as_ref().is_some_and(|r| problem.starts_with(&r.display().to_string())) {
+                let key = if problem.contains("rules: ")
+                    || config
+                        .api
+                        .rules
+                        .as_ref()
+                        .is_some_and(|r| problem.starts_with(&r.display().to_string()))
+                {
                     "api.rules"
                 } else {
                     "api.spec"

@@ -39,14 +39,16 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
-    fn body(errors: Vec<FieldError>) -> Self {
+    fn body(mut errors: Vec<FieldError>) -> Self {
+        dedup(&mut errors);
         ValidationError::InvalidBody {
             message: messages::summary(&errors),
             errors,
         }
     }
 
-    fn query(errors: Vec<FieldError>) -> Self {
+    fn query(mut errors: Vec<FieldError>) -> Self {
+        dedup(&mut errors);
         ValidationError::InvalidQuery {
             message: messages::summary(&errors),
             errors,
@@ -71,6 +73,12 @@ impl ValidationError {
             _ => &[],
         }
     }
+}
+
+/// One finding per field and rule: the description and a rule on top may both say it.
+fn dedup(errors: &mut Vec<FieldError>) {
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert((e.field.clone(), e.code.clone())));
 }
 
 /// A check's outcome and, when a rename applied, what is forwarded instead of what came. A
@@ -114,7 +122,12 @@ pub fn check_body(route: &Route, headers: &HeaderMap, body: &Bytes) -> Checked<B
     Checked { rewritten, result }
 }
 
-fn body_errors(route: &Route, headers: &HeaderMap, body: &Bytes, rewritten: &mut Option<Bytes>) -> Result<(), ValidationError> {
+fn body_errors(
+    route: &Route,
+    headers: &HeaderMap,
+    body: &Bytes,
+    rewritten: &mut Option<Bytes>,
+) -> Result<(), ValidationError> {
     let schemas = &route.schemas;
     if body.is_empty() {
         if schemas.body_required && !schemas.body.is_empty() {

@@ -45,6 +45,10 @@ impl WatchList {
         if let Some(ca) = &config.upstream.ca_file {
             list.file(ca);
         }
+        // Allo's API description and the rules on top are reloaded like the config.
+        for file in [&config.api.spec, &config.api.rules].into_iter().flatten() {
+            list.file(file);
+        }
         list
     }
 

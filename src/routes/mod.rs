@@ -131,7 +131,11 @@ impl RouteTable {
     /// The built-in description and rules, schemas compiled under `unknown_fields`.
     pub fn builtin(unknown_fields: UnknownFields) -> Result<RouteTable, RouteTableError> {
         let description = Description::builtin().map_err(|e| RouteTableError {
-            problems: e.problems.iter().map(|p| format!("built-in description: {p}")).collect(),
+            problems: e
+                .problems
+                .iter()
+                .map(|p| format!("built-in description: {p}"))
+                .collect(),
         })?;
         RouteTable::build(&description, &Rules::default(), unknown_fields)
     }
@@ -316,14 +320,33 @@ impl Route {
 /// required headers add up, so an operator's file cannot drop a built-in constraint.
 fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> Result<Route, Vec<String>> {
     let key = format!("{} {}", op.method, op.path);
-    let mut provenance = Vec::new();
+    let mut provenance: Vec<(&'static str, String)> = Vec::new();
+    // The origin of each part's value in force (later rules override earlier ones).
+    let set = |provenance: &mut Vec<(&'static str, String)>, part: &'static str, origin: String| match provenance
+        .iter_mut()
+        .find(|(p, _)| *p == part)
+    {
+        Some(entry) => entry.1 = origin,
+        None => provenance.push((part, origin)),
+    };
     let mut id = op.operation_id.clone().unwrap_or_else(|| key.clone());
-    provenance.push(("id", if op.operation_id.is_some() { "operationId" } else { "method and path" }.to_string()));
+    provenance.push((
+        "id",
+        if op.operation_id.is_some() {
+            "operationId"
+        } else {
+            "method and path"
+        }
+        .to_string(),
+    ));
     let mut scope = match &op.scope {
         Some(s) => Scope::Named(s.clone()),
         None => Scope::Unknown,
     };
-    provenance.push(("scope", if op.scope.is_some() { "x-scope" } else { "known nowhere" }.to_string()));
+    provenance.push((
+        "scope",
+        if op.scope.is_some() { "x-scope" } else { "known nowhere" }.to_string(),
+    ));
     let mut class = op.class.unwrap_or_else(|| RateClass::of_method(&op.method));
     let mut blocked = false;
     let (mut body_extra, mut query_extra) = (Vec::new(), Vec::new());
@@ -334,7 +357,10 @@ fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> 
         match HeaderName::from_bytes(header.name.as_bytes()) {
             Ok(name) if !require_headers.contains(&name) => require_headers.push(name),
             Ok(_) => {}
-            Err(_) => problems.push(format!("{}: header parameter {:?} is not a header name", op.pointer, header.name)),
+            Err(_) => problems.push(format!(
+                "{}: header parameter {:?} is not a header name",
+                op.pointer, header.name
+            )),
         }
     }
     for keyed in rules.for_operation(&op.method, &op.path) {
@@ -342,22 +368,22 @@ fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> 
         let from = keyed.origin.to_string();
         if let Some(v) = &r.id {
             id = v.clone();
-            provenance.push(("id", from.clone()));
+            set(&mut provenance, "id", from.clone());
         }
         if let Some(v) = &r.scope {
             scope = match v {
                 ScopeRule::None => Scope::Any,
                 ScopeRule::Named(s) => Scope::Named(s.clone()),
             };
-            provenance.push(("scope", from.clone()));
+            set(&mut provenance, "scope", from.clone());
         }
         if let Some(v) = r.class {
             class = v;
-            provenance.push(("class", from.clone()));
+            set(&mut provenance, "class", from.clone());
         }
         if let Some(v) = r.blocked {
             blocked = v;
-            provenance.push(("blocked", from.clone()));
+            set(&mut provenance, "blocked", from.clone());
         }
         if let Some(v) = &r.body {
             body_extra.push(v.clone());
@@ -431,6 +457,57 @@ fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> 
         }),
         _ => Err(problems),
     }
+}
+
+/// The effective table as text (`allo-gateway routes`): one line per operation with its
+/// method, path, id, scope, class and mode, then where each part came from.
+pub fn listing(
+    table: &RouteTable,
+    callers: &[crate::config::CallerConfig],
+    validation: crate::config::ValidationMode,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let reporting: Vec<&str> = callers
+        .iter()
+        .filter(|c| c.validation.is_some_and(|m| m != validation))
+        .map(|c| c.id.as_str())
+        .collect();
+    let mode = match validation {
+        crate::config::ValidationMode::Enforce => "enforce",
+        crate::config::ValidationMode::Report => "report",
+    };
+    for route in table.routes() {
+        let mode = if route.blocked { "blocked" } else { mode };
+        let _ = writeln!(
+            out,
+            "{:<6} {:<58} {:<34} {:<28} {:<5} {}",
+            route.method.as_str(),
+            route.template,
+            route.id,
+            route.scope.to_string(),
+            route.class.as_str(),
+            mode
+        );
+        let mut from: Vec<String> = route
+            .provenance
+            .iter()
+            .map(|(part, origin)| format!("{part}: {origin}"))
+            .collect();
+        if !route.require_headers.is_empty() {
+            let names: Vec<&str> = route.require_headers.iter().map(HeaderName::as_str).collect();
+            from.push(format!("requires {}", names.join(", ")));
+        }
+        let _ = writeln!(out, "       ({})", from.join("; "));
+    }
+    if !reporting.is_empty() {
+        let _ = writeln!(
+            out,
+            "# callers with their own validation mode: {}",
+            reporting.join(", ")
+        );
+    }
+    out
 }
 
 /// A route allow-list entry: an endpoint id, or `group.*` for a whole group.

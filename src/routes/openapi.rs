@@ -183,7 +183,10 @@ impl Description {
             return Err(SpecError {
                 problems: vec![problem(
                     "",
-                    format!("the document is {} bytes; at most {MAX_SPEC_BYTES} are read", text.len()),
+                    format!(
+                        "the document is {} bytes; at most {MAX_SPEC_BYTES} are read",
+                        text.len()
+                    ),
                 )],
             });
         }
@@ -235,7 +238,9 @@ fn read(root: &Value, source: Source) -> Result<Description, SpecError> {
                 .push(problem(&at, format!("more than {MAX_SEGMENTS} segments")));
             continue;
         }
-        let Some(item) = resolver.follow(item, &at) else { continue };
+        let Some(item) = resolver.follow(item, &at) else {
+            continue;
+        };
         let shared = item.get("parameters");
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
@@ -347,7 +352,9 @@ fn check_refs(root: &Value, node: &Value, at: &str, problems: &mut Vec<SpecProbl
 
 fn ref_problem(root: &Value, target: &str) -> Option<String> {
     let Some(pointer) = target.strip_prefix('#') else {
-        return Some(format!("{target:?} is not a local $ref (only #/... references are read)"));
+        return Some(format!(
+            "{target:?} is not a local $ref (only #/... references are read)"
+        ));
     };
     let decoded = percent_encoding::percent_decode_str(pointer).decode_utf8_lossy();
     match root.pointer(&decoded) {
@@ -359,6 +366,24 @@ fn ref_problem(root: &Value, target: &str) -> Option<String> {
 /// `~` and `/` escaped for a JSON pointer.
 pub fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
+}
+
+/// A JSON pointer as a chain of borrowed segments, written out only for a problem.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root(&'p str),
+    Key(&'p At<'p>, &'p str),
+    Index(&'p At<'p>, usize),
+}
+
+impl At<'_> {
+    fn render(&self) -> String {
+        match self {
+            At::Root(root) => root.to_string(),
+            At::Key(parent, key) => format!("{}/{}", parent.render(), escape(key)),
+            At::Index(parent, i) => format!("{}/{i}", parent.render()),
+        }
+    }
 }
 
 struct Resolver<'a> {
@@ -454,7 +479,10 @@ impl<'a> Resolver<'a> {
         // Operation-level parameters override path-level ones of the same name and place.
         let mut seen = BTreeSet::new();
         let own = op.get("parameters");
-        for (list, list_at) in [(own, format!("{at}/parameters")), (shared, format!("{path_at}/parameters"))] {
+        for (list, list_at) in [
+            (own, format!("{at}/parameters")),
+            (shared, format!("{path_at}/parameters")),
+        ] {
             let Some(list) = list else { continue };
             let Value::Array(items) = list else {
                 self.problems.push(problem(&list_at, "parameters must be an array"));
@@ -476,8 +504,7 @@ impl<'a> Resolver<'a> {
             p.get("name").and_then(Value::as_str),
             p.get("in").and_then(Value::as_str),
         ) else {
-            self.problems
-                .push(problem(at, "a parameter needs a name and an in"));
+            self.problems.push(problem(at, "a parameter needs a name and an in"));
             return;
         };
         let key = if location == "header" {
@@ -514,9 +541,10 @@ impl<'a> Resolver<'a> {
             "query" => op.query.push(param),
             "header" => op.headers.push(param),
             "path" | "cookie" => {}
-            other => self
-                .problems
-                .push(problem(format!("{at}/in"), format!("{other:?} is not a parameter location"))),
+            other => self.problems.push(problem(
+                format!("{at}/in"),
+                format!("{other:?} is not a parameter location"),
+            )),
         }
     }
 
@@ -531,9 +559,11 @@ impl<'a> Resolver<'a> {
                 .map(|(media, m)| (media.clone(), m.get("schema")))
         });
         let schema = match json {
-            Some((media, Some(schema))) => {
-                self.schema(schema, &format!("{at}/content/{}/schema", escape(&media)), &mut Vec::new())?
-            }
+            Some((media, Some(schema))) => self.schema(
+                schema,
+                &format!("{at}/content/{}/schema", escape(&media)),
+                &mut Vec::new(),
+            )?,
             _ => Value::Bool(true),
         };
         Some(RequestBody {
@@ -545,6 +575,12 @@ impl<'a> Resolver<'a> {
     /// A self-contained JSON Schema 2020-12 copy of `node`, `$ref`s inlined. `stack` holds the
     /// references being expanded, to refuse one that contains itself.
     fn schema(&mut self, node: &Value, at: &str, stack: &mut Vec<String>) -> Option<Value> {
+        self.subschema(node, At::Root(at), stack)
+    }
+
+    /// As `schema`, with the pointer kept as a chain on the stack: most nodes never need it
+    /// written out, and writing it at each node of a deep schema would cost more than the rest.
+    fn subschema(&mut self, node: &Value, at: At<'_>, stack: &mut Vec<String>) -> Option<Value> {
         self.nodes += 1;
         if self.nodes > MAX_EXPANDED_NODES {
             return None;
@@ -555,12 +591,12 @@ impl<'a> Resolver<'a> {
         if let Some(target) = map.get("$ref") {
             let Some(target) = target.as_str() else {
                 self.problems
-                    .push(problem(format!("{at}/$ref"), "$ref must be a string"));
+                    .push(problem(format!("{}/$ref", at.render()), "$ref must be a string"));
                 return None;
             };
             if stack.iter().any(|s| s == target) {
                 self.problems.push(problem(
-                    format!("{at}/$ref"),
+                    format!("{}/$ref", at.render()),
                     format!(
                         "recursive $ref: {} -> {target} (a schema that contains itself cannot be inlined)",
                         stack.join(" -> ")
@@ -568,9 +604,9 @@ impl<'a> Resolver<'a> {
                 ));
                 return None;
             }
-            let found = self.target(target, &format!("{at}/$ref"))?;
+            let found = self.target(target, &format!("{}/$ref", at.render()))?;
             stack.push(target.to_string());
-            let resolved = self.schema(found, target.trim_start_matches('#'), stack);
+            let resolved = self.subschema(found, At::Root(target.trim_start_matches('#')), stack);
             stack.pop();
             let resolved = resolved?;
             // Keywords beside a `$ref` (allowed in 3.1) must also hold.
@@ -580,14 +616,14 @@ impl<'a> Resolver<'a> {
             if siblings.is_empty() {
                 return Some(resolved);
             }
-            let siblings = self.schema(&Value::Object(siblings), at, stack)?;
+            let siblings = self.subschema(&Value::Object(siblings), at, stack)?;
             let mut both = Map::new();
             both.insert("allOf".into(), Value::Array(vec![resolved, siblings]));
             return Some(Value::Object(both));
         }
         let mut out = Map::new();
         for (key, value) in map {
-            let here = format!("{at}/{}", escape(key));
+            let here = At::Key(&at, key);
             let converted = match key.as_str() {
                 // Maps from names to schemas.
                 "properties" | "patternProperties" | "dependentSchemas" | "$defs" | "definitions" => {
@@ -597,7 +633,7 @@ impl<'a> Resolver<'a> {
                     };
                     let mut converted = Map::new();
                     for (name, schema) in entries {
-                        let s = self.schema(schema, &format!("{here}/{}", escape(name)), stack)?;
+                        let s = self.subschema(schema, At::Key(&here, name), stack)?;
                         converted.insert(name.clone(), s);
                     }
                     Value::Object(converted)
@@ -605,20 +641,28 @@ impl<'a> Resolver<'a> {
                 // Lists of schemas.
                 "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
                     let Value::Array(items) = value else {
-                        self.problems.push(problem(&here, "must be an array of schemas"));
+                        self.problems
+                            .push(problem(here.render(), "must be an array of schemas"));
                         return None;
                     };
                     let mut converted = Vec::with_capacity(items.len());
                     for (i, schema) in items.iter().enumerate() {
-                        converted.push(self.schema(schema, &format!("{here}/{i}"), stack)?);
+                        converted.push(self.subschema(schema, At::Index(&here, i), stack)?);
                     }
                     Value::Array(converted)
                 }
                 // One schema.
-                "items" | "additionalProperties" | "not" | "contains" | "if" | "then" | "else"
-                | "propertyNames" | "unevaluatedProperties" | "unevaluatedItems" | "additionalItems" => {
-                    self.schema(value, &here, stack)?
-                }
+                "items"
+                | "additionalProperties"
+                | "not"
+                | "contains"
+                | "if"
+                | "then"
+                | "else"
+                | "propertyNames"
+                | "unevaluatedProperties"
+                | "unevaluatedItems"
+                | "additionalItems" => self.subschema(value, here, stack)?,
                 _ if is_annotation(key) => continue,
                 _ => value.clone(),
             };
@@ -685,8 +729,18 @@ fn is_annotation(key: &str) -> bool {
     key.starts_with("x-")
         || matches!(
             key,
-            "description" | "title" | "example" | "examples" | "externalDocs" | "xml" | "discriminator"
-                | "deprecated" | "readOnly" | "writeOnly" | "$comment" | "summary"
+            "description"
+                | "title"
+                | "example"
+                | "examples"
+                | "externalDocs"
+                | "xml"
+                | "discriminator"
+                | "deprecated"
+                | "readOnly"
+                | "writeOnly"
+                | "$comment"
+                | "summary"
         )
 }
 
@@ -706,7 +760,10 @@ fn error_codes(op: &Value) -> Vec<String> {
     rows.iter()
         .filter_map(Value::as_str)
         .filter_map(|row| row.split_whitespace().nth(1))
-        .filter(|code| code.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()))
+        .filter(|code| {
+            code.chars()
+                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+        })
         .map(str::to_string)
         .collect()
 }

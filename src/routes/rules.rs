@@ -175,7 +175,10 @@ impl Rules {
                 Some("read") => Some(RateClass::Read),
                 Some("write") => Some(RateClass::Write),
                 Some(other) => {
-                    push(&format!("{key}.class"), format!("{other:?} is not \"read\" or \"write\""));
+                    push(
+                        &format!("{key}.class"),
+                        format!("{other:?} is not \"read\" or \"write\""),
+                    );
                     None
                 }
             };
@@ -200,7 +203,10 @@ impl Rules {
             let require_headers = raw.require_headers.unwrap_or_default();
             for name in &require_headers {
                 if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    push(&format!("{key}.require_headers"), format!("{name:?} is not a header name"));
+                    push(
+                        &format!("{key}.require_headers"),
+                        format!("{name:?} is not a header name"),
+                    );
                 }
             }
             rules.push(KeyedRule {

@@ -81,7 +81,15 @@ impl Schemas {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
-        let body_extra = all_of(source.body_extra)
+        // A rule the description already states costs a second check for nothing: only what
+        // the description does not say is compiled (a document that drops it brings it back).
+        let alternatives: Vec<&Value> = source.body.map(|b| b.alternatives.iter().collect()).unwrap_or_default();
+        let body_extra: Vec<Value> = source
+            .body_extra
+            .into_iter()
+            .filter(|fragment| alternatives.is_empty() || !alternatives.iter().all(|doc| implied(doc, fragment)))
+            .collect();
+        let body_extra = all_of(body_extra)
             .map(|s| compile(s, unknown_fields))
             .transpose()
             .map_err(|e| (Part::BodyRule, e))?;
@@ -115,6 +123,33 @@ impl Schemas {
             empty_query_valid,
         })
     }
+}
+
+/// Whether `doc` already says everything `fragment` says: each keyword of the fragment is in
+/// the document with the same value or a tighter bound, property by property. Conservative:
+/// anything it cannot compare counts as not implied.
+fn implied(doc: &Value, fragment: &Value) -> bool {
+    let (Some(doc), Some(fragment)) = (doc.as_object(), fragment.as_object()) else {
+        return false;
+    };
+    fragment.iter().all(|(key, want)| {
+        let Some(have) = doc.get(key) else { return false };
+        match key.as_str() {
+            "properties" => match (have.as_object(), want.as_object()) {
+                (Some(have), Some(want)) => want
+                    .iter()
+                    .all(|(name, w)| have.get(name).is_some_and(|h| implied(h, w))),
+                _ => false,
+            },
+            "maxLength" | "maxItems" | "maximum" | "maxProperties" => {
+                matches!((have.as_f64(), want.as_f64()), (Some(h), Some(w)) if h <= w)
+            }
+            "minLength" | "minItems" | "minimum" | "minProperties" => {
+                matches!((have.as_f64(), want.as_f64()), (Some(h), Some(w)) if h >= w)
+            }
+            _ => have == want,
+        }
+    })
 }
 
 /// Several fragments that must all hold, as one schema.
@@ -209,9 +244,7 @@ fn close_objects(schema: &mut Value, branch: bool) {
 fn names_properties(map: &Map<String, Value>) -> bool {
     map.contains_key("properties")
         || ["allOf", "anyOf", "oneOf"].iter().any(|key| match map.get(*key) {
-            Some(Value::Array(branches)) => branches
-                .iter()
-                .any(|b| b.as_object().is_some_and(names_properties)),
+            Some(Value::Array(branches)) => branches.iter().any(|b| b.as_object().is_some_and(names_properties)),
             _ => false,
         })
 }

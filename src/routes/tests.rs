@@ -73,3 +73,70 @@ fn route_patterns() {
     assert!(RoutePattern::parse("users.list").matches("users.list"));
     assert!(!RoutePattern::parse("users.list").matches("users.get"));
 }
+
+#[test]
+fn builtin_rules_hold_even_when_a_document_drops_them() {
+    use serde_json::json;
+    let doc = json!({
+        "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+        "paths": {"/v2/api/dialing-queues/current": {"post": {
+            "x-scope": "DIALING_QUEUE_READ_WRITE",
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "email": {"type": "string"}, "user_id": {"type": "string"}}
+            }}}}
+        }}}
+    });
+    let d = Description::parse(&doc.to_string(), false, Source::BuiltIn).unwrap();
+    let t = RouteTable::build(&d, &Rules::default(), UnknownFields::Reject).unwrap();
+    let Match::Found(reset) = t.find(&Method::POST, "/v2/api/dialing-queues/current") else {
+        panic!("no reset route")
+    };
+    assert_eq!(&*reset.id, "dialingQueues.resetCurrent");
+    // The document says nothing of length or format: the built-in rule does.
+    assert!(reset.schemas.body_extra.is_some());
+    let long = json!({"name": "x".repeat(256)});
+    assert!(!reset.schemas.body_extra.as_ref().unwrap().is_valid(&long));
+    let bad_email = json!({"email": "nope"});
+    assert!(!reset.schemas.body_extra.as_ref().unwrap().is_valid(&bad_email));
+
+    // The built-in document states both: no second check is compiled.
+    let builtin = table();
+    let Match::Found(reset) = builtin.find(&Method::POST, "/v2/api/dialing-queues/current") else {
+        panic!("no reset route")
+    };
+    assert!(reset.schemas.body_extra.is_none());
+}
+
+#[test]
+fn an_operators_rules_are_checked_against_the_description() {
+    let d = Description::builtin().unwrap();
+    let rules = Rules::parse(
+        r#"
+[operations."GET /v2/api/users"]
+blocked = true
+[operations."POST /v2/api/nowhere"]
+scope = "X"
+"#,
+        Origin::File("rules.toml".into()),
+    )
+    .unwrap();
+    let err = RouteTable::build(&d, &rules, UnknownFields::Reject).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert!(
+        err.problems[0].contains(r#"operations."POST /v2/api/nowhere""#),
+        "{err}"
+    );
+
+    let bad = Rules::parse(
+        "[operations.\"GET /v2/api/users\"]\nblockd = true\nclass = \"fast\"\n",
+        Origin::BuiltIn,
+    )
+    .unwrap_err();
+    let text: Vec<String> = bad.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter().any(|p| p.contains("blockd") && p.contains("unknown key")),
+        "{text:?}"
+    );
+    assert!(text.iter().any(|p| p.contains(".class")), "{text:?}");
+}

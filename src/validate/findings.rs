@@ -38,9 +38,7 @@ impl Findings {
 
     /// The code of the first finding, as an enforcing gateway would have answered it.
     pub fn first_code(&self) -> Option<&'static str> {
-        self.found
-            .first()
-            .map(|e| crate::error::validation_outcome(e).2)
+        self.found.first().map(|e| crate::error::validation_outcome(e).2)
     }
 
     /// Every finding on one line, for the access log: `CODE: message; CODE: message`.

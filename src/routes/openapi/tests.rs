@@ -24,17 +24,26 @@ fn the_builtin_description_has_allos_late_2026_surface() {
     let sms = op(&d, "POST", "/v1/api/sms");
     assert_eq!(sms.body.as_ref().unwrap().alternatives.len(), 2);
     assert_eq!(
-        op(&d, "PUT", "/v2/api/conversations/{contact_number}/action").scope.as_deref(),
+        op(&d, "PUT", "/v2/api/conversations/{contact_number}/action")
+            .scope
+            .as_deref(),
         Some("CONVERSATIONS_WRITE")
     );
     let conversations = op(&d, "GET", "/v2/api/conversations");
     assert!(conversations.query.iter().any(|p| p.name == "pinned"));
     // `$ref`d parameters are resolved.
-    assert!(conversations.query.iter().any(|p| p.name == "page" && p.schema["minimum"] == 1));
+    assert!(conversations
+        .query
+        .iter()
+        .any(|p| p.name == "page" && p.schema["minimum"] == 1));
     let topup = op(&d, "POST", "/v2/api/partner/esims/{id}/topups");
     assert!(topup.headers.iter().any(|h| h.name == "Idempotency-Key" && h.required));
     // `nullable` (3.0) is a null type in 2020-12, inside a resolved `$ref`.
-    let reset = &op(&d, "POST", "/v2/api/dialing-queues/current").body.as_ref().unwrap().alternatives[0];
+    let reset = &op(&d, "POST", "/v2/api/dialing-queues/current")
+        .body
+        .as_ref()
+        .unwrap()
+        .alternatives[0];
     assert_eq!(reset["properties"]["name"]["type"], json!(["string", "null"]));
 }
 
@@ -71,7 +80,10 @@ fn refs_nullable_and_composition_resolve() {
     assert!(body.required);
     let schema = &body.alternatives[0];
     assert_eq!(schema["allOf"][0]["type"], json!(["object", "null"]));
-    assert_eq!(schema["allOf"][0]["properties"]["s"]["oneOf"][1], json!({"type": "integer"}));
+    assert_eq!(
+        schema["allOf"][0]["properties"]["s"]["oneOf"][1],
+        json!({"type": "integer"})
+    );
     assert_eq!(schema["allOf"][1]["properties"]["n"]["enum"], json!([1, 2, null]));
 }
 
@@ -117,7 +129,8 @@ fn every_problem_is_listed_with_its_pointer() {
     .unwrap_err();
     let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
     assert!(
-        text.iter().any(|p| p.contains("/paths/~1a/post/requestBody") && p.contains("points to nothing")),
+        text.iter()
+            .any(|p| p.contains("/paths/~1a/post/requestBody") && p.contains("points to nothing")),
         "{text:?}"
     );
     assert!(text.iter().any(|p| p.contains("recursive $ref")), "{text:?}");

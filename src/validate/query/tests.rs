@@ -24,7 +24,9 @@ fn an_empty_query_is_checked_against_the_required_parameters() {
         "{errors:?}"
     );
     assert!(run(&conversations, Some("allo_number=%2B33612345678")).1.is_empty());
-    assert!(run(&conversations, Some("allo_number=%2B33612345678&pinned=true")).1.is_empty());
+    assert!(run(&conversations, Some("allo_number=%2B33612345678&pinned=true"))
+        .1
+        .is_empty());
 
     let users = route(&table, http::Method::GET, "/v2/api/users");
     assert!(users.schemas.empty_query_valid);
@@ -56,5 +58,8 @@ fn a_renamed_key_is_forwarded_in_its_new_spelling_only() {
 
     // The built-in rule keeps `format: email` on the query.
     let (_, errors) = run(&queue, Some("email=not-an-email"));
-    assert!(errors.iter().any(|e| e.field == "/email" && e.code == "format"), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.field == "/email" && e.code == "format"),
+        "{errors:?}"
+    );
 }

@@ -19,7 +19,9 @@ fn run(body: &str) -> Result<Option<String>, FieldError> {
 #[test]
 fn only_the_key_changes() {
     assert_eq!(
-        run(r#"{ "name" : "Q", "user_pid":"u1" ,"email":null}"#).unwrap().as_deref(),
+        run(r#"{ "name" : "Q", "user_pid":"u1" ,"email":null}"#)
+            .unwrap()
+            .as_deref(),
         Some(r#"{ "name" : "Q", "user_id":"u1" ,"email":null}"#)
     );
     assert_eq!(run(r#"{"name":"Q"}"#).unwrap(), None);
@@ -34,11 +36,15 @@ fn only_the_key_changes() {
 #[test]
 fn both_spellings_must_agree_and_the_old_one_is_dropped() {
     assert_eq!(
-        run(r#"{"user_pid":"u1","user_id":"u1","name":"x"}"#).unwrap().as_deref(),
+        run(r#"{"user_pid":"u1","user_id":"u1","name":"x"}"#)
+            .unwrap()
+            .as_deref(),
         Some(r#"{"user_id":"u1","name":"x"}"#)
     );
     assert_eq!(
-        run(r#"{"name":"x", "user_id":"u1" , "user_pid" : "u1" }"#).unwrap().as_deref(),
+        run(r#"{"name":"x", "user_id":"u1" , "user_pid" : "u1" }"#)
+            .unwrap()
+            .as_deref(),
         Some(r#"{"name":"x", "user_id":"u1"  }"#)
     );
     let conflict = run(r#"{"user_pid":"u1","user_id":"u2"}"#).unwrap_err();

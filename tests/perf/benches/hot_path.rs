@@ -22,7 +22,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request};
 
 use allo_gateway::auth::{token_hash_hex, Callers};
-use allo_gateway::config::{CallerConfig, UnknownFields};
+use allo_gateway::config::{CallerConfig, UnknownFields, ValidationMode};
 use allo_gateway::metrics::Metrics;
 use allo_gateway::routes::{Match, Route, RouteTable};
 use allo_gateway::secret::Secret;
@@ -56,15 +56,15 @@ fn validation(c: &mut Criterion) {
     let headers = json_headers();
     let valid = Bytes::from_static(RESET_BODY.as_bytes());
     let invalid = Bytes::from(format!(r#"{{"name":"{}","email":"not an email"}}"#, "a".repeat(256)));
-    assert!(check_body(&reset.schemas, &headers, &valid).is_ok());
-    assert!(check_body(&reset.schemas, &headers, &invalid).is_err());
+    assert!(check_body(reset, &headers, &valid).result.is_ok());
+    assert!(check_body(reset, &headers, &invalid).result.is_err());
 
     let mut g = c.benchmark_group("validate");
     g.bench_function("check_body/reset_valid", |b| {
-        b.iter(|| check_body(black_box(&reset.schemas), black_box(&headers), black_box(&valid)))
+        b.iter(|| check_body(black_box(reset), black_box(&headers), black_box(&valid)))
     });
     g.bench_function("check_body/reset_invalid", |b| {
-        b.iter(|| check_body(black_box(&reset.schemas), black_box(&headers), black_box(&invalid)))
+        b.iter(|| check_body(black_box(reset), black_box(&headers), black_box(&invalid)))
     });
     g.bench_function("parse_strict/reset_valid", |b| {
         b.iter(|| parse_strict(black_box(RESET_BODY.as_bytes())))
@@ -112,6 +112,7 @@ fn caller_configs(n: usize) -> Vec<CallerConfig> {
                 scopes: (i % 3 == 0).then(|| vec!["DIALING_QUEUE_READ_WRITE".to_string(), "USERS_READ".to_string()]),
                 rate: None,
                 routes: (i % 3 == 0).then(|| vec!["dialingQueues.*".to_string(), "users.list".to_string()]),
+                validation: None,
             }
         })
         .collect()
@@ -130,7 +131,7 @@ fn bearer(token: &str) -> HeaderMap {
 
 fn authentication(c: &mut Criterion) {
     let configs = caller_configs(100);
-    let callers = Callers::new(&configs);
+    let callers = Callers::new(&configs, ValidationMode::Enforce);
     let known = bearer("perf-token-057");
     let unknown = bearer("perf-token-999");
     let restricted = bearer("perf-token-057"); // 57 % 3 == 0: scopes and routes set
@@ -145,7 +146,9 @@ fn authentication(c: &mut Criterion) {
     assert!(caller.authorize(reset).is_ok());
 
     let mut g = c.benchmark_group("auth");
-    g.bench_function("callers_new/100", |b| b.iter(|| Callers::new(black_box(&configs))));
+    g.bench_function("callers_new/100", |b| {
+        b.iter(|| Callers::new(black_box(&configs), ValidationMode::Enforce))
+    });
     g.bench_function("authenticate/known_of_100", |b| {
         b.iter(|| callers.authenticate(black_box(&known)).is_ok())
     });
