@@ -105,6 +105,7 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     team_files_refused: Gauge,
     key_switches: Family<KeySwitchLabels, Counter>,
+    team_key_valid: Family<TeamLabels, Gauge>,
     series: RwLock<SeriesCache>,
 }
 
@@ -150,6 +151,7 @@ impl Metrics {
             last_reload_ok: Gauge::default(),
             team_files_refused: Gauge::default(),
             key_switches: Family::default(),
+            team_key_valid: Family::default(),
             series: RwLock::default(),
         };
         m.last_reload_ok.set(1);
@@ -210,6 +212,11 @@ impl Metrics {
             "key_switches",
             "Switches of a team to its other Allo key after Allo refused one, by team and the key switched to",
             m.key_switches.clone(),
+        );
+        r.register(
+            "team_key_valid",
+            "What Allo said of the team's key at the last check (verify_keys): 1 valid, 0 refused, -1 unknown (Allo unreachable or failing)",
+            m.team_key_valid.clone(),
         );
         m
     }
@@ -315,13 +322,28 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition for `/metrics`.
+    /// The state of a team's key as Allo last described it: `Some(valid)`, or `None` when the
+    /// last check could not tell.
+    pub fn team_key(&self, team: &str, valid: Option<bool>) {
+        let value = valid.map_or(-1, i64::from);
+        self.team_key_valid
+            .get_or_create(&TeamLabels { team: team.to_owned() })
+            .set(value);
+    }
+
+    /// Drops the series of a team no longer configured, or no longer checked: a stale 1 would
+    /// vouch for a key nobody asks about.
+    pub fn forget_team_key(&self, team: &str) {
+        self.team_key_valid.remove(&TeamLabels { team: team.to_owned() });
+    }
+
     /// Exposes the shared team budgets' Redis counters (zero while `[ratelimit.redis]` is not
     /// set), read at each scrape from `stats`, which every reload carries over.
     pub fn watch_redis(&mut self, stats: Arc<RedisStats>) {
         self.registry.register_collector(Box::new(RedisCounters(stats)));
     }
 
+    /// The text exposition for `/metrics`.
     pub fn render(&self) -> String {
         let mut text = String::with_capacity(16 * 1024);
         if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {

@@ -96,3 +96,8 @@ pub(super) struct KeySwitchLabels {
     pub team: String,
     pub to: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct TeamLabels {
+    pub team: String,
+}
