@@ -304,3 +304,48 @@ async fn the_key_is_asked_about_again_after_each_reload() {
         .all(|c| c.all("authorization") == [format!("Api-Key {KEY}")]));
     assert_no_secret(&gw);
 }
+
+#[tokio::test]
+async fn a_team_without_read_budget_is_skipped_not_waited_for() {
+    let up = Capture::start().await;
+    // Allo's 429 holds the team's read budget for half a minute (`ratelimit`).
+    up.set(Canned {
+        status: 429,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("retry-after".into(), "30".into()),
+        ],
+        body: r#"{"error":{"type":"rate_limit_error","code":"RATE_LIMIT_EXCEEDED"}}"#.into(),
+        ..Canned::default()
+    });
+    let cfg = TestConfig::new(&config(&up.url(), ""));
+    let path = cfg.path();
+    let env = [
+        ("VERIFY_KEY", KEY),
+        ("ALLO_GATEWAY_LOG", "info,allo_gateway::keycheck=debug"),
+    ];
+    let gw = GatewayProcess::start(cfg, &env);
+    let auth = format!("Bearer {CRM_TOKEN}");
+    assert_eq!(
+        send(gw.addr, "GET", "/v2/api/users", &[("authorization", &auth)], "")
+            .await
+            .status,
+        429
+    );
+
+    up.set(described());
+    std::fs::write(&path, config(&up.url(), "verify_keys = true\nverify_interval = \"1h\"")).unwrap();
+    gw.signal("HUP");
+    eventually(&gw, "the skipped check", || async {
+        events(&gw, "no budget or slot to spare")
+            .iter()
+            .any(|e| e["team"] == "sales")
+    })
+    .await;
+    assert!(me_requests(&up).is_empty(), "{:?}", me_requests(&up));
+    let report = detail(&gw).await;
+    assert_eq!((&report["ready"], &report["verify_keys"]), (&true.into(), &true.into()));
+    assert_eq!(report["teams"]["sales"]["key"], "unknown");
+    assert!(!metrics(&gw).await.contains("team_key_valid{"));
+    assert_no_secret(&gw);
+}
