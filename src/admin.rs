@@ -3,6 +3,13 @@
 //! Needs no caller token, so it binds to loopback by default and must not be exposed beyond
 //! the pod or host. A failed reload does not make the gateway unready: the previous config
 //! keeps serving.
+//!
+//! `/readyz?verbose` answers with the same status, and in JSON says why and what each team's
+//! key can do, as Allo last described it (`keycheck`, with `[upstream] verify_keys`):
+//! `{"ready": true, "verify_keys": true, "teams": {"sales": {"key": "valid", "scopes": [...],
+//! "checked_at": "..."}}}`, `key` being `valid`, `invalid` or `unknown`. Plain `/readyz` keeps
+//! its one-word body for probes. Readiness never depends on the key check: an unreachable Allo
+//! must not take the gateway out of service.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,8 +47,16 @@ pub async fn handle<B>(gateway: Arc<Gateway>, ready: Arc<Readiness>, request: Re
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" if ready.get() && !gateway.is_draining() => text(StatusCode::OK, "ready\n"),
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/readyz" => {
+            let is_ready = ready.get() && !gateway.is_draining();
+            if verbose(request.uri().query()) {
+                readiness_detail(&gateway, is_ready)
+            } else if is_ready {
+                text(StatusCode::OK, "ready\n")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            }
+        }
         _ => {
             let mut response = Response::new(full(gateway.metrics.render()));
             response.headers_mut().insert(
@@ -51,6 +66,28 @@ pub async fn handle<B>(gateway: Arc<Gateway>, ready: Arc<Readiness>, request: Re
             response
         }
     }
+}
+
+/// `?verbose` (or `verbose=...`) among the query's parameters.
+fn verbose(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")))
+}
+
+fn readiness_detail(gateway: &Gateway, is_ready: bool) -> Response<Body> {
+    let rt = gateway.runtime();
+    let detail = serde_json::json!({
+        "ready": is_ready,
+        "verify_keys": rt.config.verify.enabled,
+        "teams": gateway.key_checks.report(rt.config.teams.iter().map(|t| t.id.as_str())),
+    });
+    let mut response = Response::new(full(format!("{detail}\n")));
+    if !is_ready {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {

@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod error;
 pub mod framing;
 pub mod ids;
+pub mod keycheck;
 pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
@@ -226,6 +227,7 @@ async fn run(path: PathBuf) -> u8 {
     }
 
     reload::start(gateway.clone(), path);
+    keycheck::start(gateway.clone());
     log_listening("gateway", &listener);
     ready.set(true);
     let gw = gateway.clone();

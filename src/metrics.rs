@@ -109,6 +109,7 @@ pub struct Metrics {
     spec_drift: Family<DriftLabels, Counter>,
     /// When each route's drift was last logged (a warn line at most once a minute per route).
     drift_logged: Mutex<HashMap<Arc<str>, Instant>>,
+    team_key_valid: Family<TeamLabels, Gauge>,
     series: RwLock<SeriesCache>,
 }
 
@@ -178,6 +179,7 @@ impl Metrics {
             validation_reported: Family::default(),
             spec_drift: Family::default(),
             drift_logged: Mutex::default(),
+            team_key_valid: Family::default(),
             series: RwLock::default(),
         };
         m.last_reload_ok.set(1);
@@ -248,6 +250,11 @@ impl Metrics {
             "spec_drift",
             "Answers that show Allo's API differs from the description in force, by route id and kind (refused_valid, route_gone)",
             m.spec_drift.clone(),
+        );
+        r.register(
+            "team_key_valid",
+            "What Allo said of the team's key at the last check (verify_keys): 1 valid, 0 refused, -1 unknown (Allo unreachable or failing)",
+            m.team_key_valid.clone(),
         );
         m
     }
@@ -384,13 +391,28 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition for `/metrics`.
+    /// The state of a team's key as Allo last described it: `Some(valid)`, or `None` when the
+    /// last check could not tell.
+    pub fn team_key(&self, team: &str, valid: Option<bool>) {
+        let value = valid.map_or(-1, i64::from);
+        self.team_key_valid
+            .get_or_create(&TeamLabels { team: team.to_owned() })
+            .set(value);
+    }
+
+    /// Drops the series of a team no longer configured, or no longer checked: a stale 1 would
+    /// vouch for a key nobody asks about.
+    pub fn forget_team_key(&self, team: &str) {
+        self.team_key_valid.remove(&TeamLabels { team: team.to_owned() });
+    }
+
     /// Exposes the shared team budgets' Redis counters (zero while `[ratelimit.redis]` is not
     /// set), read at each scrape from `stats`, which every reload carries over.
     pub fn watch_redis(&mut self, stats: Arc<RedisStats>) {
         self.registry.register_collector(Box::new(RedisCounters(stats)));
     }
 
+    /// The text exposition for `/metrics`.
     pub fn render(&self) -> String {
         let mut text = String::with_capacity(16 * 1024);
         if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {

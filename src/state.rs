@@ -4,7 +4,9 @@
 //! with their key paths like any other config problem. `Gateway` holds the current state
 //! behind an atomic pointer so a reload can swap it while requests finish on the old one; what
 //! must outlive a config (spent rate-limit budgets, which key of a team works, the metrics)
-//! is handed from the old state to the new one by `Runtime::inherit`.
+//! is handed from the old state to the new one by `Runtime::inherit`. What Allo said about
+//! each team's key (`keycheck`) lives in the `Gateway` itself, beside the metrics, so no
+//! reload drops it; each swap is announced (`Gateway::swaps`) so the key check runs again.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +17,7 @@ use arc_swap::ArcSwap;
 use crate::auth::Callers;
 use crate::config::{Config, ConfigError, Problems, UpstreamTarget};
 use crate::ids::IdMap;
+use crate::keycheck::KeyChecks;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::routes::{Description, RoutePattern, RouteTable, Rules};
@@ -286,6 +289,10 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     draining: AtomicBool,
     pub metrics: Arc<Metrics>,
+    /// What Allo last said about each team's key; outlives every reload.
+    pub key_checks: KeyChecks,
+    /// Counts swaps, so a task that depends on the config learns of each new one.
+    swapped: tokio::sync::watch::Sender<u64>,
 }
 
 impl Gateway {
@@ -294,7 +301,14 @@ impl Gateway {
             metrics: runtime.metrics.clone(),
             runtime: ArcSwap::from_pointee(runtime),
             draining: AtomicBool::new(false),
+            key_checks: KeyChecks::default(),
+            swapped: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes each time a new state is swapped in.
+    pub fn swaps(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.swapped.subscribe()
     }
 
     /// The state a request runs on from start to end, even if a reload happens meanwhile.
@@ -307,6 +321,8 @@ impl Gateway {
     pub fn swap(&self, mut runtime: Runtime) {
         runtime.inherit(&self.runtime.load());
         self.runtime.store(Arc::new(runtime));
+        // After the store: whoever sees the new count then loads the new state.
+        self.swapped.send_modify(|count| *count = count.wrapping_add(1));
     }
 
     pub fn start_draining(&self) {

@@ -124,3 +124,45 @@ fn toml_error_path(error: &toml::de::Error, text: &str) -> String {
         None => "(file)".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEAM: &str = "[[teams]]\nid = \"sales\"\napi_key = { env = \"K\" }\n";
+
+    fn upstream(keys: &str) -> Result<Config, ConfigError> {
+        from_str(
+            &format!("[upstream]\nurl = \"sandbox\"\n{keys}\n{TEAM}"),
+            Path::new("."),
+        )
+    }
+
+    #[test]
+    fn key_checks_are_off_by_default_and_their_interval_is_never_zero() {
+        let default = upstream("").unwrap().verify;
+        assert_eq!(
+            default,
+            VerifyKeys {
+                enabled: false,
+                interval: std::time::Duration::from_secs(600)
+            }
+        );
+        let set = upstream("verify_keys = true\nverify_interval = \"250ms\"")
+            .unwrap()
+            .verify;
+        assert_eq!(
+            set,
+            VerifyKeys {
+                enabled: true,
+                interval: std::time::Duration::from_millis(250)
+            }
+        );
+        for bad in ["verify_interval = \"0s\"", "verify_interval = \"often\""] {
+            let problems = upstream(bad).unwrap_err().problems;
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].path, "upstream.verify_interval");
+        }
+        assert!(upstream("verify_keys = \"yes\"").is_err());
+    }
+}

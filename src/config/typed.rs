@@ -14,6 +14,9 @@ use crate::secret::SecretSource;
 pub struct Config {
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
+    /// `[upstream] verify_keys` and `verify_interval`: kept apart from `UpstreamConfig`, whose
+    /// equality decides whether a reload keeps the connection pool, which these do not touch.
+    pub verify: VerifyKeys,
     pub routes: RoutesPolicy,
     pub api: ApiConfig,
     pub log: LogConfig,
@@ -69,6 +72,15 @@ pub struct UpstreamConfig {
     pub ca_file: Option<PathBuf>,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
+}
+
+/// Whether and how often each team's key is described by Allo (`GET /v2/api/me`, see
+/// `keycheck`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyKeys {
+    pub enabled: bool,
+    /// Between two rounds of checks; never zero.
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -59,6 +59,11 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
         ),
     };
 
+    let verify = VerifyKeys {
+        enabled: u.verify_keys.unwrap_or(false),
+        interval: duration(p, "upstream.verify_interval", u.verify_interval, "10m"),
+    };
+
     let routes = RoutesPolicy {
         unknown: choice(
             p,
@@ -125,6 +130,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
     Config {
         server,
         upstream,
+        verify,
         routes,
         api,
         log,

@@ -108,3 +108,8 @@ pub(super) struct KeySwitchLabels {
     pub team: String,
     pub to: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct TeamLabels {
+    pub team: String,
+}
