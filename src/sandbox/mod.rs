@@ -1,21 +1,31 @@
-//! The built-in Allo emulator ("sandbox"): answers the Power Dialer and user endpoints of
-//! `https://api.withallo.com` from in-memory, per-team state, with Allo's authentication, rate
+//! The built-in Allo emulator ("sandbox"): answers the Power Dialer, user, conversation-note
+//! and pin endpoints of `https://api.withallo.com` from in-memory, per-team state, with Allo's authentication, rate
 //! limits, headers and error envelope, so the gateway (or a developer, via `serve`) can be run
 //! and tested with no secrets and no network. A request's life reads top to bottom in
 //! `Sandbox::handle`: request id -> API key -> rate limit -> route -> endpoint handler. What
 //! each step knows lives in its own file: `roster` (seeded users), `target` (teammate
 //! targeting), `queue` (queue model and JSON shapes), `dialer` (queue state and operations),
-//! `queues` and `users` (endpoint handlers), `phone` (E.164), `limits` (per-key windows),
-//! `clock`, `input`, `routes`, `respond`, `serve` (standalone HTTP/1.1 server).
+//! `notebook` (notes state), `queues`, `users`, `me`, `notes` and `pins` (endpoint handlers;
+//! `pins` keeps its small state too), `conversation` (contact and Allo numbers), `page`
+//! (pagination), `phone` (E.164), `limits` (per-key windows), `clock`, `input`, `catalogue`
+//! (the operations known, as data) and `routes` (matching them), `respond`, `serve`
+//! (standalone HTTP/1.1 server).
 //!
 //! Teams never share state: each configured key maps to one team with its own roster, limits
 //! and queues. If two teams are configured with the same key, the first one listed wins.
 
+mod catalogue;
 mod clock;
+mod conversation;
 mod dialer;
 mod input;
 mod limits;
+mod me;
+mod notebook;
+mod notes;
+mod page;
 mod phone;
+mod pins;
 mod queue;
 mod queues;
 mod respond;
@@ -40,6 +50,8 @@ use self::clock::Clock;
 use self::dialer::Dialer;
 use self::input::Query;
 use self::limits::{Class, KeyLimits};
+use self::notebook::Notebook;
+use self::pins::Pins;
 use self::respond::{finish, ApiError, Reply};
 use self::routes::{Emulated, Route};
 use crate::ids::{acceptable_request_id, new_request_id};
@@ -47,6 +59,8 @@ use crate::secret::Secret;
 
 pub use self::clock::ManualClock;
 pub use self::limits::{READ_PER_SECOND, WRITE_PER_SECOND};
+pub use self::notebook::{NOTE_MAX_CHARS, SEEDED_NOTE_ALLO_NUMBER, SEEDED_NOTE_CONTACT, SEEDED_NOTE_ID};
+pub use self::pins::MAX_PINS;
 pub use self::roster::{Role, Roster, User};
 pub use self::serve::{serve, MAX_BODY_BYTES};
 
@@ -63,13 +77,31 @@ pub(crate) struct Team {
     roster: Roster,
     limits: Mutex<KeyLimits>,
     dialer: Mutex<Dialer>,
+    notes: Mutex<Notebook>,
+    pins: Mutex<Pins>,
+}
+
+/// A panic while holding a team lock cannot happen by design, but if one ever did, the state
+/// is still valid (every operation checks before it changes anything), so keep serving rather
+/// than propagate the poison.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Team {
-    /// The team's queues. A panic while holding the lock cannot happen by design, but if one
-    /// ever did, the state is still a valid `Dialer`, so keep serving rather than propagate.
+    /// The team's queues.
     pub(crate) fn dialer(&self) -> MutexGuard<'_, Dialer> {
-        self.dialer.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.dialer)
+    }
+
+    /// The team's conversation notes.
+    pub(crate) fn notes(&self) -> MutexGuard<'_, Notebook> {
+        lock(&self.notes)
+    }
+
+    /// The team's pinned conversations.
+    pub(crate) fn pins(&self) -> MutexGuard<'_, Pins> {
+        lock(&self.pins)
     }
 }
 
@@ -105,14 +137,23 @@ impl Sandbox {
     }
 
     fn build(teams: Vec<(String, Secret)>, clock: Clock) -> Sandbox {
+        let now = clock.timestamp();
         let teams = teams
             .into_iter()
-            .map(|(id, key)| Team {
-                roster: Roster::seed(&id),
-                id,
-                key,
-                limits: Mutex::new(KeyLimits::default()),
-                dialer: Mutex::new(Dialer::default()),
+            .map(|(id, key)| {
+                let roster = Roster::seed(&id);
+                // The seeded note's author is a teammate, never the key owner (see notebook.rs).
+                let author = roster.users().get(1).unwrap_or(roster.owner());
+                let notes = Notebook::seeded(&author.id, &now);
+                Team {
+                    id,
+                    key,
+                    roster,
+                    limits: Mutex::new(KeyLimits::default()),
+                    dialer: Mutex::new(Dialer::default()),
+                    notes: Mutex::new(notes),
+                    pins: Mutex::new(Pins::default()),
+                }
             })
             .collect();
         Sandbox { teams, clock }
@@ -160,7 +201,7 @@ impl Sandbox {
             body: req.body(),
         };
         match endpoint {
-            Emulated::Me => users::me(&call),
+            Emulated::Me => me::me(&call),
             Emulated::UsersList => users::list(&call),
             Emulated::UsersGet => users::get(&call, param),
             Emulated::QueueGet => queues::get_current(&call),
@@ -169,6 +210,13 @@ impl Sandbox {
             Emulated::QueueAppend => queues::append(&call),
             Emulated::QueueClear => queues::clear(&call),
             Emulated::QueueReassign => queues::reassign(&call, param),
+            Emulated::NotesList => notes::list(&call, param),
+            Emulated::NoteCreate => notes::create(&call, param),
+            Emulated::NoteGet => notes::get(&call, param),
+            Emulated::NoteUpdate => notes::update(&call, param),
+            Emulated::NoteDelete => notes::delete(&call, param),
+            Emulated::Pin => pins::pin(&call, param),
+            Emulated::Unpin => pins::unpin(&call, param),
         }
     }
 

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::dialer::{Changes, ClearError, ClearFilter, Dnd, LimitReached, Voicemail, Who, CAPACITY};
 use super::input::{char_len, Fields};
+use super::page::Page;
 use super::phone;
 use super::respond::{ApiError, Reply};
 use super::target::Target;
@@ -41,46 +42,17 @@ fn done(fields: Fields<'_>) -> Result<(), ApiError> {
 /// GET /v2/api/dialing-queues/current — one page of the current queue's numbers.
 pub(crate) fn get_current(call: &Call<'_>) -> Result<Reply, ApiError> {
     let target = Target::from_query(&call.query)?;
-    let page = call.query.integer("page")?.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::validation("INVALID_QUERY_PARAMETER", "page: must be at least 1").with_param("page"));
-    }
-    let size = match call.query.get("size") {
-        None => 20,
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|s| (1..=100).contains(s))
-            .ok_or_else(|| {
-                ApiError::validation("INVALID_PAGE_SIZE", "size: must be an integer from 1 to 100").with_param("size")
-            })?,
-    };
+    let page = Page::from_query(&call.query)?;
     let assignee = target.resolve(&call.team.roster)?;
     let dialer = call.team.dialer();
     let Some(queue) = dialer.current(&assignee.id) else {
         // Allo answers 200 with an empty page and no `queue` key when there is no queue.
-        return Ok(Reply::ok(json!({
-            "data": [],
-            "pagination": {"page": page, "size": size, "total_count": 0, "total_pages": 0, "has_more": false},
-        })));
+        return Ok(Reply::ok(json!({"data": [], "pagination": page.meta(0)})));
     };
-    let total = queue.numbers.len() as u64;
-    let total_pages = total.div_ceil(size);
-    let skip = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
-    let take = usize::try_from(size).unwrap_or(usize::MAX);
-    let data: Vec<Value> = queue
-        .numbers
-        .iter()
-        .skip(skip)
-        .take(take)
-        .map(|n| n.to_json())
-        .collect();
+    let data: Vec<Value> = page.window(&queue.numbers).iter().map(|n| n.to_json()).collect();
     Ok(Reply::ok(json!({
         "data": data,
-        "pagination": {
-            "page": page, "size": size, "total_count": total,
-            "total_pages": total_pages, "has_more": page < total_pages,
-        },
+        "pagination": page.meta(queue.numbers.len()),
         "queue": queue.to_json(false),
     })))
 }

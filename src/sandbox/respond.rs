@@ -12,18 +12,32 @@ use serde_json::Value;
 use super::limits::Verdict;
 use crate::envelope::{ErrorBody, FieldError};
 
-/// A successful answer: status and JSON document.
+/// A successful answer: status and JSON document (`None` for a 204, which has no body).
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub status: StatusCode,
-    pub body: Value,
+    pub body: Option<Value>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Reply {
         Reply {
             status: StatusCode::OK,
-            body,
+            body: Some(body),
+        }
+    }
+
+    pub fn created(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            body: Some(body),
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
         }
     }
 }
@@ -92,6 +106,10 @@ impl ApiError {
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "permission_error", code, message.into())
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict_error", code, message.into())
     }
 
     pub fn rate_limited(limit: u32, class: &str, retry_after: u64) -> Self {
@@ -168,9 +186,13 @@ impl ApiError {
 /// Builds the final response. `limits` is `None` only before the key is authenticated.
 pub(crate) fn finish(outcome: Result<Reply, ApiError>, request_id: &str, limits: Option<&Verdict>) -> Response<Bytes> {
     let (status, body, retry_after, allow) = match outcome {
-        Ok(reply) => {
-            let bytes = serde_json::to_vec(&reply.body).unwrap_or_default();
-            (reply.status, Bytes::from(bytes), None, None)
+        Ok(Reply { status, body: None }) => (status, None, None, None),
+        Ok(Reply {
+            status,
+            body: Some(body),
+        }) => {
+            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            (status, Some(Bytes::from(bytes)), None, None)
         }
         Err(err) => {
             let retryable = err.retryable();
@@ -181,13 +203,17 @@ pub(crate) fn finish(outcome: Result<Reply, ApiError>, request_id: &str, limits:
             body.param = info.param;
             body.errors = info.errors;
             body.retry_after_seconds = info.retry_after_seconds;
-            (info.status, body.to_bytes(), info.retry_after_seconds, info.allow)
+            (info.status, Some(body.to_bytes()), info.retry_after_seconds, info.allow)
         }
     };
-    let mut response = Response::new(body);
+    // A body-less answer (204) carries no Content-Type: there is nothing to describe.
+    let has_body = body.is_some();
+    let mut response = Response::new(body.unwrap_or_default());
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if has_body {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), value);
     }
@@ -231,6 +257,18 @@ mod tests {
         assert_eq!(v["error"]["request_id"], "req_abc");
         assert_eq!(v["error"]["retryable"], true);
         assert_eq!(v["error"]["retry_after_seconds"], 1);
+    }
+
+    #[test]
+    fn no_content_has_no_body_and_no_content_type() {
+        let resp = finish(Ok(Reply::no_content()), "req_abc", None);
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        assert!(resp.body().is_empty());
+        assert!(resp.headers().get(CONTENT_TYPE).is_none());
+        assert_eq!(resp.headers()["x-request-id"], "req_abc");
+        let created = finish(Ok(Reply::created(serde_json::json!({"data": 1}))), "req_abc", None);
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(created.headers()[CONTENT_TYPE], "application/json");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! End-to-end tests of `Sandbox::handle` on plain `http::Request`s: two teams on a
 //! `ManualClock`, so rate limits are exercised without sleeping. `dialing.rs` walks the Power
-//! Dialer, `platform.rs` covers auth, limits, routing, users and hostile input.
+//! Dialer, `notes.rs` conversation notes, `pins.rs` pinning, `platform.rs` auth, limits,
+//! routing, `/me`, users and hostile input.
 
 mod dialing;
+mod notes;
+mod pins;
 mod platform;
 
 use std::time::Duration;
@@ -75,11 +78,18 @@ impl Harness {
         self.send(req)
     }
 
+    /// A 204 has no body and no Content-Type (its `json` is `null`); every other answer is JSON.
     pub fn send(&self, req: Request<Bytes>) -> Answer {
         let resp = self.sandbox.handle(req);
         let status = resp.status();
-        assert_eq!(resp.headers()["content-type"], "application/json");
-        let json = serde_json::from_slice(resp.body()).expect("every answer is JSON");
+        let json = if status == StatusCode::NO_CONTENT {
+            assert!(resp.body().is_empty(), "a 204 has no body");
+            assert!(resp.headers().get("content-type").is_none());
+            Value::Null
+        } else {
+            assert_eq!(resp.headers()["content-type"], "application/json");
+            serde_json::from_slice(resp.body()).expect("every answer with a body is JSON")
+        };
         Answer {
             status,
             headers: resp.headers().clone(),

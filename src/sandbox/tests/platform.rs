@@ -153,6 +153,103 @@ fn routing_of_other_endpoints() {
 }
 
 #[test]
+fn newer_operations_are_known_and_removed_ones_are_not() {
+    let h = Harness::new();
+    for (method, path) in [
+        ("GET", "/v2/api/threads?contact_number=%2B33612345678"),
+        ("POST", "/v2/api/threads/thr_1/resolve"),
+        ("GET", "/v2/api/partner/accounts/price"),
+        ("PUT", "/v2/api/partner/esims/esim_1/tier"),
+        ("GET", "/v2/api/crm/people/per_1/notes"),
+    ] {
+        let a = h.call(SALES_KEY, method, path, None);
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::NOT_IMPLEMENTED, "NOT_EMULATED"),
+            "{method} {path}"
+        );
+    }
+    let partner = h.call(SALES_KEY, "GET", "/v2/api/partner/accounts/price", None);
+    assert!(partner.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("GET /v2/api/partner/accounts/price"));
+
+    // The deal writes the late-2026 document removed: unknown path, or a path known for GET only.
+    let create = h.call(SALES_KEY, "POST", "/v2/api/crm/deals", Some(json!({"name": "x"})));
+    assert_eq!(
+        (create.status, create.code()),
+        (StatusCode::NOT_FOUND, "ENDPOINT_NOT_FOUND")
+    );
+    for method in ["PATCH", "DELETE"] {
+        let a = h.call(SALES_KEY, method, "/v2/api/crm/deals/deal_1", None);
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(a.headers["allow"], "GET");
+    }
+    // Paths seen only in third-party code are no longer recognised.
+    let list = h.call(SALES_KEY, "GET", "/v2/api/dialing-queues", None);
+    assert_eq!(list.code(), "ENDPOINT_NOT_FOUND");
+}
+
+#[test]
+fn me_answers_in_the_documented_shape() {
+    let h = Harness::new();
+    let me = h.call(SALES_KEY, "GET", "/v2/api/me", None);
+    assert_eq!(me.status, StatusCode::OK);
+    let data = me.json["data"].as_object().unwrap();
+    for key in ["api_key_id", "scopes", "endpoints", "team", "rate_limits"] {
+        assert!(data.contains_key(key), "{key}");
+    }
+    assert!(data["api_key_id"].as_str().unwrap().starts_with("key_"));
+    assert_eq!(data["team"], json!({"id": "sales", "name": "sales (sandbox)"}));
+    let scopes: Vec<&str> = data["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(scopes.len(), 20);
+    for scope in [
+        "NOTES_READ",
+        "NOTES_WRITE",
+        "THREADS_WRITE",
+        "PARTNER",
+        "CONVERSATIONS_WRITE",
+    ] {
+        assert!(scopes.contains(&scope), "{scope}");
+    }
+    assert!(!scopes.contains(&"CRM_DELETE"), "no operation of the document needs it");
+    let endpoints = data["endpoints"].as_array().unwrap();
+    let has = |method: &str, path: &str, scope: &str| {
+        endpoints
+            .iter()
+            .any(|e| e["method"] == method && e["path"] == path && e["scope"] == scope)
+    };
+    assert!(has(
+        "POST",
+        "/v2/api/conversations/{contact_number}/notes",
+        "NOTES_WRITE"
+    ));
+    assert!(has("GET", "/v2/api/conversations/notes/{id}", "NOTES_READ"));
+    assert!(has(
+        "PUT",
+        "/v2/api/conversations/{contact_number}/pin",
+        "CONVERSATIONS_WRITE"
+    ));
+    assert!(has("GET", "/v2/api/users", "USERS_READ"));
+    assert!(
+        !endpoints.iter().any(|e| e["path"] == "/v2/api/threads"),
+        "only what is emulated"
+    );
+    let me_entry = endpoints.iter().find(|e| e["path"] == "/v2/api/me").unwrap();
+    assert!(me_entry.get("scope").is_none(), "/me needs no scope");
+    for entry in endpoints {
+        assert!(entry["method"].is_string() && entry["path"].is_string());
+        assert!(entry.get("scope").is_none_or(|s| s.is_string()));
+    }
+}
+
+#[test]
 fn me_and_users_come_from_the_roster() {
     let h = Harness::new();
     let me = h.call(SALES_KEY, "GET", "/v2/api/me", None);
@@ -167,7 +264,7 @@ fn me_and_users_come_from_the_roster() {
         .as_array()
         .unwrap()
         .contains(&json!("DIALING_QUEUE_READ_WRITE")));
-    assert_eq!(data["endpoints"].as_array().unwrap().len(), 9);
+    assert_eq!(data["endpoints"].as_array().unwrap().len(), 16);
     assert!(!me.json.to_string().contains(SALES_KEY), "the key is never echoed");
 
     let users = h.call(SALES_KEY, "GET", "/v2/api/users", None);
@@ -210,6 +307,11 @@ fn hostile_input_never_panics() {
         "/v2/api/users/%00",
         "/v2/api/users?role",
         "/v2/api/dialing-queues/current?user_id=&email=",
+        "/v2/api/conversations/%FF/notes?allo_number=%FF&page=0",
+        "/v2/api/conversations/+33612345678/notes?allo_number=+&size=18446744073709551616",
+        "/v2/api/conversations/notes/note_seeded_by_bob",
+        "/v2/api/conversations/notes/",
+        "/v2/api/conversations/%2B/pin?allo_number=%00",
     ];
     let bodies = [
         None,
@@ -219,6 +321,7 @@ fn hostile_input_never_panics() {
         Some("{\"numbers\":[{\"number\":\"\u{1F4DE}\"}]}"),
         Some("{\"numbers\":[{\"number\":\"+١٢٣٤٥٦٧٨٩\"}],\"user_id\":null}"),
         Some("{\"name\":{\"nested\":[1,2,3]},\"user_id\":7,\"email\":false}"),
+        Some("{\"content\":\"\u{1F4DE}\",\"allo_number\":\"+33 (0)1 87\",\"sender_id\":[]}"),
         Some("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"),
     ];
     for method in methods {
