@@ -283,7 +283,8 @@ async fn run_sandbox(path: PathBuf, listen: std::net::SocketAddr) -> u8 {
         }
     };
     log_listening("sandbox", &listener);
-    match sandbox::serve(listener, Arc::new(sandbox::Sandbox::new(keys)), shutdown_signal()).await {
+    let emulator = sandbox::Sandbox::with_routes(keys, rt.routes.clone());
+    match sandbox::serve(listener, Arc::new(emulator), shutdown_signal()).await {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!(error = %e, "sandbox failed");

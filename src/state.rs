@@ -82,7 +82,7 @@ impl Runtime {
         }
         let sandbox = (config.upstream.target == UpstreamTarget::Sandbox).then(|| {
             let keys = teams.values().map(|t| (t.id.clone(), t.key.clone())).collect();
-            Arc::new(Sandbox::new(keys))
+            Arc::new(Sandbox::with_routes(keys, routes.clone()))
         });
         let upstream = match Upstream::new(&config.upstream, sandbox) {
             Ok(upstream) => Some(Arc::new(upstream)),

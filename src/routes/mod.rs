@@ -219,6 +219,11 @@ impl RouteTable {
         }
     }
 
+    /// A table with no endpoint.
+    pub fn empty() -> RouteTable {
+        RouteTable::index(Vec::new(), Source::BuiltIn)
+    }
+
     /// Where the description in force came from.
     pub fn source(&self) -> &Source {
         &self.source
@@ -352,6 +357,7 @@ fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> 
     let (mut body_extra, mut query_extra) = (Vec::new(), Vec::new());
     let mut rename: Vec<(Box<str>, Box<str>)> = Vec::new();
     let mut require_headers: Vec<HeaderName> = Vec::new();
+    let mut relax: Vec<String> = Vec::new();
     let mut problems = Vec::new();
     for header in op.headers.iter().filter(|h| h.required) {
         match HeaderName::from_bytes(header.name.as_bytes()) {
@@ -399,6 +405,10 @@ fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> 
                 provenance.push(("rename", format!("{old} -> {new}: {from}")));
             }
         }
+        for pointer in &r.relax {
+            relax.push(pointer.clone());
+            provenance.push(("relax", format!("{pointer}: {from}")));
+        }
         for name in &r.require_headers {
             if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
                 if !require_headers.contains(&name) {
@@ -410,8 +420,23 @@ fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> 
     }
     // The old spelling is read as the new one: the schemas see (and the upstream receives)
     // only the new one, so a rename needs no schema of its own.
+    // Keywords a rule relaxes are dropped from every description of the body; a pointer that
+    // names nothing is left alone (the document may already be looser).
+    let relaxed = op.body.as_ref().map(|body| {
+        let mut body = body.clone();
+        for schema in &mut body.alternatives {
+            for pointer in &relax {
+                if let Some((parent, keyword)) = pointer.rsplit_once('/') {
+                    if let Some(serde_json::Value::Object(map)) = schema.pointer_mut(parent) {
+                        map.remove(&keyword.replace("~1", "/").replace("~0", "~"));
+                    }
+                }
+            }
+        }
+        body
+    });
     let source = schema::SchemaSource {
-        body: op.body.as_ref(),
+        body: relaxed.as_ref(),
         body_extra,
         query: &op.query,
         query_open: op.query_open,

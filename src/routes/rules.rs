@@ -1,6 +1,8 @@
 //! The project's rules on top of Allo's description: per operation (keyed
 //! `"METHOD /path/template"`), a stable `id`, `scope`, `class`, extra `body`/`query` JSON Schema
-//! fragments that must also hold, `rename`, `require_headers` and `blocked`. The built-in rules
+//! fragments that must also hold, `rename`, `require_headers`, `blocked`, and `relax` (JSON
+//! pointers of body-schema keywords to drop, for a constraint Allo has outgrown faster than its
+//! document). The built-in rules
 //! (`builtin-rules.toml`, carried in the binary) always apply; an operator's rules file
 //! (`[api] rules`) is laid over them, key by key. A rule for an operation the description does
 //! not have is an error in the operator's file; in the built-in one it is skipped, so a newer
@@ -57,6 +59,8 @@ pub struct Rule {
     pub rename: Vec<(String, String)>,
     pub require_headers: Vec<String>,
     pub blocked: Option<bool>,
+    /// JSON pointers into the body schema of keywords to drop (e.g. an enum Allo has outgrown).
+    pub relax: Vec<String>,
 }
 
 /// A rule with where it came from and what it names.
@@ -92,6 +96,7 @@ struct RawRule {
     rename: Option<BTreeMap<String, String>>,
     require_headers: Option<Vec<String>>,
     blocked: Option<bool>,
+    relax: Option<Vec<String>>,
 }
 
 /// One problem in a rules file: the TOML key and what is wrong.
@@ -209,6 +214,15 @@ impl Rules {
                     );
                 }
             }
+            let relax = raw.relax.unwrap_or_default();
+            for pointer in &relax {
+                if !pointer.starts_with('/') || pointer.len() < 2 {
+                    push(
+                        &format!("{key}.relax"),
+                        format!("{pointer:?} is not a JSON pointer to a keyword"),
+                    );
+                }
+            }
             rules.push(KeyedRule {
                 method,
                 path: path.to_string(),
@@ -223,6 +237,7 @@ impl Rules {
                     rename,
                     require_headers,
                     blocked: raw.blocked,
+                    relax,
                 },
             });
         }

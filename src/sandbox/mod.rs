@@ -55,6 +55,7 @@ use self::pins::Pins;
 use self::respond::{finish, ApiError, Reply};
 use self::routes::{Emulated, Route};
 use crate::ids::{acceptable_request_id, new_request_id};
+use crate::routes::RouteTable;
 use crate::secret::Secret;
 
 pub use self::clock::ManualClock;
@@ -68,6 +69,8 @@ pub use self::serve::{serve, MAX_BODY_BYTES};
 pub struct Sandbox {
     teams: Vec<Team>,
     clock: Clock,
+    /// The API description in force: which operations Allo has.
+    routes: Arc<RouteTable>,
 }
 
 /// One team: its key and everything that key can see.
@@ -122,8 +125,15 @@ impl Call<'_> {
 
 impl Sandbox {
     /// `teams`: (team id, the Allo API key the sandbox accepts for that team).
+    /// Allo's operations are those of the built-in API description.
     pub fn new(teams: Vec<(String, Secret)>) -> Sandbox {
-        Sandbox::build(teams, Clock::system())
+        Sandbox::build(teams, Clock::system(), None)
+    }
+
+    /// Like `new`, with Allo's operations taken from `routes` (the gateway's table, so both
+    /// read the same description).
+    pub fn with_routes(teams: Vec<(String, Secret)>, routes: Arc<RouteTable>) -> Sandbox {
+        Sandbox::build(teams, Clock::system(), Some(routes))
     }
 
     /// Like `new`, on a supplied clock: Unix time is `unix_base_secs + now()`, where `now`
@@ -133,10 +143,10 @@ impl Sandbox {
         unix_base_secs: u64,
         now: impl Fn() -> Duration + Send + Sync + 'static,
     ) -> Sandbox {
-        Sandbox::build(teams, Clock::from_fn(unix_base_secs, Arc::new(now)))
+        Sandbox::build(teams, Clock::from_fn(unix_base_secs, Arc::new(now)), None)
     }
 
-    fn build(teams: Vec<(String, Secret)>, clock: Clock) -> Sandbox {
+    fn build(teams: Vec<(String, Secret)>, clock: Clock, routes: Option<Arc<RouteTable>>) -> Sandbox {
         let now = clock.timestamp();
         let teams = teams
             .into_iter()
@@ -156,7 +166,12 @@ impl Sandbox {
                 }
             })
             .collect();
-        Sandbox { teams, clock }
+        // The built-in table always builds (a unit test holds it to that); an empty one would
+        // only answer 404s.
+        let routes = routes.unwrap_or_else(|| {
+            Arc::new(RouteTable::builtin(crate::config::UnknownFields::Reject).unwrap_or_else(|_| RouteTable::empty()))
+        });
+        Sandbox { teams, clock, routes }
     }
 
     /// The seeded roster of `team_id`, e.g. for the CLI to print or tests to target teammates.
@@ -187,9 +202,9 @@ impl Sandbox {
 
     fn dispatch(&self, team: &Team, req: &Request<Bytes>) -> Result<Reply, ApiError> {
         let method = req.method().as_str();
-        let (endpoint, param) = match routes::route(method, req.uri().path()) {
+        let (endpoint, param) = match routes::route(&self.routes, req.method(), req.uri().path()) {
             Route::Emulated(endpoint, param) => (endpoint, param.unwrap_or_default()),
-            Route::NotEmulated(template) => return Err(ApiError::not_emulated(method, template)),
+            Route::NotEmulated(template) => return Err(ApiError::not_emulated(method, &template)),
             Route::MethodNotAllowed(allow) => return Err(ApiError::method_not_allowed(allow)),
             Route::NotFound => return Err(ApiError::endpoint_not_found()),
         };

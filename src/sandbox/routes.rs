@@ -1,31 +1,26 @@
-//! Which Allo operation a request names, by matching its method and path against the
-//! templates of `catalogue.rs`. Three outcomes matter to the sandbox: an operation it emulates,
-//! a real Allo operation it does not (501 `NOT_EMULATED`), and a path Allo does not have (404
-//! `ENDPOINT_NOT_FOUND`; 405 when only the method is wrong).
-//!
-//! When several templates match (`/webhooks/event_types` vs `/webhooks/{webhook_id}`,
-//! `/conversations/notes/{id}` vs `/conversations/{contact_number}/notes`), the one whose
-//! first differing segment is a literal wins, as in every path router; so the outcome never
-//! depends on the order of the lists.
-//!
-//! Matching and dispatch are apart on purpose: `emulated` maps a (method, template) pair to
-//! its handler whatever table found the template, so a shared endpoint table can replace the
-//! matching here without touching the handlers.
+//! Which Allo operation a request names, decided by the gateway's own endpoint table (the
+//! API description in force, `crate::routes`), so the sandbox and the gateway never disagree
+//! about what Allo has. Three outcomes matter to the sandbox: an operation it emulates (listed
+//! in `catalogue.rs`), a real Allo operation it does not (501 `NOT_EMULATED`), and a path Allo
+//! does not have (404 `ENDPOINT_NOT_FOUND`; 405 when only the method is wrong). The table's
+//! rules (`blocked`, scopes) are the gateway's business, not Allo's, and are not applied here.
+
+use http::Method;
 
 pub(crate) use super::catalogue::Emulated;
-use super::catalogue::{EMULATED, OTHERS};
+use super::catalogue::EMULATED;
+use crate::routes::{Match, RouteTable};
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Route<'p> {
-    /// An emulated endpoint and its one path parameter, if the template has one.
+    /// An emulated operation and its first path parameter, if the template has one.
     Emulated(Emulated, Option<&'p str>),
-    NotEmulated(&'static str),
+    NotEmulated(String),
     MethodNotAllowed(String),
     NotFound,
 }
 
-/// The emulated endpoint for `method` and a path template exactly as Allo's document spells
-/// it (`"GET"`, `"/v2/api/conversations/notes/{id}"`), if the sandbox answers it itself.
+/// The handler for an operation, by method and path template.
 pub(crate) fn emulated(method: &str, template: &str) -> Option<Emulated> {
     EMULATED
         .iter()
@@ -33,95 +28,66 @@ pub(crate) fn emulated(method: &str, template: &str) -> Option<Emulated> {
         .map(|op| op.endpoint)
 }
 
-/// How specific a match is: bit `63 - i` is set when segment `i` is a parameter, so a lower
-/// value has its first parameter later. Paths deeper than 64 segments match no template.
-type Specificity = u64;
-
-/// Matches `path` against `template`; on success returns the match's specificity and the
-/// first parameter's value. Parameters must be non-empty.
-fn matches<'p>(template: &str, path: &'p str) -> Option<(Specificity, Option<&'p str>)> {
-    let mut t = template.split('/');
-    let mut p = path.split('/');
-    let mut shape: Specificity = 0;
-    let mut first = None;
-    for i in 0..64 {
-        match (t.next(), p.next()) {
-            (None, None) => return Some((shape, first)),
-            (Some(ts), Some(ps)) if ts.starts_with('{') => {
-                if ps.is_empty() {
-                    return None;
-                }
-                shape |= 1 << (63 - i);
-                first = first.or(Some(ps));
-            }
-            (Some(ts), Some(ps)) if ts == ps => {}
-            _ => return None,
-        }
-    }
-    None
-}
-
-/// Every known operation (method, template), emulated or not.
-fn known() -> impl Iterator<Item = (&'static str, &'static str)> {
-    let emulated = EMULATED.iter().map(|op| (op.method, op.template));
-    emulated.chain(OTHERS.iter().copied())
-}
-
-/// The route for `method` and `path` (path only, no query): the most specific template for
-/// the method, then whether the sandbox emulates it.
-pub(crate) fn route<'p>(method: &str, path: &'p str) -> Route<'p> {
-    let mut best: Option<(Specificity, &'static str, Option<&'p str>)> = None;
-    let mut allowed: Vec<&'static str> = Vec::new();
-    for (m, template) in known() {
-        let Some((shape, first)) = matches(template, path) else {
-            continue;
-        };
-        if !allowed.contains(&m) {
-            allowed.push(m);
-        }
-        if m == method && best.is_none_or(|(s, ..)| shape < s) {
-            best = Some((shape, template, first));
-        }
-    }
-    match best {
-        Some((_, template, param)) => match emulated(method, template) {
-            Some(endpoint) => Route::Emulated(endpoint, param),
-            None => Route::NotEmulated(template),
+/// The route for `method` and `path` (path only, no query) in `table`.
+pub(crate) fn route<'p>(table: &RouteTable, method: &Method, path: &'p str) -> Route<'p> {
+    match table.find(method, path) {
+        Match::Found(op) => match emulated(op.method.as_str(), &op.template) {
+            Some(endpoint) => Route::Emulated(endpoint, first_param(&op.template, path)),
+            None => Route::NotEmulated(op.template.clone()),
         },
-        None if allowed.is_empty() => Route::NotFound,
-        None => {
-            allowed.sort_unstable();
+        Match::MethodNotAllowed { allowed } => {
+            let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
             Route::MethodNotAllowed(allowed.join(", "))
         }
+        Match::NotFound => Route::NotFound,
     }
+}
+
+/// The path's segment where the template has its first `{param}`.
+fn first_param<'p>(template: &str, path: &'p str) -> Option<&'p str> {
+    let at = template.split('/').position(|s| s.starts_with('{'))?;
+    path.split('/').nth(at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::UnknownFields;
+
+    fn table() -> RouteTable {
+        RouteTable::builtin(UnknownFields::Reject).unwrap()
+    }
+
+    fn m(method: &str) -> Method {
+        Method::from_bytes(method.as_bytes()).unwrap()
+    }
+
+    fn s(text: &str) -> String {
+        text.to_string()
+    }
     use Emulated::*;
 
     #[test]
     fn literal_segments_beat_parameters() {
         assert_eq!(
-            route("GET", "/v2/api/dialing-queues/current"),
+            route(&table(), &m("GET"), "/v2/api/dialing-queues/current"),
             Route::Emulated(QueueGet, None)
         );
         assert_eq!(
-            route("GET", "/v2/api/webhooks/event_types"),
-            Route::NotEmulated("/v2/api/webhooks/event_types")
+            route(&table(), &m("GET"), "/v2/api/webhooks/event_types"),
+            Route::NotEmulated(s("/v2/api/webhooks/event_types"))
         );
         assert_eq!(
-            route("GET", "/v2/api/partner/accounts/price"),
-            Route::NotEmulated("/v2/api/partner/accounts/price")
+            route(&table(), &m("GET"), "/v2/api/partner/accounts/price"),
+            Route::NotEmulated(s("/v2/api/partner/accounts/price"))
         );
         // Both note templates match; the literal `notes` in third place wins.
         assert_eq!(
-            route("GET", "/v2/api/conversations/notes/notes"),
+            route(&table(), &m("GET"), "/v2/api/conversations/notes/notes"),
             Route::Emulated(NoteGet, Some("notes"))
         );
         assert_eq!(
-            route("GET", "/v2/api/conversations/+33612345678/notes"),
+            route(&table(), &m("GET"), "/v2/api/conversations/+33612345678/notes"),
             Route::Emulated(NotesList, Some("+33612345678"))
         );
     }
@@ -129,58 +95,67 @@ mod tests {
     #[test]
     fn parameters_are_captured() {
         assert_eq!(
-            route("GET", "/v2/api/users/usr-1"),
+            route(&table(), &m("GET"), "/v2/api/users/usr-1"),
             Route::Emulated(UsersGet, Some("usr-1"))
         );
         assert_eq!(
-            route("PATCH", "/v2/api/dialing-queues/pdl_9/assignee"),
+            route(&table(), &m("PATCH"), "/v2/api/dialing-queues/pdl_9/assignee"),
             Route::Emulated(QueueReassign, Some("pdl_9"))
         );
         assert_eq!(
-            route("DELETE", "/v2/api/conversations/%2B33612345678/pin"),
+            route(&table(), &m("DELETE"), "/v2/api/conversations/%2B33612345678/pin"),
             Route::Emulated(Unpin, Some("%2B33612345678"))
         );
     }
 
     #[test]
     fn unknown_paths_and_methods() {
-        assert_eq!(route("GET", "/v2/api/nope"), Route::NotFound);
-        assert_eq!(route("GET", "/v2/api/users/"), Route::NotFound);
-        assert_eq!(route("GET", ""), Route::NotFound);
-        assert_eq!(route("PUT", "/v2/api/me"), Route::MethodNotAllowed("GET".into()));
-        assert_eq!(route("POST", "/v2/api/tags"), Route::MethodNotAllowed("GET".into()));
-        assert_eq!(route("GET", "/v2/api/tags"), Route::NotEmulated("/v2/api/tags"));
+        assert_eq!(route(&table(), &m("GET"), "/v2/api/nope"), Route::NotFound);
+        assert_eq!(route(&table(), &m("GET"), "/v2/api/users/"), Route::NotFound);
+        assert_eq!(route(&table(), &m("GET"), ""), Route::NotFound);
+        assert_eq!(
+            route(&table(), &m("PUT"), "/v2/api/me"),
+            Route::MethodNotAllowed("GET".into())
+        );
+        assert_eq!(
+            route(&table(), &m("POST"), "/v2/api/tags"),
+            Route::MethodNotAllowed("GET".into())
+        );
+        assert_eq!(
+            route(&table(), &m("GET"), "/v2/api/tags"),
+            Route::NotEmulated(s("/v2/api/tags"))
+        );
         let deep = "/x".repeat(70);
-        assert_eq!(route("GET", &deep), Route::NotFound);
+        assert_eq!(route(&table(), &m("GET"), &deep), Route::NotFound);
     }
 
     #[test]
     fn removed_and_unverified_operations_are_gone() {
-        assert_eq!(route("POST", "/v2/api/crm/deals"), Route::NotFound);
+        assert_eq!(route(&table(), &m("POST"), "/v2/api/crm/deals"), Route::NotFound);
         assert_eq!(
-            route("PATCH", "/v2/api/crm/deals/d1"),
+            route(&table(), &m("PATCH"), "/v2/api/crm/deals/d1"),
             Route::MethodNotAllowed("GET".into())
         );
         assert_eq!(
-            route("GET", "/v2/api/crm/deals/d1"),
-            Route::NotEmulated("/v2/api/crm/deals/{id}")
+            route(&table(), &m("GET"), "/v2/api/crm/deals/d1"),
+            Route::NotEmulated(s("/v2/api/crm/deals/{id}"))
         );
-        assert_eq!(route("GET", "/v2/api/dialing-queues"), Route::NotFound);
+        assert_eq!(route(&table(), &m("GET"), "/v2/api/dialing-queues"), Route::NotFound);
         assert_eq!(
-            route("DELETE", "/v2/api/dialing-queues/current"),
+            route(&table(), &m("DELETE"), "/v2/api/dialing-queues/current"),
             Route::MethodNotAllowed("GET, PATCH, POST".into())
         );
     }
 
     #[test]
-    fn every_operation_is_listed_once_and_emulated_ones_map_back() {
-        let all: Vec<_> = known().collect();
-        for (i, op) in all.iter().enumerate() {
-            assert!(!all[..i].contains(op), "{op:?} listed twice");
-        }
-        assert_eq!(all.len(), 90, "the operations of openapi-late-2026.json");
+    fn every_emulated_operation_is_in_the_description_and_maps_back() {
+        let table = table();
         for op in EMULATED {
-            assert_eq!(emulated(op.method, op.template), Some(op.endpoint));
+            let path = op.template.replace('{', "x").replace('}', "");
+            match route(&table, &m(op.method), &path) {
+                Route::Emulated(endpoint, _) => assert_eq!(endpoint, op.endpoint, "{}", op.template),
+                other => panic!("{} {}: {other:?}", op.method, op.template),
+            }
         }
         assert_eq!(emulated("GET", "/v2/api/threads"), None);
         assert_eq!(emulated("POST", "/v2/api/me"), None);
