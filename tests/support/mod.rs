@@ -3,6 +3,7 @@
 //! small HTTP client. Ports are always ephemeral.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod capture;
 pub mod certs;
 pub mod client;
