@@ -6,6 +6,7 @@
 //! about callers or teams.
 
 mod email;
+pub mod diff;
 pub mod openapi;
 pub mod rules;
 mod schema;
