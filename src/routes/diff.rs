@@ -10,6 +10,7 @@
 //! `additionalProperties: false` out and one that leaves it implicit do not differ here.
 //! Only the request side is compared; rules are not applied (the diff is of documents).
 
+mod all_of;
 mod walk;
 
 use std::fmt;

@@ -2,7 +2,7 @@
 //! each difference reported at a pointer into the instance: `/topics/items` is the items of
 //! the `topics` property; a branch of `anyOf` is `/anyOf/0`. `allOf` is read as one schema, its
 //! branches' keywords merged into the parent (the tightest bound and the common enum values
-//! win), since that is what an instance must satisfy. Keywords this walk knows are compared
+//! win, `all_of`), since that is what an instance must satisfy. Keywords this walk knows are compared
 //! with a direction (tightened or loosened); any other assertion that differs is reported
 //! as changed, without one.
 
@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::all_of::flatten;
 use super::Effect;
 use crate::routes::openapi::escape;
 
@@ -22,8 +23,8 @@ pub(super) struct Finding {
 }
 
 /// Upper bounds: smaller is tighter. Lower bounds: larger is tighter.
-const UPPER: [&str; 5] = ["maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties"];
-const LOWER: [&str; 5] = ["minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties"];
+pub(super) const UPPER: [&str; 5] = ["maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties"];
+pub(super) const LOWER: [&str; 5] = ["minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties"];
 /// Compared by `schemas` itself, or only describing (not asserting).
 const KNOWN: [&str; 21] = [
     "type",
@@ -314,65 +315,4 @@ fn names_properties(m: &Map<String, Value>) -> bool {
                 .and_then(Value::as_array)
                 .is_some_and(|bs| bs.iter().any(|b| b.as_object().is_some_and(names_properties)))
         })
-}
-
-/// `allOf` merged into its parent, recursively for the branches themselves.
-fn flatten(schema: &Value) -> Value {
-    let Value::Object(map) = schema else {
-        return schema.clone();
-    };
-    let mut out = map.clone();
-    let Some(Value::Array(branches)) = out.remove("allOf") else {
-        return Value::Object(out);
-    };
-    for branch in &branches {
-        match flatten(branch) {
-            Value::Object(b) => merge(&mut out, b),
-            Value::Bool(true) => {}
-            // `false` in an allOf admits nothing; keep it where the walk will see it.
-            other => return other,
-        }
-    }
-    Value::Object(out)
-}
-
-fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
-    for (key, value) in from {
-        let Some(existing) = into.get_mut(&key) else {
-            into.insert(key, value);
-            continue;
-        };
-        match (key.as_str(), existing, value) {
-            ("properties", Value::Object(mine), Value::Object(theirs)) => {
-                for (name, schema) in theirs {
-                    match mine.get_mut(&name) {
-                        Some(present) => {
-                            let both = Value::Array(vec![present.take(), schema]);
-                            *present = Value::Object(Map::from_iter([("allOf".to_string(), both)]));
-                        }
-                        None => {
-                            mine.insert(name, schema);
-                        }
-                    }
-                }
-            }
-            ("required", Value::Array(mine), Value::Array(theirs)) => {
-                for name in theirs {
-                    if !mine.contains(&name) {
-                        mine.push(name);
-                    }
-                }
-            }
-            ("enum", Value::Array(mine), Value::Array(theirs)) => mine.retain(|v| theirs.contains(v)),
-            (k, existing, value) if UPPER.contains(&k) || LOWER.contains(&k) => {
-                if let (Some(a), Some(b)) = (existing.as_f64(), value.as_f64()) {
-                    if (b < a) == UPPER.contains(&k) {
-                        *existing = value;
-                    }
-                }
-            }
-            // Otherwise the parent's own keyword stands.
-            _ => {}
-        }
-    }
 }
