@@ -4,7 +4,7 @@
 //! every problem with its JSON pointer; `diff` prints `routes::diff`'s lines. Exit codes as
 //! diff(1) for a comparison, 78 (EX_CONFIG) for a document that cannot be used.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::SpecCommand;
 use crate::config::UnknownFields;
@@ -66,7 +66,7 @@ fn load(side: &Path) -> Result<Description, SpecError> {
     }
 }
 
-fn compare(old: &PathBuf, new: &PathBuf) -> u8 {
+fn compare(old: &Path, new: &Path) -> u8 {
     // Both sides read before either is reported, so one run names every problem.
     let (a, b) = (load(old), load(new));
     let (a, b) = match (a, b) {
