@@ -39,4 +39,27 @@ pub enum Command {
     /// Print the effective endpoint table: method, path, scope, class, mode, and where each
     /// rule came from.
     Routes,
+    /// Read Allo's API description: check a file, or compare two.
+    Spec {
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
+}
+
+/// `allo-gateway spec ...` (INTERFACE §9).
+#[derive(Debug, Subcommand)]
+pub enum SpecCommand {
+    /// Parse, resolve every $ref, compile every schema; list every problem; exit 0 or 78.
+    Check {
+        /// An OpenAPI 3.0 or 3.1 document (JSON, or YAML by extension).
+        file: PathBuf,
+    },
+    /// One line per operation added, removed or changed; exit 0 equal, 1 different, 78 when
+    /// a side cannot be read.
+    Diff {
+        /// A file, or the word `built-in`.
+        old: PathBuf,
+        /// A file, or the word `built-in`.
+        new: PathBuf,
+    },
 }

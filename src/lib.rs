@@ -24,6 +24,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod shared_budget;
+pub mod spec_cmd;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
@@ -54,6 +55,7 @@ pub async fn main(cli: Cli) -> u8 {
         Some(Command::Check) => with_config(cli.config, check).await,
         Some(Command::Routes) => with_config(cli.config, routes).await,
         Some(Command::Sandbox { listen }) => with_config(cli.config, |path| run_sandbox(path, listen)).await,
+        Some(Command::Spec { command }) => spec_cmd::run(command),
         Some(Command::Run) | None => with_config(cli.config, run).await,
     }
 }

@@ -1,5 +1,7 @@
 //! The command line: `check` lists every problem with its key path and exits 78, `run` exits
-//! 78 before binding, `token` prints a line that authenticates when pasted into a config.
+//! 78 before binding, `token` prints a line that authenticates when pasted into a config;
+//! `spec diff` exits as diff(1) does (0 equal, 1 different) and 78 when a side cannot be read,
+//! `spec check` names every problem of an API description with its JSON pointer.
 
 mod support;
 
@@ -154,4 +156,108 @@ async fn one_worker_serves_and_zero_workers_is_refused() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert_eq!(up.taken().len(), 3);
+}
+
+fn data(name: &str) -> String {
+    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn temp(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, path)
+}
+
+#[test]
+fn diff_exit_codes_follow_diff_1() {
+    let old = data("openapi-2026-08.json");
+    let (code, out, err) = run_to_end(&["spec", "diff", &old, &old], &[]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    let (code, out, err) = run_to_end(&["spec", "diff", "built-in", "built-in"], &[]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+
+    let (code, out, err) = run_to_end(&["spec", "diff", &old, "built-in"], &[]);
+    assert_eq!(code, 1, "{err}");
+    for line in [
+        "~ PUT /v2/api/conversations/{contact_number}/action: scope CONVERSATIONS_READ -> CONVERSATIONS_WRITE",
+        "+ POST /v2/api/conversations/{contact_number}/notes (createConversationNote, scope NOTES_WRITE",
+        "+ POST /v2/api/threads/{id}/resolve (resolveThread, scope THREADS_WRITE",
+        "+ PUT /v2/api/conversations/{contact_number}/pin (pinConversation, scope CONVERSATIONS_WRITE",
+        "~ GET /v2/api/conversations: query parameter pinned added (loosened)",
+        "~ POST /v2/api/dialing-queues/current: body property user_pid removed (tightened)",
+        "- POST /v2/api/crm/deals\n",
+        "- PATCH /v2/api/crm/deals/{id}\n",
+        "+ POST /v2/api/partner/esims/{id}/topups (buyPartnerEsimTopup, scope PARTNER, requires header Idempotency-Key)",
+        "NOTE_CONTENT_TOO_LONG",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    // The other way round, what was added is removed.
+    let (code, back, _) = run_to_end(&["spec", "diff", "built-in", &old], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        back.contains("- PUT /v2/api/conversations/{contact_number}/pin\n"),
+        "{back}"
+    );
+    assert!(
+        back.contains("+ POST /v2/api/crm/deals (crm.createDeal, scope CRM_WRITE)"),
+        "{back}"
+    );
+}
+
+#[test]
+fn diff_with_an_unreadable_or_invalid_side_exits_78() {
+    let (code, out, err) = run_to_end(&["spec", "diff", "/nonexistent/openapi.json", "built-in"], &[]);
+    assert_eq!((code, out.as_str()), (78, ""), "{err}");
+    assert!(
+        err.contains("/nonexistent/openapi.json") && err.contains("cannot read"),
+        "{err}"
+    );
+
+    let (_dir, broken) = temp("broken.json", "{\"openapi\": \"3.1.0\", \"paths\": {");
+    let (code, _, err) = run_to_end(&["spec", "diff", "built-in", &broken], &[]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("does not parse"), "{err}");
+
+    // Both sides' problems, in one run.
+    let (_dir2, other) = temp("other.json", "[1, 2]");
+    let (code, _, err) = run_to_end(&["spec", "diff", &other, &broken], &[]);
+    assert_eq!(code, 78);
+    assert!(err.contains("other.json") && err.contains("broken.json"), "{err}");
+}
+
+#[test]
+fn check_prints_ok_or_every_problem_with_its_pointer() {
+    let old = data("openapi-2026-08.json");
+    let (code, out, err) = run_to_end(&["spec", "check", &old], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("{old}: OK, 57 operations (sha256 ")), "{out}");
+
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&old).unwrap()).unwrap();
+    doc["paths"]["/v2/api/webhooks"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        ["url"] = serde_json::json!({"$ref": "#/components/schemas/Nowhere"});
+    doc["paths"]["/v2/api/tags"]["get"]["x-rate-limit-class"] = "fast".into();
+    let (_dir, bad) = temp("bad.json", &doc.to_string());
+    let (code, out, err) = run_to_end(&["spec", "check", &bad], &[]);
+    assert_eq!((code, out.as_str()), (78, ""), "{err}");
+    assert!(
+        err.contains(
+            "/paths/~1v2~1api~1webhooks/post/requestBody/content/application~1json/schema/properties/url/$ref: \
+             $ref \"#/components/schemas/Nowhere\" points to nothing"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("/paths/~1v2~1api~1tags/get/x-rate-limit-class"), "{err}");
+    assert!(err.contains("(2 problem(s))"), "{err}");
+
+    // A schema that parses but does not compile is named too.
+    doc["paths"]["/v2/api/webhooks"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        ["url"] = serde_json::json!({"type": "string", "pattern": "(unclosed"});
+    doc["paths"]["/v2/api/tags"]["get"]["x-rate-limit-class"] = "read".into();
+    let (_dir, bad) = temp("bad.json", &doc.to_string());
+    let (code, _, err) = run_to_end(&["spec", "check", &bad], &[]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("/paths/~1v2~1api~1webhooks/post/requestBody"), "{err}");
 }

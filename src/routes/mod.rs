@@ -5,6 +5,7 @@
 //! matching an endpoint allocates nothing (only a 405 lists the methods); it knows nothing
 //! about callers or teams.
 
+pub mod diff;
 mod email;
 pub mod openapi;
 pub mod rules;
