@@ -343,3 +343,50 @@ async fn the_emulator_runs_alone_with_the_configs_keys() {
     assert!(id.starts_with("req_") && id.len() == 16);
     drop(cfg);
 }
+
+/// The emulator reads the same description as the gateway: notes and pins are routed and
+/// emulated end to end, an operation it does not emulate is 501 `NOT_EMULATED` in Allo's
+/// envelope (from the emulator, not the gateway), never a 404 that would look like drift.
+#[tokio::test]
+async fn notes_and_pins_through_the_gateway_and_the_rest_not_emulated() {
+    let gw = GatewayProcess::start(config(1000), &[]);
+    let sales = Client {
+        addr: gw.addr,
+        auth: format!("Bearer {SALES}"),
+        patient: true,
+    };
+    let notes = "/v2/api/conversations/%2B33612345678/notes";
+    let (s, created, a) = sales
+        .call("POST", notes, r#"{"content":"Asked for a demo","allo_number":"+33187654321"}"#)
+        .await;
+    assert_eq!(s, 201, "{created}");
+    assert!(a.gateway_error().is_none());
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    let (s, list, _) = sales.call("GET", &format!("{notes}?allo_number=%2B33187654321"), "").await;
+    assert_eq!(s, 200, "{list}");
+    assert!(list["data"].as_array().unwrap().iter().any(|n| n["id"] == id.as_str()), "{list}");
+
+    // 4,001 characters: refused by the gateway's schema before Allo (the emulator) sees it.
+    let long = format!(r#"{{"content":"{}","allo_number":"+33187654321"}}"#, "é".repeat(4001));
+    let (s, _, a) = sales.call("POST", notes, &long).await;
+    assert_eq!((s, a.gateway_error().as_deref()), (400, Some("INVALID_REQUEST_BODY")));
+    // Only the author may change a note: the seeded one is bob's.
+    let (s, body, a) = sales
+        .call("PATCH", "/v2/api/conversations/notes/note_seeded_by_bob", r#"{"content":"mine now"}"#)
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(body["error"]["code"], "NOT_NOTE_AUTHOR");
+    assert!(a.gateway_error().is_none());
+    let (s, _, _) = sales.call("DELETE", &format!("/v2/api/conversations/notes/{id}"), "").await;
+    assert_eq!(s, 204);
+
+    let (s, body, _) = sales
+        .call("PUT", "/v2/api/conversations/%2B33612345678/pin", r#"{"allo_number":"+33187654321"}"#)
+        .await;
+    assert_eq!(s, 204, "{body}");
+
+    let (s, body, a) = sales.call("GET", "/v2/api/threads?entity_type=CALL&entity_id=c1", "").await;
+    assert_eq!(s, 501, "{body}");
+    assert_eq!(body["error"]["code"], "NOT_EMULATED");
+    assert!(a.gateway_error().is_none(), "the emulator answers, not the gateway");
+}
