@@ -261,3 +261,54 @@ fn check_prints_ok_or_every_problem_with_its_pointer() {
     assert_eq!(code, 78, "{err}");
     assert!(err.contains("/paths/~1v2~1api~1webhooks/post/requestBody"), "{err}");
 }
+
+/// `routes` prints the table in force: one line per operation with its id, scope, class and
+/// mode, and where each part came from (the document, the built-in rules, the operator's file).
+#[test]
+fn routes_prints_the_effective_table_and_its_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.toml"),
+        "[operations.\"GET /v2/api/tags\"]\nblocked = true\n",
+    )
+    .unwrap();
+    let config = format!(
+        "[upstream]\nurl = \"sandbox\"\n[api]\nrules = \"rules.toml\"\nvalidation = \"report\"\n\
+         [[teams]]\nid = \"t\"\napi_key = {{ env = \"ROUTES_TEST_KEY\" }}\n\
+         [[callers]]\nid = \"c\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\nvalidation = \"enforce\"\n",
+        support::sha256_hex("tok")
+    );
+    std::fs::write(dir.path().join("gateway.toml"), config).unwrap();
+    let path = dir.path().join("gateway.toml");
+    let (code, out, err) = run_to_end(
+        &["routes", "--config", path.to_str().unwrap()],
+        &[("ROUTES_TEST_KEY", "ak_routes_marker_secret")],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("# API description: built in"), "{out}");
+    let line = |template: &str, method: &str| {
+        out.lines()
+            .find(|l| l.starts_with(method) && l.split_whitespace().nth(1) == Some(template))
+            .unwrap_or_else(|| panic!("no {method} {template} in\n{out}"))
+            .to_string()
+    };
+    let action = line("/v2/api/conversations/{contact_number}/action", "PUT");
+    assert!(
+        action.contains("CONVERSATIONS_WRITE") && action.contains("write") && action.contains("report"),
+        "{action}"
+    );
+    assert!(line("/v2/api/tags", "GET").ends_with("blocked"), "{out}");
+    assert!(line("/v2/api/me", "GET").contains("(any key)"), "{out}");
+    assert!(out.contains("rename: user_pid -> user_id: built-in rules"), "{out}");
+    assert!(out.contains("blocked: ") && out.contains("rules.toml"), "{out}");
+    assert!(out.contains("requires idempotency-key"), "{out}");
+    assert!(out.contains("callers with their own validation mode: c"), "{out}");
+    assert!(
+        out.lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
+            .count()
+            == 90,
+        "{out}"
+    );
+    assert!(!out.contains("ak_routes_marker_secret") && !err.contains("ak_routes_marker_secret"));
+}

@@ -357,14 +357,23 @@ async fn notes_and_pins_through_the_gateway_and_the_rest_not_emulated() {
     };
     let notes = "/v2/api/conversations/%2B33612345678/notes";
     let (s, created, a) = sales
-        .call("POST", notes, r#"{"content":"Asked for a demo","allo_number":"+33187654321"}"#)
+        .call(
+            "POST",
+            notes,
+            r#"{"content":"Asked for a demo","allo_number":"+33187654321"}"#,
+        )
         .await;
     assert_eq!(s, 201, "{created}");
     assert!(a.gateway_error().is_none());
     let id = created["data"]["id"].as_str().unwrap().to_string();
-    let (s, list, _) = sales.call("GET", &format!("{notes}?allo_number=%2B33187654321"), "").await;
+    let (s, list, _) = sales
+        .call("GET", &format!("{notes}?allo_number=%2B33187654321"), "")
+        .await;
     assert_eq!(s, 200, "{list}");
-    assert!(list["data"].as_array().unwrap().iter().any(|n| n["id"] == id.as_str()), "{list}");
+    assert!(
+        list["data"].as_array().unwrap().iter().any(|n| n["id"] == id.as_str()),
+        "{list}"
+    );
 
     // 4,001 characters: refused by the gateway's schema before Allo (the emulator) sees it.
     let long = format!(r#"{{"content":"{}","allo_number":"+33187654321"}}"#, "é".repeat(4001));
@@ -372,20 +381,32 @@ async fn notes_and_pins_through_the_gateway_and_the_rest_not_emulated() {
     assert_eq!((s, a.gateway_error().as_deref()), (400, Some("INVALID_REQUEST_BODY")));
     // Only the author may change a note: the seeded one is bob's.
     let (s, body, a) = sales
-        .call("PATCH", "/v2/api/conversations/notes/note_seeded_by_bob", r#"{"content":"mine now"}"#)
+        .call(
+            "PATCH",
+            "/v2/api/conversations/notes/note_seeded_by_bob",
+            r#"{"content":"mine now"}"#,
+        )
         .await;
     assert_eq!(s, 403, "{body}");
     assert_eq!(body["error"]["code"], "NOT_NOTE_AUTHOR");
     assert!(a.gateway_error().is_none());
-    let (s, _, _) = sales.call("DELETE", &format!("/v2/api/conversations/notes/{id}"), "").await;
+    let (s, _, _) = sales
+        .call("DELETE", &format!("/v2/api/conversations/notes/{id}"), "")
+        .await;
     assert_eq!(s, 204);
 
     let (s, body, _) = sales
-        .call("PUT", "/v2/api/conversations/%2B33612345678/pin", r#"{"allo_number":"+33187654321"}"#)
+        .call(
+            "PUT",
+            "/v2/api/conversations/%2B33612345678/pin",
+            r#"{"allo_number":"+33187654321"}"#,
+        )
         .await;
     assert_eq!(s, 204, "{body}");
 
-    let (s, body, a) = sales.call("GET", "/v2/api/threads?entity_type=CALL&entity_id=c1", "").await;
+    let (s, body, a) = sales
+        .call("GET", "/v2/api/threads?entity_type=CALL&entity_id=c1", "")
+        .await;
     assert_eq!(s, 501, "{body}");
     assert_eq!(body["error"]["code"], "NOT_EMULATED");
     assert!(a.gateway_error().is_none(), "the emulator answers, not the gateway");
