@@ -1,5 +1,5 @@
 use super::*;
-use serde_json::json;
+use serde_json::{json, Map};
 
 fn parse(doc: Value) -> Result<Description, SpecError> {
     Description::parse(&doc.to_string(), false, Source::BuiltIn)
