@@ -133,9 +133,10 @@ fn drift_rows_7_to_10_user_pid_deals_partner_error_codes() {
     assert_eq!(keys, sorted);
 }
 
-/// Row 6: the built-in document lists the newer topics only beside the enum, in an annotation
-/// (`x-topics-seen-on-newer-pages`, some names truncated), which asserts nothing: its enum is
-/// the 2026-08 one, so no enum change is reported. A document whose enum names them is.
+/// Row 6: the built-in document lists the newer topics beside the enum, in an extension
+/// (`x-topics-seen-on-newer-pages`, some names truncated): its enum is the 2026-08 one, so the
+/// diff reports the extension and what it lists. A document whose enum names them gets an
+/// enum change.
 #[test]
 fn drift_row_6_webhook_topics() {
     let lines = drift();
@@ -145,6 +146,20 @@ fn drift_row_6_webhook_topics() {
             .any(|l| l.contains("/v2/api/webhooks") && l.contains("enum")),
         "{lines:#?}"
     );
+    for op in ["POST /v2/api/webhooks", "PUT /v2/api/webhooks/{webhook_id}"] {
+        let note = lines
+            .iter()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "~ {op}: body /topics/items note x-topics-seen-on-newer-pages added"
+                ))
+            })
+            .unwrap_or_else(|| panic!("{op}: {lines:#?}"));
+        assert!(
+            note.contains("thread.created") && note.contains("partner.esim.ready"),
+            "{note}"
+        );
+    }
 
     let mut doc: Value = serde_json::from_str(crate::routes::openapi::BUILTIN_SPEC).unwrap();
     let topic = &mut doc["components"]["schemas"]["WebhookTopic"];

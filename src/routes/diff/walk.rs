@@ -109,12 +109,36 @@ pub(super) fn schemas(old: &Value, new: &Value, at: &str, branch: bool, out: &mu
     let others: BTreeSet<&String> = o.keys().chain(n.keys()).filter(|k| !is_known(k)).collect();
     for key in others {
         match (o.get(key), n.get(key)) {
+            // A vendor extension listing values (e.g. topics its newer pages name before its
+            // enum does): what it lists is the news.
+            (None, Some(v)) if key.starts_with("x-") => push(out, at, format!("note {key} added: {}", listed(v)), None),
             (None, Some(_)) => push(out, at, format!("keyword {key} added"), None),
             (Some(_), None) => push(out, at, format!("keyword {key} removed"), None),
             (Some(a), Some(b)) if a != b => push(out, at, format!("keyword {key} changed"), None),
             _ => {}
         }
     }
+}
+
+/// The strings a value holds, flattened, as one short list.
+fn listed(value: &Value) -> String {
+    fn collect<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            Value::Object(map) => map.values().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    collect(value, &mut all);
+    const SHOWN: usize = 12;
+    let more = all.len().saturating_sub(SHOWN);
+    let mut text = all.into_iter().take(SHOWN).collect::<Vec<_>>().join(", ");
+    if more > 0 {
+        text.push_str(&format!(", and {more} more"));
+    }
+    text
 }
 
 /// Branches present on both sides unchanged are matched first; what is left is compared in
@@ -151,7 +175,7 @@ fn short(v: &Value) -> String {
 }
 
 fn is_known(key: &str) -> bool {
-    KNOWN.contains(&key) || UPPER.contains(&key) || LOWER.contains(&key) || key.starts_with("x-")
+    KNOWN.contains(&key) || UPPER.contains(&key) || LOWER.contains(&key)
 }
 
 fn push(out: &mut Vec<Finding>, at: &str, what: String, effect: Option<Effect>) {

@@ -306,7 +306,7 @@ impl<'a> Resolver<'a> {
                 | "unevaluatedProperties"
                 | "unevaluatedItems"
                 | "additionalItems" => self.subschema(value, here, stack)?,
-                _ if is_annotation(key) => continue,
+                _ if is_annotation(key, value) => continue,
                 _ => value.clone(),
             };
             out.insert(key.clone(), converted);
@@ -368,8 +368,10 @@ fn openapi30(map: &mut Map<String, Value>) {
 }
 
 /// Keywords that only describe (OpenAPI's and the vendor's), dropped from compiled schemas.
-fn is_annotation(key: &str) -> bool {
-    key.starts_with("x-")
+fn is_annotation(key: &str, value: &Value) -> bool {
+    // A vendor extension that lists values (not prose) is kept: validators ignore it, and
+    // `spec diff` reports what it lists.
+    (key.starts_with("x-") && !(value.is_array() || value.is_object()))
         || matches!(
             key,
             "description"
@@ -388,7 +390,7 @@ fn is_annotation(key: &str) -> bool {
 }
 
 fn strip_annotations(map: &mut Map<String, Value>) {
-    map.retain(|k, _| !is_annotation(k));
+    map.retain(|k, v| !is_annotation(k, v));
 }
 
 fn is_json_media(media: &str) -> bool {
