@@ -50,7 +50,10 @@ pub fn check(
             new_name = Some(&**new);
             renamed = true;
         }
-        pairs.push((pair, new_name, key.clone()));
+        // Kept only where a rename may rewrite the query: most routes have none.
+        if !renames.is_empty() {
+            pairs.push((pair, new_name, key.clone()));
+        }
         let pointer = format!("/{}", pointer_escape(&key));
         let Some(ty) = schemas.query_types.get(&key).copied() else {
             if schemas.reject_unknown {
