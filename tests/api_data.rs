@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::api::{call, call_with, config, events, eventually, metric, metrics, start, DEADLINE};
+use support::api::{call, call_with, config, events, eventually, metric, metrics, start, DEADLINE, KEY_ENV, TEAM_KEY};
 use support::{Canned, Capture, GatewayProcess, TestConfig};
 
 const NUMBER: &str = "%2B33612345678";
@@ -305,6 +305,35 @@ async fn drift_9_esim_topups_require_an_idempotency_key() {
     assert_eq!(got[0].target, target);
     assert_eq!(got[0].all("idempotency-key"), vec!["topup-7f3a"]);
     assert_eq!(got[0].body.as_ref(), body.as_bytes());
+}
+
+/// DRIFT row 9: the eSIM activation code hands over a phone line. Routed now, it reaches the
+/// caller and nothing else: not a log line at any level, nor the team key.
+#[tokio::test]
+async fn drift_9_the_activation_code_never_reaches_a_log() {
+    const CODE: &str = "LPA:1$smdp.example$ACTIVATION-MARKER-93f1";
+    let up = Capture::start().await;
+    up.set(Canned {
+        body: format!(r#"{{"data":{{"activation_code":"{CODE}"}}}}"#),
+        ..Canned::default()
+    });
+    let cfg = TestConfig::new(&config(&up.url(), "", "", &[("ops", "")]));
+    let mut gw = GatewayProcess::start(cfg, &[(KEY_ENV, TEAM_KEY), ("ALLO_GATEWAY_LOG", "trace")]);
+    let r = call(&gw, "ops", "GET", "/v2/api/partner/esims/esim_1/activation_code", "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains(CODE));
+    gw.stop();
+    let log = gw.log();
+    assert!(log.contains("partner.getEsimActivationCode"), "{log}");
+    assert!(
+        log.contains("TRACE") || log.contains("\"level\":\"TRACE\""),
+        "trace logging was on: {log}"
+    );
+    assert!(
+        !log.contains("ACTIVATION-MARKER"),
+        "the activation code reached the log"
+    );
+    assert!(!log.contains(TEAM_KEY), "the team key reached the log");
 }
 
 // --- report mode --------------------------------------------------------------------------
