@@ -22,17 +22,18 @@ pub fn run(command: SpecCommand) -> u8 {
 }
 
 fn check(file: &Path) -> u8 {
-    let description = match Description::load(file) {
+    let description = match load(file) {
         Ok(d) => d,
         Err(e) => return report(file, &e.problems.iter().map(ToString::to_string).collect::<Vec<_>>()),
     };
     match RouteTable::build(&description, &Rules::default(), UnknownFields::Reject) {
         Ok(table) => {
-            let sha = match &description.source {
-                Source::File { sha256, .. } => sha256.as_str(),
-                Source::BuiltIn => "",
-            };
-            println!("{}: OK, {} operations (sha256 {sha})", file.display(), table.len());
+            match &description.source {
+                Source::File { sha256, .. } => {
+                    println!("{}: OK, {} operations (sha256 {sha256})", file.display(), table.len())
+                }
+                Source::BuiltIn => println!("{}: OK, {} operations", description.source, table.len()),
+            }
             0
         }
         Err(e) => report(file, &e.problems),

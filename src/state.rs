@@ -187,8 +187,9 @@ fn route_table(config: &Config, p: &mut Problems) -> Option<Arc<RouteTable>> {
     let description = match description {
         Ok(d) => Some(d),
         Err(e) => {
+            let file = config.api.spec.as_ref().map(|f| format!("{}: ", f.display()));
             for problem in e.problems {
-                p.push("api.spec", problem.to_string());
+                p.push("api.spec", format!("{}{problem}", file.as_deref().unwrap_or("")));
             }
             None
         }

@@ -284,6 +284,9 @@ fn read(root: &Value, source: Source) -> Result<Description, SpecError> {
             });
         }
     }
+    // A `$ref` to nowhere is found where it is written and again where it is followed.
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert((p.pointer.clone(), p.message.clone())));
     if problems.is_empty() {
         Ok(Description {
             source,

@@ -112,9 +112,9 @@ pub(super) fn schemas(old: &Value, new: &Value, at: &str, branch: bool, out: &mu
             // A vendor extension listing values (e.g. topics its newer pages name before its
             // enum does): what it lists is the news.
             (None, Some(v)) if key.starts_with("x-") => push(out, at, format!("note {key} added: {}", listed(v)), None),
-            (None, Some(_)) => push(out, at, format!("keyword {key} added"), None),
-            (Some(_), None) => push(out, at, format!("keyword {key} removed"), None),
-            (Some(a), Some(b)) if a != b => push(out, at, format!("keyword {key} changed"), None),
+            (None, Some(_)) => push(out, at, format!("keyword `{key}` added"), None),
+            (Some(_), None) => push(out, at, format!("keyword `{key}` removed"), None),
+            (Some(a), Some(b)) if a != b => push(out, at, format!("keyword `{key}` changed"), None),
             _ => {}
         }
     }
