@@ -4,9 +4,10 @@
 //! once, at load, with `format` asserted and no remote `$ref` retrieval.
 //!
 //! Allo's document leaves its request objects open; under `unknown_fields = "reject"` every
-//! object that names its properties is closed here with `unevaluatedProperties: false`, which,
-//! unlike `additionalProperties`, counts the properties named by `allOf`/`anyOf`/`oneOf`
-//! branches, so composed schemas still accept what their parts name.
+//! object that names its properties is closed here: with `additionalProperties: false` where it
+//! stands alone, and with `unevaluatedProperties: false` where it is composed, which, unlike
+//! `additionalProperties`, counts the properties named by `allOf`/`anyOf`/`oneOf` branches, so
+//! composed schemas still accept what their parts name.
 
 use std::collections::HashMap;
 
@@ -235,7 +236,26 @@ fn close_objects(schema: &mut Value, branch: bool) {
     }
     let says = map.contains_key("additionalProperties") || map.contains_key("unevaluatedProperties");
     if !branch && !says && names_properties(map) {
-        map.insert("unevaluatedProperties".into(), Value::Bool(false));
+        // Without composition the two say the same, and `additionalProperties` is the cheaper
+        // check (no record of which properties something else evaluated).
+        let composed = [
+            "allOf",
+            "anyOf",
+            "oneOf",
+            "if",
+            "then",
+            "else",
+            "dependentSchemas",
+            "$ref",
+        ]
+        .iter()
+        .any(|key| map.contains_key(*key));
+        let keyword = if composed {
+            "unevaluatedProperties"
+        } else {
+            "additionalProperties"
+        };
+        map.insert(keyword.into(), Value::Bool(false));
     }
 }
 

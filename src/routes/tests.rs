@@ -140,3 +140,46 @@ scope = "X"
     );
     assert!(text.iter().any(|p| p.contains(".class")), "{text:?}");
 }
+
+#[test]
+fn objects_are_closed_and_composed_ones_still_accept_their_parts() {
+    use serde_json::json;
+    let doc = json!({
+        "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/plain": {"post": {"requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "properties": {"a": {"type": "string"}}
+            }}}}}},
+            "/composed": {"post": {"requestBody": {"content": {"application/json": {"schema": {
+                "allOf": [
+                    {"type": "object", "properties": {"a": {"type": "string"}}},
+                    {"type": "object", "properties": {"b": {"type": "object", "properties": {"c": {"type": "integer"}}}}}
+                ]
+            }}}}}},
+            "/free": {"post": {"requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "properties": {"meta": {"type": "object"}}
+            }}}}}}
+        }
+    });
+    let d = Description::parse(&doc.to_string(), false, Source::BuiltIn).unwrap();
+    let t = RouteTable::build(&d, &Rules::default(), UnknownFields::Reject).unwrap();
+    let body = |path: &str| match t.find(&Method::POST, path) {
+        Match::Found(r) => r.clone(),
+        other => panic!("{other:?}"),
+    };
+    let valid = |path: &str, v: serde_json::Value| body(path).schemas.body[0].is_valid(&v);
+    assert!(valid("/plain", json!({"a": "x"})));
+    assert!(!valid("/plain", json!({"a": "x", "z": 1})));
+    assert!(valid("/composed", json!({"a": "x", "b": {"c": 1}})));
+    assert!(!valid("/composed", json!({"a": "x", "z": 1})));
+    assert!(!valid("/composed", json!({"b": {"c": 1, "z": 1}})));
+    // A bare `type: object` is a free-form map.
+    assert!(valid("/free", json!({"meta": {"anything": [1, 2]}})));
+    assert!(!valid("/free", json!({"meta": {}, "z": 1})));
+
+    let open = RouteTable::build(&d, &Rules::default(), UnknownFields::Allow).unwrap();
+    let Match::Found(plain) = open.find(&Method::POST, "/plain") else {
+        panic!()
+    };
+    assert!(plain.schemas.body[0].is_valid(&json!({"a": "x", "z": 1})));
+}
