@@ -31,10 +31,11 @@ pub enum ValidationError {
     BodyRead(#[source] crate::body::BoxError),
     #[error("a request body needs a JSON Content-Type (application/json)")]
     UnsupportedMediaType,
+    // Boxed: refusals are the cold path, and every `Result` of this type carries its size.
     #[error("{message}")]
-    InvalidBody { message: String, errors: ErrorList },
+    InvalidBody { message: String, errors: Box<ErrorList> },
     #[error("{message}")]
-    InvalidQuery { message: String, errors: ErrorList },
+    InvalidQuery { message: String, errors: Box<ErrorList> },
     #[error("this operation requires the {name} header")]
     MissingHeader { name: http::HeaderName },
 }
@@ -43,14 +44,14 @@ impl ValidationError {
     fn body(errors: ErrorList) -> Self {
         ValidationError::InvalidBody {
             message: messages::summary(&errors),
-            errors,
+            errors: Box::new(errors),
         }
     }
 
     fn query(errors: ErrorList) -> Self {
         ValidationError::InvalidQuery {
             message: messages::summary(&errors),
-            errors,
+            errors: Box::new(errors),
         }
     }
 
@@ -69,7 +70,9 @@ impl ValidationError {
     /// The field errors, for `errors[]`.
     pub fn field_errors(&self) -> Option<&ErrorList> {
         match self {
-            ValidationError::InvalidBody { errors, .. } | ValidationError::InvalidQuery { errors, .. } => Some(errors),
+            ValidationError::InvalidBody { errors, .. } | ValidationError::InvalidQuery { errors, .. } => {
+                Some(errors.as_ref())
+            }
             _ => None,
         }
     }

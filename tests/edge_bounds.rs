@@ -83,16 +83,16 @@ async fn long_escaped_field_names_are_cut_and_the_answer_stays_bounded() {
     let listed = list.len() - 1;
     // Fewer than 50: the bound on the whole answer, not the count, decided how many fit.
     assert!((1..50).contains(&listed), "{listed}: {}", a.text());
-    assert_eq!(
-        last["message"],
-        format!("and {} more errors not listed", 80 - listed)
-    );
+    assert_eq!(last["message"], format!("and {} more errors not listed", 80 - listed));
     for entry in &list[..listed] {
         let field = entry["field"].as_str().unwrap_or_default();
         assert!(field.len() <= 128 && field.ends_with("..."), "{field:?}");
     }
     let message = a.json()["error"]["message"].as_str().unwrap_or_default().to_string();
-    assert!(message.len() <= 200 && message.ends_with("(and 79 more)"), "{message:?}");
+    assert!(
+        message.len() <= 200 && message.ends_with("(and 79 more)"),
+        "{message:?}"
+    );
     assert_eq!(up.count(), 0);
 }
 
