@@ -108,7 +108,9 @@ impl GatewayError {
         match &self {
             GatewayError::Invalid(e) => {
                 body.param = e.param();
-                body.errors = e.field_errors().to_vec();
+                if let Some(errors) = e.field_errors() {
+                    body.errors = errors.listing().clone();
+                }
             }
             GatewayError::RateLimited(limited) => {
                 let secs = limited.retry_after_secs();

@@ -4,6 +4,7 @@
 //! "fix" (duplicate keys, trailing documents, invalid UTF-8, lone surrogates) is refused.
 
 mod body;
+mod bounded;
 mod findings;
 mod json;
 mod messages;
@@ -11,13 +12,13 @@ mod query;
 mod rename;
 
 pub use body::{announced_too_large, read_body, BodyLimits};
+pub use bounded::{ErrorList, MAX_FIELD_BYTES, MAX_LISTED, MAX_MESSAGE_BYTES};
 pub use findings::Findings;
 pub use json::parse_strict;
 
 use bytes::Bytes;
 use http::HeaderMap;
 
-use crate::envelope::FieldError;
 use crate::routes::Route;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,28 +31,27 @@ pub enum ValidationError {
     BodyRead(#[source] crate::body::BoxError),
     #[error("a request body needs a JSON Content-Type (application/json)")]
     UnsupportedMediaType,
+    // Boxed: refusals are the cold path, and every `Result` of this type carries its size.
     #[error("{message}")]
-    InvalidBody { message: String, errors: Vec<FieldError> },
+    InvalidBody { message: String, errors: Box<ErrorList> },
     #[error("{message}")]
-    InvalidQuery { message: String, errors: Vec<FieldError> },
+    InvalidQuery { message: String, errors: Box<ErrorList> },
     #[error("this operation requires the {name} header")]
     MissingHeader { name: http::HeaderName },
 }
 
 impl ValidationError {
-    fn body(mut errors: Vec<FieldError>) -> Self {
-        dedup(&mut errors);
+    fn body(errors: ErrorList) -> Self {
         ValidationError::InvalidBody {
             message: messages::summary(&errors),
-            errors,
+            errors: Box::new(errors),
         }
     }
 
-    fn query(mut errors: Vec<FieldError>) -> Self {
-        dedup(&mut errors);
+    fn query(errors: ErrorList) -> Self {
         ValidationError::InvalidQuery {
             message: messages::summary(&errors),
-            errors,
+            errors: Box::new(errors),
         }
     }
 
@@ -67,18 +67,15 @@ impl ValidationError {
         }
     }
 
-    pub fn field_errors(&self) -> &[FieldError] {
+    /// The field errors, for `errors[]`.
+    pub fn field_errors(&self) -> Option<&ErrorList> {
         match self {
-            ValidationError::InvalidBody { errors, .. } | ValidationError::InvalidQuery { errors, .. } => errors,
-            _ => &[],
+            ValidationError::InvalidBody { errors, .. } | ValidationError::InvalidQuery { errors, .. } => {
+                Some(errors.as_ref())
+            }
+            _ => None,
         }
     }
-}
-
-/// One finding per field and rule: the description and a rule on top may both say it.
-fn dedup(errors: &mut Vec<FieldError>) {
-    let mut seen = std::collections::HashSet::new();
-    errors.retain(|e| seen.insert((e.field.clone(), e.code.clone())));
 }
 
 /// A check's outcome and, when a rename applied, what is forwarded instead of what came. A
@@ -131,11 +128,11 @@ fn body_errors(
     let schemas = &route.schemas;
     if body.is_empty() {
         if schemas.body_required && !schemas.body.is_empty() {
-            return Err(ValidationError::body(vec![messages::field_error(
+            return Err(ValidationError::body(ErrorList::one(messages::field_error(
                 "",
                 "required",
                 "a JSON body is required",
-            )]));
+            ))));
         }
         return Ok(());
     }
@@ -143,23 +140,24 @@ fn body_errors(
         return Err(ValidationError::UnsupportedMediaType);
     }
     if schemas.body.is_empty() {
-        return Err(ValidationError::body(vec![messages::field_error(
+        return Err(ValidationError::body(ErrorList::one(messages::field_error(
             "",
             "body",
             "this endpoint takes no request body",
-        )]));
+        ))));
     }
-    let mut value = parse_strict(body).map_err(|e| ValidationError::body(vec![e]))?;
-    let mut errors = Vec::new();
+    // The strict parser stops at its first error: a broken body is one finding.
+    let mut value = parse_strict(body).map_err(|e| ValidationError::body(ErrorList::one(e)))?;
+    let mut errors = ErrorList::new();
     if !route.rename.is_empty() {
         match rename::apply(&mut value, body, &route.rename) {
             Ok(bytes) => *rewritten = bytes,
-            Err(conflict) => errors.push(conflict),
+            Err(conflict) => errors.push_error(conflict),
         }
     }
-    errors.extend(alternatives(&schemas.body, &value));
+    alternatives(&schemas.body, &value, &mut errors);
     if let Some(extra) = &schemas.body_extra {
-        errors.extend(messages::schema_errors(extra, &value));
+        messages::schema_errors(extra, &value, &mut errors);
     }
     if errors.is_empty() {
         Ok(())
@@ -169,19 +167,26 @@ fn body_errors(
 }
 
 /// A body described more than once is valid if one description holds; otherwise the errors of
-/// the description it came closest to.
-fn alternatives(validators: &[jsonschema::Validator], value: &serde_json::Value) -> Vec<FieldError> {
-    let mut best: Option<Vec<FieldError>> = None;
+/// the description it came closest to (by the errors counted before each check stopped).
+fn alternatives(validators: &[jsonschema::Validator], value: &serde_json::Value, out: &mut ErrorList) {
+    if let [only] = validators {
+        messages::schema_errors(only, value, out);
+        return;
+    }
+    let mut best: Option<ErrorList> = None;
     for validator in validators {
-        let errors = messages::schema_errors(validator, value);
+        let mut errors = ErrorList::new();
+        messages::schema_errors(validator, value, &mut errors);
         if errors.is_empty() {
-            return errors;
+            return;
         }
-        if best.as_ref().is_none_or(|b| errors.len() < b.len()) {
+        if best.as_ref().is_none_or(|b| errors.total() < b.total()) {
             best = Some(errors);
         }
     }
-    best.unwrap_or_default()
+    if let Some(best) = best {
+        out.absorb(best);
+    }
 }
 
 /// `application/json` or `application/<x>+json`, with any parameters.

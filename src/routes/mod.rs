@@ -8,6 +8,7 @@
 pub mod diff;
 mod email;
 pub mod openapi;
+mod param;
 pub mod rules;
 mod schema;
 mod yaml;
@@ -300,8 +301,9 @@ impl RouteTable {
 }
 
 impl Route {
-    /// None when the path does not fit this template; otherwise a rank where a literal
-    /// segment early in the path outweighs any parameter after it.
+    /// None when the path does not fit this template (a parameter's value included: never a
+    /// dot-segment or an encoded separator); otherwise a rank where a literal segment early in
+    /// the path outweighs any parameter after it.
     fn rank(&self, parts: &[&[u8]]) -> Option<u64> {
         if parts.len() != self.segments.len() {
             return None;
@@ -313,7 +315,8 @@ impl Route {
             match segment {
                 Segment::Literal(lit) if lit.as_bytes() == *part => rank |= 1 << (parts.len() - 1 - i),
                 Segment::Literal(_) => return None,
-                Segment::Param if part.is_empty() => return None,
+                // A value a later hop could read as a path step is no value (see `param`).
+                Segment::Param if !param::acceptable(part) => return None,
                 Segment::Param => {}
             }
         }

@@ -183,3 +183,42 @@ fn objects_are_closed_and_composed_ones_still_accept_their_parts() {
     };
     assert!(plain.schemas.body[0].is_valid(&json!({"a": "x", "z": 1})));
 }
+
+#[test]
+fn a_parameter_is_never_a_path_step() {
+    let t = table();
+    for path in [
+        "/v2/api/users/..",
+        "/v2/api/users/.",
+        "/v2/api/users/%2e%2e",
+        "/v2/api/users/%2E%2E",
+        "/v2/api/users/.%2e",
+        "/v2/api/users/..%2Fconversations",
+        "/v2/api/users/..%2fconversations",
+        "/v2/api/users/usr_1%2F..",
+        "/v2/api/users/a%5Cb",
+        "/v2/api/users/a\\b",
+        "/v2/api/users/usr_1%00",
+        "/v2/api/users/..;x",
+        "/v2/api/conversations/../notes",
+        "/v2/api/conversations/%2e%2e/notes",
+    ] {
+        assert!(matches!(t.find(&Method::GET, path), Match::NotFound), "{path}");
+    }
+    // Not a 405 either: the path fits no template.
+    assert!(matches!(t.find(&Method::PUT, "/v2/api/users/.."), Match::NotFound));
+}
+
+#[test]
+fn ordinary_parameters_still_match() {
+    let t = table();
+    assert_eq!(id(t.find(&Method::GET, "/v2/api/users/usr_1")), "users.get");
+    assert_eq!(id(t.find(&Method::GET, "/v2/api/users/john.doe")), "users.get");
+    for number in ["+33612345678", "%2B33612345678", "%2b33612345678"] {
+        let path = format!("/v2/api/conversations/{number}/notes");
+        match t.find(&Method::GET, &path) {
+            Match::Found(route) => assert_eq!(route.template, "/v2/api/conversations/{contact_number}/notes"),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}

@@ -201,7 +201,7 @@ pub(crate) fn finish(outcome: Result<Reply, ApiError>, request_id: &str, limits:
             body.request_id = request_id.to_owned();
             body.retryable = retryable;
             body.param = info.param;
-            body.errors = info.errors;
+            body.errors = info.errors.into();
             body.retry_after_seconds = info.retry_after_seconds;
             (info.status, Some(body.to_bytes()), info.retry_after_seconds, info.allow)
         }

@@ -6,6 +6,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::Validator;
 use serde_json::Value;
 
+use super::bounded::{cut, ErrorList, MAX_MESSAGE_BYTES};
 use crate::envelope::FieldError;
 
 /// Longest prefix of a bad value ever echoed in a message.
@@ -34,55 +35,68 @@ pub fn param_name(pointer: &str) -> String {
         .join(".")
 }
 
-/// The envelope's `message`: the first error, and how many more there are.
-pub fn summary(errors: &[FieldError]) -> String {
+/// The envelope's `message`: the first error, and how many more there are, in at most
+/// `MAX_MESSAGE_BYTES`.
+pub fn summary(errors: &ErrorList) -> String {
     let Some(first) = errors.first() else {
         return "invalid request".to_string();
     };
     let name = param_name(&first.field);
-    let mut message = if name.is_empty() {
+    let head = if name.is_empty() {
         first.message.clone()
     } else {
         format!("{name}: {}", first.message)
     };
-    if errors.len() > 1 {
-        message.push_str(&format!(" (and {} more)", errors.len() - 1));
-    }
-    message
+    let more = errors.total() - 1;
+    let tail = match (more, errors.listing().at_least) {
+        (0, false) => String::new(),
+        (n, false) => format!(" (and {n} more)"),
+        (n, true) => format!(" (and at least {n} more)"),
+    };
+    cut(head, MAX_MESSAGE_BYTES - tail.len()) + &tail
 }
 
-/// Every violation of `validator` by `value`.
-pub fn schema_errors(validator: &Validator, value: &Value) -> Vec<FieldError> {
+/// Records the violations of `validator` by `value` in `out`, until `out` is full.
+pub fn schema_errors(validator: &Validator, value: &Value, out: &mut ErrorList) {
     // Valid input is the common case: `is_valid` builds no error and its evaluation paths, so
     // the itemised walk runs only for input that fails.
     if validator.is_valid(value) {
-        return Vec::new();
+        return;
     }
-    let mut out = Vec::new();
-    for error in validator.iter_errors(value) {
-        let pointer = error.instance_path().as_str().to_string();
-        let instance = error.instance();
-        match error.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected }
-            | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
-                for name in unexpected {
-                    let field = format!("{pointer}/{}", pointer_escape(name));
-                    out.push(field_error(
-                        &field,
-                        "additionalProperties",
-                        "is not a field of this endpoint",
-                    ));
-                }
+    // `iter_errors` is lazy: once the list is full, one more error is taken to count (an
+    // object's unknown keys all come in one, counted whole) and the walk stops there.
+    let mut errors = validator.iter_errors(value);
+    while let Some(error) = errors.next() {
+        if out.is_full() {
+            record(&error, out);
+            if errors.next().is_some() {
+                out.stopped();
             }
-            ValidationErrorKind::Required { property } => {
-                let name = property.as_str().unwrap_or_default();
-                let field = format!("{pointer}/{}", pointer_escape(name));
-                out.push(field_error(&field, "required", "is required"));
-            }
-            kind => out.push(field_error(&pointer, error.kind().keyword(), describe(kind, instance))),
+            return;
         }
+        record(&error, out);
     }
-    out
+}
+
+fn record(error: &jsonschema::ValidationError<'_>, out: &mut ErrorList) {
+    let pointer = error.instance_path().as_str();
+    match error.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            for name in unexpected {
+                let field = format!("{pointer}/{}", pointer_escape(name));
+                out.push(&field, "additionalProperties", || {
+                    "is not a field of this endpoint".to_string()
+                });
+            }
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let field = format!("{pointer}/{}", pointer_escape(name));
+            out.push(&field, "required", || "is required".to_string());
+        }
+        kind => out.push(pointer, kind.keyword(), || describe(kind, error.instance())),
+    }
 }
 
 fn describe(kind: &ValidationErrorKind, instance: &Value) -> String {

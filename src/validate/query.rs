@@ -1,47 +1,42 @@
 //! Query strings: decoded strictly (percent-decoding must give UTF-8), each value read as the
 //! type the schema gives it (integer, number, boolean; arrays from repeated keys), then
-//! checked against the endpoint's query schema like a JSON object.
+//! checked against the endpoint's query schema like a JSON object. Every pair is read (a rename
+//! may rewrite any of them, and the count of findings stays right), but once `errors[]` is
+//! full a finding is only counted and the schema check stops early.
 
 use percent_encoding::percent_decode;
 use serde_json::{Map, Value};
 
-use super::messages::{field_error, pointer_escape, schema_errors};
-use crate::envelope::FieldError;
+use super::bounded::ErrorList;
+use super::messages::{pointer_escape, schema_errors};
 use crate::routes::{QueryType, Schemas};
 
 /// The query's field errors and, when a rename applied, the query to forward instead.
-pub fn check(
-    schemas: &Schemas,
-    renames: &[(Box<str>, Box<str>)],
-    query: Option<&str>,
-) -> (Option<String>, Vec<FieldError>) {
+pub fn check(schemas: &Schemas, renames: &[(Box<str>, Box<str>)], query: Option<&str>) -> (Option<String>, ErrorList) {
     let query = query.unwrap_or("");
     if query.is_empty() {
         // Decided at load for most endpoints; the errors are worked out only when it fails.
         if schemas.empty_query_valid {
-            return (None, Vec::new());
+            return (None, ErrorList::new());
         }
         let empty = Value::Object(Map::new());
-        let errors = [&schemas.query, &schemas.query_extra]
-            .into_iter()
-            .flatten()
-            .flat_map(|validator| schema_errors(validator, &empty))
-            .collect();
+        let mut errors = ErrorList::new();
+        for validator in [&schemas.query, &schemas.query_extra].into_iter().flatten() {
+            schema_errors(validator, &empty, &mut errors);
+        }
         return (None, errors);
     }
     let mut object = Map::new();
-    let mut errors = Vec::new();
+    let mut errors = ErrorList::new();
     // Each pair as it came, with its key renamed where a rule says so.
     let mut pairs: Vec<(&str, Option<&str>, String)> = Vec::new();
     let mut renamed = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let (Some(mut key), Some(text)) = (decode(raw_key), decode(raw_value)) else {
-            errors.push(field_error(
-                "",
-                "encoding",
-                "a query parameter is not valid percent-encoded UTF-8",
-            ));
+            errors.push("", "encoding", || {
+                "a query parameter is not valid percent-encoded UTF-8".to_string()
+            });
             continue;
         };
         let mut new_name = None;
@@ -57,11 +52,9 @@ pub fn check(
         let pointer = format!("/{}", pointer_escape(&key));
         let Some(ty) = schemas.query_types.get(&key).copied() else {
             if schemas.reject_unknown {
-                errors.push(field_error(
-                    &pointer,
-                    "additionalProperties",
-                    "is not a query parameter of this endpoint",
-                ));
+                errors.push(&pointer, "additionalProperties", || {
+                    "is not a query parameter of this endpoint".to_string()
+                });
             }
             continue;
         };
@@ -84,15 +77,13 @@ pub fn check(
             // The two spellings of a renamed key, with one value: one parameter.
             Some(existing) if renamed && *existing == coerce(ty, text.clone()) => continue,
             Some(_) if renamed && renames.iter().any(|(_, new)| **new == *key) => {
-                errors.push(field_error(
-                    &pointer,
-                    "renameConflict",
-                    "is given under two spellings with different values",
-                ));
+                errors.push(&pointer, "renameConflict", || {
+                    "is given under two spellings with different values".to_string()
+                });
                 continue;
             }
             Some(_) => {
-                errors.push(field_error(&pointer, "duplicate", "is given more than once"));
+                errors.push(&pointer, "duplicate", || "is given more than once".to_string());
                 continue;
             }
             None => {}
@@ -101,7 +92,7 @@ pub fn check(
     }
     let value = Value::Object(object);
     for validator in [&schemas.query, &schemas.query_extra].into_iter().flatten() {
-        errors.extend(schema_errors(validator, &value));
+        schema_errors(validator, &value, &mut errors);
     }
     let rewritten = renamed.then(|| rewrite(&pairs));
     (rewritten, errors)

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::UnknownFields;
+use crate::envelope::FieldError;
 use crate::routes::{Match, Route, RouteTable};
 
 fn route(table: &RouteTable, method: http::Method, path: &str) -> std::sync::Arc<Route> {
@@ -10,7 +11,8 @@ fn route(table: &RouteTable, method: http::Method, path: &str) -> std::sync::Arc
 }
 
 fn run(route: &Route, query: Option<&str>) -> (Option<String>, Vec<FieldError>) {
-    check(&route.schemas, &route.rename, query)
+    let (rewritten, errors) = check(&route.schemas, &route.rename, query);
+    (rewritten, errors.listing().listed.clone())
 }
 
 #[test]
@@ -62,4 +64,20 @@ fn a_renamed_key_is_forwarded_in_its_new_spelling_only() {
         errors.iter().any(|e| e.field == "/email" && e.code == "format"),
         "{errors:?}"
     );
+}
+
+#[test]
+fn past_fifty_findings_are_counted_not_listed() {
+    let table = RouteTable::builtin(UnknownFields::Reject).unwrap();
+    let users = route(&table, http::Method::GET, "/v2/api/users");
+    let query: Vec<String> = (0..9000).map(|i| format!("x{i}")).collect();
+    let (_, errors) = check(&users.schemas, &users.rename, Some(&query.join("&")));
+    assert_eq!(errors.listing().listed.len(), 50);
+    assert_eq!(errors.listing().unlisted, 8950);
+    assert!(!errors.listing().at_least);
+
+    // A key repeated is one finding, listed or not.
+    let query = format!("{}&{}", query.join("&"), query.join("&"));
+    let (_, errors) = check(&users.schemas, &users.rename, Some(&query));
+    assert_eq!(errors.total(), 9000);
 }
