@@ -240,6 +240,9 @@ mod tests {
         let mut buf = BytesMut::from(&b"5;ext\r"[..]);
         assert_eq!(decoder.decode(&mut buf), Ok(Decoded::NeedMore));
         buf.extend_from_slice(b"\nhello");
-        assert_eq!(decoder.decode(&mut buf), Ok(Decoded::Data(Bytes::from_static(b"hello"))));
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Ok(Decoded::Data(Bytes::from_static(b"hello")))
+        );
     }
 }

@@ -12,7 +12,7 @@
 //!   400 and close. Each answer is an envelope.
 //! - An answer sent before the request's body was read to its end (413, 401, a broken chunk)
 //!   closes the connection; what the caller still sends is read and dropped for a bounded
-//!   time first (`linger`), as after a refused head.
+//!   time first (`h1/close.rs`), as after a refused head.
 //! - Shutdown: an idle connection closes at once; one with a request in flight finishes it,
 //!   answers with `connection: close` and closes.
 //! - A caller that does not take its answer for `idle_timeout` is closed as idle.
@@ -38,16 +38,16 @@ use tokio::time::Instant;
 use crate::alarm::Alarm;
 use crate::answer::Answer;
 use crate::body::{pipe, RequestBody};
-use crate::error::GatewayError;
 use crate::framing::body::Decoder;
-use crate::framing::FramingError;
 use crate::tls::PeerIdentity;
 
 mod body;
+mod close;
 mod head;
 mod write;
 
 use body::{alongside, pump_body};
+use close::{linger, refuse, LINGER_BYTES};
 pub(crate) use head::HeadLimits;
 use write::{write_response, Answering};
 
@@ -172,8 +172,9 @@ where
             } else {
                 // Answered before its body was read (413, 401...): the rest of the body is
                 // still coming, and closing on it would reset the connection under the answer.
+                // Boxed, like `refuse`: its read buffer stays out of every connection's state.
                 let bound = unread.map_or(LINGER_BYTES, |left| left.min(LINGER_BYTES as u64) as usize);
-                linger(&mut io, bound).await;
+                Box::pin(linger(&mut io, bound)).await;
             }
             return Ok(Ended::Closed);
         }
@@ -244,53 +245,6 @@ async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
             Wait::Idle | Wait::Stop => return Ok(Next::Closed),
         }
     }
-}
-
-/// How long, and how much, a connection closed with a request unread is read from first.
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 1024 * 1024;
-
-/// Answers a refused head with its envelope and closes.
-async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut IO,
-    out: &mut Vec<u8>,
-    refused: FramingError,
-) -> io::Result<()> {
-    let request_id = crate::ids::new_request_id_value();
-    let mut answer =
-        Answer::from(GatewayError::Framing(refused).into_response(request_id.to_str().unwrap_or_default()));
-    answer.set_request_id(request_id);
-    let answering = Answering {
-        method: &http::Method::GET,
-        version: http::Version::HTTP_11,
-        keep_alive: false,
-    };
-    write_response(io, out, answer, answering).await?;
-    linger(io, LINGER_BYTES).await;
-    Ok(())
-}
-
-/// Closes the sending side, then reads and drops what the caller still sends (up to `bytes`,
-/// for up to `LINGER`) before the connection is dropped. Closing a socket with bytes unread
-/// makes the kernel reset the connection, and a client still writing its request then sees
-/// the reset (EPIPE, ECONNRESET) instead of the answer already sent to it. Bounded, so a
-/// caller that never stops sending cannot hold the connection.
-async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(io: &mut IO, bytes: usize) {
-    let mut drain = [0u8; 8192];
-    let _ = tokio::time::timeout(LINGER, async {
-        if io.shutdown().await.is_err() {
-            return;
-        }
-        let mut left = bytes;
-        while left > 0 {
-            let want = left.min(drain.len());
-            match tokio::io::AsyncReadExt::read(io, &mut drain[..want]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left -= n,
-            }
-        }
-    })
-    .await;
 }
 
 /// Space to read into. Heads are split off the buffer's front, so its free space moves along

@@ -102,7 +102,10 @@ pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&H
     let named = connection_named(headers);
     headers.iter().filter(move |(name, _)| {
         if is_underscored(name) {
-            tracing::debug!(header = name.as_str(), "header with an underscore in its name not forwarded");
+            tracing::debug!(
+                header = name.as_str(),
+                "header with an underscore in its name not forwarded"
+            );
             return false;
         }
         !(is_hop_by_hop(name)
