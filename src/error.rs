@@ -7,6 +7,7 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::auth::{AuthError, ScopeError};
 use crate::body::{full, Body};
 use crate::envelope::ErrorBody;
+use crate::framing::body::BodyError;
 use crate::framing::FramingError;
 use crate::ratelimit::{Cause, RateLimited};
 use crate::upstream::UpstreamError;
@@ -44,7 +45,7 @@ pub enum GatewayError {
     #[error("method not allowed; this endpoint accepts {allowed}")]
     MethodNotAllowed { allowed: String },
     #[error(transparent)]
-    Invalid(#[from] ValidationError),
+    Invalid(ValidationError),
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
     #[error("this team already has {limit} requests in flight")]
@@ -53,6 +54,20 @@ pub enum GatewayError {
     Upstream(#[from] UpstreamError),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+}
+
+impl From<ValidationError> for GatewayError {
+    /// A body that could not be read because its chunked framing is broken is a framing
+    /// failure, not a bad payload: the same 400 `MALFORMED_REQUEST` and closed connection as
+    /// a malformed head, whichever step was reading the body.
+    fn from(e: ValidationError) -> Self {
+        if let ValidationError::BodyRead(source) = &e {
+            if let Some(broken) = source.downcast_ref::<BodyError>() {
+                return GatewayError::Framing(FramingError::Body(*broken));
+            }
+        }
+        GatewayError::Invalid(e)
+    }
 }
 
 impl GatewayError {

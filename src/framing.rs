@@ -35,6 +35,10 @@ pub enum FramingError {
     HeadTooLarge { limit: usize },
     #[error("the request head has more than {limit} header fields")]
     TooManyFields { limit: usize },
+    /// A body whose chunked framing is broken (a bare LF in a chunk line, say): found while
+    /// the body is read, it ends the request as a malformed head does.
+    #[error(transparent)]
+    Body(#[from] body::BodyError),
 }
 
 impl FramingError {

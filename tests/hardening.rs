@@ -8,6 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use support::raw::{Raw, Reply};
 use support::{send, sha256_hex, Canned, Capture, GatewayProcess, TestConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -59,140 +60,6 @@ fn auth() -> String {
 /// `GET /v2/api/users` with the caller's token, keep-alive.
 fn get_users() -> String {
     format!("GET /v2/api/users HTTP/1.1\r\nHost: gw\r\n{}\r\n", auth())
-}
-
-/// One response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    }
-
-    fn gateway_error(&self) -> Option<String> {
-        self.header("x-allo-gateway-error")
-    }
-}
-
-/// A raw HTTP/1 client: bytes out exactly as written, responses parsed by hand.
-struct Raw {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    async fn connect(addr: SocketAddr) -> Raw {
-        Raw {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            buf: Vec::new(),
-        }
-    }
-
-    async fn write(&mut self, bytes: impl AsRef<[u8]>) {
-        self.stream.write_all(bytes.as_ref()).await.unwrap();
-    }
-
-    /// Reads more bytes; false on EOF or reset.
-    async fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 16 * 1024];
-        match self.stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-        }
-    }
-
-    /// The next response (a 1xx included), within 10 s.
-    async fn reply(&mut self) -> Reply {
-        tokio::time::timeout(Duration::from_secs(10), self.reply_inner())
-            .await
-            .expect("no response within 10s")
-            .unwrap_or_else(|| panic!("connection closed before a response; got {:?}", self.text()))
-    }
-
-    async fn reply_inner(&mut self) -> Option<Reply> {
-        let end = loop {
-            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
-                break end;
-            }
-            if !self.fill().await {
-                return None;
-            }
-        };
-        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-        self.buf.drain(..end + 4);
-        let status = head.split(' ').nth(1)?.parse().ok()?;
-        let mut reply = Reply {
-            status,
-            head,
-            body: Vec::new(),
-        };
-        if (100..200).contains(&status) {
-            return Some(reply);
-        }
-        if let Some(len) = reply.header("content-length") {
-            let len: usize = len.parse().ok()?;
-            while self.buf.len() < len {
-                if !self.fill().await {
-                    return None;
-                }
-            }
-            reply.body = self.buf.drain(..len).collect();
-        } else if reply
-            .header("transfer-encoding")
-            .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
-        {
-            loop {
-                let line_end = loop {
-                    if let Some(i) = find(&self.buf, b"\r\n") {
-                        break i;
-                    }
-                    if !self.fill().await {
-                        return None;
-                    }
-                };
-                let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
-                let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-                self.buf.drain(..line_end + 2);
-                while self.buf.len() < size + 2 {
-                    if !self.fill().await {
-                        return None;
-                    }
-                }
-                reply.body.extend(self.buf.drain(..size));
-                self.buf.drain(..2);
-                if size == 0 {
-                    break;
-                }
-            }
-        }
-        Some(reply)
-    }
-
-    /// Whether the peer closes the connection within `within` (bytes read meanwhile are kept).
-    async fn closed_within(&mut self, within: Duration) -> bool {
-        tokio::time::timeout(within, async { while self.fill().await {} })
-            .await
-            .is_ok()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf).into_owned()
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Polls `check` every 10 ms until it holds, for at most 10 s.

@@ -2,7 +2,9 @@
 //! listener) and response bodies from the upstream (the client). A decoder for each framing (a
 //! length, chunked, or until the peer closes) takes what it can off the front of the read
 //! buffer. Chunk extensions and trailers are read and dropped; every line it waits for has a
-//! bound.
+//! bound. Those lines end with CRLF and nothing else: a bare LF or CR inside one is refused,
+//! since a peer that reads it as a line end (as some servers do) would see other chunks than
+//! the gateway does.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -83,7 +85,7 @@ impl Decoder {
                     return Ok(Decoded::Data(piece(buf, take)));
                 }
                 Decoder::Chunked(Chunk::Size) => {
-                    let Some(end) = line_end(buf) else {
+                    let Some(end) = line_end(buf)? else {
                         return if buf.len() > MAX_CHUNK_LINE {
                             Err(BodyError::Chunked("chunk-size line too long"))
                         } else {
@@ -109,7 +111,7 @@ impl Decoder {
                     *self = Decoder::Chunked(Chunk::Size);
                 }
                 Decoder::Chunked(Chunk::Trailers { read }) => {
-                    let Some(end) = line_end(buf) else {
+                    let Some(end) = line_end(buf)? else {
                         return if read + buf.len() > MAX_TRAILERS {
                             Err(BodyError::Chunked("trailer section too long"))
                         } else {
@@ -156,8 +158,18 @@ fn take(left: u64, available: usize) -> usize {
     usize::try_from(left).map_or(available, |left| left.min(available))
 }
 
-fn line_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
+/// Where the line at the front of `buf` ends (its CRLF); `Ok(None)`: not in `buf` yet. A CR
+/// or LF that is not part of that CRLF is refused as soon as it is seen.
+fn line_end(buf: &[u8]) -> Result<Option<usize>, BodyError> {
+    match memchr::memchr2(b'\r', b'\n', buf) {
+        None => Ok(None),
+        Some(at) if buf[at] == b'\n' => Err(BodyError::Chunked("bare LF in a chunk line")),
+        Some(at) => match buf.get(at + 1) {
+            None => Ok(None),
+            Some(b'\n') => Ok(Some(at)),
+            Some(_) => Err(BodyError::Chunked("bare CR in a chunk line")),
+        },
+    }
 }
 
 fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
@@ -172,4 +184,65 @@ fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
     Ok(line[..digits]
         .iter()
         .fold(0u64, |n, &d| n * 16 + u64::from((d as char).to_digit(16).unwrap_or(0))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes all of `wire`: the body, or the first error.
+    fn decode_all(wire: &[u8]) -> Result<Vec<u8>, BodyError> {
+        let mut decoder = Decoder::Chunked(Chunk::Size);
+        let mut buf = BytesMut::from(wire);
+        let mut body = Vec::new();
+        loop {
+            match decoder.decode(&mut buf)? {
+                Decoded::Data(data) => body.extend_from_slice(&data),
+                Decoded::End => return Ok(body),
+                Decoded::NeedMore => return Err(BodyError::Truncated),
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_lines_with_extensions_and_trailers_decode() {
+        let wire = b"5;name=value;other\r\nhello\r\n1 \t;x\r\n!\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(decode_all(wire), Ok(b"hello!".to_vec()));
+    }
+
+    #[test]
+    fn a_bare_lf_or_cr_anywhere_in_a_chunk_line_is_refused() {
+        for wire in [
+            &b"5;ext\nfoo\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5;ext\rfoo\r\nhello\r\n0\r\n\r\n",
+            b"5\r\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\r\n0;a\nb\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX-T: 1\rX-U: 2\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+        ] {
+            assert!(
+                matches!(decode_all(wire), Err(BodyError::Chunked(_))),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+    }
+
+    #[test]
+    fn a_bare_lf_is_refused_before_its_line_is_complete() {
+        let mut decoder = Decoder::Chunked(Chunk::Size);
+        let mut buf = BytesMut::from(&b"5;ext\nmore to come"[..]);
+        assert!(decoder.decode(&mut buf).is_err());
+        // A CR at the end of what has arrived may yet be followed by its LF.
+        let mut decoder = Decoder::Chunked(Chunk::Size);
+        let mut buf = BytesMut::from(&b"5;ext\r"[..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(Decoded::NeedMore));
+        buf.extend_from_slice(b"\nhello");
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Ok(Decoded::Data(Bytes::from_static(b"hello")))
+        );
+    }
 }

@@ -10,6 +10,9 @@
 //!   long is closed.
 //! - `max_header_bytes` / `max_headers`: 431 and close. A malformed head or ambiguous framing:
 //!   400 and close. Each answer is an envelope.
+//! - An answer sent before the request's body was read to its end (413, 401, a broken chunk)
+//!   closes the connection; what the caller still sends is read and dropped for a bounded
+//!   time first (`h1/close.rs`), as after a refused head.
 //! - Shutdown: an idle connection closes at once; one with a request in flight finishes it,
 //!   answers with `connection: close` and closes.
 //! - A caller that does not take its answer for `idle_timeout` is closed as idle.
@@ -35,16 +38,16 @@ use tokio::time::Instant;
 use crate::alarm::Alarm;
 use crate::answer::Answer;
 use crate::body::{pipe, RequestBody};
-use crate::error::GatewayError;
 use crate::framing::body::Decoder;
-use crate::framing::FramingError;
 use crate::tls::PeerIdentity;
 
 mod body;
+mod close;
 mod head;
 mod write;
 
 use body::{alongside, pump_body};
+use close::{linger, refuse, LINGER_BYTES};
 pub(crate) use head::HeadLimits;
 use write::{write_response, Answering};
 
@@ -137,11 +140,16 @@ where
         }
         // The handler's future is made where it is awaited: held in a local first, it would be
         // copied once more (the gateway's handler boxes its steps, but others need not).
+        // The body bytes the caller may still send if the handler answers before reading them
+        // all (None: unknown, chunked).
+        let mut unread = Some(0);
         let (response, body_complete) = match pump {
             None => (handler(request, peer).await, true),
-            Some((tx, decoder)) => {
-                let pumping = pump_body(&mut io, &mut buf, decoder, expect_continue, tx);
-                alongside(handler(request, peer), pumping).await
+            Some((tx, mut decoder)) => {
+                let pumping = pump_body(&mut io, &mut buf, &mut decoder, expect_continue, tx);
+                let answered = alongside(handler(request, peer), pumping).await;
+                unread = decoder.remaining().map(|left| left.saturating_sub(buf.len() as u64));
+                answered
             }
         };
         let answering = Answering {
@@ -159,7 +167,15 @@ where
             return Ok(Ended::Closed);
         };
         if !written? {
-            let _ = io.shutdown().await;
+            if body_complete {
+                let _ = io.shutdown().await;
+            } else {
+                // Answered before its body was read (413, 401...): the rest of the body is
+                // still coming, and closing on it would reset the connection under the answer.
+                // Boxed, like `refuse`: its read buffer stays out of every connection's state.
+                let bound = unread.map_or(LINGER_BYTES, |left| left.min(LINGER_BYTES as u64) as usize);
+                Box::pin(linger(&mut io, bound)).await;
+            }
             return Ok(Ended::Closed);
         }
         clock.idle_since = Instant::now();
@@ -229,43 +245,6 @@ async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
             Wait::Idle | Wait::Stop => return Ok(Next::Closed),
         }
     }
-}
-
-/// How long, and how much, a refused connection is read from before it closes.
-const LINGER: Duration = Duration::from_millis(500);
-const LINGER_BYTES: usize = 256 * 1024;
-
-/// Answers a refused head with its envelope and closes.
-async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut IO,
-    out: &mut Vec<u8>,
-    refused: FramingError,
-) -> io::Result<()> {
-    let request_id = crate::ids::new_request_id_value();
-    let mut answer =
-        Answer::from(GatewayError::Framing(refused).into_response(request_id.to_str().unwrap_or_default()));
-    answer.set_request_id(request_id);
-    let answering = Answering {
-        method: &http::Method::GET,
-        version: http::Version::HTTP_11,
-        keep_alive: false,
-    };
-    write_response(io, out, answer, answering).await?;
-    io.shutdown().await?;
-    // What the caller sent after the refused head is read and dropped for a moment, so that
-    // closing with it unread does not reset the connection before the answer is read.
-    let mut drain = [0u8; 4096];
-    let _ = tokio::time::timeout(LINGER, async {
-        let mut left = LINGER_BYTES;
-        while left > 0 {
-            match tokio::io::AsyncReadExt::read(io, &mut drain).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    })
-    .await;
-    Ok(())
 }
 
 /// Space to read into. Heads are split off the buffer's front, so its free space moves along

@@ -1,7 +1,8 @@
 //! What the upstream receives (INTERFACE §4), as pure functions so they can be tested and
 //! property-tested without sockets: same method, path and query byte for byte; the authority
 //! from config only; `Authorization: Api-Key <team key>` exactly once, marked sensitive; no
-//! hop-by-hop header; framing set here; `X-Request-Id` carried end to end.
+//! hop-by-hop header, nor any whose name has an underscore; framing set here; `X-Request-Id`
+//! carried end to end.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Uri};
@@ -96,9 +97,17 @@ pub(super) fn is_hop_by_hop_name(name: &[u8]) -> bool {
 
 /// The caller's headers that go upstream: all but the hop-by-hop ones, and all but the
 /// caller's credential, Host, framing, Expect and request id, which are the gateway's to set.
+/// Names with an underscore are dropped too (see `is_underscored`).
 pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
     let named = connection_named(headers);
     headers.iter().filter(move |(name, _)| {
+        if is_underscored(name) {
+            tracing::debug!(
+                header = name.as_str(),
+                "header with an underscore in its name not forwarded"
+            );
+            return false;
+        }
         !(is_hop_by_hop(name)
             || named.contains(name)
             || *name == header::AUTHORIZATION
@@ -107,6 +116,15 @@ pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&H
             || *name == header::EXPECT
             || *name == REQUEST_ID)
     })
+}
+
+/// A name with `_` is never forwarded, as nginx does by default (`underscores_in_headers
+/// off`): CGI and WSGI stacks fold `_` and `-` into one, so `Transfer_Encoding` or
+/// `X_Request_Id` would reach an application as the field the gateway removed or set itself.
+/// Dropped rather than refused: no name the gateway or Allo reads is spelled with one, and
+/// some clients and proxies add such fields unasked.
+pub(super) fn is_underscored(name: &HeaderName) -> bool {
+    name.as_str().as_bytes().contains(&b'_')
 }
 
 /// Whether the upstream request states its length: always with a body, and for methods whose
@@ -175,6 +193,9 @@ mod tests {
                 ("te", "trailers"),
                 ("transfer-encoding", "chunked"),
                 ("x-keep", "yes"),
+                ("transfer_encoding", "chunked"),
+                ("x_request_id", "req_smuggled0001"),
+                ("x_foo", "1"),
             ],
         );
         let rid = HeaderValue::from_static("req_abcdefabcdef");
@@ -184,7 +205,16 @@ mod tests {
         assert_eq!(auth.len(), 1);
         assert_eq!(auth[0], "Api-Key ak_live_k");
         assert!(auth[0].is_sensitive());
-        for gone in ["host", "connection", "x-secret-hop", "te", "transfer-encoding"] {
+        for gone in [
+            "host",
+            "connection",
+            "x-secret-hop",
+            "te",
+            "transfer-encoding",
+            "transfer_encoding",
+            "x_request_id",
+            "x_foo",
+        ] {
             assert!(r.headers().get(gone).is_none(), "{gone}");
         }
         assert_eq!(r.headers()["x-keep"], "yes");

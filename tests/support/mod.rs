@@ -8,6 +8,7 @@ pub mod capture;
 pub mod certs;
 pub mod client;
 pub mod process;
+pub mod raw;
 pub mod redis;
 
 #[allow(unused_imports)]

@@ -68,7 +68,7 @@ where
 pub(super) async fn pump_body<IO>(
     io: &mut IO,
     buf: &mut BytesMut,
-    mut decoder: Decoder,
+    decoder: &mut Decoder,
     mut expect_continue: bool,
     tx: PipeSender,
 ) -> bool

@@ -260,6 +260,20 @@ fn malformed_chunks_are_errors() {
     }
     let long_line = vec![b'1'; MAX_CHUNK_LINE + 1];
     assert!(body_of(Decoder::Chunked(Chunk::Size), &long_line).is_err());
+    // A bare LF or CR in a chunk line or a trailer, as hyper refuses them too.
+    for wire in [
+        &b"5;ext\nfoo\r\nhello\r\n0\r\n\r\n"[..],
+        b"5;ext\rfoo\r\nhello\r\n0\r\n\r\n",
+        b"5\r\nhello\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n",
+    ] {
+        assert!(
+            matches!(
+                body_of(Decoder::Chunked(Chunk::Size), wire),
+                Err(WireError::Body(BodyError::Chunked(_)))
+            ),
+            "{wire:?}"
+        );
+    }
 }
 
 #[test]
