@@ -101,21 +101,32 @@ pub(super) fn is_hop_by_hop_name(name: &[u8]) -> bool {
 pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
     let named = connection_named(headers);
     headers.iter().filter(move |(name, _)| {
-        if is_underscored(name) {
-            tracing::debug!(
-                header = name.as_str(),
-                "header with an underscore in its name not forwarded"
-            );
-            return false;
-        }
-        !(is_hop_by_hop(name)
+        let gateways = is_hop_by_hop(name)
             || named.contains(name)
             || *name == header::AUTHORIZATION
             || *name == header::HOST
             || *name == header::CONTENT_LENGTH
             || *name == header::EXPECT
-            || *name == REQUEST_ID)
+            || *name == REQUEST_ID;
+        !gateways && !dropped_underscored(name)
     })
+}
+
+/// `is_underscored`, logging the drop (rare, so out of the forwarding loop's way).
+fn dropped_underscored(name: &HeaderName) -> bool {
+    if !is_underscored(name) {
+        return false;
+    }
+    log_underscored(name);
+    true
+}
+
+#[cold]
+fn log_underscored(name: &HeaderName) {
+    tracing::debug!(
+        header = name.as_str(),
+        "header with an underscore in its name not forwarded"
+    );
 }
 
 /// A name with `_` is never forwarded, as nginx does by default (`underscores_in_headers
@@ -124,7 +135,7 @@ pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&H
 /// Dropped rather than refused: no name the gateway or Allo reads is spelled with one, and
 /// some clients and proxies add such fields unasked.
 pub(super) fn is_underscored(name: &HeaderName) -> bool {
-    name.as_str().as_bytes().contains(&b'_')
+    memchr::memchr(b'_', name.as_str().as_bytes()).is_some()
 }
 
 /// Whether the upstream request states its length: always with a body, and for methods whose
