@@ -5,8 +5,10 @@
 //! matching an endpoint allocates nothing (only a 405 lists the methods); it knows nothing
 //! about callers or teams.
 
+mod build;
 pub mod diff;
 mod email;
+mod listing;
 pub mod openapi;
 mod param;
 pub mod rules;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 
 use http::{HeaderName, Method};
 
+pub use listing::listing;
 pub use openapi::{Description, Operation, Source, SpecError, SpecProblem};
 pub use rules::{Origin, Rule, RuleProblem, Rules, ScopeRule};
 pub use schema::{Part, QueryType, SchemaError, Schemas};
@@ -169,7 +172,7 @@ impl RouteTable {
         let mut routes = Vec::with_capacity(description.operations.len());
         let mut ids: HashMap<Arc<str>, String> = HashMap::new();
         for op in &description.operations {
-            match build_route(op, &all, unknown_fields) {
+            match build::route(op, &all, unknown_fields) {
                 Ok(route) => {
                     let key = format!("{} {}", route.method, route.template);
                     if let Some(other) = ids.insert(route.id.clone(), key.clone()) {
@@ -322,221 +325,6 @@ impl Route {
         }
         Some(rank)
     }
-}
-
-/// One operation with every rule for it laid over, built-in rules first. Values (`id`,
-/// `scope`, `class`, `blocked`) are overridden by later rules; fragments, renames and
-/// required headers add up, so an operator's file cannot drop a built-in constraint.
-fn build_route(op: &Operation, rules: &Rules, unknown_fields: UnknownFields) -> Result<Route, Vec<String>> {
-    let key = format!("{} {}", op.method, op.path);
-    let mut provenance: Vec<(&'static str, String)> = Vec::new();
-    // The origin of each part's value in force (later rules override earlier ones).
-    let set = |provenance: &mut Vec<(&'static str, String)>, part: &'static str, origin: String| match provenance
-        .iter_mut()
-        .find(|(p, _)| *p == part)
-    {
-        Some(entry) => entry.1 = origin,
-        None => provenance.push((part, origin)),
-    };
-    let mut id = op.operation_id.clone().unwrap_or_else(|| key.clone());
-    provenance.push((
-        "id",
-        if op.operation_id.is_some() {
-            "operationId"
-        } else {
-            "method and path"
-        }
-        .to_string(),
-    ));
-    let mut scope = match &op.scope {
-        Some(s) => Scope::Named(s.clone()),
-        None => Scope::Unknown,
-    };
-    provenance.push((
-        "scope",
-        if op.scope.is_some() { "x-scope" } else { "known nowhere" }.to_string(),
-    ));
-    let mut class = op.class.unwrap_or_else(|| RateClass::of_method(&op.method));
-    let mut blocked = false;
-    let (mut body_extra, mut query_extra) = (Vec::new(), Vec::new());
-    let mut rename: Vec<(Box<str>, Box<str>)> = Vec::new();
-    let mut require_headers: Vec<HeaderName> = Vec::new();
-    let mut relax: Vec<String> = Vec::new();
-    let mut problems = Vec::new();
-    for header in op.headers.iter().filter(|h| h.required) {
-        match HeaderName::from_bytes(header.name.as_bytes()) {
-            Ok(name) if !require_headers.contains(&name) => require_headers.push(name),
-            Ok(_) => {}
-            Err(_) => problems.push(format!(
-                "{}: header parameter {:?} is not a header name",
-                op.pointer, header.name
-            )),
-        }
-    }
-    for keyed in rules.for_operation(&op.method, &op.path) {
-        let r = &keyed.rule;
-        let from = keyed.origin.to_string();
-        if let Some(v) = &r.id {
-            id = v.clone();
-            set(&mut provenance, "id", from.clone());
-        }
-        if let Some(v) = &r.scope {
-            scope = match v {
-                ScopeRule::None => Scope::Any,
-                ScopeRule::Named(s) => Scope::Named(s.clone()),
-            };
-            set(&mut provenance, "scope", from.clone());
-        }
-        if let Some(v) = r.class {
-            class = v;
-            set(&mut provenance, "class", from.clone());
-        }
-        if let Some(v) = r.blocked {
-            blocked = v;
-            set(&mut provenance, "blocked", from.clone());
-        }
-        if let Some(v) = &r.body {
-            body_extra.push(v.clone());
-            provenance.push(("body", from.clone()));
-        }
-        if let Some(v) = &r.query {
-            query_extra.push(v.clone());
-            provenance.push(("query", from.clone()));
-        }
-        for (old, new) in &r.rename {
-            if !rename.iter().any(|(o, _)| **o == **old) {
-                rename.push((old.as_str().into(), new.as_str().into()));
-                provenance.push(("rename", format!("{old} -> {new}: {from}")));
-            }
-        }
-        for pointer in &r.relax {
-            relax.push(pointer.clone());
-            provenance.push(("relax", format!("{pointer}: {from}")));
-        }
-        for name in &r.require_headers {
-            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-                if !require_headers.contains(&name) {
-                    require_headers.push(name);
-                    provenance.push(("require_headers", from.clone()));
-                }
-            }
-        }
-    }
-    // The old spelling is read as the new one: the schemas see (and the upstream receives)
-    // only the new one, so a rename needs no schema of its own.
-    // Keywords a rule relaxes are dropped from every description of the body; a pointer that
-    // names nothing is left alone (the document may already be looser).
-    let relaxed = op.body.as_ref().map(|body| {
-        let mut body = body.clone();
-        for schema in &mut body.alternatives {
-            for pointer in &relax {
-                if let Some((parent, keyword)) = pointer.rsplit_once('/') {
-                    if let Some(serde_json::Value::Object(map)) = schema.pointer_mut(parent) {
-                        map.remove(&keyword.replace("~1", "/").replace("~0", "~"));
-                    }
-                }
-            }
-        }
-        body
-    });
-    let source = schema::SchemaSource {
-        body: relaxed.as_ref(),
-        body_extra,
-        query: &op.query,
-        query_open: op.query_open,
-        query_extra,
-    };
-    let schemas = match Schemas::compile(source, unknown_fields) {
-        Ok(schemas) => Some(schemas),
-        Err((part, e)) => {
-            let at = match part {
-                Part::Body(i) => format!("{}/requestBody (description {})", op.pointer, i + 1),
-                Part::BodyRule => format!("rules: operations.\"{key}\".body"),
-                Part::Query => format!("{}/parameters", op.pointer),
-                Part::QueryRule => format!("rules: operations.\"{key}\".query"),
-            };
-            problems.push(format!("{at}: the schema does not compile: {e}"));
-            None
-        }
-    };
-    let segments: Vec<Segment> = op.path[1..]
-        .split('/')
-        .map(|s| {
-            if s.starts_with('{') && s.ends_with('}') {
-                Segment::Param
-            } else {
-                Segment::Literal(s.to_string())
-            }
-        })
-        .collect();
-    match schemas {
-        Some(schemas) if problems.is_empty() => Ok(Route {
-            id: id.into(),
-            method: op.method.clone(),
-            template: op.path.clone(),
-            segments,
-            scope,
-            class,
-            schemas,
-            rename: rename.into(),
-            require_headers: require_headers.into(),
-            blocked,
-            operation_id: op.operation_id.clone(),
-            provenance,
-        }),
-        _ => Err(problems),
-    }
-}
-
-/// The effective table as text (`allo-gateway routes`): one line per operation with its
-/// method, path, id, scope, class and mode, then where each part came from.
-pub fn listing(
-    table: &RouteTable,
-    callers: &[crate::config::CallerConfig],
-    validation: crate::config::ValidationMode,
-) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let reporting: Vec<&str> = callers
-        .iter()
-        .filter(|c| c.validation.is_some_and(|m| m != validation))
-        .map(|c| c.id.as_str())
-        .collect();
-    let mode = match validation {
-        crate::config::ValidationMode::Enforce => "enforce",
-        crate::config::ValidationMode::Report => "report",
-    };
-    for route in table.routes() {
-        let mode = if route.blocked { "blocked" } else { mode };
-        let _ = writeln!(
-            out,
-            "{:<6} {:<58} {:<34} {:<28} {:<5} {}",
-            route.method.as_str(),
-            route.template,
-            route.id,
-            route.scope.to_string(),
-            route.class.as_str(),
-            mode
-        );
-        let mut from: Vec<String> = route
-            .provenance
-            .iter()
-            .map(|(part, origin)| format!("{part}: {origin}"))
-            .collect();
-        if !route.require_headers.is_empty() {
-            let names: Vec<&str> = route.require_headers.iter().map(HeaderName::as_str).collect();
-            from.push(format!("requires {}", names.join(", ")));
-        }
-        let _ = writeln!(out, "       ({})", from.join("; "));
-    }
-    if !reporting.is_empty() {
-        let _ = writeln!(
-            out,
-            "# callers with their own validation mode: {}",
-            reporting.join(", ")
-        );
-    }
-    out
 }
 
 /// A route allow-list entry: an endpoint id, or `group.*` for a whole group.

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::RateClass;
 
+mod dialect;
 mod resolve;
 
 use resolve::Resolver;

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use http::Method;
 use serde_json::{Map, Value};
 
+use super::dialect::{is_annotation, openapi30, strip_annotations};
 use super::{escape, problem, Operation, Parameter, RequestBody, SpecProblem, MAX_EXPANDED_NODES};
 use crate::routes::RateClass;
 
@@ -316,81 +317,6 @@ impl<'a> Resolver<'a> {
         }
         Some(Value::Object(out))
     }
-}
-
-/// OpenAPI 3.0's dialect -> JSON Schema 2020-12: `nullable: true` becomes a `null` type (or an
-/// `anyOf` with `null` where the schema names no type), boolean `exclusiveMinimum`/`Maximum`
-/// become numbers.
-fn openapi30(map: &mut Map<String, Value>) {
-    for (flag, bound) in [("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")] {
-        match map.get(flag) {
-            Some(Value::Bool(true)) => {
-                if let Some(limit) = map.remove(bound) {
-                    map.insert(flag.into(), limit);
-                } else {
-                    map.remove(flag);
-                }
-            }
-            Some(Value::Bool(false)) => {
-                map.remove(flag);
-            }
-            _ => {}
-        }
-    }
-    if map.remove("nullable") != Some(Value::Bool(true)) {
-        return;
-    }
-    if let Some(Value::Array(values)) = map.get_mut("enum") {
-        if !values.contains(&Value::Null) {
-            values.push(Value::Null);
-        }
-    }
-    match map.get_mut("type") {
-        Some(Value::String(t)) => {
-            let t = std::mem::take(t);
-            map.insert("type".into(), Value::Array(vec![Value::String(t), "null".into()]));
-        }
-        Some(Value::Array(types)) => {
-            if !types.iter().any(|t| t == "null") {
-                types.push("null".into());
-            }
-        }
-        _ => {
-            let rest = std::mem::take(map);
-            let mut null = Map::new();
-            null.insert("type".into(), "null".into());
-            map.insert(
-                "anyOf".into(),
-                Value::Array(vec![Value::Object(null), Value::Object(rest)]),
-            );
-        }
-    }
-}
-
-/// Keywords that only describe (OpenAPI's and the vendor's), dropped from compiled schemas.
-fn is_annotation(key: &str, value: &Value) -> bool {
-    // A vendor extension that lists values (not prose) is kept: validators ignore it, and
-    // `spec diff` reports what it lists.
-    (key.starts_with("x-") && !(value.is_array() || value.is_object()))
-        || matches!(
-            key,
-            "description"
-                | "title"
-                | "example"
-                | "examples"
-                | "externalDocs"
-                | "xml"
-                | "discriminator"
-                | "deprecated"
-                | "readOnly"
-                | "writeOnly"
-                | "$comment"
-                | "summary"
-        )
-}
-
-fn strip_annotations(map: &mut Map<String, Value>) {
-    map.retain(|k, v| !is_annotation(k, v));
 }
 
 fn is_json_media(media: &str) -> bool {
