@@ -145,6 +145,20 @@ fn serialize(body: &ErrorBody) -> Bytes {
     Bytes::from(serde_json::to_vec(&Envelope { error: body }).unwrap_or_default())
 }
 
+/// The code of an error answer from Allo: its v2 envelope (`{"error":{"code":...}}`) or v1
+/// body (`{"code":...}`). Bounded and plain (it may be logged, and it comes from the network):
+/// at most 64 letters, digits or underscores, else None.
+pub fn allo_error_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let code = value
+        .get("error")
+        .and_then(|e| e.get("code"))
+        .or_else(|| value.get("code"))?
+        .as_str()?;
+    let plain = code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    plain.then(|| code.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

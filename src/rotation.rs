@@ -129,15 +129,9 @@ async fn key_refusal(mut answer: Answer) -> Result<(Answer, Option<&'static str>
     Ok((answer, code))
 }
 
-/// The key-refusal code in Allo's v2 envelope (`{"error":{"code":...}}`) or v1 body
-/// (`{"code":...}`), if that is what `body` holds.
+/// The key-refusal code in Allo's answer, if that is what `body` holds.
 fn refusal_code(body: &[u8]) -> Option<&'static str> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let code = value
-        .get("error")
-        .and_then(|e| e.get("code"))
-        .or_else(|| value.get("code"))?
-        .as_str()?;
+    let code = crate::envelope::allo_error_code(body)?;
     KEY_REFUSED.into_iter().find(|known| *known == code)
 }
 

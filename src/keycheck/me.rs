@@ -85,7 +85,7 @@ pub fn judge(status: StatusCode, body: &[u8]) -> Verdict {
         },
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Verdict::Invalid {
             status,
-            code: error_code(body),
+            code: crate::envelope::allo_error_code(body),
         },
         _ => Verdict::Unknown(CheckError::Status(status)),
     }
@@ -98,19 +98,6 @@ fn parse(body: &[u8]) -> Result<Me, serde_json::Error> {
         value = data.take();
     }
     serde_json::from_value(value)
-}
-
-/// The code in Allo's v2 envelope (`{"error":{"code":...}}`) or v1 body (`{"code":...}`),
-/// bounded: it is logged, and comes from the network.
-fn error_code(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let code = value
-        .get("error")
-        .and_then(|e| e.get("code"))
-        .or_else(|| value.get("code"))?
-        .as_str()?;
-    let printable = code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    printable.then(|| code.to_owned())
 }
 
 #[cfg(test)]
@@ -166,9 +153,9 @@ mod tests {
 
     #[test]
     fn a_strange_code_is_not_repeated() {
-        assert_eq!(error_code(br#"{"code":"a b\n c"}"#), None);
+        assert_eq!(crate::envelope::allo_error_code(br#"{"code":"a b\n c"}"#), None);
         assert_eq!(
-            error_code(br#"{"code":"API_KEY_REVOKED"}"#),
+            crate::envelope::allo_error_code(br#"{"code":"API_KEY_REVOKED"}"#),
             Some("API_KEY_REVOKED".into())
         );
     }
