@@ -63,9 +63,11 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
         let (mut answer, error) = match result {
             Ok(answer) => (answer, None),
             Err(e) => {
-                if let GatewayError::RateLimited(limited) = &e {
-                    log.rate_limited = Some(limited.budget);
-                }
+                log.rate_limited = match &e {
+                    GatewayError::RateLimited(limited) => Some(limited.budget),
+                    GatewayError::TeamBusy { .. } => Some(crate::ratelimit::Budget::TeamConcurrency),
+                    _ => None,
+                };
                 let code = e.classify().2;
                 (Answer::from(e.into_response(log.request_id)), Some(code))
             }

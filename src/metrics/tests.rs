@@ -82,8 +82,12 @@ fn refusals_are_counted_by_kind() {
         Some("UPSTREAM_TIMEOUT"),
         Duration::ZERO,
     );
+    let mut busy = log(Some("crm"), Some("users.list"));
+    busy.rate_limited = Some(Budget::TeamConcurrency);
+    m.record(&busy, 429, Some("RATE_LIMIT_EXCEEDED"), Duration::ZERO);
     let text = m.render();
     assert!(text.contains(r#"allo_gateway_rate_limited_total{budget="team",caller="crm",team="sales"} 1"#));
+    assert!(text.contains(r#"allo_gateway_rate_limited_total{budget="team_concurrency",caller="crm",team="sales"} 1"#));
     assert!(
         text.contains(r#"allo_gateway_validation_refusals_total{route="users.list",code="INVALID_QUERY_PARAMETER"} 1"#)
     );

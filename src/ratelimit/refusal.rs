@@ -11,6 +11,8 @@ use crate::routes::RateClass;
 pub enum Budget {
     Caller,
     Team,
+    /// The team's requests in flight (`max_in_flight_per_team`), not its rate.
+    TeamConcurrency,
 }
 
 impl Budget {
@@ -18,6 +20,7 @@ impl Budget {
         match self {
             Budget::Caller => "caller",
             Budget::Team => "team",
+            Budget::TeamConcurrency => "team_concurrency",
         }
     }
 }
@@ -80,6 +83,7 @@ impl fmt::Display for RateLimited {
                 f,
                 "the team's {class}budget cannot be checked: the shared rate-limit store is unavailable"
             ),
+            (Budget::TeamConcurrency, _) => write!(f, "the team has {limit} requests in flight"),
         }?;
         write!(f, "; retry in {secs} s")
     }
