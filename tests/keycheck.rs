@@ -9,7 +9,7 @@
 mod support;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::capture::Captured;
 use support::{send, sha256_hex, Canned, Capture, GatewayProcess, TestConfig};
@@ -83,26 +83,19 @@ async fn metrics(gw: &GatewayProcess) -> String {
     admin(gw, "/metrics").await.text()
 }
 
-/// Polls `check` until it holds, failing with the gateway's log after `DEADLINE`.
-async fn eventually<F, Fut>(gw: &GatewayProcess, what: &str, mut check: F)
+/// Polls `check` until it holds (the kit's `eventually`, with this file's deadline).
+async fn eventually<F, Fut>(gw: &GatewayProcess, what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{}", gw.log());
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    support::api::eventually(gw, what, DEADLINE, check).await
 }
 
-/// JSON log events with this message.
+/// JSON log events whose message starts with `message`.
 fn events(gw: &GatewayProcess, message: &str) -> Vec<serde_json::Value> {
-    gw.lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    support::api::events(gw)
+        .into_iter()
         .filter(|v| v["message"].as_str().is_some_and(|m| m.starts_with(message)))
         .collect()
 }
