@@ -9,7 +9,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::body::Body;
-use crate::upstream::REQUEST_ID;
+use crate::ids::REQUEST_ID;
 
 pub struct Answer {
     /// Status, version, the gateway's own fields and the body.

@@ -61,8 +61,8 @@ impl FramingError {
 /// most requests, is outside the standard set, where `HeaderName::from_bytes` would allocate:
 /// it is the static name instead.
 pub fn wire_name(name: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
-    if name.eq_ignore_ascii_case(crate::upstream::REQUEST_ID.as_str().as_bytes()) {
-        return Ok(crate::upstream::REQUEST_ID);
+    if name.eq_ignore_ascii_case(crate::ids::REQUEST_ID.as_str().as_bytes()) {
+        return Ok(crate::ids::REQUEST_ID);
     }
     HeaderName::from_bytes(name)
 }

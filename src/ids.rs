@@ -4,9 +4,14 @@
 
 use std::collections::HashMap;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
+
+/// The field that carries a request's id end to end: from the caller (or the gateway), to
+/// Allo, back to the caller. The listener, the answer writer, the upstream rewrite and the
+/// pipeline all name it, so it lives here rather than in any of them.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A map keyed by configured ids and looked up per request. Its keys come from the config and
 /// its lookups from an authenticated caller's config, never from request input, so a fast hash

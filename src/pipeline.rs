@@ -28,11 +28,11 @@ use crate::body::{Body, RequestBody};
 use crate::config::UnknownRoutes;
 use crate::error::GatewayError;
 use crate::ids;
+use crate::ids::REQUEST_ID;
 use crate::routes::{Match, RateClass};
 use crate::state::{Gateway, Runtime};
 use crate::telemetry::AccessLog;
 use crate::tls::PeerIdentity;
-use crate::upstream::REQUEST_ID;
 use crate::validate::Findings;
 use crate::validate::{self, BodyLimits};
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderValue;
 
-pub use rewrite::{rewrite_request, strip_hop_by_hop, REQUEST_ID};
+pub use rewrite::{rewrite_request, strip_hop_by_hop};
 
 use crate::answer::Answer;
 use crate::body::{full, BoxError};

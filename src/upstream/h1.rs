@@ -60,7 +60,7 @@ pub fn encode_request(
     out.extend_from_slice(b"authorization: Api-Key ");
     out.extend_from_slice(key.expose().as_bytes());
     out.extend_from_slice(b"\r\n");
-    put_field(out, super::REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
+    put_field(out, crate::ids::REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
     if sends_content_length(&parts.method, body_len) {
         out.extend_from_slice(b"content-length: ");
         put_decimal(out, body_len as u64);
@@ -171,7 +171,7 @@ fn end_to_end(parsed: &[httparse::Header<'_>], framing: &Framing, head_len: usiz
         let name = field.name.as_bytes();
         if is_hop_by_hop_name(name)
             || name.eq_ignore_ascii_case(b"content-length")
-            || name.eq_ignore_ascii_case(super::REQUEST_ID.as_str().as_bytes())
+            || name.eq_ignore_ascii_case(crate::ids::REQUEST_ID.as_str().as_bytes())
             || named.iter().any(|n| name.eq_ignore_ascii_case(n.as_str().as_bytes()))
         {
             continue;

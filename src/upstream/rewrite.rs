@@ -21,7 +21,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     HeaderName::from_static("proxy-connection"),
 ];
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::ids::REQUEST_ID;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {

@@ -19,7 +19,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::answer::{Answer, WireFields};
 use crate::body::Body;
 use crate::framing::{put_decimal, put_field};
-use crate::upstream::REQUEST_ID;
+use crate::ids::REQUEST_ID;
 
 /// How much of a body is gathered before it is written.
 const GATHER: usize = 64 * 1024;
