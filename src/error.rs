@@ -20,7 +20,7 @@ pub fn validation_outcome(e: &ValidationError) -> (StatusCode, &'static str, &'s
         ValidationError::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "validation_error", "PAYLOAD_TOO_LARGE"),
         ValidationError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "validation_error", "REQUEST_TIMEOUT"),
         ValidationError::BodyRead(_) => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
-        ValidationError::UnsupportedMediaType => {
+        ValidationError::UnsupportedMediaType | ValidationError::UnsupportedCharset => {
             (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE")
         }
         ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
@@ -28,6 +28,9 @@ pub fn validation_outcome(e: &ValidationError) -> (StatusCode, &'static str, &'s
         ValidationError::MissingHeader { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_HEADER"),
     }
 }
+
+/// The 401 challenges: the two ways a caller presents its token (INTERFACE §3).
+const CHALLENGES: [&str; 2] = ["Bearer realm=\"allo-gateway\"", "Api-Key realm=\"allo-gateway\""];
 
 /// Marks answers the gateway made itself (never set on upstream answers).
 pub const GATEWAY_ERROR_HEADER: &str = "x-allo-gateway-error";
@@ -140,6 +143,14 @@ impl GatewayError {
                 body.retry_after_seconds = Some(1);
                 extra.push((http::header::RETRY_AFTER, HeaderValue::from(1u64)));
             }
+            GatewayError::Unauthenticated(_) => {
+                // RFC 9110 §11.6.1: a 401 carries a challenge. One field per scheme the
+                // gateway takes, rather than two challenges in one value, which clients
+                // split differently.
+                for scheme in CHALLENGES {
+                    extra.push((http::header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme)));
+                }
+            }
             GatewayError::MethodNotAllowed { allowed } => {
                 if let Ok(v) = HeaderValue::from_str(allowed) {
                     extra.push((http::header::ALLOW, v));
@@ -156,8 +167,10 @@ impl GatewayError {
             // A connection that carried an ambiguous request is not trusted with another.
             headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
+        // Appended: a name may come more than once (`WWW-Authenticate`), and none of the
+        // extra names is among those set just above.
         for (name, value) in extra {
-            headers.insert(name, value);
+            headers.append(name, value);
         }
         response
     }
@@ -182,4 +195,27 @@ fn ratelimit_headers(limited: &RateLimited) -> Vec<(http::HeaderName, HeaderValu
                 .map(|v| (http::HeaderName::from_static(n), v))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_401_challenges_with_both_schemes_and_other_answers_do_not() {
+        let response = GatewayError::Unauthenticated(AuthError::UnknownCaller).into_response("req_abcdefabcdef");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            challenges,
+            vec!["Bearer realm=\"allo-gateway\"", "Api-Key realm=\"allo-gateway\""]
+        );
+        let not_found = GatewayError::EndpointNotFound { path_hint: "this path" }.into_response("r");
+        assert!(not_found.headers().get(http::header::WWW_AUTHENTICATE).is_none());
+    }
 }

@@ -31,6 +31,10 @@ pub enum FramingError {
     MalformedHead(httparse::Error),
     #[error("the request target is not a valid URI")]
     BadTarget,
+    #[error("an HTTP/1.1 request needs a Host header")]
+    MissingHost,
+    #[error("a request may carry only one Host header")]
+    MultipleHost,
     #[error("the request head exceeds {limit} bytes")]
     HeadTooLarge { limit: usize },
     #[error("the request head has more than {limit} header fields")]

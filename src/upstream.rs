@@ -22,7 +22,7 @@ pub use rewrite::{rewrite_request, strip_hop_by_hop};
 
 use crate::answer::Answer;
 use crate::body::{full, BoxError};
-use crate::config::{UpstreamConfig, UpstreamTarget};
+use crate::config::{ForwardHeaders, UpstreamConfig, UpstreamTarget};
 use crate::sandbox::Sandbox;
 use crate::secret::Secret;
 
@@ -64,6 +64,8 @@ enum Target {
 /// Where requests go, and how.
 pub struct Upstream {
     target: Target,
+    /// For the sandbox; the network client keeps its own copy.
+    forward: ForwardHeaders,
 }
 
 impl Upstream {
@@ -75,7 +77,10 @@ impl Upstream {
                 Target::Network(client::Client::new(scheme, authority, config)?)
             }
         };
-        Ok(Upstream { target })
+        Ok(Upstream {
+            target,
+            forward: config.forward_headers.clone(),
+        })
     }
 
     /// Sends the rewritten request; the response body streams back.
@@ -90,7 +95,7 @@ impl Upstream {
             Target::Network(client) => client.send(parts, body, key, request_id).await,
             Target::Sandbox(sandbox) => {
                 let base = http::uri::Parts::default();
-                let request = rewrite_request(parts, &base, key, request_id, body.len())
+                let request = rewrite_request(parts, &base, key, request_id, body.len(), &self.forward)
                     .map_err(|e| UpstreamError::Unavailable(e.into()))?
                     .map(|()| body);
                 Ok(sandbox.handle(request).map(full).into())

@@ -7,6 +7,7 @@ mod body;
 mod bounded;
 mod findings;
 mod json;
+mod media;
 mod messages;
 mod query;
 mod rename;
@@ -31,6 +32,8 @@ pub enum ValidationError {
     BodyRead(#[source] crate::body::BoxError),
     #[error("a request body needs a JSON Content-Type (application/json)")]
     UnsupportedMediaType,
+    #[error("a JSON request body must be UTF-8: a Content-Type charset other than utf-8 is not accepted")]
+    UnsupportedCharset,
     // Boxed: refusals are the cold path, and every `Result` of this type carries its size.
     #[error("{message}")]
     InvalidBody { message: String, errors: Box<ErrorList> },
@@ -136,9 +139,7 @@ fn body_errors(
         }
         return Ok(());
     }
-    if !is_json(headers) {
-        return Err(ValidationError::UnsupportedMediaType);
-    }
+    media::check(headers)?;
     if schemas.body.is_empty() {
         return Err(ValidationError::body(ErrorList::one(messages::field_error(
             "",
@@ -187,17 +188,4 @@ fn alternatives(validators: &[jsonschema::Validator], value: &serde_json::Value,
     if let Some(best) = best {
         out.absorb(best);
     }
-}
-
-/// `application/json` or `application/<x>+json`, with any parameters.
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or("").trim();
-    let Some((kind, sub)) = essence.split_once('/') else {
-        return false;
-    };
-    kind.eq_ignore_ascii_case("application")
-        && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
 }

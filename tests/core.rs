@@ -159,7 +159,7 @@ async fn scopes_routes_unknown_paths_and_methods() {
         (r.status, r.gateway_error().as_deref()),
         (405, Some("METHOD_NOT_ALLOWED"))
     );
-    assert_eq!(r.header("allow").as_deref(), Some("GET"));
+    assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
     assert_eq!(up.count(), 0);
 }
 

@@ -1,9 +1,12 @@
 //! Properties of the request rewrite (`allo_gateway::upstream::rewrite_request`), whatever the
 //! caller sends: the upstream authority is the configured one, the path and query pass byte
 //! for byte, `Authorization` is the team key exactly once, no hop-by-hop header survives (nor
-//! any header a `Connection` field names), no name with an underscore is forwarded, and every
-//! other end-to-end header passes unchanged.
+//! any header a `Connection` field names), no name with an underscore is forwarded, no
+//! credential or internal routing field (`Cookie`, `X-Api-Key`, `X-Forwarded-*`...) is
+//! forwarded under the default `forward_headers`, and every other end-to-end header passes
+//! unchanged.
 
+use allo_gateway::config::ForwardHeaders;
 use allo_gateway::secret::Secret;
 use allo_gateway::upstream::rewrite_request;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -28,12 +31,29 @@ const HOP_BY_HOP: [&str; 8] = [
 /// Headers the gateway sets itself: present with its own value whatever the caller sent.
 const OWNED: [&str; 5] = ["authorization", "host", "content-length", "expect", "x-request-id"];
 
+/// Credentials and internal routing fields, stripped by default (and `x-forwarded-*`).
+const STRIPPED: [&str; 5] = ["cookie", "api-key", "x-api-key", "forwarded", "x-real-ip"];
+
+fn stripped(name: &str) -> bool {
+    STRIPPED.contains(&name) || (name.starts_with("x-forwarded-") && name.len() > "x-forwarded-".len())
+}
+
 /// Header names a caller may send: the ones with a meaning here and some of its own.
 fn header_name() -> impl Strategy<Value = String> {
     let special: Vec<String> = HOP_BY_HOP
         .iter()
         .chain(OWNED.iter())
-        .chain(["http2-settings", "x-secret-hop", "x-keep", "cookie", "x-forwarded-host"].iter())
+        .chain(STRIPPED.iter())
+        .chain(
+            [
+                "http2-settings",
+                "x-secret-hop",
+                "x-keep",
+                "x-forwarded-host",
+                "x-forwarded-for",
+            ]
+            .iter(),
+        )
         // Underscored twins of names the gateway sets or strips, never forwarded.
         .chain(["transfer_encoding", "content_length", "x_request_id", "x_keep"].iter())
         .map(|s| s.to_string())
@@ -175,7 +195,7 @@ fn named_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
 fn check(parts: &http::request::Parts, body_len: usize) -> Result<(), TestCaseError> {
     let key = Secret::new(KEY);
     let rid = HeaderValue::from_static(REQUEST_ID);
-    let out = match rewrite_request(parts, &base(), &key, &rid, body_len) {
+    let out = match rewrite_request(parts, &base(), &key, &rid, body_len, &ForwardHeaders::default()) {
         Ok(out) => out,
         // A target that cannot be forwarded is refused (502), never sent elsewhere.
         Err(_) => return Ok(()),
@@ -237,12 +257,20 @@ fn check(parts: &http::request::Parts, body_len: usize) -> Result<(), TestCaseEr
             name
         );
     }
+    for name in headers.keys() {
+        prop_assert!(
+            !stripped(name.as_str()),
+            "{} is stripped by default but was forwarded",
+            name
+        );
+    }
     // Everything else passes unchanged, values in order.
     for name in parts.headers.keys() {
         let dropped = HOP_BY_HOP.contains(&name.as_str())
             || OWNED.contains(&name.as_str())
             || named.contains(name)
-            || name.as_str().contains('_');
+            || name.as_str().contains('_')
+            || stripped(name.as_str());
         if !dropped {
             let before: Vec<_> = parts.headers.get_all(name).iter().collect();
             let after: Vec<_> = headers.get_all(name).iter().collect();

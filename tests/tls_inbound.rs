@@ -76,6 +76,10 @@ async fn call(addr: SocketAddr, tls: rustls::ClientConfig, auth: Option<&str>) -
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     let mut req = hyper::Request::builder().uri("https://127.0.0.1/v2/api/me");
+    if !h2 {
+        // hyper's connection-level client sends no Host of its own; HTTP/1.1 requires one.
+        req = req.header("host", "127.0.0.1");
+    }
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
     }

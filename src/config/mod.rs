@@ -4,6 +4,7 @@
 //! they are resolved when the config is turned into a running state (`state.rs`).
 
 mod fields;
+mod forward;
 pub(crate) mod raw;
 mod typed;
 mod walk;
@@ -12,6 +13,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use forward::{stripped_by_default, ForwardHeaders};
 pub use typed::*;
 
 /// One thing wrong with a config, located by its TOML key path (e.g. `callers[1].team`).

@@ -60,6 +60,7 @@ pub struct RawUpstream {
     pub pool_max_idle_per_host: Option<u64>,
     pub verify_keys: Option<bool>,
     pub verify_interval: Option<String>,
+    pub forward_headers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -72,6 +72,9 @@ pub struct UpstreamConfig {
     pub ca_file: Option<PathBuf>,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
+    /// The caller's credentials and internal routing fields that may still reach Allo (in
+    /// the upstream's settings: a change builds a new upstream, pool included, at reload).
+    pub forward_headers: super::ForwardHeaders,
 }
 
 /// Whether and how often each team's key is described by Allo (`GET /v2/api/me`, see

@@ -57,6 +57,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
             0,
             1 << 16,
         ),
+        forward_headers: super::forward::forward_headers(p, u.forward_headers),
     };
 
     let verify = VerifyKeys {

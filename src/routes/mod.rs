@@ -236,7 +236,23 @@ impl RouteTable {
 
     /// Resolves a request path (without query). Literal segments win over parameters, so
     /// `/v2/api/webhooks/event_types` is not taken for `/v2/api/webhooks/{webhook_id}`.
+    ///
+    /// HEAD on a path with no HEAD template of its own is the GET route (RFC 9110 §9.3.2: a
+    /// server that answers GET answers HEAD), with its scope and read class; the request
+    /// itself stays a HEAD, so the upstream sends the head without the body.
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
+        let found = self.find_exact(method, path);
+        if *method != Method::HEAD || !matches!(found, Match::MethodNotAllowed { .. }) {
+            return found;
+        }
+        match self.find_exact(&Method::GET, path) {
+            Match::Found(route) => Match::Found(route),
+            _ => found,
+        }
+    }
+
+    /// `find` for exactly this method.
+    fn find_exact(&self, method: &Method, path: &str) -> Match<'_> {
         // A template without parameters outranks any other that fits the same path.
         let mut literal = self.literal.get(path).into_iter().flatten();
         if let Some(route) = literal.find(|r| r.method == *method) {
@@ -279,6 +295,10 @@ impl RouteTable {
             .collect();
         if allowed.is_empty() {
             return Match::NotFound;
+        }
+        // What `find` answers HEAD with, an Allow field names too.
+        if allowed.contains(&Method::GET) && !allowed.contains(&Method::HEAD) {
+            allowed.push(Method::HEAD);
         }
         allowed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         allowed.dedup();

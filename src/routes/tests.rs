@@ -51,16 +51,17 @@ fn literals_win_over_parameters() {
 fn wrong_method_and_unknown_paths() {
     let t = table();
     match t.find(&Method::PUT, "/v2/api/users") {
-        Match::MethodNotAllowed { allowed } => assert_eq!(allowed, vec![Method::GET]),
+        Match::MethodNotAllowed { allowed } => assert_eq!(allowed, vec![Method::GET, Method::HEAD]),
         other => panic!("{other:?}"),
     }
     match t.find(&Method::PUT, "/v2/api/dialing-queues/current") {
         Match::MethodNotAllowed { allowed } => {
-            assert_eq!(allowed, vec![Method::GET, Method::PATCH, Method::POST])
+            assert_eq!(allowed, vec![Method::GET, Method::HEAD, Method::PATCH, Method::POST])
         }
         other => panic!("{other:?}"),
     }
     assert!(matches!(t.find(&Method::GET, "/v2/api/nope"), Match::NotFound));
+    assert!(matches!(t.find(&Method::HEAD, "/v2/api/nope"), Match::NotFound));
     assert!(matches!(t.find(&Method::GET, "/v2/api/users/"), Match::NotFound));
     assert!(matches!(t.find(&Method::GET, "//v2/api/users"), Match::NotFound));
     assert!(matches!(t.find(&Method::GET, "v2/api/users"), Match::NotFound));
@@ -220,5 +221,22 @@ fn ordinary_parameters_still_match() {
             Match::Found(route) => assert_eq!(route.template, "/v2/api/conversations/{contact_number}/notes"),
             other => panic!("{path}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn head_is_the_get_route_where_the_table_has_no_head_of_its_own() {
+    let t = table();
+    for path in ["/v2/api/users", "/v2/api/webhooks/event_types", "/v2/api/webhooks/wh_1"] {
+        let (Match::Found(head), Match::Found(get)) = (t.find(&Method::HEAD, path), t.find(&Method::GET, path)) else {
+            panic!("{path}: HEAD or GET not found");
+        };
+        assert!(Arc::ptr_eq(head, get), "{path}");
+        assert_eq!(head.class, RateClass::Read);
+    }
+    // A path with no GET has no HEAD either, and says which methods it has.
+    match t.find(&Method::HEAD, "/v2/api/analytics/overview") {
+        Match::MethodNotAllowed { allowed } => assert!(!allowed.contains(&Method::HEAD), "{allowed:?}"),
+        other => panic!("{other:?}"),
     }
 }

@@ -115,11 +115,11 @@ mod tests {
         assert_eq!(route(&table(), &m("GET"), ""), Route::NotFound);
         assert_eq!(
             route(&table(), &m("PUT"), "/v2/api/me"),
-            Route::MethodNotAllowed("GET".into())
+            Route::MethodNotAllowed("GET, HEAD".into())
         );
         assert_eq!(
             route(&table(), &m("POST"), "/v2/api/tags"),
-            Route::MethodNotAllowed("GET".into())
+            Route::MethodNotAllowed("GET, HEAD".into())
         );
         assert_eq!(
             route(&table(), &m("GET"), "/v2/api/tags"),
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(route(&table(), &m("POST"), "/v2/api/crm/deals"), Route::NotFound);
         assert_eq!(
             route(&table(), &m("PATCH"), "/v2/api/crm/deals/d1"),
-            Route::MethodNotAllowed("GET".into())
+            Route::MethodNotAllowed("GET, HEAD".into())
         );
         assert_eq!(
             route(&table(), &m("GET"), "/v2/api/crm/deals/d1"),
@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(route(&table(), &m("GET"), "/v2/api/dialing-queues"), Route::NotFound);
         assert_eq!(
             route(&table(), &m("DELETE"), "/v2/api/dialing-queues/current"),
-            Route::MethodNotAllowed("GET, PATCH, POST".into())
+            Route::MethodNotAllowed("GET, HEAD, PATCH, POST".into())
         );
     }
 

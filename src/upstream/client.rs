@@ -52,6 +52,7 @@ pub struct Client {
     h2: Mutex<Option<H2Sender>>,
     /// Bounds the wait for a response head, and any wait for body bytes.
     request_timeout: std::time::Duration,
+    forward: crate::config::ForwardHeaders,
 }
 
 enum Opened {
@@ -93,6 +94,7 @@ impl Client {
             base,
             h2: Mutex::new(None),
             request_timeout: config.request_timeout,
+            forward: config.forward_headers.clone(),
         })
     }
 
@@ -131,7 +133,15 @@ impl Client {
         loop {
             // Into the connection's own buffer, which it keeps for its next request.
             conn.out.clear();
-            h1::encode_request(&mut conn.out, parts, &self.host, key, request_id, body.len());
+            h1::encode_request(
+                &mut conn.out,
+                parts,
+                &self.host,
+                key,
+                request_id,
+                body.len(),
+                &self.forward,
+            );
             if separate_body.is_none() {
                 conn.out.extend_from_slice(&body);
             }

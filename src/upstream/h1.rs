@@ -13,6 +13,7 @@ use http::{Method, StatusCode, Version};
 
 use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop_name, sends_content_length};
 use crate::answer::WireFields;
+use crate::config::ForwardHeaders;
 use crate::framing::{parse_length, put_decimal, put_field};
 use crate::secret::Secret;
 
@@ -46,6 +47,7 @@ pub fn encode_request(
     key: &Secret,
     request_id: &HeaderValue,
     body_len: usize,
+    forward: &ForwardHeaders,
 ) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
@@ -54,7 +56,7 @@ pub fn encode_request(
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in forwarded_headers(&parts.headers) {
+    for (name, value) in forwarded_headers(&parts.headers, forward) {
         put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.extend_from_slice(b"authorization: Api-Key ");

@@ -1,12 +1,16 @@
 //! What the upstream receives (INTERFACE §4), as pure functions so they can be tested and
 //! property-tested without sockets: same method, path and query byte for byte; the authority
 //! from config only; `Authorization: Api-Key <team key>` exactly once, marked sensitive; no
-//! hop-by-hop header, nor any whose name has an underscore; framing set here; `X-Request-Id`
-//! carried end to end.
+//! hop-by-hop header, nor any whose name has an underscore, nor the caller's credentials and
+//! internal routing fields (`Cookie`, `X-Api-Key`, `X-Forwarded-*`..., unless
+//! `[upstream] forward_headers` allows them: `config::ForwardHeaders`); framing set here;
+//! `X-Request-Id` carried end to end. `forwarded_headers` is the one filter both upstream
+//! protocols (`h1.rs`, and this map for HTTP/2 and the sandbox) go through.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Uri};
 
+use crate::config::ForwardHeaders;
 use crate::secret::Secret;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
@@ -43,6 +47,7 @@ pub fn rewrite_request(
     key: &Secret,
     request_id: &HeaderValue,
     body_len: usize,
+    forward: &ForwardHeaders,
 ) -> Result<Request<()>, RewriteError> {
     let mut target = http::uri::Parts::default();
     if let (Some(scheme), Some(authority)) = (&base.scheme, &base.authority) {
@@ -60,7 +65,7 @@ pub fn rewrite_request(
     let uri = Uri::from_parts(target).map_err(http::Error::from)?;
 
     let mut headers = HeaderMap::with_capacity(parts.headers.len() + 3);
-    for (name, value) in forwarded_headers(&parts.headers) {
+    for (name, value) in forwarded_headers(&parts.headers, forward) {
         headers.append(name.clone(), value.clone());
     }
     let key = key.expose();
@@ -97,8 +102,12 @@ pub(super) fn is_hop_by_hop_name(name: &[u8]) -> bool {
 
 /// The caller's headers that go upstream: all but the hop-by-hop ones, and all but the
 /// caller's credential, Host, framing, Expect and request id, which are the gateway's to set.
-/// Names with an underscore are dropped too (see `is_underscored`).
-pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+/// Names with an underscore are dropped too (see `is_underscored`), and credentials and
+/// internal routing fields unless `forward` allows them.
+pub(super) fn forwarded_headers<'a>(
+    headers: &'a HeaderMap,
+    forward: &'a ForwardHeaders,
+) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> {
     let named = connection_named(headers);
     headers.iter().filter(move |(name, _)| {
         let gateways = is_hop_by_hop(name)
@@ -108,7 +117,7 @@ pub(super) fn forwarded_headers(headers: &HeaderMap) -> impl Iterator<Item = (&H
             || *name == header::CONTENT_LENGTH
             || *name == header::EXPECT
             || *name == REQUEST_ID;
-        !gateways && !dropped_underscored(name)
+        !gateways && !forward.strips(name) && !dropped_underscored(name)
     })
 }
 
@@ -207,10 +216,18 @@ mod tests {
                 ("transfer_encoding", "chunked"),
                 ("x_request_id", "req_smuggled0001"),
                 ("x_foo", "1"),
+                ("cookie", "session=internal"),
+                ("X-Forwarded-For", "10.0.0.7"),
+                ("x-forwarded-host", "internal.svc"),
+                ("forwarded", "for=10.0.0.7"),
+                ("x-real-ip", "10.0.0.7"),
+                ("x-api-key", "another-service-key"),
+                ("api-key", "another-service-key"),
             ],
         );
         let rid = HeaderValue::from_static("req_abcdefabcdef");
-        let r = rewrite_request(&p, &base(), &Secret::new("ak_live_k"), &rid, 3).unwrap();
+        let forward = ForwardHeaders::default();
+        let r = rewrite_request(&p, &base(), &Secret::new("ak_live_k"), &rid, 3, &forward).unwrap();
         assert_eq!(r.uri().to_string(), "https://api.withallo.com/v2/api/users?x=%2F&y");
         let auth: Vec<_> = r.headers().get_all("authorization").iter().collect();
         assert_eq!(auth.len(), 1);
@@ -225,11 +242,36 @@ mod tests {
             "transfer_encoding",
             "x_request_id",
             "x_foo",
+            "cookie",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "forwarded",
+            "x-real-ip",
+            "x-api-key",
+            "api-key",
         ] {
             assert!(r.headers().get(gone).is_none(), "{gone}");
         }
         assert_eq!(r.headers()["x-keep"], "yes");
         assert_eq!(r.headers()["content-length"], "3");
         assert_eq!(r.headers()["x-request-id"], "req_abcdefabcdef");
+    }
+
+    #[test]
+    fn forward_headers_lets_through_what_it_names_and_nothing_else() {
+        let p = parts(
+            "/v2/api/users",
+            &[
+                ("X-Forwarded-For", "10.0.0.7"),
+                ("x-forwarded-host", "internal.svc"),
+                ("cookie", "a=1"),
+            ],
+        );
+        let rid = HeaderValue::from_static("req_abcdefabcdef");
+        let forward = ForwardHeaders::allowing(&["x-forwarded-for"]).unwrap();
+        let r = rewrite_request(&p, &base(), &Secret::new("k"), &rid, 0, &forward).unwrap();
+        assert_eq!(r.headers()["x-forwarded-for"], "10.0.0.7");
+        assert!(r.headers().get("x-forwarded-host").is_none());
+        assert!(r.headers().get("cookie").is_none());
     }
 }

@@ -149,7 +149,7 @@ fn routing_of_other_endpoints() {
     let wrong = h.call(SALES_KEY, "PUT", "/v2/api/me", None);
     assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong.code(), "METHOD_NOT_ALLOWED");
-    assert_eq!(wrong.headers["allow"], "GET");
+    assert_eq!(wrong.headers["allow"], "GET, HEAD");
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn newer_operations_are_known_and_removed_ones_are_not() {
     for method in ["PATCH", "DELETE"] {
         let a = h.call(SALES_KEY, method, "/v2/api/crm/deals/deal_1", None);
         assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
-        assert_eq!(a.headers["allow"], "GET");
+        assert_eq!(a.headers["allow"], "GET, HEAD");
     }
     // Paths seen only in third-party code are no longer recognised.
     let list = h.call(SALES_KEY, "GET", "/v2/api/dialing-queues", None);

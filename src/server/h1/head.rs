@@ -103,14 +103,26 @@ pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     let mut fields = Fields::default();
     let mut connection = Tokens::default();
     let mut expect_continue = false;
+    let mut hosts = 0usize;
     for field in request.headers.iter() {
         let name = field.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"connection") {
+        if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"connection") {
             connection.note(field.value);
         } else if name.eq_ignore_ascii_case(b"expect") {
             expect_continue |= field.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
         fields.push(at(name), at(field.value));
+    }
+    // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host and to any
+    // with more than one. The gateway never routes by Host (only `[upstream] url` decides),
+    // but a request a strict hop in front of it would refuse is not one to act on either.
+    // HTTP/1.0 predates Host, so its absence there is fine.
+    match hosts {
+        0 if version == Version::HTTP_11 => return Err(FramingError::MissingHost),
+        0 | 1 => {}
+        _ => return Err(FramingError::MultipleHost),
     }
     let count = request.headers.len();
     let head = buf.split_to(len).freeze();
@@ -203,12 +215,13 @@ mod tests {
     #[test]
     fn the_connection_header_and_version_decide_keep_alive() {
         let keep = |wire: &str| parse_all(wire).unwrap().unwrap().keep_alive;
-        assert!(keep("GET / HTTP/1.1\r\n\r\n"));
-        assert!(!keep("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"));
-        assert!(!keep("GET / HTTP/1.1\r\nConnection: te, close\r\n\r\n"));
+        assert!(keep("GET / HTTP/1.1\r\nHost: gw\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.1\r\nHost: gw\r\nConnection: Close\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.1\r\nHost: gw\r\nConnection: te, close\r\n\r\n"));
         assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
         assert!(keep("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-        let head = parse_all("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").unwrap();
+        let head =
+            parse_all("POST / HTTP/1.1\r\nHost: gw\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").unwrap();
         assert!(head.unwrap().expect_continue);
     }
 
@@ -232,8 +245,27 @@ mod tests {
             Err(FramingError::MalformedHead(_))
         ));
         assert_eq!(
-            parse_all("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n").err(),
+            parse_all("POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: x\r\n\r\n").err(),
             Some(FramingError::InvalidLength)
         );
+    }
+
+    #[test]
+    fn an_http11_head_needs_exactly_one_host_and_an_http10_one_at_most_one() {
+        assert_eq!(
+            parse_all("GET /v2/api/users HTTP/1.1\r\nAccept: */*\r\n\r\n").err(),
+            Some(FramingError::MissingHost)
+        );
+        assert_eq!(
+            parse_all("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n").err(),
+            Some(FramingError::MultipleHost)
+        );
+        assert_eq!(
+            parse_all("GET / HTTP/1.0\r\nHost: a\r\nHOST: a\r\n\r\n").err(),
+            Some(FramingError::MultipleHost)
+        );
+        assert!(parse_all("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        // An empty Host is one Host (RFC 9112 §3.2 allows it when the target has no authority).
+        assert!(parse_all("GET / HTTP/1.1\r\nHost:\r\n\r\n").unwrap().is_some());
     }
 }

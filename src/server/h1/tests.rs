@@ -62,9 +62,9 @@ fn answers(wire: &str) -> Vec<&str> {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order_on_one_connection() {
     let wire = exchange(
-        b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\none\
-          GET /b HTTP/1.1\r\n\r\n\
-          POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\ntwo\r\n0\r\n\r\n",
+        b"POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\none\
+          GET /b HTTP/1.1\r\nHost: gw\r\n\r\n\
+          POST /c HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\ntwo\r\n0\r\n\r\n",
     )
     .await;
     let answers = answers(&wire);

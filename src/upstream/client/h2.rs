@@ -65,7 +65,7 @@ impl Client {
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Answer, UpstreamError> {
-        let request = rewrite_request(parts, &self.base, key, request_id, body.len())
+        let request = rewrite_request(parts, &self.base, key, request_id, body.len(), &self.forward)
             .map_err(|e| UpstreamError::Unavailable(e.into()))?
             .map(|()| Full::new(body));
         sender.ready().await.map_err(|e| UpstreamError::Unavailable(e.into()))?;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::ForwardHeaders;
 use crate::framing::body::MAX_CHUNK_LINE;
 
 fn head_of(wire: &str, method: Method) -> Result<Option<Head>, WireError> {
@@ -30,13 +31,24 @@ fn request_head_carries_exactly_what_the_upstream_should_see() {
         .header("expect", "100-continue")
         .header("x-request-id", "caller-id")
         .header("content-type", "application/json")
+        .header("cookie", "session=internal")
+        .header("x-forwarded-for", "10.0.0.7")
+        .header("X-Api-Key", "another-service-key")
         .body(())
         .unwrap();
     let (parts, ()) = request.into_parts();
     let mut out = Vec::new();
     let host = HeaderValue::from_static("api.withallo.com");
     let rid = HeaderValue::from_static("req_abcdefabcdef");
-    encode_request(&mut out, &parts, &host, &Secret::new("ak_live_k"), &rid, 12);
+    encode_request(
+        &mut out,
+        &parts,
+        &host,
+        &Secret::new("ak_live_k"),
+        &rid,
+        12,
+        &ForwardHeaders::default(),
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "POST /v2/api/dialing-queues/current?x=%2F&y HTTP/1.1\r\n\
@@ -60,7 +72,15 @@ fn bodiless_get_has_no_length_and_empty_post_says_zero() {
             .unwrap()
             .into_parts();
         let mut out = Vec::new();
-        encode_request(&mut out, &parts, &host, &Secret::new("k"), &rid, 0);
+        encode_request(
+            &mut out,
+            &parts,
+            &host,
+            &Secret::new("k"),
+            &rid,
+            0,
+            &ForwardHeaders::default(),
+        );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.contains("content-length: 0\r\n"), expect, "{method}: {text}");
         assert!(text.starts_with(&format!("{method} /a HTTP/1.1\r\n")));

@@ -180,11 +180,12 @@ fn forwarding(c: &mut Criterion) {
         .into_parts();
     let key = Secret::new("ak_perf_0123456789abcdef0123456789abcdef");
     let request_id = HeaderValue::from_static("req_3kTq9xZp2LmA");
-    assert!(rewrite_request(&parts, &base, &key, &request_id, RESET_BODY.len()).is_ok());
+    let forward = allo_gateway::config::ForwardHeaders::default();
+    assert!(rewrite_request(&parts, &base, &key, &request_id, RESET_BODY.len(), &forward).is_ok());
 
     let mut g = c.benchmark_group("forward");
     g.bench_function("rewrite_request/post", |b| {
-        b.iter(|| rewrite_request(black_box(&parts), &base, &key, &request_id, RESET_BODY.len()))
+        b.iter(|| rewrite_request(black_box(&parts), &base, &key, &request_id, RESET_BODY.len(), &forward))
     });
     g.finish();
 }
