@@ -7,6 +7,7 @@
 
 mod client;
 mod connect;
+mod failure;
 mod h1;
 mod pool;
 mod rewrite;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderValue;
 
+pub use failure::FailureKind;
 pub use rewrite::{rewrite_request, strip_hop_by_hop, REQUEST_ID};
 
 use crate::answer::Answer;
@@ -64,6 +66,8 @@ enum Target {
 /// Where requests go, and how.
 pub struct Upstream {
     target: Target,
+    /// Scheme and authority (or `sandbox`), for log lines; never a path or credential.
+    name: String,
 }
 
 impl Upstream {
@@ -75,7 +79,16 @@ impl Upstream {
                 Target::Network(client::Client::new(scheme, authority, config)?)
             }
         };
-        Ok(Upstream { target })
+        let name = match &config.target {
+            UpstreamTarget::Sandbox => "sandbox".to_owned(),
+            UpstreamTarget::Url { scheme, authority } => format!("{scheme}://{authority}"),
+        };
+        Ok(Upstream { target, name })
+    }
+
+    /// Where requests go, as `https://host:port` (or `sandbox`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Sends the rewritten request; the response body streams back.
