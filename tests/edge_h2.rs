@@ -55,7 +55,10 @@ async fn a_refused_head_over_h2_ends_with_its_headers() {
         assert_eq!(answer.status(), status, "{path}");
         assert!(answer.headers().contains_key("x-allo-gateway-error"));
         let mut body = answer.into_body();
-        assert!(body.is_end_stream(), "HEAD {path}: the HEADERS frame did not end the stream");
+        assert!(
+            body.is_end_stream(),
+            "HEAD {path}: the HEADERS frame did not end the stream"
+        );
         assert!(body.data().await.is_none(), "HEAD {path}: DATA followed");
         sender = sender.ready().await.unwrap();
     }
@@ -94,10 +97,15 @@ async fn expect_100_continue_over_h2_is_answered_at_once() {
         .unwrap();
     let started = Instant::now();
     let (answer, mut body) = sender.send_request(request, false).unwrap();
-    body.send_data(Bytes::from_static(br#"{"name":"quick"}"#), true).unwrap();
+    body.send_data(Bytes::from_static(br#"{"name":"quick"}"#), true)
+        .unwrap();
     let answer = tokio::time::timeout(DEADLINE, answer).await.unwrap().unwrap();
     // A bound on a hang (curl waits 1 s for a 100 that never comes), not a timing.
-    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(answer.status(), 200);
     let got = up.taken();
     assert_eq!(got.len(), 1);
@@ -113,7 +121,11 @@ fn failure_lines(gw: &GatewayProcess) -> Vec<serde_json::Value> {
 }
 
 async fn failures(gw: &GatewayProcess, kind: &str) -> f64 {
-    metric(&metrics(gw).await, "allo_gateway_upstream_failures_total", &[("kind", kind)])
+    metric(
+        &metrics(gw).await,
+        "allo_gateway_upstream_failures_total",
+        &[("kind", kind)],
+    )
 }
 
 #[tokio::test]
@@ -125,13 +137,19 @@ async fn an_untrusted_upstream_certificate_is_named_once_and_counted_each_time()
         let r = call(&gw, CALLER, "GET", "/v2/api/users", "").await;
         assert_eq!(r.status, 502, "{}", r.text());
     }
-    eventually(&gw, "two tls failures", DEADLINE, || async { failures(&gw, "tls").await == 2.0 }).await;
+    eventually(&gw, "two tls failures", DEADLINE, || async {
+        failures(&gw, "tls").await == 2.0
+    })
+    .await;
     assert_eq!(failures(&gw, "connect").await, 0.0);
     let lines = failure_lines(&gw);
     assert_eq!(lines.len(), 1, "{}", gw.log());
     assert_eq!(lines[0]["kind"], "tls");
     let error = lines[0]["error"].as_str().unwrap();
-    assert!(error.contains("certificate") && error.contains("UnknownIssuer"), "{error}");
+    assert!(
+        error.contains("certificate") && error.contains("UnknownIssuer"),
+        "{error}"
+    );
     assert!(!gw.log().contains(TEAM_KEY));
     assert_eq!(up.count(), 0);
 }

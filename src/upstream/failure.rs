@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(kind(ConnectFailed(wrapped)), FailureKind::Tls);
         let late = io::Error::from(io::ErrorKind::TimedOut);
         assert_eq!(kind(ConnectFailed(late)), FailureKind::Timeout);
-        assert_eq!(kind(io::Error::from(io::ErrorKind::ConnectionReset)), FailureKind::Reset);
+        assert_eq!(
+            kind(io::Error::from(io::ErrorKind::ConnectionReset)),
+            FailureKind::Reset
+        );
         assert_eq!(kind(ClosedEarly), FailureKind::Reset);
         assert_eq!(kind(WireError::HeadTooLarge), FailureKind::Protocol);
         assert_eq!(kind(h2::Error::from(h2::Reason::PROTOCOL_ERROR)), FailureKind::Protocol);
