@@ -112,6 +112,15 @@ async fn expect_100_continue_over_h2_is_answered_at_once() {
     assert!(got[0].all("expect").is_empty());
 }
 
+/// Waits until both 502s are in the access log: each request's warn line, if any, was
+/// written before its access line, and lines are written in order.
+async fn both_answers_logged(gw: &GatewayProcess) {
+    eventually(gw, "two access lines", DEADLINE, || async {
+        gw.access_logs().iter().filter(|l| l["status"] == 502).count() == 2
+    })
+    .await;
+}
+
 /// The warn lines that name an upstream failure.
 fn failure_lines(gw: &GatewayProcess) -> Vec<serde_json::Value> {
     api::events(gw)
@@ -142,6 +151,7 @@ async fn an_untrusted_upstream_certificate_is_named_once_and_counted_each_time()
     })
     .await;
     assert_eq!(failures(&gw, "connect").await, 0.0);
+    both_answers_logged(&gw).await;
     let lines = failure_lines(&gw);
     assert_eq!(lines.len(), 1, "{}", gw.log());
     assert_eq!(lines[0]["kind"], "tls");
@@ -169,6 +179,7 @@ async fn a_refused_connection_is_named_and_counted() {
         failures(&gw, "connect").await == 2.0
     })
     .await;
+    both_answers_logged(&gw).await;
     let lines = failure_lines(&gw);
     assert_eq!(lines.len(), 1, "{}", gw.log());
     assert_eq!(lines[0]["kind"], "connect");
