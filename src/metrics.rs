@@ -28,8 +28,10 @@ use prometheus_client::registry::Registry;
 use crate::ratelimit::{Budget, RedisStats};
 use crate::telemetry::AccessLog;
 
+mod failures;
 mod labels;
 
+use failures::UpstreamFailures;
 use labels::*;
 
 /// The `Content-Type` of `render()`'s text.
@@ -101,6 +103,7 @@ pub struct Metrics {
     rate_limited: Family<RateLimitLabels, Counter>,
     validation_refusals: Family<ValidationLabels, Counter>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    upstream_failures: UpstreamFailures,
     reloads: Family<ResultLabels, Counter>,
     last_reload_ok: Gauge,
     team_files_refused: Gauge,
@@ -172,6 +175,7 @@ impl Metrics {
             rate_limited: Family::default(),
             validation_refusals: Family::default(),
             upstream_errors: Family::default(),
+            upstream_failures: UpstreamFailures::new(),
             reloads: Family::default(),
             last_reload_ok: Gauge::default(),
             team_files_refused: Gauge::default(),
@@ -220,6 +224,11 @@ impl Metrics {
             "upstream_errors",
             "Requests the upstream could not answer (kind: unavailable = connection, TLS or protocol failure; timeout)",
             m.upstream_errors.clone(),
+        );
+        r.register(
+            "upstream_failures",
+            "Upstream exchanges that failed, by kind (tls, connect, reset, timeout, goaway, protocol, other)",
+            m.upstream_failures.counts.clone(),
         );
         r.register(
             "reloads",
@@ -287,6 +296,12 @@ impl Metrics {
                 true
             }
         }
+    }
+
+    /// An exchange with `upstream` that failed: counted by kind, and logged with its cause
+    /// at most once a minute per kind.
+    pub fn upstream_failure(&self, upstream: &str, error: &crate::upstream::UpstreamError) {
+        self.upstream_failures.record(upstream, error, Instant::now());
     }
 
     pub fn request_started(&self) -> InFlight<'_> {

@@ -161,7 +161,9 @@ fn process<'a, 'l>(
             .get(&*caller.team)
             .ok_or(crate::auth::AuthError::UnknownCaller)?;
         let sent = Instant::now();
-        let mut answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics).await?;
+        let mut answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics)
+            .await
+            .inspect_err(|e| rt.metrics.upstream_failure(rt.upstream.name(), e))?;
         rt.limits
             .observe_upstream_class(&caller.team, class, answer.status(), &answer);
         log.upstream_status = Some(answer.status().as_u16());

@@ -26,8 +26,10 @@ pub fn init(format: Option<LogFormat>) {
     } else {
         LogFormat::Json
     });
+    // Colour codes are for a person at a terminal; in a file or a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(sink::sink());
     let _ = match format {
         LogFormat::Json => builder.event_format(json::JsonLine).try_init(),
@@ -69,12 +71,20 @@ impl AccessLog<'_> {
             method = %method,
             status,
             upstream_status = self.upstream_status,
-            upstream_ms = self.upstream_duration.map(|d| d.as_secs_f64() * 1000.0),
-            duration_ms = duration.as_secs_f64() * 1000.0,
+            upstream_ms = self.upstream_duration.map(millis),
+            duration_ms = millis(duration),
             error,
             validation = self.reported.as_deref(),
         );
     }
+}
+
+/// Milliseconds to the microsecond (at most 3 decimals): `0.416`, not `0.41586999999999996`.
+fn millis(duration: Duration) -> f64 {
+    // Whole microseconds are exact in an f64; dividing by 1000 gives the double nearest the
+    // decimal, which prints as the short decimal.
+    let micros = (duration.as_nanos() + 500) / 1000;
+    micros as f64 / 1000.0
 }
 
 /// An error and its sources on one line (`a: b: c`), for logs and config problems.
@@ -87,4 +97,23 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_with_at_most_three_decimals() {
+        assert_eq!(millis(Duration::from_nanos(415_869_999)).to_string(), "415.87");
+        assert_eq!(millis(Duration::from_nanos(415_870)).to_string(), "0.416");
+        assert_eq!(millis(Duration::from_nanos(415_499)).to_string(), "0.415");
+        assert_eq!(millis(Duration::from_secs(2)).to_string(), "2000");
+        assert_eq!(millis(Duration::ZERO).to_string(), "0");
+        for nanos in (0..5_000_000u64).step_by(7_919) {
+            let text = millis(Duration::from_nanos(nanos)).to_string();
+            let decimals = text.split('.').nth(1).map_or(0, str::len);
+            assert!(decimals <= 3, "{nanos} ns printed as {text}");
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 mod client;
 mod connect;
+mod failure;
 mod h1;
 mod pool;
 mod rewrite;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderValue;
 
+pub use failure::FailureKind;
 pub use rewrite::{rewrite_request, strip_hop_by_hop};
 
 use crate::answer::Answer;
@@ -66,6 +68,8 @@ pub struct Upstream {
     target: Target,
     /// For the sandbox; the network client keeps its own copy.
     forward: ForwardHeaders,
+    /// Scheme and authority (or `sandbox`), for log lines; never a path or credential.
+    name: String,
 }
 
 impl Upstream {
@@ -77,10 +81,20 @@ impl Upstream {
                 Target::Network(client::Client::new(scheme, authority, config)?)
             }
         };
+        let name = match &config.target {
+            UpstreamTarget::Sandbox => "sandbox".to_owned(),
+            UpstreamTarget::Url { scheme, authority } => format!("{scheme}://{authority}"),
+        };
         Ok(Upstream {
             target,
             forward: config.forward_headers.clone(),
+            name,
         })
+    }
+
+    /// Where requests go, as `https://host:port` (or `sandbox`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Sends the rewritten request; the response body streams back.

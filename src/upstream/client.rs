@@ -26,6 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::connect::Connector;
+use super::failure::{ClosedEarly, ConnectFailed};
 use super::h1::{self, Decoder};
 use super::pool::{Conn, Pool, PooledBody, READ_CHUNK};
 use super::{UpstreamError, UpstreamSetupError};
@@ -181,7 +182,7 @@ impl Client {
             .connector
             .connect()
             .await
-            .map_err(|e| UpstreamError::Unavailable(e.into()))?;
+            .map_err(|e| UpstreamError::Unavailable(ConnectFailed(e).into()))?;
         if !stream.is_h2() {
             return Ok(Opened::H1(Conn::new(stream)));
         }
@@ -273,7 +274,7 @@ async fn head_of(conn: &mut Conn, body: Option<&Bytes>, method: &Method) -> Resu
         }
         conn.buf.reserve(READ_CHUNK);
         let error: BoxError = match conn.io.read_buf(&mut conn.buf).await {
-            Ok(0) => "the upstream closed the connection without answering".into(),
+            Ok(0) => ClosedEarly.into(),
             Ok(_) => continue,
             Err(e) => e.into(),
         };

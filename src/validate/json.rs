@@ -13,6 +13,15 @@ use crate::envelope::FieldError;
 
 /// Parses `bytes` as exactly one JSON document, refusing anything a lenient parser would fix.
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, FieldError> {
+    // JSON forbids a byte order mark (RFC 8259 §8.1); serde_json would only say "expected
+    // value at line 1 column 1", which leaves the sender looking at text that seems fine.
+    if bytes.starts_with(UTF8_BOM) {
+        return Err(field_error(
+            "",
+            "json",
+            "the body starts with a UTF-8 byte order mark (BOM, EF BB BF), which JSON does not allow; send it without",
+        ));
+    }
     if std::str::from_utf8(bytes).is_err() {
         return Err(field_error("", "json", "the body is not valid UTF-8"));
     }
@@ -35,6 +44,11 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, FieldError> {
             field_error(&pointer, "duplicateKey", format!("duplicate key {key}"))
         } else if text.starts_with("trailing characters") {
             field_error("", "json", format!("a second JSON value follows the first ({text})"))
+        } else if let Some(at) = LONE_SURROGATE.iter().find_map(|phrase| text.strip_prefix(phrase)) {
+            // serde_json names a high surrogate with no low one after it "unexpected end of
+            // hex escape", which reads like a truncated body.
+            let message = format!("the body is not valid JSON: lone surrogate in a \\u escape{at}");
+            field_error(&pointer, "json", message)
         } else {
             field_error(&pointer, "json", format!("the body is not valid JSON: {text}"))
         }
@@ -42,6 +56,15 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, FieldError> {
 }
 
 const DUPLICATE: &str = "duplicate key ";
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// serde_json's texts for a `\\u` escape of half a surrogate pair, alone.
+const LONE_SURROGATE: [&str; 3] = [
+    "unexpected end of hex escape",
+    "lone leading surrogate in hex escape",
+    "invalid unicode code point",
+];
 
 #[derive(Clone, Copy)]
 struct Strict<'p> {
@@ -158,5 +181,26 @@ mod tests {
         assert!(parse_strict(br#"{"name":"\ud800"}"#).is_err());
         assert!(parse_strict(br#"{"name":"\ud83d\ude00"}"#).is_ok());
         assert!(parse_strict(b"{}\n").is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let e = parse_strict(b"\xEF\xBB\xBF{\"name\":\"x\"}").unwrap_err();
+        assert!(e.message.contains("byte order mark (BOM"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_named() {
+        for body in [
+            &br#"{"name":"\ud800"}"#[..],
+            br#"{"name":"\ud800x"}"#,
+            br#"{"name":"\ud800\u0041"}"#,
+            br#"{"name":"\udc00"}"#,
+        ] {
+            let e = parse_strict(body).unwrap_err();
+            assert!(e.message.contains("lone surrogate"), "{}", e.message);
+            assert!(!e.message.contains("end of hex escape"), "{}", e.message);
+            assert_eq!(e.field, "/name");
+        }
     }
 }
