@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let method = &METHODS[usize::from(*method) % METHODS.len()];
     match table().find(method, path) {
         Match::Found(route) => {
-            assert_eq!(&route.method, method);
+            // HEAD stands for GET where the path has no HEAD of its own (RFC 9110).
+            if !(*method == Method::HEAD && route.method == Method::GET) {
+                assert_eq!(&route.method, method);
+            }
             let template: Vec<&str> = route.template.split('/').collect();
             let parts: Vec<&str> = path.split('/').collect();
             assert_eq!(template.len(), parts.len(), "{path} matched {}", route.template);
