@@ -1,6 +1,8 @@
 //! The one place where an error becomes a status code and an Allo v2 envelope. Each step has
 //! its own error enum; `GatewayError` gathers them and the match below is the status table of
 //! INTERFACE §5, exhaustive with no catch-all arm so a new error cannot slip through as a 500.
+//! Its rows are typed (`Outcome`, `Code`): the envelope, the marker header, the access log and
+//! the metrics all read the same `Code`, and the metrics match it exhaustively.
 
 use http::{HeaderValue, Response, StatusCode};
 
@@ -13,19 +15,24 @@ use crate::ratelimit::{Cause, RateLimited};
 use crate::upstream::UpstreamError;
 use crate::validate::ValidationError;
 
+mod code;
+
+pub use code::{Code, Outcome};
+
 /// A validation error's row of the status table (also what `report` mode names it).
-pub fn validation_outcome(e: &ValidationError) -> (StatusCode, &'static str, &'static str) {
+pub fn validation_outcome(e: &ValidationError) -> Outcome {
     use StatusCode as S;
+    const V: &str = "validation_error";
     match e {
-        ValidationError::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "validation_error", "PAYLOAD_TOO_LARGE"),
-        ValidationError::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "validation_error", "REQUEST_TIMEOUT"),
-        ValidationError::BodyRead(_) => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
+        ValidationError::BodyTooLarge { .. } => Outcome::new(S::PAYLOAD_TOO_LARGE, V, Code::PayloadTooLarge),
+        ValidationError::BodyTimeout(_) => Outcome::new(S::REQUEST_TIMEOUT, V, Code::RequestTimeout),
+        ValidationError::BodyRead(_) => Outcome::new(S::BAD_REQUEST, V, Code::InvalidRequestBody),
         ValidationError::UnsupportedMediaType | ValidationError::UnsupportedCharset => {
-            (S::UNSUPPORTED_MEDIA_TYPE, "validation_error", "UNSUPPORTED_MEDIA_TYPE")
+            Outcome::new(S::UNSUPPORTED_MEDIA_TYPE, V, Code::UnsupportedMediaType)
         }
-        ValidationError::InvalidBody { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_BODY"),
-        ValidationError::InvalidQuery { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_QUERY_PARAMETER"),
-        ValidationError::MissingHeader { .. } => (S::BAD_REQUEST, "validation_error", "INVALID_REQUEST_HEADER"),
+        ValidationError::InvalidBody { .. } => Outcome::new(S::BAD_REQUEST, V, Code::InvalidRequestBody),
+        ValidationError::InvalidQuery { .. } => Outcome::new(S::BAD_REQUEST, V, Code::InvalidQueryParameter),
+        ValidationError::MissingHeader { .. } => Outcome::new(S::BAD_REQUEST, V, Code::InvalidRequestHeader),
     }
 }
 
@@ -75,45 +82,57 @@ impl From<ValidationError> for GatewayError {
 
 impl GatewayError {
     /// Status, envelope type and code: the status table.
-    pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+    pub fn classify(&self) -> Outcome {
         use StatusCode as S;
         match self {
             GatewayError::Framing(e) if e.is_method() => {
-                (S::METHOD_NOT_ALLOWED, "validation_error", "METHOD_NOT_ALLOWED")
+                Outcome::new(S::METHOD_NOT_ALLOWED, "validation_error", Code::MethodNotAllowed)
             }
-            GatewayError::Framing(e) if e.is_too_large() => (
+            GatewayError::Framing(e) if e.is_too_large() => Outcome::new(
                 S::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "validation_error",
-                "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                Code::RequestHeaderFieldsTooLarge,
             ),
-            GatewayError::Framing(_) => (S::BAD_REQUEST, "validation_error", "MALFORMED_REQUEST"),
-            GatewayError::Unauthenticated(_) => (S::UNAUTHORIZED, "authentication_error", "GATEWAY_UNAUTHENTICATED"),
-            GatewayError::Forbidden(_) => (S::FORBIDDEN, "permission_error", "API_KEY_INSUFFICIENT_SCOPE"),
-            GatewayError::EndpointNotFound { .. } => (S::NOT_FOUND, "not_found_error", "ENDPOINT_NOT_FOUND"),
-            GatewayError::MethodNotAllowed { .. } => (S::METHOD_NOT_ALLOWED, "validation_error", "METHOD_NOT_ALLOWED"),
+            GatewayError::Framing(_) => Outcome::new(S::BAD_REQUEST, "validation_error", Code::MalformedRequest),
+            GatewayError::Unauthenticated(_) => {
+                Outcome::new(S::UNAUTHORIZED, "authentication_error", Code::GatewayUnauthenticated)
+            }
+            GatewayError::Forbidden(_) => Outcome::new(S::FORBIDDEN, "permission_error", Code::ApiKeyInsufficientScope),
+            GatewayError::EndpointNotFound { .. } => {
+                Outcome::new(S::NOT_FOUND, "not_found_error", Code::EndpointNotFound)
+            }
+            GatewayError::MethodNotAllowed { .. } => {
+                Outcome::new(S::METHOD_NOT_ALLOWED, "validation_error", Code::MethodNotAllowed)
+            }
             GatewayError::Invalid(e) => validation_outcome(e),
             GatewayError::RateLimited(limited) => match limited.cause {
                 Cause::Exhausted | Cause::Upstream | Cause::QueueFull => {
-                    (S::TOO_MANY_REQUESTS, "rate_limit_error", "RATE_LIMIT_EXCEEDED")
+                    Outcome::new(S::TOO_MANY_REQUESTS, "rate_limit_error", Code::RateLimitExceeded)
                 }
                 // The shared budget could not be checked (Redis down, failure_mode = "closed"):
                 // the gateway's fault, not the caller's rate.
-                Cause::StoreUnavailable => (S::SERVICE_UNAVAILABLE, "server_error", "RATE_LIMIT_UNAVAILABLE"),
+                Cause::StoreUnavailable => {
+                    Outcome::new(S::SERVICE_UNAVAILABLE, "server_error", Code::RateLimitUnavailable)
+                }
             },
-            GatewayError::TeamBusy { .. } => (S::TOO_MANY_REQUESTS, "rate_limit_error", "RATE_LIMIT_EXCEEDED"),
+            GatewayError::TeamBusy { .. } => {
+                Outcome::new(S::TOO_MANY_REQUESTS, "rate_limit_error", Code::RateLimitExceeded)
+            }
             GatewayError::Upstream(e) => match e {
-                UpstreamError::Timeout(_) => (S::GATEWAY_TIMEOUT, "server_error", "UPSTREAM_TIMEOUT"),
-                UpstreamError::Unavailable(_) => (S::BAD_GATEWAY, "server_error", "UPSTREAM_UNAVAILABLE"),
+                UpstreamError::Timeout(_) => Outcome::new(S::GATEWAY_TIMEOUT, "server_error", Code::UpstreamTimeout),
+                UpstreamError::Unavailable(_) => {
+                    Outcome::new(S::BAD_GATEWAY, "server_error", Code::UpstreamUnavailable)
+                }
             },
-            GatewayError::ShuttingDown => (S::SERVICE_UNAVAILABLE, "server_error", "SHUTTING_DOWN"),
+            GatewayError::ShuttingDown => Outcome::new(S::SERVICE_UNAVAILABLE, "server_error", Code::ShuttingDown),
         }
     }
 
     /// The envelope answer, marked with `x-allo-gateway-error`.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
-        let (status, kind, code) = self.classify();
+        let Outcome { status, kind, code } = self.classify();
         let close = matches!(self, GatewayError::Framing(_));
-        let mut body = ErrorBody::new(kind, code, self.to_string());
+        let mut body = ErrorBody::new(kind, code.as_str(), self.to_string());
         body.request_id = request_id.to_string();
         body.retryable = matches!(
             self,
@@ -162,7 +181,7 @@ impl GatewayError {
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code));
+        headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code.as_str()));
         if close {
             // A connection that carried an ambiguous request is not trusted with another.
             headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));

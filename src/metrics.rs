@@ -25,6 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::error::Code;
 use crate::ratelimit::{Budget, RedisStats};
 use crate::telemetry::AccessLog;
 
@@ -310,7 +311,7 @@ impl Metrics {
     }
 
     /// One finished request: its identity, outcome and timings.
-    pub fn record(&self, log: &AccessLog<'_>, status: u16, error: Option<&'static str>, duration: Duration) {
+    pub fn record(&self, log: &AccessLog<'_>, status: u16, error: Option<Code>, duration: Duration) {
         let key = RequestLabels {
             caller: Label::or(&log.caller, NONE),
             team: Label::or(&log.team, NONE),
@@ -336,24 +337,27 @@ impl Metrics {
             caller, team, route, ..
         } = key;
         match code {
-            "RATE_LIMIT_EXCEEDED" => {
+            Code::RateLimitExceeded => {
                 let budget = log.rate_limited.map_or("unknown", Budget::as_str);
                 self.rate_limited
                     .get_or_create(&RateLimitLabels { budget, caller, team })
                     .inc();
             }
-            "INVALID_REQUEST_BODY"
-            | "INVALID_QUERY_PARAMETER"
-            | "INVALID_REQUEST_HEADER"
-            | "PAYLOAD_TOO_LARGE"
-            | "UNSUPPORTED_MEDIA_TYPE"
-            | "REQUEST_TIMEOUT" => {
+            Code::InvalidRequestBody
+            | Code::InvalidQueryParameter
+            | Code::InvalidRequestHeader
+            | Code::PayloadTooLarge
+            | Code::UnsupportedMediaType
+            | Code::RequestTimeout => {
                 self.validation_refusals
-                    .get_or_create(&ValidationLabels { route, code })
+                    .get_or_create(&ValidationLabels {
+                        route,
+                        code: code.as_str(),
+                    })
                     .inc();
             }
-            "UPSTREAM_UNAVAILABLE" | "UPSTREAM_TIMEOUT" => {
-                let kind = if code == "UPSTREAM_TIMEOUT" {
+            Code::UpstreamUnavailable | Code::UpstreamTimeout => {
+                let kind = if code == Code::UpstreamTimeout {
                     "timeout"
                 } else {
                     "unavailable"
@@ -362,7 +366,15 @@ impl Metrics {
                     .get_or_create(&UpstreamErrorLabels { team, kind })
                     .inc();
             }
-            _ => {}
+            // Counted by `requests_total` (status and route) only: no family of their own.
+            Code::MalformedRequest
+            | Code::RequestHeaderFieldsTooLarge
+            | Code::GatewayUnauthenticated
+            | Code::ApiKeyInsufficientScope
+            | Code::EndpointNotFound
+            | Code::MethodNotAllowed
+            | Code::RateLimitUnavailable
+            | Code::ShuttingDown => {}
         }
     }
 

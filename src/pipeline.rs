@@ -26,7 +26,7 @@ use http_body_util::BodyExt;
 use crate::answer::Answer;
 use crate::body::{Body, RequestBody};
 use crate::config::UnknownRoutes;
-use crate::error::GatewayError;
+use crate::error::{Code, GatewayError};
 use crate::ids;
 use crate::ids::REQUEST_ID;
 use crate::routes::{Match, RateClass};
@@ -68,13 +68,13 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
                     GatewayError::TeamBusy { .. } => Some(crate::ratelimit::Budget::TeamConcurrency),
                     _ => None,
                 };
-                let code = e.classify().2;
+                let code = e.classify().code;
                 (Answer::from(e.into_response(log.request_id)), Some(code))
             }
         };
         let status = answer.status().as_u16();
         let elapsed = started.elapsed();
-        log.emit(&method, status, error, elapsed);
+        log.emit(&method, status, error.map(Code::as_str), elapsed);
         gateway.metrics.record(&log, status, error, elapsed);
         // Last, because the log borrows the id from this value.
         answer.set_request_id(request_id);
@@ -186,7 +186,7 @@ fn process<'a, 'l>(
                 answer
                     .response
                     .headers_mut()
-                    .insert(WARNING_HEADER, HeaderValue::from_static(code));
+                    .insert(WARNING_HEADER, HeaderValue::from_static(code.as_str()));
                 log.reported = Some(findings.summary());
             }
         }

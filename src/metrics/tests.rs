@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::Code;
 
 fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog<'static> {
     AccessLog {
@@ -15,13 +16,13 @@ fn labels_come_from_identity_or_fixed_placeholders() {
     m.record(
         &log(None, None),
         401,
-        Some("GATEWAY_UNAUTHENTICATED"),
+        Some(Code::GatewayUnauthenticated),
         Duration::from_millis(1),
     );
     m.record(
         &log(Some("crm"), None),
         404,
-        Some("ENDPOINT_NOT_FOUND"),
+        Some(Code::EndpointNotFound),
         Duration::from_millis(1),
     );
     let mut ok = log(Some("crm"), Some("users.list"));
@@ -41,7 +42,7 @@ fn labels_come_from_identity_or_fixed_placeholders() {
 fn repeated_requests_feed_the_same_series() {
     let m = Metrics::new();
     let refused = log(Some("crm"), Some("users.list"));
-    m.record(&refused, 400, Some("INVALID_QUERY_PARAMETER"), Duration::ZERO);
+    m.record(&refused, 400, Some(Code::InvalidQueryParameter), Duration::ZERO);
     // No request of this route reached the upstream yet: no upstream series.
     assert!(!m.render().contains("allo_gateway_upstream_duration_seconds_count"));
     let mut ok = log(Some("crm"), Some("users.list"));
@@ -69,22 +70,22 @@ fn refusals_are_counted_by_kind() {
     let m = Metrics::new();
     let mut limited = log(Some("crm"), Some("users.list"));
     limited.rate_limited = Some(Budget::Team);
-    m.record(&limited, 429, Some("RATE_LIMIT_EXCEEDED"), Duration::ZERO);
+    m.record(&limited, 429, Some(Code::RateLimitExceeded), Duration::ZERO);
     m.record(
         &log(Some("crm"), Some("users.list")),
         400,
-        Some("INVALID_QUERY_PARAMETER"),
+        Some(Code::InvalidQueryParameter),
         Duration::ZERO,
     );
     m.record(
         &log(Some("crm"), Some("users.list")),
         504,
-        Some("UPSTREAM_TIMEOUT"),
+        Some(Code::UpstreamTimeout),
         Duration::ZERO,
     );
     let mut busy = log(Some("crm"), Some("users.list"));
     busy.rate_limited = Some(Budget::TeamConcurrency);
-    m.record(&busy, 429, Some("RATE_LIMIT_EXCEEDED"), Duration::ZERO);
+    m.record(&busy, 429, Some(Code::RateLimitExceeded), Duration::ZERO);
     let text = m.render();
     assert!(text.contains(r#"allo_gateway_rate_limited_total{budget="team",caller="crm",team="sales"} 1"#));
     assert!(text.contains(r#"allo_gateway_rate_limited_total{budget="team_concurrency",caller="crm",team="sales"} 1"#));

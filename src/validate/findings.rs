@@ -37,15 +37,15 @@ impl Findings {
     }
 
     /// The code of the first finding, as an enforcing gateway would have answered it.
-    pub fn first_code(&self) -> Option<&'static str> {
-        self.found.first().map(|e| crate::error::validation_outcome(e).2)
+    pub fn first_code(&self) -> Option<crate::error::Code> {
+        self.found.first().map(|e| crate::error::validation_outcome(e).code)
     }
 
     /// Every finding on one line, for the access log: `CODE: message; CODE: message`.
     pub fn summary(&self) -> String {
         self.found
             .iter()
-            .map(|e| format!("{}: {e}", crate::error::validation_outcome(e).2))
+            .map(|e| format!("{}: {e}", crate::error::validation_outcome(e).code))
             .collect::<Vec<_>>()
             .join("; ")
     }
