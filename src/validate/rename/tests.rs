@@ -99,3 +99,47 @@ proptest! {
         prop_assert_eq!(out, body.replacen("\"user_pid\"", "\"user_id\"", 1));
     }
 }
+
+proptest! {
+    /// Through the real reset route (the built-in description and rules): every valid body of
+    /// `POST /v2/api/dialing-queues/current` written with the old spelling passes the check,
+    /// and what is forwarded is what was sent with `"user_pid"` spelled `"user_id"`.
+    #[test]
+    fn valid_reset_bodies_are_forwarded_renamed_and_otherwise_as_sent(
+        name in prop::option::of(prop_oneof![Just(None), "[a-zA-Zé ]{0,255}".prop_map(Some)]),
+        email in prop::option::of(prop_oneof![Just(None), "[a-z]{1,8}@[a-z]{1,8}\\.(com|fr)".prop_map(Some)]),
+        pid in prop_oneof![Just(None), "usr-[a-zA-Z0-9]{1,12}".prop_map(Some)],
+        spaced in any::<bool>(),
+        at in 0usize..3,
+    ) {
+        use crate::config::UnknownFields;
+        use crate::routes::{Match, RouteTable};
+        static TABLE: std::sync::OnceLock<RouteTable> = std::sync::OnceLock::new();
+        let table = TABLE.get_or_init(|| RouteTable::builtin(UnknownFields::Reject).unwrap());
+        let Match::Found(reset) = table.find(&http::Method::POST, "/v2/api/dialing-queues/current") else {
+            panic!("no reset route");
+        };
+        let mut members: Vec<(&str, Option<String>)> = Vec::new();
+        if let Some(n) = name { members.push(("name", n)); }
+        if let Some(e) = email { members.push(("email", e)); }
+        members.insert(at.min(members.len()), ("user_pid", pid));
+        let sep = if spaced { " ,\n " } else { "," };
+        let body = format!(
+            "{{{}}}",
+            members
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":{}", serde_json::to_string(v).unwrap()))
+                .collect::<Vec<_>>()
+                .join(sep)
+        );
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        let checked = crate::validate::check_body(reset, &headers, &bytes::Bytes::from(body.clone()));
+        prop_assert!(checked.result.is_ok(), "{body}: {:?}", checked.result);
+        let forwarded = checked.rewritten.expect("the old spelling is renamed");
+        prop_assert_eq!(
+            std::str::from_utf8(&forwarded).unwrap(),
+            body.replacen("\"user_pid\"", "\"user_id\"", 1)
+        );
+    }
+}
