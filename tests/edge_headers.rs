@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::process::run_to_end;
 use support::raw::{find, Raw};
-use support::{send, sha256_hex, Canned, Capture, GatewayProcess, TestConfig};
+use support::{send, Canned, Capture, GatewayProcess, TestConfig};
 
 const TOKEN: &str = "tok_edge_headers_0123456789abcdef";
 const KEY: &str = "ak_live_EDGEHEADERSKEY";
@@ -19,27 +19,7 @@ const RESET: &str = "/v2/api/dialing-queues/current";
 
 /// One unrestricted caller; `upstream` holds extra `[upstream]` keys.
 fn config(url: &str, upstream: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[upstream]
-url = "{url}"
-request_timeout = "10s"
-connect_timeout = "1s"
-{upstream}
-[[teams]]
-id = "sales"
-api_key = {{ env = "TEST_EDGE_HEADERS_KEY" }}
-read_per_second = 1000
-write_per_second = 1000
-[[callers]]
-id = "crm-sync"
-team = "sales"
-token_sha256 = "{}"
-"#,
-        sha256_hex(TOKEN)
-    )
+    support::config::one_caller(url, "", upstream, "TEST_EDGE_HEADERS_KEY", TOKEN)
 }
 
 fn start(up: &Capture, upstream: &str) -> GatewayProcess {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use support::capture::Captured;
 use support::raw::Raw;
-use support::{sha256_hex, Capture, GatewayProcess, TestConfig};
+use support::{Capture, GatewayProcess, TestConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -21,27 +21,12 @@ const KEY: &str = "ak_live_EDGEWIREKEY";
 
 /// One unrestricted caller; paths outside Allo's table are forwarded.
 fn start(upstream: &str) -> GatewayProcess {
-    let toml = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[upstream]
-url = "{upstream}"
-request_timeout = "10s"
-connect_timeout = "1s"
-[routes]
-unknown = "forward"
-[[teams]]
-id = "sales"
-api_key = {{ env = "TEST_EDGE_WIRE_KEY" }}
-read_per_second = 1000
-write_per_second = 1000
-[[callers]]
-id = "crm-sync"
-team = "sales"
-token_sha256 = "{}"
-"#,
-        sha256_hex(TOKEN)
+    let toml = support::config::one_caller(
+        upstream,
+        "",
+        "[routes]\nunknown = \"forward\"",
+        "TEST_EDGE_WIRE_KEY",
+        TOKEN,
     );
     GatewayProcess::start(TestConfig::new(&toml), &[("TEST_EDGE_WIRE_KEY", KEY)])
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use support::raw::{Raw, Reply};
-use support::{send, sha256_hex, Canned, Capture, GatewayProcess, TestConfig};
+use support::{send, Canned, Capture, GatewayProcess, TestConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -19,29 +19,8 @@ const KEY: &str = "ak_live_HARDENINGKEY";
 /// A config with one unrestricted caller; `server` lines go under `[server]`, `extra` after
 /// `[upstream]`.
 fn config(upstream: &str, server: &str, extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-{server}
-[upstream]
-url = "{upstream}"
-request_timeout = "10s"
-connect_timeout = "1s"
-{extra}
-[[teams]]
-id = "sales"
-api_key = {{ env = "TEST_HARDENING_KEY" }}
-read_per_second = 1000
-write_per_second = 1000
-[[callers]]
-id = "crm-sync"
-team = "sales"
-token_sha256 = "{}"
-"#,
-        sha256_hex(TOKEN)
-    )
+    let server = format!("admin_listen = \"127.0.0.1:0\"\n{server}");
+    support::config::one_caller(upstream, &server, extra, "TEST_HARDENING_KEY", TOKEN)
 }
 
 fn start(upstream: &str, server: &str, extra: &str) -> GatewayProcess {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod capture;
 pub mod certs;
 pub mod client;
+pub mod config;
 pub mod process;
 pub mod raw;
 pub mod redis;
