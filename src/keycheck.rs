@@ -1,6 +1,6 @@
 //! What each team's key can do, asked of Allo (`[upstream] verify_keys`): a background task
 //! sends `GET /v2/api/me` with each team's key at start, after each reload and every
-//! `verify_interval`, and keeps Allo's answer (`store`): valid with its scopes, refused (401 or
+//! `verify_interval`, and keeps Allo's answer (`key_status`): valid with its scopes, refused (401 or
 //! 403), or unknown (Allo unreachable, a 5xx, an unreadable answer; the last answer is kept
 //! beside the error). `/readyz?verbose` and `allo_gateway_team_key_valid` show it; the
 //! description is compared with the config and the route table (`warn`).
@@ -14,7 +14,6 @@
 //! not stop the gateway from serving what it can.
 
 mod me;
-mod store;
 mod warn;
 
 use std::future::Future;
@@ -28,7 +27,6 @@ use http_body_util::{BodyExt, Limited};
 use tokio::task::JoinSet;
 
 pub use me::{judge, CheckError, Me, MeEndpoint, Verdict};
-pub use store::{KeyChecks, KeyState, TeamKey};
 
 use crate::routes::RateClass;
 use crate::state::{Gateway, Runtime};

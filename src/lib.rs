@@ -8,11 +8,16 @@ pub mod answer;
 pub mod auth;
 pub mod body;
 pub mod cli;
+mod commands;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod error_chain;
 pub mod framing;
+#[cfg(test)]
+mod house;
 pub mod ids;
+pub mod key_status;
 pub mod keycheck;
 pub mod metrics;
 pub mod pipeline;
@@ -31,14 +36,13 @@ pub mod tls;
 pub mod upstream;
 pub mod validate;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use base64::Engine;
-
 use crate::cli::{Cli, Command};
+use crate::commands::{check, load, print_token, report, routes, run_sandbox, with_config};
 use crate::config::ConfigError;
-use crate::state::{Gateway, Runtime};
+use crate::state::Gateway;
 
 /// EX_CONFIG from sysexits.h: the configuration is wrong.
 pub const EXIT_CONFIG: u8 = 78;
@@ -58,107 +62,6 @@ pub async fn main(cli: Cli) -> u8 {
         Some(Command::Spec { command }) => spec_cmd::run(command),
         Some(Command::Run) | None => with_config(cli.config, run).await,
     }
-}
-
-async fn with_config<F, Fut>(path: Option<PathBuf>, f: F) -> u8
-where
-    F: FnOnce(PathBuf) -> Fut,
-    Fut: std::future::Future<Output = u8>,
-{
-    match path {
-        Some(path) => f(path).await,
-        None => {
-            eprintln!("allo-gateway: no config file: pass --config PATH or set ALLO_GATEWAY_CONFIG");
-            EXIT_CONFIG
-        }
-    }
-}
-
-fn report(path: &Path, error: &ConfigError) -> u8 {
-    eprintln!("allo-gateway: {} is not a valid configuration:", path.display());
-    for problem in &error.problems {
-        eprintln!("  - {problem}");
-    }
-    EXIT_CONFIG
-}
-
-/// Loads config and state; logging is set up from the config's `[log]` before secrets are
-/// resolved so that their warnings are visible.
-fn load(path: &Path) -> Result<Runtime, ConfigError> {
-    let config = config::load(path)?;
-    telemetry::init(config.log.format);
-    Runtime::build(config)
-}
-
-async fn check(path: PathBuf) -> u8 {
-    let loaded = load(&path).and_then(|rt| match rt.config.server.tls.as_ref().map(tls::InboundTls::new) {
-        Some(Err(e)) => {
-            let problem = config::Problem {
-                path: "server.tls".into(),
-                message: telemetry::error_chain(&e),
-            };
-            Err(ConfigError {
-                problems: vec![problem],
-            })
-        }
-        _ => Ok(rt),
-    });
-    match loaded {
-        Ok(rt) => {
-            println!("configuration OK: {}", path.display());
-            println!(
-                "  teams:   {} ({})",
-                rt.teams.len(),
-                join(rt.config.teams.iter().map(|t| t.id.as_str()))
-            );
-            println!(
-                "  callers: {} ({})",
-                rt.config.callers.len(),
-                join(rt.config.callers.iter().map(|c| c.id.as_str()))
-            );
-            println!(
-                "  routes:  {} Allo endpoints, unknown paths {:?}",
-                rt.routes.len(),
-                rt.config.routes.unknown
-            );
-            println!("  api:     {}", rt.routes.source());
-            if let Some(rules) = &rt.config.api.rules {
-                println!("  rules:   built-in, then {}", rules.display());
-            }
-            println!("  validation: {:?}", rt.config.api.validation);
-            println!("  listen:  {}", rt.config.server.listen);
-            0
-        }
-        Err(e) => report(&path, &e),
-    }
-}
-
-/// `allo-gateway routes`: the table the config makes, one line per operation.
-async fn routes(path: PathBuf) -> u8 {
-    let rt = match config::load(&path).and_then(Runtime::build) {
-        Ok(rt) => rt,
-        Err(e) => return report(&path, &e),
-    };
-    println!("# API description: {}", rt.routes.source());
-    print!(
-        "{}",
-        routes::listing(&rt.routes, &rt.config.callers, rt.config.api.validation)
-    );
-    0
-}
-
-fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    items.collect::<Vec<_>>().join(", ")
-}
-
-fn print_token() {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    println!("token (give this to the calling service; it is shown once):");
-    println!("{token}");
-    println!("config line (for its [[callers]] entry):");
-    println!("token_sha256 = \"{}\"", auth::token_hash_hex(&token));
 }
 
 async fn run(path: PathBuf) -> u8 {
@@ -268,30 +171,6 @@ fn log_listening(name: &str, listener: &tokio::net::TcpListener) {
     match listener.local_addr() {
         Ok(addr) => tracing::info!(listener = name, %addr, "listening"),
         Err(e) => tracing::warn!(listener = name, error = %e, "listening (address unknown)"),
-    }
-}
-
-async fn run_sandbox(path: PathBuf, listen: std::net::SocketAddr) -> u8 {
-    let rt = match load(&path) {
-        Ok(rt) => rt,
-        Err(e) => return report(&path, &e),
-    };
-    let keys = rt.teams.values().map(|t| (t.id.clone(), t.key.clone())).collect();
-    let listener = match server::bind(listen) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(addr = %listen, error = %e, "cannot bind the sandbox listener");
-            return EXIT_FAILURE;
-        }
-    };
-    log_listening("sandbox", &listener);
-    let emulator = sandbox::Sandbox::with_routes(keys, rt.routes.clone());
-    match sandbox::serve(listener, Arc::new(emulator), shutdown_signal()).await {
-        Ok(()) => 0,
-        Err(e) => {
-            tracing::error!(error = %e, "sandbox failed");
-            EXIT_FAILURE
-        }
     }
 }
 

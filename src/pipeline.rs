@@ -26,7 +26,7 @@ use http_body_util::BodyExt;
 use crate::answer::Answer;
 use crate::body::{Body, RequestBody};
 use crate::config::UnknownRoutes;
-use crate::error::{Code, GatewayError};
+use crate::error::{Code, GatewayError, Reported};
 use crate::ids;
 use crate::ids::REQUEST_ID;
 use crate::routes::{Match, RateClass};

@@ -47,14 +47,6 @@ end
 return 1
 ";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureMode {
-    /// Redis unavailable: admit on the local budget.
-    Open,
-    /// Redis unavailable: refuse with 503.
-    Closed,
-}
-
 /// What Redis decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

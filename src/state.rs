@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use crate::auth::Callers;
 use crate::config::{Config, ConfigError, Problems, UpstreamTarget};
 use crate::ids::IdMap;
-use crate::keycheck::KeyChecks;
+use crate::key_status::KeyChecks;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::routes::{Description, RoutePattern, RouteTable, Rules};

@@ -10,11 +10,10 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+pub use crate::error_chain::error_chain;
 
 mod json;
 mod sink;
-
-pub(crate) use json::civil_from_days;
 
 pub const LOG_ENV: &str = "ALLO_GATEWAY_LOG";
 
@@ -85,18 +84,6 @@ fn millis(duration: Duration) -> f64 {
     // decimal, which prints as the short decimal.
     let micros = (duration.as_nanos() + 500) / 1000;
     micros as f64 / 1000.0
-}
-
-/// An error and its sources on one line (`a: b: c`), for logs and config problems.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 #[cfg(test)]

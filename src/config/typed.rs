@@ -149,11 +149,20 @@ pub struct RateLimitConfig {
     pub redis: Option<RedisConfig>,
 }
 
+/// What a shared budget does when Redis cannot answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Redis unavailable: admit on the local budget.
+    Open,
+    /// Redis unavailable: refuse with 503.
+    Closed,
+}
+
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     /// `redis://` or `rediss://` (TLS) URL, possibly with a password: kept as a secret.
     pub url: SecretSource,
-    pub failure_mode: crate::shared_budget::FailureMode,
+    pub failure_mode: FailureMode,
     pub timeout: Duration,
     pub key_prefix: String,
 }
@@ -193,6 +202,3 @@ pub struct CallerConfig {
     /// None: `[api] validation`.
     pub validation: Option<ValidationMode>,
 }
-
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_UPSTREAM: &str = "https://api.withallo.com";

@@ -11,7 +11,7 @@ use governor::clock::FakeRelativeClock;
 use governor::nanos::Nanos;
 
 /// A governor clock that can also tell Unix time and wait for one of its own instants.
-pub trait Clock: governor::clock::Clock + Clone + Send + Sync + 'static {
+pub trait LimiterClock: governor::clock::Clock + Clone + Send + Sync + 'static {
     /// Time since the Unix epoch (what `X-RateLimit-Reset` is counted in).
     fn unix_now(&self) -> Duration;
 
@@ -31,7 +31,7 @@ impl governor::clock::Clock for RealClock {
     }
 }
 
-impl Clock for RealClock {
+impl LimiterClock for RealClock {
     fn unix_now(&self) -> Duration {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
     }
@@ -87,7 +87,7 @@ impl governor::clock::Clock for ManualClock {
     }
 }
 
-impl Clock for ManualClock {
+impl LimiterClock for ManualClock {
     fn unix_now(&self) -> Duration {
         self.unix_start + self.elapsed()
     }

@@ -8,15 +8,15 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-use super::clock::Clock;
+use super::clock::LimiterClock;
 
-pub(super) struct Limit<C: Clock> {
+pub(super) struct Limit<C: LimiterClock> {
     pub per_second: NonZeroU32,
     pub burst: NonZeroU32,
     limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
 }
 
-impl<C: Clock> Limit<C> {
+impl<C: LimiterClock> Limit<C> {
     pub fn new(per_second: NonZeroU32, burst: NonZeroU32, clock: &C) -> Limit<C> {
         let quota = Quota::per_second(per_second).allow_burst(burst);
         Limit {

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use governor::nanos::Nanos;
 
-pub use clock::{Clock, ManualClock, RealClock};
+pub use clock::{LimiterClock, ManualClock, RealClock};
 pub use refusal::{Budget, Cause, RateLimited};
 pub use shared::{RedisStats, BREAKER_OPEN, FAILURES_TO_OPEN};
 pub use signals::MAX_HOLD;
@@ -59,12 +59,12 @@ use shared::Shared;
 use team::{SharedTeam, TeamBudget};
 
 /// A team's two budgets.
-struct TeamBudgets<C: Clock> {
+struct TeamBudgets<C: LimiterClock> {
     read: Arc<TeamBudget<C>>,
     write: Arc<TeamBudget<C>>,
 }
 
-impl<C: Clock> TeamBudgets<C> {
+impl<C: LimiterClock> TeamBudgets<C> {
     fn get(&self, class: RateClass) -> &Arc<TeamBudget<C>> {
         match class {
             RateClass::Read => &self.read,
@@ -73,7 +73,7 @@ impl<C: Clock> TeamBudgets<C> {
     }
 }
 
-pub struct RateLimits<C: Clock = RealClock> {
+pub struct RateLimits<C: LimiterClock = RealClock> {
     clock: C,
     on_limit: OnLimit,
     max_wait: Duration,
@@ -92,7 +92,7 @@ impl RateLimits<RealClock> {
     }
 }
 
-impl<C: Clock> RateLimits<C> {
+impl<C: LimiterClock> RateLimits<C> {
     /// Fresh limiters on `clock` (tests pass a `ManualClock`).
     pub fn with_clock(config: &Config, clock: C) -> RateLimits<C> {
         RateLimits::build(config, clock, None)

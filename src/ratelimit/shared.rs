@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::breaker::{Breaker, Permit};
-use super::clock::Clock;
+use super::clock::LimiterClock;
 use super::refusal::{Cause, Refusal};
-use crate::config::RedisConfig;
+use crate::config::{FailureMode, RedisConfig};
 use crate::routes::RateClass;
 use crate::secret::Secret;
-use crate::shared_budget::{Decision, FailureMode, SharedBudgets};
+use crate::shared_budget::{Decision, SharedBudgets};
 
 pub use super::breaker::{BREAKER_OPEN, FAILURES_TO_OPEN};
 
@@ -66,14 +66,14 @@ pub(super) enum Verdict {
 }
 
 /// The shared side of the team budgets of one `RateLimits`.
-pub(super) struct Shared<C: Clock> {
+pub(super) struct Shared<C: LimiterClock> {
     store: Arc<Store<C>>,
     failure_mode: FailureMode,
     stats: Arc<RedisStats>,
 }
 
 /// One Redis client and what it was built from (so a reload can tell whether to keep it).
-struct Store<C: Clock> {
+struct Store<C: LimiterClock> {
     /// The client, or why there is none (never naming the URL); without a client every
     /// decision is a fallback.
     client: Result<SharedBudgets, String>,
@@ -85,7 +85,7 @@ struct Store<C: Clock> {
     started: AtomicBool,
 }
 
-impl<C: Clock> Shared<C> {
+impl<C: LimiterClock> Shared<C> {
     /// The shared budgets of `config`, keeping `previous`'s client if it was built from the
     /// same URL, timeout and prefix. The URL is resolved here (it may come from an env var or
     /// a file); it is never logged, as it may hold a password. No I/O and no log here: see
@@ -94,7 +94,7 @@ impl<C: Clock> Shared<C> {
         let url = config
             .url
             .resolve()
-            .map_err(|e| format!("cannot be read: {}", crate::telemetry::error_chain(&e)));
+            .map_err(|e| format!("cannot be read: {}", crate::error_chain::error_chain(&e)));
         let kept = previous.map(|p| &p.store).filter(|old| {
             old.url.is_some()
                 && old.url.as_ref() == url.as_ref().ok()
@@ -153,7 +153,7 @@ impl<C: Clock> Shared<C> {
             match client.warm_up(WARM_UP_BOUND).await {
                 Ok(()) => tracing::info!("connected to Redis"),
                 Err(e) => {
-                    tracing::debug!(error = %crate::telemetry::error_chain(&e), "Redis could not be reached yet");
+                    tracing::debug!(error = %crate::error_chain::error_chain(&e), "Redis could not be reached yet");
                 }
             }
         });
@@ -225,7 +225,7 @@ impl<C: Clock> Shared<C> {
 
     fn failed(&self, permit: &Permit<'_, C::Instant>, clock: &C, error: &crate::shared_budget::SharedBudgetError) {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
-        let error = crate::telemetry::error_chain(error);
+        let error = crate::error_chain::error_chain(error);
         let skip_ms = u64::try_from(BREAKER_OPEN.as_millis()).unwrap_or(u64::MAX);
         if permit.failure(clock.now()) {
             tracing::warn!(
@@ -262,7 +262,8 @@ fn client(url: &Secret, config: &RedisConfig) -> Result<SharedBudgets, String> {
         return Err("the Redis client needs a Tokio runtime".to_string());
     }
     // The redis crate's URL errors are fixed texts: the URL itself is never in them.
-    SharedBudgets::new(url.expose(), config.timeout, &config.key_prefix).map_err(|e| crate::telemetry::error_chain(&e))
+    SharedBudgets::new(url.expose(), config.timeout, &config.key_prefix)
+        .map_err(|e| crate::error_chain::error_chain(&e))
 }
 
 fn failure_mode_str(mode: FailureMode) -> &'static str {

@@ -18,13 +18,13 @@ use std::time::Duration;
 use governor::clock::Reference;
 use governor::nanos::Nanos;
 
-use super::clock::Clock;
+use super::clock::LimiterClock;
 use super::limit::Limit;
 use super::refusal::{Budget, Cause, RateLimited, Refusal};
 use super::shared::{Shared, Verdict};
 use crate::routes::RateClass;
 
-pub(super) struct TeamBudget<C: Clock> {
+pub(super) struct TeamBudget<C: LimiterClock> {
     pub class: RateClass,
     pub limit: Limit<C>,
     marks: Mutex<Marks<C::Instant>>,
@@ -43,20 +43,20 @@ struct Marks<I> {
 }
 
 /// The shared budget this team budget asks first, and the team it belongs to.
-pub(super) struct SharedTeam<'a, C: Clock> {
+pub(super) struct SharedTeam<'a, C: LimiterClock> {
     pub shared: &'a Shared<C>,
     pub team: &'a str,
 }
 
-impl<C: Clock> Clone for SharedTeam<'_, C> {
+impl<C: LimiterClock> Clone for SharedTeam<'_, C> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<C: Clock> Copy for SharedTeam<'_, C> {}
+impl<C: LimiterClock> Copy for SharedTeam<'_, C> {}
 
-impl<C: Clock> TeamBudget<C> {
+impl<C: LimiterClock> TeamBudget<C> {
     pub fn new(class: RateClass, limit: Limit<C>, held_until: Option<C::Instant>) -> TeamBudget<C> {
         TeamBudget {
             class,

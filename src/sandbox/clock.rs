@@ -11,24 +11,24 @@ type NowFn = dyn Fn() -> Duration + Send + Sync;
 
 /// Unix time as `base + now()`.
 #[derive(Clone)]
-pub(crate) struct Clock {
+pub(crate) struct SandboxClock {
     unix_base: Duration,
     now: Arc<NowFn>,
 }
 
-impl Clock {
+impl SandboxClock {
     /// The real clock: wall time at construction plus `Instant` elapsed since.
-    pub fn system() -> Clock {
+    pub fn system() -> SandboxClock {
         let unix_base = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let start = Instant::now();
-        Clock {
+        SandboxClock {
             unix_base,
             now: Arc::new(move || start.elapsed()),
         }
     }
 
-    pub fn from_fn(unix_base_secs: u64, now: Arc<NowFn>) -> Clock {
-        Clock {
+    pub fn from_fn(unix_base_secs: u64, now: Arc<NowFn>) -> SandboxClock {
+        SandboxClock {
             unix_base: Duration::from_secs(unix_base_secs),
             now,
         }
@@ -69,17 +69,12 @@ impl ManualClock {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC. Allo's examples mix offset-less and `Z` forms; the sandbox
-/// always writes the `Z` so the value is a valid RFC 3339 date-time.
+/// always writes the `Z` so the value is a valid RFC 3339 date-time. Past the year 9999, which
+/// RFC 3339 cannot write, the last second of that year.
 pub fn format_timestamp(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let rem = unix_secs % 86_400;
-    let (year, month, day) = crate::telemetry::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+    let at = UNIX_EPOCH + Duration::from_secs(unix_secs.min(LAST_RFC3339_SECOND));
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 #[cfg(test)]
@@ -97,7 +92,7 @@ mod tests {
     #[test]
     fn manual_clock_moves_only_when_advanced() {
         let manual = ManualClock::new();
-        let clock = Clock::from_fn(1_000, Arc::new(manual.now_fn()));
+        let clock = SandboxClock::from_fn(1_000, Arc::new(manual.now_fn()));
         assert_eq!(clock.unix(), Duration::from_secs(1_000));
         manual.advance(Duration::from_millis(1_500));
         assert_eq!(clock.unix(), Duration::from_millis(1_001_500));
@@ -105,8 +100,8 @@ mod tests {
 
     #[test]
     fn extreme_values_do_not_panic() {
-        let _ = format_timestamp(u64::MAX);
-        let clock = Clock::from_fn(u64::MAX, Arc::new(|| Duration::MAX));
+        assert_eq!(format_timestamp(u64::MAX), "9999-12-31T23:59:59Z");
+        let clock = SandboxClock::from_fn(u64::MAX, Arc::new(|| Duration::MAX));
         let _ = clock.timestamp();
     }
 }

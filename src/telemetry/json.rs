@@ -4,7 +4,7 @@
 //! writes one of these (the access line), so this is on the hot path at the default level.
 
 use std::fmt::{self, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -143,42 +143,23 @@ impl<W: Write + ?Sized> Write for Escaped<'_, W> {
     }
 }
 
-/// RFC 3339 in UTC with microseconds, as `2026-11-27T18:22:24.280000Z`.
+/// RFC 3339 in UTC with microseconds, as `2026-11-27T18:22:24.280000Z`. A clock before the
+/// epoch writes the epoch, and one past the year 9999 (which RFC 3339 cannot write) its last
+/// instant, so no reading of the clock can fail a log line.
 fn timestamp(out: &mut impl Write, now: SystemTime) -> fmt::Result {
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let rem = secs % 86_400;
-    write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    )
+    let since = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .min(LAST_RFC3339_INSTANT);
+    write!(out, "{}", humantime::format_rfc3339_micros(UNIX_EPOCH + since))
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
-/// Hinnant's era-based method: 400-year eras of 146,097 days), in unsigned arithmetic: no date
-/// written here is before the epoch. Shared with the sandbox's timestamps.
-pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
+/// 9999-12-31T23:59:59.999999Z, since the epoch.
+const LAST_RFC3339_INSTANT: Duration = Duration::new(253_402_300_799, 999_999_999);
 
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use super::*;
 
@@ -269,5 +250,8 @@ mod tests {
         let mut out = String::new();
         timestamp(&mut out, UNIX_EPOCH).unwrap();
         assert_eq!(out, "1970-01-01T00:00:00.000000Z");
+        let mut out = String::new();
+        timestamp(&mut out, UNIX_EPOCH + Duration::from_secs(400_000_000_000)).unwrap();
+        assert_eq!(out, "9999-12-31T23:59:59.999999Z");
     }
 }

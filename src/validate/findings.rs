@@ -36,17 +36,8 @@ impl Findings {
         self.found.is_empty()
     }
 
-    /// The code of the first finding, as an enforcing gateway would have answered it.
-    pub fn first_code(&self) -> Option<crate::error::Code> {
-        self.found.first().map(|e| crate::error::validation_outcome(e).code)
-    }
-
-    /// Every finding on one line, for the access log: `CODE: message; CODE: message`.
-    pub fn summary(&self) -> String {
-        self.found
-            .iter()
-            .map(|e| format!("{}: {e}", crate::error::validation_outcome(e).code))
-            .collect::<Vec<_>>()
-            .join("; ")
+    /// What was found, in the order the checks ran (`error::Reported` names them).
+    pub fn found(&self) -> &[ValidationError] {
+        &self.found
     }
 }

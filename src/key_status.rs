@@ -1,5 +1,7 @@
-//! What Allo last said about each team's key, kept by the `Gateway` for the process's life
-//! (a reload replaces the `Runtime`, not this), with the `team_key_valid` gauge kept in step.
+//! What Allo last said about each team's key (asked by `keycheck`), kept by the `Gateway` for
+//! the process's life (a reload replaces the `Runtime`, not this), with the `team_key_valid`
+//! gauge kept in step. A room apart from the checks so that the state can hold it while the
+//! checks read the state.
 //! A check that cannot tell (Allo unreachable, a 5xx) makes the key "unknown" but keeps Allo's
 //! last answer beside the error, so an operator sees both what was known and why it is stale.
 //! `/readyz?verbose` reads it through `report`.
