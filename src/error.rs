@@ -13,7 +13,7 @@ use crate::framing::body::BodyError;
 use crate::framing::FramingError;
 use crate::ratelimit::{Cause, RateLimited};
 use crate::upstream::UpstreamError;
-use crate::validate::ValidationError;
+use crate::validate::{Findings, ValidationError};
 
 mod code;
 
@@ -33,6 +33,28 @@ pub fn validation_outcome(e: &ValidationError) -> Outcome {
         ValidationError::InvalidBody { .. } => Outcome::new(S::BAD_REQUEST, V, Code::InvalidRequestBody),
         ValidationError::InvalidQuery { .. } => Outcome::new(S::BAD_REQUEST, V, Code::InvalidQueryParameter),
         ValidationError::MissingHeader { .. } => Outcome::new(S::BAD_REQUEST, V, Code::InvalidRequestHeader),
+    }
+}
+
+/// What `report` mode says about a request's findings, in the status table's words.
+pub trait Reported {
+    /// The code of the first finding, as an enforcing gateway would have answered it.
+    fn first_code(&self) -> Option<Code>;
+    /// Every finding on one line, for the access log: `CODE: message; CODE: message`.
+    fn summary(&self) -> String;
+}
+
+impl Reported for Findings {
+    fn first_code(&self) -> Option<Code> {
+        self.found().first().map(|e| validation_outcome(e).code)
+    }
+
+    fn summary(&self) -> String {
+        self.found()
+            .iter()
+            .map(|e| format!("{}: {e}", validation_outcome(e).code))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -81,114 +103,95 @@ impl From<ValidationError> for GatewayError {
 }
 
 impl GatewayError {
-    /// Status, envelope type and code: the status table.
+    /// The status table: status, envelope type, code, whether to retry and when, whether the
+    /// connection closes, and the headers the answer carries.
     pub fn classify(&self) -> Outcome {
         use StatusCode as S;
+        const V: &str = "validation_error";
         match self {
+            // A connection that carried an ambiguous request is not trusted with another.
             GatewayError::Framing(e) if e.is_method() => {
-                Outcome::new(S::METHOD_NOT_ALLOWED, "validation_error", Code::MethodNotAllowed)
+                Outcome::new(S::METHOD_NOT_ALLOWED, V, Code::MethodNotAllowed).closing()
             }
-            GatewayError::Framing(e) if e.is_too_large() => Outcome::new(
-                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "validation_error",
-                Code::RequestHeaderFieldsTooLarge,
-            ),
-            GatewayError::Framing(_) => Outcome::new(S::BAD_REQUEST, "validation_error", Code::MalformedRequest),
+            GatewayError::Framing(e) if e.is_too_large() => {
+                Outcome::new(S::REQUEST_HEADER_FIELDS_TOO_LARGE, V, Code::RequestHeaderFieldsTooLarge).closing()
+            }
+            GatewayError::Framing(_) => Outcome::new(S::BAD_REQUEST, V, Code::MalformedRequest).closing(),
+            // RFC 9110 §11.6.1: a 401 carries a challenge. One field per scheme the gateway
+            // takes, rather than two challenges in one value, which clients split differently.
             GatewayError::Unauthenticated(_) => {
-                Outcome::new(S::UNAUTHORIZED, "authentication_error", Code::GatewayUnauthenticated)
+                Outcome::new(S::UNAUTHORIZED, "authentication_error", Code::GatewayUnauthenticated).with_headers(
+                    CHALLENGES.map(|scheme| (http::header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme))),
+                )
             }
             GatewayError::Forbidden(_) => Outcome::new(S::FORBIDDEN, "permission_error", Code::ApiKeyInsufficientScope),
             GatewayError::EndpointNotFound { .. } => {
                 Outcome::new(S::NOT_FOUND, "not_found_error", Code::EndpointNotFound)
             }
-            GatewayError::MethodNotAllowed { .. } => {
-                Outcome::new(S::METHOD_NOT_ALLOWED, "validation_error", Code::MethodNotAllowed)
+            GatewayError::MethodNotAllowed { allowed } => {
+                Outcome::new(S::METHOD_NOT_ALLOWED, V, Code::MethodNotAllowed)
+                    .with_headers(HeaderValue::from_str(allowed).ok().map(|v| (http::header::ALLOW, v)))
             }
             GatewayError::Invalid(e) => validation_outcome(e),
             GatewayError::RateLimited(limited) => match limited.cause {
                 Cause::Exhausted | Cause::Upstream | Cause::QueueFull => {
                     Outcome::new(S::TOO_MANY_REQUESTS, "rate_limit_error", Code::RateLimitExceeded)
+                        .retryable()
+                        .retry_after(limited.retry_after_secs())
+                        .with_headers(ratelimit_headers(limited))
                 }
                 // The shared budget could not be checked (Redis down, failure_mode = "closed"):
-                // the gateway's fault, not the caller's rate.
+                // the gateway's fault, not the caller's rate, and no budget state worth telling.
                 Cause::StoreUnavailable => {
                     Outcome::new(S::SERVICE_UNAVAILABLE, "server_error", Code::RateLimitUnavailable)
+                        .retryable()
+                        .retry_after(limited.retry_after_secs())
                 }
             },
             GatewayError::TeamBusy { .. } => {
                 Outcome::new(S::TOO_MANY_REQUESTS, "rate_limit_error", Code::RateLimitExceeded)
+                    .retryable()
+                    .retry_after(1)
             }
             GatewayError::Upstream(e) => match e {
-                UpstreamError::Timeout(_) => Outcome::new(S::GATEWAY_TIMEOUT, "server_error", Code::UpstreamTimeout),
+                UpstreamError::Timeout(_) => {
+                    Outcome::new(S::GATEWAY_TIMEOUT, "server_error", Code::UpstreamTimeout).retryable()
+                }
                 UpstreamError::Unavailable(_) => {
-                    Outcome::new(S::BAD_GATEWAY, "server_error", Code::UpstreamUnavailable)
+                    Outcome::new(S::BAD_GATEWAY, "server_error", Code::UpstreamUnavailable).retryable()
                 }
             },
-            GatewayError::ShuttingDown => Outcome::new(S::SERVICE_UNAVAILABLE, "server_error", Code::ShuttingDown),
+            GatewayError::ShuttingDown => {
+                Outcome::new(S::SERVICE_UNAVAILABLE, "server_error", Code::ShuttingDown).retryable()
+            }
         }
     }
 
-    /// The envelope answer, marked with `x-allo-gateway-error`.
+    /// The envelope answer, marked with `x-allo-gateway-error`: the outcome's row, with the
+    /// error's own message and, for a validation error, what was wrong where.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
-        let Outcome { status, kind, code } = self.classify();
-        let close = matches!(self, GatewayError::Framing(_));
-        let mut body = ErrorBody::new(kind, code.as_str(), self.to_string());
+        let outcome = self.classify();
+        let mut body = ErrorBody::new(outcome.kind, outcome.code.as_str(), self.to_string());
         body.request_id = request_id.to_string();
-        body.retryable = matches!(
-            self,
-            GatewayError::RateLimited(_)
-                | GatewayError::TeamBusy { .. }
-                | GatewayError::Upstream(_)
-                | GatewayError::ShuttingDown
-        );
-        let mut extra = Vec::new();
-        match &self {
-            GatewayError::Invalid(e) => {
-                body.param = e.param();
-                if let Some(errors) = e.field_errors() {
-                    body.errors = errors.listing().clone();
-                }
+        body.retryable = outcome.retryable;
+        body.retry_after_seconds = outcome.retry_after;
+        if let GatewayError::Invalid(e) = &self {
+            body.param = e.param();
+            if let Some(errors) = e.field_errors() {
+                body.errors = errors.listing().clone();
             }
-            GatewayError::RateLimited(limited) => {
-                let secs = limited.retry_after_secs();
-                body.retry_after_seconds = Some(secs);
-                extra.push((http::header::RETRY_AFTER, HeaderValue::from(secs)));
-                // A budget that could not be checked has no state worth describing.
-                if limited.cause != Cause::StoreUnavailable {
-                    extra.extend(ratelimit_headers(limited));
-                }
-            }
-            GatewayError::TeamBusy { .. } => {
-                body.retry_after_seconds = Some(1);
-                extra.push((http::header::RETRY_AFTER, HeaderValue::from(1u64)));
-            }
-            GatewayError::Unauthenticated(_) => {
-                // RFC 9110 §11.6.1: a 401 carries a challenge. One field per scheme the
-                // gateway takes, rather than two challenges in one value, which clients
-                // split differently.
-                for scheme in CHALLENGES {
-                    extra.push((http::header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme)));
-                }
-            }
-            GatewayError::MethodNotAllowed { allowed } => {
-                if let Ok(v) = HeaderValue::from_str(allowed) {
-                    extra.push((http::header::ALLOW, v));
-                }
-            }
-            _ => {}
         }
         let mut response = Response::new(full(body.to_bytes()));
-        *response.status_mut() = status;
+        *response.status_mut() = outcome.status;
         let headers = response.headers_mut();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code.as_str()));
-        if close {
-            // A connection that carried an ambiguous request is not trusted with another.
+        headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(outcome.code.as_str()));
+        if outcome.close {
             headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         // Appended: a name may come more than once (`WWW-Authenticate`), and none of the
-        // extra names is among those set just above.
-        for (name, value) in extra {
+        // outcome's names is among those set just above.
+        for (name, value) in outcome.headers {
             headers.append(name, value);
         }
         response
@@ -236,5 +239,30 @@ mod tests {
         );
         let not_found = GatewayError::EndpointNotFound { path_hint: "this path" }.into_response("r");
         assert!(not_found.headers().get(http::header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn the_outcome_carries_the_retry_and_the_headers_the_answer_sends() {
+        let busy = GatewayError::TeamBusy { limit: 4 };
+        let outcome = busy.classify();
+        assert!(outcome.retryable && !outcome.close);
+        assert_eq!(outcome.retry_after, Some(1));
+        let response = busy.into_response("r");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+        assert!(response.headers().get(http::header::CONNECTION).is_none());
+
+        let wrong_method = GatewayError::MethodNotAllowed {
+            allowed: "GET, HEAD".into(),
+        };
+        let outcome = wrong_method.classify();
+        assert!(!outcome.retryable && outcome.retry_after.is_none());
+        assert_eq!(
+            outcome.headers,
+            vec![(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"))]
+        );
+
+        let shutting = GatewayError::ShuttingDown.classify();
+        assert!(shutting.retryable && shutting.headers.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use http::StatusCode;
+use http::{HeaderName, HeaderValue, StatusCode};
 
 /// A code of the status table (INTERFACE §5 and the README's additions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,17 +58,58 @@ impl fmt::Display for Code {
     }
 }
 
-/// One row of the status table: what an error is answered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One row of the status table: everything an error is answered with except its message
+/// and the validation details of its body. Built by `GatewayError::classify` alone; the
+/// envelope, its headers and the connection's fate are read from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub status: StatusCode,
     /// The envelope's `type`.
     pub kind: &'static str,
     pub code: Code,
+    /// Whether the same request may succeed later (the envelope's `retryable`).
+    pub retryable: bool,
+    /// Seconds before a retry is worth it: the envelope's `retry_after_seconds`, also sent
+    /// as `Retry-After` among `headers`.
+    pub retry_after: Option<u64>,
+    /// Whether the connection must close after the answer: it carried a request whose framing
+    /// cannot be trusted, so the next bytes on it cannot be either.
+    pub close: bool,
+    /// Headers the answer carries besides the envelope's own, in order; a name may repeat.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Outcome {
-    pub(super) const fn new(status: StatusCode, kind: &'static str, code: Code) -> Outcome {
-        Outcome { status, kind, code }
+    pub(super) fn new(status: StatusCode, kind: &'static str, code: Code) -> Outcome {
+        Outcome {
+            status,
+            kind,
+            code,
+            retryable: false,
+            retry_after: None,
+            close: false,
+            headers: Vec::new(),
+        }
+    }
+
+    pub(super) fn retryable(mut self) -> Outcome {
+        self.retryable = true;
+        self
+    }
+
+    pub(super) fn closing(mut self) -> Outcome {
+        self.close = true;
+        self
+    }
+
+    pub(super) fn retry_after(mut self, secs: u64) -> Outcome {
+        self.retry_after = Some(secs);
+        self.headers.push((http::header::RETRY_AFTER, HeaderValue::from(secs)));
+        self
+    }
+
+    pub(super) fn with_headers(mut self, headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>) -> Outcome {
+        self.headers.extend(headers);
+        self
     }
 }
