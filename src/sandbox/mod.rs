@@ -46,7 +46,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, Request, Response};
 use serde_json::{Map, Value};
 
-use self::clock::Clock;
+use self::clock::SandboxClock;
 use self::dialer::Dialer;
 use self::input::Query;
 use self::limits::{Class, KeyLimits};
@@ -63,12 +63,11 @@ pub use self::limits::{READ_PER_SECOND, WRITE_PER_SECOND};
 pub use self::notebook::{NOTE_MAX_CHARS, SEEDED_NOTE_ALLO_NUMBER, SEEDED_NOTE_CONTACT, SEEDED_NOTE_ID};
 pub use self::pins::MAX_PINS;
 pub use self::roster::{Role, Roster, User};
-pub use self::serve::{serve, MAX_BODY_BYTES};
 
 /// The emulator: every configured team's key, roster, limits and queues.
 pub struct Sandbox {
     teams: Vec<Team>,
-    clock: Clock,
+    clock: SandboxClock,
     /// The API description in force: which operations Allo has.
     routes: Arc<RouteTable>,
 }
@@ -111,7 +110,7 @@ impl Team {
 /// What an endpoint handler gets: the authenticated team and the parts of the request.
 pub(crate) struct Call<'a> {
     team: &'a Team,
-    clock: &'a Clock,
+    clock: &'a SandboxClock,
     query: Query,
     headers: &'a HeaderMap,
     body: &'a Bytes,
@@ -127,13 +126,13 @@ impl Sandbox {
     /// `teams`: (team id, the Allo API key the sandbox accepts for that team).
     /// Allo's operations are those of the built-in API description.
     pub fn new(teams: Vec<(String, Secret)>) -> Sandbox {
-        Sandbox::build(teams, Clock::system(), None)
+        Sandbox::build(teams, SandboxClock::system(), None)
     }
 
     /// Like `new`, with Allo's operations taken from `routes` (the gateway's table, so both
     /// read the same description).
     pub fn with_routes(teams: Vec<(String, Secret)>, routes: Arc<RouteTable>) -> Sandbox {
-        Sandbox::build(teams, Clock::system(), Some(routes))
+        Sandbox::build(teams, SandboxClock::system(), Some(routes))
     }
 
     /// Like `new`, on a supplied clock: Unix time is `unix_base_secs + now()`, where `now`
@@ -143,10 +142,10 @@ impl Sandbox {
         unix_base_secs: u64,
         now: impl Fn() -> Duration + Send + Sync + 'static,
     ) -> Sandbox {
-        Sandbox::build(teams, Clock::from_fn(unix_base_secs, Arc::new(now)), None)
+        Sandbox::build(teams, SandboxClock::from_fn(unix_base_secs, Arc::new(now)), None)
     }
 
-    fn build(teams: Vec<(String, Secret)>, clock: Clock, routes: Option<Arc<RouteTable>>) -> Sandbox {
+    fn build(teams: Vec<(String, Secret)>, clock: SandboxClock, routes: Option<Arc<RouteTable>>) -> Sandbox {
         let now = clock.timestamp();
         let teams = teams
             .into_iter()
