@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 
+use super::defaults::{Bounds, MAX_PER_SECOND};
 use super::raw::{RawRate, RawSecret};
 use super::typed::{Rate, UpstreamTarget};
 use super::Problems;
@@ -70,9 +71,9 @@ pub(super) fn per_second(p: &mut Problems, path: &str, value: Option<u64>, defau
 
 pub(super) fn per_second_value(p: &mut Problems, path: &str, value: u64) -> NonZeroU32 {
     match u32::try_from(value).ok().and_then(NonZeroU32::new) {
-        Some(v) if v.get() <= 1_000_000 => v,
+        Some(v) if v.get() <= MAX_PER_SECOND => v,
         _ => {
-            p.push(path, "must be between 1 and 1000000");
+            p.push(path, format!("must be between 1 and {MAX_PER_SECOND}"));
             NonZeroU32::MIN
         }
     }
@@ -88,18 +89,23 @@ pub(super) fn addr(p: &mut Problems, path: &str, text: &str) -> SocketAddr {
     })
 }
 
-pub(super) fn duration(p: &mut Problems, path: &str, text: Option<String>, default: &str) -> Duration {
-    let text = text.as_deref().unwrap_or(default);
-    match humantime::parse_duration(text) {
+pub(super) fn duration(p: &mut Problems, path: &str, text: Option<String>, default: Duration) -> Duration {
+    let Some(text) = text else { return default };
+    match humantime::parse_duration(&text) {
         Ok(d) if !d.is_zero() => d,
         _ => {
             p.push(
                 path,
                 format!("{text:?} is not a duration with a unit, e.g. \"250ms\", \"10s\", \"2m\""),
             );
-            humantime::parse_duration(default).unwrap_or(Duration::from_secs(1))
+            default
         }
     }
+}
+
+/// A whole number within `bounds`, or its default when absent.
+pub(super) fn within(p: &mut Problems, path: &str, value: Option<u64>, bounds: Bounds) -> usize {
+    bounded(p, path, value, bounds.default, bounds.min, bounds.max)
 }
 
 pub(super) fn bounded(p: &mut Problems, path: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> usize {

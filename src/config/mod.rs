@@ -3,9 +3,13 @@
 //! operator fixes a config in one pass. Secrets are only described here (`SecretSource`);
 //! they are resolved when the config is turned into a running state (`state.rs`).
 
+pub mod defaults;
+#[cfg(test)]
+mod example_keys;
 mod fields;
 mod forward;
 pub(crate) mod raw;
+mod secrets;
 mod typed;
 mod walk;
 
@@ -14,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use forward::{stripped_by_default, ForwardHeaders};
+pub use secrets::unresolvable_secrets;
 pub use typed::*;
 
 /// One thing wrong with a config, located by its TOML key path (e.g. `callers[1].team`).
@@ -82,38 +87,60 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Like `load`, but leaves out the files of `teams_dir` named in `skip` (file names, e.g.
 /// `sales.toml`): a reload refuses a broken team file this way without refusing the others.
 pub fn load_skipping(path: &Path, skip: &BTreeSet<String>) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        problems: vec![Problem {
-            path: path.display().to_string(),
-            message: format!("cannot read the config file: {e}"),
-        }],
-    })?;
+    let (config, problems) = walk_file(path, skip);
+    match config {
+        Some(config) => problems.into_result(config),
+        None => problems.into_result_err(),
+    }
+}
+
+/// The config at `path` as far as it goes, for `check`: the typed config with a default in
+/// place of each bad value (None when the text is not TOML of the right shape) and every
+/// problem found on the way. Nothing built from it is fit to serve unless the list is empty.
+pub fn load_as_far_as_it_goes(path: &Path) -> (Option<Config>, Vec<Problem>) {
+    let (config, problems) = walk_file(path, &BTreeSet::new());
+    (config, problems.0)
+}
+
+fn walk_file(path: &Path, skip: &BTreeSet<String>) -> (Option<Config>, Problems) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            let mut problems = Problems::default();
+            problems.push(path.display().to_string(), format!("cannot read the config file: {e}"));
+            return (None, problems);
+        }
+    };
     let base_dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    validate_text(&text, &base_dir, skip)
+    walk_text(&text, &base_dir, skip)
 }
 
 /// Validates config text; relative paths are taken from `base_dir`.
 pub fn from_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
-    validate_text(text, base_dir, &BTreeSet::new())
+    let (config, problems) = walk_text(text, base_dir, &BTreeSet::new());
+    match config {
+        Some(config) => problems.into_result(config),
+        None => problems.into_result_err(),
+    }
 }
 
-fn validate_text(text: &str, base_dir: &Path, skip: &BTreeSet<String>) -> Result<Config, ConfigError> {
+fn walk_text(text: &str, base_dir: &Path, skip: &BTreeSet<String>) -> (Option<Config>, Problems) {
     let mut problems = Problems::default();
     let (raw, unknown) = match raw::parse::<raw::RawConfig>(text) {
         Ok(parsed) => parsed,
         Err(e) => {
             problems.push(toml_error_path(&e, text), e.message().to_string());
-            return Err(ConfigError { problems: problems.0 });
+            return (None, problems);
         }
     };
     for key in unknown {
         problems.push(key, "unknown key");
     }
     let config = walk::validate(raw, base_dir, skip, &mut problems);
-    problems.into_result(config)
+    (Some(config), problems)
 }
 
 /// A toml syntax/type error has no key path, only a span: report it as `line N`.

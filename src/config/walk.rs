@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::defaults;
 use super::fields::*;
 use super::raw::{RawCaller, RawConfig, RawTeam};
 use super::typed::*;
@@ -14,55 +15,84 @@ use crate::secret::{Secret, SecretSource};
 pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>, p: &mut Problems) -> Config {
     let s = raw.server;
     let server = ServerConfig {
-        listen: addr(p, "server.listen", s.listen.as_deref().unwrap_or(DEFAULT_LISTEN)),
+        listen: addr(p, "server.listen", s.listen.as_deref().unwrap_or(defaults::LISTEN)),
         admin_listen: s.admin_listen.as_deref().map(|a| addr(p, "server.admin_listen", a)),
-        max_body_bytes: bounded(p, "server.max_body_bytes", s.max_body_bytes, 1 << 20, 1, 64 << 20),
-        max_header_bytes: bounded(
+        max_body_bytes: within(p, "server.max_body_bytes", s.max_body_bytes, defaults::MAX_BODY_BYTES),
+        max_header_bytes: within(
             p,
             "server.max_header_bytes",
             s.max_header_bytes,
-            64 << 10,
-            8192,
-            1 << 20,
+            defaults::MAX_HEADER_BYTES,
         ),
-        max_headers: bounded(p, "server.max_headers", s.max_headers, 100, 8, 1000),
-        header_read_timeout: duration(p, "server.header_read_timeout", s.header_read_timeout, "10s"),
-        body_read_timeout: duration(p, "server.body_read_timeout", s.body_read_timeout, "30s"),
-        idle_timeout: duration(p, "server.idle_timeout", s.idle_timeout, "60s"),
-        shutdown_grace: duration(p, "server.shutdown_grace", s.shutdown_grace, "20s"),
-        max_connections: bounded(p, "server.max_connections", s.max_connections, 1024, 1, 1 << 20),
+        max_headers: within(p, "server.max_headers", s.max_headers, defaults::MAX_HEADERS),
+        header_read_timeout: duration(
+            p,
+            "server.header_read_timeout",
+            s.header_read_timeout,
+            defaults::HEADER_READ_TIMEOUT,
+        ),
+        body_read_timeout: duration(
+            p,
+            "server.body_read_timeout",
+            s.body_read_timeout,
+            defaults::BODY_READ_TIMEOUT,
+        ),
+        idle_timeout: duration(p, "server.idle_timeout", s.idle_timeout, defaults::IDLE_TIMEOUT),
+        shutdown_grace: duration(p, "server.shutdown_grace", s.shutdown_grace, defaults::SHUTDOWN_GRACE),
+        max_connections: within(
+            p,
+            "server.max_connections",
+            s.max_connections,
+            defaults::MAX_CONNECTIONS,
+        ),
         tls: s.tls.map(|t| tls_config(p, t, base_dir)),
-        max_in_flight_per_team: bounded(
+        max_in_flight_per_team: within(
             p,
             "server.max_in_flight_per_team",
             s.max_in_flight_per_team,
-            256,
-            1,
-            1 << 20,
+            defaults::MAX_IN_FLIGHT_PER_TEAM,
         ),
     };
 
     let u = raw.upstream;
     let upstream = UpstreamConfig {
-        target: upstream_target(p, u.url.as_deref().unwrap_or(DEFAULT_UPSTREAM)),
-        connect_timeout: duration(p, "upstream.connect_timeout", u.connect_timeout, "5s"),
-        request_timeout: duration(p, "upstream.request_timeout", u.request_timeout, "30s"),
+        target: upstream_target(p, u.url.as_deref().unwrap_or(defaults::UPSTREAM_URL)),
+        connect_timeout: duration(
+            p,
+            "upstream.connect_timeout",
+            u.connect_timeout,
+            defaults::CONNECT_TIMEOUT,
+        ),
+        request_timeout: duration(
+            p,
+            "upstream.request_timeout",
+            u.request_timeout,
+            defaults::REQUEST_TIMEOUT,
+        ),
         ca_file: u.ca_file.map(|f| existing_file(p, "upstream.ca_file", base_dir, &f)),
-        pool_idle_timeout: duration(p, "upstream.pool_idle_timeout", u.pool_idle_timeout, "90s"),
-        pool_max_idle_per_host: bounded(
+        pool_idle_timeout: duration(
+            p,
+            "upstream.pool_idle_timeout",
+            u.pool_idle_timeout,
+            defaults::POOL_IDLE_TIMEOUT,
+        ),
+        pool_max_idle_per_host: within(
             p,
             "upstream.pool_max_idle_per_host",
             u.pool_max_idle_per_host,
-            256,
-            0,
-            1 << 16,
+            defaults::POOL_MAX_IDLE_PER_HOST,
         ),
         forward_headers: super::forward::forward_headers(p, u.forward_headers),
     };
 
     let verify = VerifyKeys {
         enabled: u.verify_keys.unwrap_or(false),
-        interval: duration(p, "upstream.verify_interval", u.verify_interval, "10m"),
+        interval: duration(
+            p,
+            "upstream.verify_interval",
+            u.verify_interval,
+            defaults::VERIFY_INTERVAL,
+        ),
     };
 
     let routes = RoutesPolicy {
@@ -102,8 +132,8 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
             r.on_limit,
             &[("reject", OnLimit::Reject), ("wait", OnLimit::Wait)],
         ),
-        max_wait: duration(p, "ratelimit.max_wait", r.max_wait, "2s"),
-        max_waiters: bounded(p, "ratelimit.max_waiters", r.max_waiters, 64, 0, 1 << 16),
+        max_wait: duration(p, "ratelimit.max_wait", r.max_wait, defaults::MAX_WAIT),
+        max_waiters: within(p, "ratelimit.max_waiters", r.max_waiters, defaults::MAX_WAITERS),
         redis: r.redis.map(|redis| redis_config(p, redis, base_dir)),
     };
 
@@ -209,7 +239,6 @@ fn load_team_files(
 
 fn redis_config(p: &mut Problems, r: super::raw::RawRedis, base_dir: &Path) -> RedisConfig {
     use super::raw::RawSecretOrString;
-    use crate::shared_budget::FailureMode;
     let url = match r.url {
         Some(RawSecretOrString::Plain(url)) => SecretSource::Value(Secret::new(url)),
         Some(RawSecretOrString::Secret(source)) => secret_source(p, "ratelimit.redis.url", source, base_dir),
@@ -235,8 +264,8 @@ fn redis_config(p: &mut Problems, r: super::raw::RawRedis, base_dir: &Path) -> R
             r.failure_mode,
             &[("open", FailureMode::Open), ("closed", FailureMode::Closed)],
         ),
-        timeout: duration(p, "ratelimit.redis.timeout", r.timeout, "50ms"),
-        key_prefix: r.key_prefix.unwrap_or_else(|| "allo-gateway:".to_string()),
+        timeout: duration(p, "ratelimit.redis.timeout", r.timeout, defaults::REDIS_TIMEOUT),
+        key_prefix: r.key_prefix.unwrap_or_else(|| defaults::REDIS_KEY_PREFIX.to_string()),
     }
 }
 
@@ -281,8 +310,18 @@ fn team_config(p: &mut Problems, path: &str, t: RawTeam, base_dir: &Path) -> Tea
         api_key_fallback: t
             .api_key_fallback
             .map(|s| secret_source(p, &key("api_key_fallback"), s, base_dir)),
-        read_per_second: per_second(p, &key("read_per_second"), t.read_per_second, 20),
-        write_per_second: per_second(p, &key("write_per_second"), t.write_per_second, 5),
+        read_per_second: per_second(
+            p,
+            &key("read_per_second"),
+            t.read_per_second,
+            defaults::TEAM_READ_PER_SECOND,
+        ),
+        write_per_second: per_second(
+            p,
+            &key("write_per_second"),
+            t.write_per_second,
+            defaults::TEAM_WRITE_PER_SECOND,
+        ),
     }
 }
 
