@@ -1,0 +1,97 @@
+//! Secrets never leak: a full run at trace level with a marker key and a marker caller token,
+//! covering success, refusals, upstream errors and shutdown; neither marker may appear in any
+//! log line or in any response the caller receives.
+
+use crate::support;
+
+use support::{send, sha256_hex, Canned, Capture, GatewayProcess, TestConfig};
+
+const KEY_MARKER: &str = "ak_live_KEYMARKER7f3a9c";
+const TOKEN_MARKER: &str = "tok_TOKENMARKER5e1b2d";
+
+#[tokio::test]
+async fn markers_never_appear_in_logs_or_responses() {
+    let up = Capture::start().await;
+    let cfg = TestConfig::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\nrequest_timeout = \"300ms\"\n[[teams]]\nid = \"t\"\napi_key = {{ env = \"MARKER_KEY\" }}\nwrite_per_second = 1000\n[[callers]]\nid = \"svc\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\n",
+        up.url(),
+        sha256_hex(TOKEN_MARKER)
+    ));
+    let mut gw = GatewayProcess::start(cfg, &[("MARKER_KEY", KEY_MARKER), ("ALLO_GATEWAY_LOG", "trace")]);
+    let auth = format!("Bearer {TOKEN_MARKER}");
+    let json = ("content-type", "application/json");
+    let mut answers = Vec::new();
+    answers.push(
+        send(
+            gw.addr,
+            "POST",
+            "/v2/api/dialing-queues/current",
+            &[("authorization", &auth), json],
+            r#"{"name":"ok"}"#,
+        )
+        .await,
+    );
+    answers.push(
+        send(
+            gw.addr,
+            "POST",
+            "/v2/api/dialing-queues/current",
+            &[("authorization", &auth), json],
+            format!(r#"{{"name":"{TOKEN_MARKER}","email":"{KEY_MARKER}"}}"#),
+        )
+        .await,
+    );
+    answers.push(
+        send(
+            gw.addr,
+            "GET",
+            "/v2/api/users",
+            &[("authorization", &format!("Api-Key {TOKEN_MARKER}x"))],
+            "",
+        )
+        .await,
+    );
+    answers.push(
+        send(
+            gw.addr,
+            "GET",
+            "/v2/api/users",
+            &[("authorization", &format!("Api-Key {TOKEN_MARKER}"))],
+            "",
+        )
+        .await,
+    );
+    up.set(Canned {
+        delay: std::time::Duration::from_secs(1),
+        ..Canned::default()
+    });
+    answers.push(send(gw.addr, "GET", "/v2/api/me", &[("authorization", &auth)], "").await);
+    assert_eq!(
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        vec![200, 400, 401, 200, 504]
+    );
+    // The upstream did get the key, so the marker is live on the wire.
+    assert_eq!(
+        up.taken()[0].all("authorization"),
+        vec![format!("Api-Key {KEY_MARKER}")]
+    );
+    assert!(gw.stop().success());
+    let log = gw.log();
+    assert!(
+        log.lines().count() > 20,
+        "trace logging produced too little to be a real check:\n{log}"
+    );
+    for marker in [KEY_MARKER, TOKEN_MARKER] {
+        assert!(!log.contains(marker), "marker {marker} leaked into the logs");
+        for a in &answers {
+            assert!(
+                !a.text().contains(marker),
+                "marker {marker} leaked into a response: {}",
+                a.text()
+            );
+            assert!(!format!("{:?}", a.headers).contains(marker));
+        }
+    }
+    // A long bad value is echoed only as a short prefix.
+    assert!(answers[1].text().contains("must be a valid email"));
+}
