@@ -6,27 +6,17 @@
 use crate::support;
 
 use support::process::run_to_end;
-use support::{send, Capture, GatewayProcess, TestConfig};
+use support::{Caller, Capture, Config, Team};
 
 #[test]
 fn check_lists_every_problem_and_exits_78() {
-    let cfg = TestConfig::new(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-header_read_timeout = "ten seconds"
-[upstream]
-url = "sandbox"
-[[teams]]
-id = "sales"
-api_key = { value = "ak_test" }
-colour = "blue"
-[[callers]]
-id = "crm"
-team = "marketing"
-token_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
-"#,
-    );
+    let cfg = Config::empty()
+        .server("listen", "127.0.0.1:0")
+        .server("header_read_timeout", "ten seconds")
+        .upstream("url", "sandbox")
+        .team(Team::new("sales").key_value("ak_test").set("colour", "blue"))
+        .caller(Caller::new("crm", "marketing").set("token_sha256", "0".repeat(64)))
+        .folder();
     let (code, out, err) = run_to_end(&["check", "--config", cfg.path().to_str().unwrap()], &[]);
     assert_eq!(code, 78, "{out}{err}");
     let text = format!("{out}{err}");
@@ -46,18 +36,11 @@ token_sha256 = "0000000000000000000000000000000000000000000000000000000000000000
 
 #[test]
 fn check_reports_unresolvable_secrets_without_printing_them() {
-    let cfg = TestConfig::new(
-        r#"
-[upstream]
-url = "sandbox"
-[[teams]]
-id = "a"
-api_key = { env = "ALLO_TEST_UNSET_VAR_FOR_CHECK" }
-[[teams]]
-id = "b"
-api_key = { file = "missing.key" }
-"#,
-    );
+    let cfg = Config::empty()
+        .upstream("url", "sandbox")
+        .team(Team::new("a").key_env("ALLO_TEST_UNSET_VAR_FOR_CHECK"))
+        .team(Team::new("b").key_file("missing.key"))
+        .folder();
     let (code, out, err) = run_to_end(&["check", "--config", cfg.path().to_str().unwrap()], &[]);
     assert_eq!(code, 78);
     let text = format!("{out}{err}");
@@ -105,21 +88,16 @@ async fn a_printed_token_line_authenticates() {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     let config_line = lines.iter().find(|l| l.starts_with("token_sha256 = ")).unwrap();
+    // The line is a TOML key and a quoted hash, pasted as is into a caller.
+    let hash = config_line.split('"').nth(1).unwrap();
+    assert_eq!(*config_line, format!("token_sha256 = \"{hash}\""));
 
     let up = Capture::start().await;
-    let cfg = TestConfig::new(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\n[[teams]]\nid = \"t\"\napi_key = {{ value = \"ak_t\" }}\n[[callers]]\nid = \"svc\"\nteam = \"t\"\n{config_line}\n",
-        up.url()
-    ));
-    let gw = GatewayProcess::start(cfg, &[]);
-    let r = send(
-        gw.addr,
-        "GET",
-        "/v2/api/me",
-        &[("authorization", &format!("Bearer {token}"))],
-        "",
-    )
-    .await;
+    let gw = Config::new(&up.url())
+        .team(Team::new("t").key_value("ak_t"))
+        .caller(Caller::new("svc", "t").set("token_sha256", hash))
+        .start(&[]);
+    let r = gw.get("/v2/api/me").bearer(token).send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(up.taken()[0].all("authorization"), vec!["Api-Key ak_t"]);
 }
@@ -127,13 +105,11 @@ async fn a_printed_token_line_authenticates() {
 #[tokio::test]
 async fn one_worker_serves_and_zero_workers_is_refused() {
     let up = Capture::start().await;
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\n[[teams]]\nid = \"t\"\napi_key = {{ value = \"ak_t\" }}\n[[callers]]\nid = \"svc\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\n",
-        up.url(),
-        support::sha256_hex("one-worker-token")
-    );
+    let config = Config::new(&up.url())
+        .team(Team::new("t").key_value("ak_t"))
+        .caller(Caller::new("svc", "t").token("one-worker-token"));
 
-    let cfg = TestConfig::new(&text);
+    let cfg = config.folder();
     let (code, _, err) = run_to_end(
         &["--workers", "0", "check", "--config", cfg.path().to_str().unwrap()],
         &[],
@@ -143,16 +119,9 @@ async fn one_worker_serves_and_zero_workers_is_refused() {
 
     // One worker is a current-thread runtime: anything that needs a second thread would hang
     // or panic here.
-    let gw = GatewayProcess::start(TestConfig::new(&text), &[("ALLO_GATEWAY_WORKERS", "1")]);
+    let gw = config.start(&[("ALLO_GATEWAY_WORKERS", "1")]);
     for _ in 0..3 {
-        let r = send(
-            gw.addr,
-            "GET",
-            "/v2/api/me",
-            &[("authorization", "Bearer one-worker-token")],
-            "",
-        )
-        .await;
+        let r = gw.get("/v2/api/me").bearer("one-worker-token").send().await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert_eq!(up.taken().len(), 3);
@@ -266,20 +235,15 @@ fn check_prints_ok_or_every_problem_with_its_pointer() {
 /// mode, and where each part came from (the document, the built-in rules, the operator's file).
 #[test]
 fn routes_prints_the_effective_table_and_its_sources() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("rules.toml"),
-        "[operations.\"GET /v2/api/tags\"]\nblocked = true\n",
-    )
-    .unwrap();
-    let config = format!(
-        "[upstream]\nurl = \"sandbox\"\n[api]\nrules = \"rules.toml\"\nvalidation = \"report\"\n\
-         [[teams]]\nid = \"t\"\napi_key = {{ env = \"ROUTES_TEST_KEY\" }}\n\
-         [[callers]]\nid = \"c\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\nvalidation = \"enforce\"\n",
-        support::sha256_hex("tok")
-    );
-    std::fs::write(dir.path().join("gateway.toml"), config).unwrap();
-    let path = dir.path().join("gateway.toml");
+    let cfg = Config::empty()
+        .upstream("url", "sandbox")
+        .api("rules", "rules.toml")
+        .api("validation", "report")
+        .team(Team::new("t").key_env("ROUTES_TEST_KEY"))
+        .caller(Caller::new("c", "t").token("tok").set("validation", "enforce"))
+        .folder();
+    cfg.write("rules.toml", "[operations.\"GET /v2/api/tags\"]\nblocked = true\n");
+    let path = cfg.path();
     let (code, out, err) = run_to_end(
         &["routes", "--config", path.to_str().unwrap()],
         &[("ROUTES_TEST_KEY", "ak_routes_marker_secret")],

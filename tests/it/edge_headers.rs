@@ -11,22 +11,19 @@ use std::time::Duration;
 
 use support::process::run_to_end;
 use support::raw::{find, Raw};
-use support::{send, Canned, Capture, GatewayProcess, TestConfig};
+use support::{one_caller, send, Canned, Capture, Config, GatewayProcess};
 
 const TOKEN: &str = "tok_edge_headers_0123456789abcdef";
 const KEY: &str = "ak_live_EDGEHEADERSKEY";
 const RESET: &str = "/v2/api/dialing-queues/current";
 
-/// One unrestricted caller; `upstream` holds extra `[upstream]` keys.
-fn config(url: &str, upstream: &str) -> String {
-    support::config::one_caller(url, "", upstream, "TEST_EDGE_HEADERS_KEY", TOKEN)
+/// One unrestricted caller.
+fn config(url: &str) -> Config {
+    one_caller(url, "TEST_EDGE_HEADERS_KEY", TOKEN)
 }
 
-fn start(up: &Capture, upstream: &str) -> GatewayProcess {
-    GatewayProcess::start(
-        TestConfig::new(&config(&up.url(), upstream)),
-        &[("TEST_EDGE_HEADERS_KEY", KEY)],
-    )
+fn start(config: Config) -> GatewayProcess {
+    config.start(&[("TEST_EDGE_HEADERS_KEY", KEY)])
 }
 
 /// `GET /v2/api/users` with the caller's token; `fields` end with CRLF each.
@@ -65,7 +62,7 @@ const STRIPPED: [&str; 10] = [
 #[tokio::test]
 async fn credentials_and_internal_fields_never_reach_the_upstream_by_default() {
     let up = Capture::start().await;
-    let gw = start(&up, "");
+    let gw = start(config(&up.url()));
     let mut raw = Raw::connect(gw.addr).await;
     raw.write(get_users(INTERNAL)).await;
     let reply = raw.reply().await;
@@ -83,7 +80,7 @@ async fn credentials_and_internal_fields_never_reach_the_upstream_by_default() {
 #[tokio::test]
 async fn a_field_named_in_forward_headers_reaches_the_upstream_and_only_that_one() {
     let up = Capture::start().await;
-    let gw = start(&up, r#"forward_headers = ["x-FORWARDED-for", "Cookie"]"#);
+    let gw = start(config(&up.url()).upstream("forward_headers", ["x-FORWARDED-for", "Cookie"]));
     let mut raw = Raw::connect(gw.addr).await;
     raw.write(get_users(INTERNAL)).await;
     let reply = raw.reply().await;
@@ -100,22 +97,23 @@ async fn a_field_named_in_forward_headers_reaches_the_upstream_and_only_that_one
 #[test]
 fn check_refuses_the_gateways_own_fields_in_forward_headers() {
     for listed in [
-        r#"["Authorization"]"#,
-        r#"["x-forwarded-for", "HOST"]"#,
-        r#"["X-Request-Id"]"#,
+        vec!["Authorization"],
+        vec!["x-forwarded-for", "HOST"],
+        vec!["X-Request-Id"],
     ] {
-        let cfg = TestConfig::new(&config("http://127.0.0.1:9", &format!("forward_headers = {listed}")));
+        let cfg = config("http://127.0.0.1:9")
+            .upstream("forward_headers", listed.clone())
+            .folder();
         let (code, out, err) = run_to_end(&["check", "--config", cfg.path().to_str().unwrap()], &[]);
-        assert_eq!(code, 78, "{listed}: {out}{err}");
+        assert_eq!(code, 78, "{listed:?}: {out}{err}");
         assert!(
             format!("{out}{err}").contains("upstream.forward_headers"),
-            "{listed}: {out}{err}"
+            "{listed:?}: {out}{err}"
         );
     }
-    let cfg = TestConfig::new(&config(
-        "http://127.0.0.1:9",
-        r#"forward_headers = ["X-Forwarded-For", "x-real-ip"]"#,
-    ));
+    let cfg = config("http://127.0.0.1:9")
+        .upstream("forward_headers", ["X-Forwarded-For", "x-real-ip"])
+        .folder();
     let (code, out, err) = run_to_end(
         &["check", "--config", cfg.path().to_str().unwrap()],
         &[("TEST_EDGE_HEADERS_KEY", KEY)],
@@ -132,7 +130,7 @@ async fn head_on_a_get_endpoint_is_forwarded_as_head_and_answered_without_a_body
         body: r#"{"data":[{"id":"usr-1"}]}"#.into(),
         ..Canned::default()
     });
-    let gw = start(&up, "");
+    let gw = start(config(&up.url()));
     let mut raw = Raw::connect(gw.addr).await;
     raw.write(format!(
         "HEAD /v2/api/users?role=ADMIN HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
@@ -196,7 +194,7 @@ async fn head_on_a_get_endpoint_is_forwarded_as_head_and_answered_without_a_body
 #[tokio::test]
 async fn a_405_lists_head_wherever_it_lists_get() {
     let up = Capture::start().await;
-    let gw = start(&up, "");
+    let gw = start(config(&up.url()));
     let auth = format!("Bearer {TOKEN}");
     let r = send(gw.addr, "PUT", "/v2/api/users", &[("authorization", &auth)], "").await;
     assert_eq!(
@@ -212,7 +210,7 @@ async fn a_405_lists_head_wherever_it_lists_get() {
 #[tokio::test]
 async fn a_401_carries_www_authenticate_for_both_schemes() {
     let up = Capture::start().await;
-    let gw = start(&up, "");
+    let gw = start(config(&up.url()));
     for auth in [None, Some("Bearer tok_unknown"), Some("Basic dXNlcjpwYXNz")] {
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
         let r = send(gw.addr, "GET", "/v2/api/users", &headers, "").await;
@@ -242,7 +240,7 @@ async fn a_401_carries_www_authenticate_for_both_schemes() {
 #[tokio::test]
 async fn an_http11_request_without_host_is_refused_and_its_connection_closed() {
     let up = Capture::start().await;
-    let gw = start(&up, "");
+    let gw = start(config(&up.url()));
     for request in [
         format!("GET /v2/api/users HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"),
         format!("GET /v2/api/users HTTP/1.1\r\nHost: gw\r\nHost: other\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"),
@@ -274,7 +272,7 @@ async fn an_http11_request_without_host_is_refused_and_its_connection_closed() {
 #[tokio::test]
 async fn a_json_body_labelled_with_another_charset_gets_415() {
     let up = Capture::start().await;
-    let gw = start(&up, "");
+    let gw = start(config(&up.url()));
     let auth = format!("Bearer {TOKEN}");
     for content_type in [
         "application/json; charset=utf-16",

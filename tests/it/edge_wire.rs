@@ -12,23 +12,18 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use support::capture::Captured;
 use support::raw::Raw;
-use support::{Capture, GatewayProcess, TestConfig};
+use support::scripted::{Scripted, Step};
+use support::{one_caller, Capture, GatewayProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const TOKEN: &str = "tok_edge_wire_0123456789abcdef";
 const KEY: &str = "ak_live_EDGEWIREKEY";
 
 /// One unrestricted caller; paths outside Allo's table are forwarded.
 fn start(upstream: &str) -> GatewayProcess {
-    let toml = support::config::one_caller(
-        upstream,
-        "",
-        "[routes]\nunknown = \"forward\"",
-        "TEST_EDGE_WIRE_KEY",
-        TOKEN,
-    );
-    GatewayProcess::start(TestConfig::new(&toml), &[("TEST_EDGE_WIRE_KEY", KEY)])
+    one_caller(upstream, "TEST_EDGE_WIRE_KEY", TOKEN)
+        .forward_unknown()
+        .start(&[("TEST_EDGE_WIRE_KEY", KEY)])
 }
 
 /// A POST to a forwarded path with the caller's token; `fields` end with CRLF each.
@@ -155,27 +150,8 @@ async fn a_bare_lf_or_cr_in_a_chunk_line_is_refused_and_the_connection_closed() 
 }
 
 /// An upstream that answers every request with `answer` and closes.
-async fn scripted_upstream(answer: String) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let _ = stream.write_all(answer.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    format!("http://{addr}")
+async fn scripted_upstream(answer: String) -> Scripted {
+    Scripted::every(vec![Step::Read, Step::Write(answer.into_bytes()), Step::Close]).await
 }
 
 /// `GET /v2/api/anything` on a fresh connection; every byte of the answer, up to the close.
@@ -194,7 +170,7 @@ async fn an_upstream_answer_with_a_bare_lf_in_a_chunk_line_is_never_passed_on_as
     const HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     // The same answer with proper line ends arrives whole, so the check below can fail.
     let good = scripted_upstream(format!("{HEAD}2;ext=1\r\n{{}}\r\n0\r\n\r\n")).await;
-    let gw = start(&good);
+    let gw = start(&good.url());
     let wire = get_to_the_close(&gw).await;
     assert!(wire.starts_with("HTTP/1.1 200"), "{wire:?}");
     assert!(wire.contains("{}"), "{wire:?}");
@@ -204,7 +180,7 @@ async fn an_upstream_answer_with_a_bare_lf_in_a_chunk_line_is_never_passed_on_as
         "2\r\n{}\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n",
     ] {
         let up = scripted_upstream(format!("{HEAD}{broken}")).await;
-        let gw = start(&up);
+        let gw = start(&up.url());
         let wire = get_to_the_close(&gw).await;
         // Refused before a byte went out (502), or cut off mid-answer: never a complete body.
         if wire.starts_with("HTTP/1.1 502") {

@@ -9,47 +9,26 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{send, sha256_hex, Capture, GatewayProcess, TestConfig};
+use support::client::Request;
+use support::observe::eventually_within;
+use support::process::replace;
+use support::{Caller, Capture, Config, GatewayProcess, Team, TestConfig};
 
+/// Team "sales" (key from `sales.key`) with callers (id, token).
 fn config(upstream: &str, callers: &[(&str, &str)]) -> String {
-    let mut text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{upstream}\"\n[[teams]]\nid = \"sales\"\napi_key = {{ file = \"sales.key\" }}\nread_per_second = 100000\n"
-    );
-    for (id, token) in callers {
-        text.push_str(&format!(
-            "[[callers]]\nid = \"{id}\"\nteam = \"sales\"\ntoken_sha256 = \"{}\"\n",
-            sha256_hex(token)
-        ));
-    }
-    text
-}
-
-/// Replaces a file the way editors and Kubernetes do: write beside, then rename over.
-fn replace(dir: &std::path::Path, name: &str, contents: &str) {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(tmp, dir.join(name)).unwrap();
+    let team = Team::new("sales").key_file("sales.key").read(100_000);
+    let config = callers.iter().fold(Config::bare(upstream).team(team), |c, (id, token)| {
+        c.caller(Caller::new(id, "sales").token(token))
+    });
+    config.render()
 }
 
 async fn status(addr: std::net::SocketAddr, token: &str) -> u16 {
-    send(
-        addr,
-        "GET",
-        "/v2/api/users",
-        &[("authorization", &format!("Bearer {token}"))],
-        "",
-    )
-    .await
-    .status
+    Request::new(addr, "GET", "/v2/api/users").bearer(token).send().await.status
 }
 
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} did not happen");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// Each change is expected to apply within this.
+const RELOADED: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn config_changes_and_key_rotation_under_load() {
@@ -58,6 +37,7 @@ async fn config_changes_and_key_rotation_under_load() {
     cfg.write("sales.key", "ak_key_one\n");
     let gw = GatewayProcess::start(cfg, &[]);
     let dir = gw.config_dir().unwrap();
+    let (config_file, key_file) = (dir.join("gateway.toml"), dir.join("sales.key"));
     let addr = gw.addr;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -76,25 +56,23 @@ async fn config_changes_and_key_rotation_under_load() {
 
     // 1. A caller is added.
     replace(
-        &dir,
-        "gateway.toml",
+        &config_file,
         &config(
             &up.url(),
             &[("steady", "tok-steady"), ("crm", "tok-crm-1"), ("new", "tok-new")],
         ),
     );
-    eventually("the new caller working", async || status(addr, "tok-new").await == 200).await;
+    eventually_within(&gw, RELOADED, "the new caller working", async || status(addr, "tok-new").await == 200).await;
 
     // 2. A caller's token is changed: the new one works, the old one stops.
     replace(
-        &dir,
-        "gateway.toml",
+        &config_file,
         &config(
             &up.url(),
             &[("steady", "tok-steady"), ("crm", "tok-crm-2"), ("new", "tok-new")],
         ),
     );
-    eventually("the changed token working", async || {
+    eventually_within(&gw, RELOADED, "the changed token working", async || {
         status(addr, "tok-crm-2").await == 200
     })
     .await;
@@ -102,11 +80,10 @@ async fn config_changes_and_key_rotation_under_load() {
 
     // 3. A broken config changes nothing.
     replace(
-        &dir,
-        "gateway.toml",
+        &config_file,
         "[server]\nlisten = \"127.0.0.1:0\"\nthis is not toml",
     );
-    eventually("the broken config being refused", async || {
+    eventually_within(&gw, RELOADED, "the broken config being refused", async || {
         gw.log().contains("reload refused") || gw.log().contains("refused")
     })
     .await;
@@ -124,16 +101,16 @@ async fn config_changes_and_key_rotation_under_load() {
             ("late", "tok-late"),
         ],
     );
-    replace(&dir, "gateway.toml", &valid);
-    eventually("the config being valid again", async || {
+    replace(&config_file, &valid);
+    eventually_within(&gw, RELOADED, "the config being valid again", async || {
         status(addr, "tok-late").await == 200
     })
     .await;
 
     // 4. The key file is rewritten: the upstream sees the new key within a second.
     let rotated = Instant::now();
-    replace(&dir, "sales.key", "ak_key_two\n");
-    eventually("the new key reaching the upstream", async || {
+    replace(&key_file, "ak_key_two\n");
+    eventually_within(&gw, RELOADED, "the new key reaching the upstream", async || {
         up.taken()
             .last()
             .is_some_and(|c| c.all("authorization") == vec!["Api-Key ak_key_two".to_string()])

@@ -7,8 +7,9 @@ use crate::support;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::client::Request;
 use support::process::GatewayProcess;
-use support::{send, sha256_hex, TestConfig};
+use support::{send, Caller, Config, Team, TestConfig};
 
 const SALES: &str = "tok_sandbox_sales";
 const SUPPORT: &str = "tok_sandbox_support";
@@ -17,33 +18,15 @@ fn config(write_per_second: u32) -> TestConfig {
     config_for("sandbox", write_per_second)
 }
 
+/// Teams "sales" and "support" with `write_per_second` each; caller "crm" of sales and
+/// "helpdesk" of support; the gateway's default upstream timeouts.
 fn config_for(upstream: &str, write_per_second: u32) -> TestConfig {
-    TestConfig::new(&format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[upstream]
-url = "{upstream}"
-[[teams]]
-id = "sales"
-api_key = {{ value = "ak_sbx_sales" }}
-write_per_second = {write_per_second}
-[[teams]]
-id = "support"
-api_key = {{ value = "ak_sbx_support" }}
-write_per_second = {write_per_second}
-[[callers]]
-id = "crm"
-team = "sales"
-token_sha256 = "{}"
-[[callers]]
-id = "helpdesk"
-team = "support"
-token_sha256 = "{}"
-"#,
-        sha256_hex(SALES),
-        sha256_hex(SUPPORT)
-    ))
+    Config::bare(upstream)
+        .team(Team::new("sales").key_value("ak_sbx_sales").write(write_per_second))
+        .team(Team::new("support").key_value("ak_sbx_support").write(write_per_second))
+        .caller(Caller::new("crm", "sales").token(SALES))
+        .caller(Caller::new("helpdesk", "support").token(SUPPORT))
+        .folder()
 }
 
 struct Client {
@@ -54,12 +37,12 @@ struct Client {
 
 impl Client {
     async fn call(&self, method: &str, target: &str, body: &str) -> (u16, Value, support::client::Answer) {
-        let mut headers = vec![("authorization", self.auth.as_str())];
-        if !body.is_empty() {
-            headers.push(("content-type", "application/json"));
-        }
         loop {
-            let a = send(self.addr, method, target, &headers, body.to_string()).await;
+            let a = Request::new(self.addr, method, target)
+                .header("authorization", &self.auth)
+                .json(body)
+                .send()
+                .await;
             // Like a well-behaved Allo client: wait out the emulator's per-key limit.
             if a.status == 429 && self.patient {
                 let secs: u64 = a.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(1);

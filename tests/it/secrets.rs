@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use support::{send, sha256_hex, Canned, Capture, GatewayProcess, TestConfig};
+use support::{send, Caller, Canned, Capture, Config, GatewayProcess, Team};
 
 const KEY_MARKER: &str = "ak_live_KEYMARKER7f3a9c";
 const TOKEN_MARKER: &str = "tok_TOKENMARKER5e1b2d";
@@ -12,11 +12,12 @@ const TOKEN_MARKER: &str = "tok_TOKENMARKER5e1b2d";
 #[tokio::test]
 async fn markers_never_appear_in_logs_or_responses() {
     let up = Capture::start().await;
-    let cfg = TestConfig::new(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\nrequest_timeout = \"300ms\"\n[[teams]]\nid = \"t\"\napi_key = {{ env = \"MARKER_KEY\" }}\nwrite_per_second = 1000\n[[callers]]\nid = \"svc\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\n",
-        up.url(),
-        sha256_hex(TOKEN_MARKER)
-    ));
+    let cfg = Config::new(&up.url())
+        .request_timeout("300ms")
+        .unset("upstream", "connect_timeout")
+        .team(Team::new("t").key_env("MARKER_KEY").write(1000))
+        .caller(Caller::new("svc", "t").token(TOKEN_MARKER))
+        .folder();
     let mut gw = GatewayProcess::start(cfg, &[("MARKER_KEY", KEY_MARKER), ("ALLO_GATEWAY_LOG", "trace")]);
     let auth = format!("Bearer {TOKEN_MARKER}");
     let json = ("content-type", "application/json");

@@ -6,7 +6,7 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 
-use support::{send, sha256_hex, Capture, GatewayProcess, TestConfig};
+use support::{send, Caller, Capture, Config, Team};
 use tokio::io::AsyncWriteExt;
 
 fn rss_kib(pid: u32) -> u64 {
@@ -21,14 +21,11 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn five_hundred_slow_heads_do_not_starve_a_good_client() {
     let up = Capture::start().await;
-    let gw = GatewayProcess::start(
-        TestConfig::new(&format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nheader_read_timeout = \"10s\"\n[upstream]\nurl = \"{}\"\n[[teams]]\nid = \"t\"\napi_key = {{ value = \"ak_t\" }}\nread_per_second = 100000\n[[callers]]\nid = \"good\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\n",
-            up.url(),
-            sha256_hex("good-token")
-        )),
-        &[],
-    );
+    let gw = Config::bare(&up.url())
+        .server("header_read_timeout", "10s")
+        .team(Team::new("t").key_value("ak_t").read(100_000))
+        .caller(Caller::new("good", "t").token("good-token"))
+        .start(&[]);
     let auth = [("authorization", "Bearer good-token")];
     assert_eq!(send(gw.addr, "GET", "/v2/api/users", &auth, "").await.status, 200);
     let before = rss_kib(gw.child.id());

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::certs::{client_config, Ca, Leaf};
-use support::{sha256_hex, Capture, GatewayProcess, TestConfig};
+use support::{Caller, Capture, Config, GatewayProcess, Team, TestConfig};
 
 const SPIFFE_CRM: &str = "spiffe://cluster.local/ns/sales/sa/crm";
 
@@ -25,39 +25,17 @@ fn write_pair(cfg: &TestConfig, name: &str, leaf: &Leaf) {
 }
 
 fn start(upstream: &Capture, server: &Leaf, client_ca: Option<&Ca>) -> GatewayProcess {
-    let mtls = if client_ca.is_some() {
-        "client_ca_file = \"clients.pem\"\n"
-    } else {
-        ""
-    };
-    let cfg = TestConfig::new(&format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[server.tls]
-cert_file = "server.crt"
-key_file = "server.key"
-{mtls}
-[upstream]
-url = "{}"
-[[teams]]
-id = "sales"
-api_key = {{ value = "ak_sales_tls" }}
-[[teams]]
-id = "ops"
-api_key = {{ value = "ak_ops_tls" }}
-[[callers]]
-id = "crm"
-team = "sales"
-cert_san = "{SPIFFE_CRM}"
-[[callers]]
-id = "tool"
-team = "ops"
-token_sha256 = "{}"
-"#,
-        upstream.url(),
-        sha256_hex("tool-token")
-    ));
+    let mut config = Config::bare(&upstream.url())
+        .tls("cert_file", "server.crt")
+        .tls("key_file", "server.key")
+        .team(Team::new("sales").key_value("ak_sales_tls"))
+        .team(Team::new("ops").key_value("ak_ops_tls"))
+        .caller(Caller::new("crm", "sales").set("cert_san", SPIFFE_CRM))
+        .caller(Caller::new("tool", "ops").token("tool-token"));
+    if client_ca.is_some() {
+        config = config.tls("client_ca_file", "clients.pem");
+    }
+    let cfg = config.folder();
     write_pair(&cfg, "server", server);
     if let Some(ca) = client_ca {
         cfg.write("clients.pem", &ca.pem);

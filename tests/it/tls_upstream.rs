@@ -5,14 +5,13 @@
 use crate::support;
 
 use support::certs;
-use support::{send, sha256_hex, Capture, GatewayProcess, TestConfig};
+use support::{send, Caller, Capture, Config, GatewayProcess, Team};
 
-fn config(upstream: &str, ca_line: &str) -> TestConfig {
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{upstream}\"\n{ca_line}\n[[teams]]\nid = \"t\"\napi_key = {{ value = \"ak_tls\" }}\n[[callers]]\nid = \"svc\"\nteam = \"t\"\ntoken_sha256 = \"{}\"\n",
-        sha256_hex("tls-token")
-    );
-    TestConfig::new(&text)
+/// Team "t" with caller "svc"; the gateway's default upstream timeouts.
+fn config(upstream: &str) -> Config {
+    Config::bare(upstream)
+        .team(Team::new("t").key_value("ak_tls"))
+        .caller(Caller::new("svc", "t").token("tls-token"))
 }
 
 #[tokio::test]
@@ -20,7 +19,7 @@ async fn https_upstream_trusted_through_ca_file() {
     let pki = certs::pki();
     let up = Capture::start_tls(certs::server_config(&pki)).await;
     let url = format!("https://127.0.0.1:{}", up.addr.port());
-    let cfg = config(&url, "ca_file = \"ca.pem\"");
+    let cfg = config(&url).upstream("ca_file", "ca.pem").folder();
     cfg.write("ca.pem", &pki.ca_pem);
     let gw = GatewayProcess::start(cfg, &[]);
     for _ in 0..3 {
@@ -49,7 +48,7 @@ async fn https_upstream_without_ca_file_is_502_and_nothing_is_sent() {
     let pki = certs::pki();
     let up = Capture::start_tls(certs::server_config(&pki)).await;
     let url = format!("https://127.0.0.1:{}", up.addr.port());
-    let gw = GatewayProcess::start(config(&url, ""), &[]);
+    let gw = config(&url).start(&[]);
     let r = send(
         gw.addr,
         "GET",

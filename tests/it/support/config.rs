@@ -164,11 +164,14 @@ pub struct Config {
 impl Config {
     /// A listener on 127.0.0.1:0 and `upstream` with a 10 s request and 1 s connect timeout.
     pub fn new(upstream: &str) -> Config {
-        Config::empty()
-            .server("listen", "127.0.0.1:0")
-            .upstream("url", upstream)
+        Config::bare(upstream)
             .upstream("request_timeout", "10s")
             .upstream("connect_timeout", "1s")
+    }
+
+    /// A listener on 127.0.0.1:0 and `upstream`, with the gateway's default timeouts.
+    pub fn bare(upstream: &str) -> Config {
+        Config::empty().server("listen", "127.0.0.1:0").upstream("url", upstream)
     }
 
     /// No section at all (for configs a test writes every key of).

@@ -10,8 +10,18 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 
 /// Polls `check` every 10 ms until it holds; after `DEADLINE` fails with `what` and the
 /// gateway's log.
-pub async fn eventually(gw: &GatewayProcess, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let until = Instant::now() + DEADLINE;
+pub async fn eventually(gw: &GatewayProcess, what: &str, check: impl AsyncFnMut() -> bool) {
+    eventually_within(gw, DEADLINE, what, check).await;
+}
+
+/// `eventually` with a deadline of its own, for a test whose claim is how soon `check` holds.
+pub async fn eventually_within(
+    gw: &GatewayProcess,
+    deadline: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> bool,
+) {
+    let until = Instant::now() + deadline;
     while !check().await {
         assert!(Instant::now() < until, "timed out waiting for {what}:\n{}", gw.log());
         tokio::time::sleep(Duration::from_millis(10)).await;
