@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use support::capture::Captured;
+use support::client::h2c;
 use support::raw::Raw;
 use support::scripted::{Scripted, Step};
 use support::{one_caller, Capture, GatewayProcess};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const TOKEN: &str = "tok_edge_wire_0123456789abcdef";
 const KEY: &str = "ak_live_EDGEWIREKEY";
@@ -79,14 +80,7 @@ async fn header_names_with_an_underscore_never_reach_the_upstream_over_http1() {
 async fn header_names_with_an_underscore_never_reach_the_upstream_over_h2c() {
     let up = Capture::start().await;
     let gw = start(&up.url());
-    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = h2c(gw.addr).await;
     let request = hyper::Request::builder()
         .method("POST")
         .uri("http://gateway.local/v2/api/anything")

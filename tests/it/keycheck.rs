@@ -92,6 +92,17 @@ fn events(gw: &GatewayProcess, message: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A gateway checking its key every 200 ms, once Allo has described the key as valid.
+async fn described_as_valid(up: &Capture) -> GatewayProcess {
+    up.set(described());
+    let gw = start(&verifying(&up.url(), "200ms"));
+    eventually(&gw, "the key reported valid", || async {
+        detail(&gw).await["teams"]["sales"]["key"] == "valid"
+    })
+    .await;
+    gw
+}
+
 fn assert_no_secret(gw: &GatewayProcess) {
     let log = gw.log();
     for secret in [KEY, "KEYMARKER", CRM_TOKEN, "TOKENMARKER"] {
@@ -102,13 +113,7 @@ fn assert_no_secret(gw: &GatewayProcess) {
 #[tokio::test]
 async fn a_valid_key_is_described_on_every_interval_and_its_gaps_are_warned() {
     let up = Capture::start().await;
-    up.set(described());
-    let gw = start(&verifying(&up.url(), "200ms"));
-
-    eventually(&gw, "the key reported valid", || async {
-        detail(&gw).await["teams"]["sales"]["key"] == "valid"
-    })
-    .await;
+    let gw = described_as_valid(&up).await;
     let asked = me_requests(&up);
     let first = &asked[0];
     assert_eq!(first.method, "GET");
@@ -170,12 +175,7 @@ async fn a_valid_key_is_described_on_every_interval_and_its_gaps_are_warned() {
 #[tokio::test]
 async fn a_refused_key_is_invalid_and_a_failing_allo_leaves_it_unknown() {
     let up = Capture::start().await;
-    up.set(described());
-    let gw = start(&verifying(&up.url(), "200ms"));
-    eventually(&gw, "the key reported valid", || async {
-        detail(&gw).await["teams"]["sales"]["key"] == "valid"
-    })
-    .await;
+    let gw = described_as_valid(&up).await;
 
     // Allo fails: the state is unknown, Allo's last answer is kept beside the error.
     up.set(failing());

@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use support::{send, Caller, Canned, Capture, Config, GatewayProcess, Team};
+use support::{Caller, Canned, Capture, Config, GatewayProcess, Team};
 
 const KEY_MARKER: &str = "ak_live_KEYMARKER7f3a9c";
 const TOKEN_MARKER: &str = "tok_TOKENMARKER5e1b2d";
@@ -19,54 +19,27 @@ async fn markers_never_appear_in_logs_or_responses() {
         .caller(Caller::new("svc", "t").token(TOKEN_MARKER))
         .folder();
     let mut gw = GatewayProcess::start(cfg, &[("MARKER_KEY", KEY_MARKER), ("ALLO_GATEWAY_LOG", "trace")]);
-    let auth = format!("Bearer {TOKEN_MARKER}");
-    let json = ("content-type", "application/json");
-    let mut answers = Vec::new();
-    answers.push(
-        send(
-            gw.addr,
-            "POST",
-            "/v2/api/dialing-queues/current",
-            &[("authorization", &auth), json],
-            r#"{"name":"ok"}"#,
-        )
-        .await,
-    );
-    answers.push(
-        send(
-            gw.addr,
-            "POST",
-            "/v2/api/dialing-queues/current",
-            &[("authorization", &auth), json],
-            format!(r#"{{"name":"{TOKEN_MARKER}","email":"{KEY_MARKER}"}}"#),
-        )
-        .await,
-    );
-    answers.push(
-        send(
-            gw.addr,
-            "GET",
-            "/v2/api/users",
-            &[("authorization", &format!("Api-Key {TOKEN_MARKER}x"))],
-            "",
-        )
-        .await,
-    );
-    answers.push(
-        send(
-            gw.addr,
-            "GET",
-            "/v2/api/users",
-            &[("authorization", &format!("Api-Key {TOKEN_MARKER}"))],
-            "",
-        )
-        .await,
-    );
-    up.set(Canned {
-        delay: std::time::Duration::from_secs(1),
-        ..Canned::default()
-    });
-    answers.push(send(gw.addr, "GET", "/v2/api/me", &[("authorization", &auth)], "").await);
+    let reset = "/v2/api/dialing-queues/current";
+    let leaky = format!(r#"{{"name":"{TOKEN_MARKER}","email":"{KEY_MARKER}"}}"#);
+    let answers = vec![
+        gw.post(reset).bearer(TOKEN_MARKER).json(r#"{"name":"ok"}"#).send().await,
+        gw.post(reset).bearer(TOKEN_MARKER).json(&leaky).send().await,
+        gw.get("/v2/api/users")
+            .header("authorization", &format!("Api-Key {TOKEN_MARKER}x"))
+            .send()
+            .await,
+        gw.get("/v2/api/users")
+            .header("authorization", &format!("Api-Key {TOKEN_MARKER}"))
+            .send()
+            .await,
+        {
+            up.set(Canned {
+                delay: std::time::Duration::from_secs(1),
+                ..Canned::default()
+            });
+            gw.get("/v2/api/me").bearer(TOKEN_MARKER).send().await
+        },
+    ];
     assert_eq!(
         answers.iter().map(|a| a.status).collect::<Vec<_>>(),
         vec![200, 400, 401, 200, 504]

@@ -45,14 +45,7 @@ fn bearer(token: &str) -> String {
 async fn each_caller_gets_its_own_team_key_exactly_once() {
     let up = Capture::start().await;
     let gw = start(&up.url());
-    let a = send(
-        gw.addr,
-        "GET",
-        "/v2/api/users?role=ADMIN",
-        &[("authorization", &bearer(SALES_TOKEN))],
-        "",
-    )
-    .await;
+    let a = gw.get("/v2/api/users?role=ADMIN").bearer(SALES_TOKEN).send().await;
     assert_eq!(a.status, 200, "{}", a.text());
     let b = send(
         gw.addr,
@@ -142,25 +135,11 @@ async fn scopes_routes_unknown_paths_and_methods() {
 async fn unknown_paths_are_forwarded_when_configured() {
     let up = Capture::start().await;
     let gw = start_config(config(&up.url()).forward_unknown());
-    let r = send(
-        gw.addr,
-        "GET",
-        "/v3/api/future?x=1",
-        &[("authorization", &bearer(SALES_TOKEN))],
-        "",
-    )
-    .await;
+    let r = gw.get("/v3/api/future?x=1").bearer(SALES_TOKEN).send().await;
     assert_eq!(r.status, 200);
     assert_eq!(up.taken()[0].target, "/v3/api/future?x=1");
     // A caller restricted by scopes never reaches paths outside the table.
-    let r = send(
-        gw.addr,
-        "GET",
-        "/v3/api/future",
-        &[("authorization", &bearer(SUPPORT_TOKEN))],
-        "",
-    )
-    .await;
+    let r = gw.get("/v3/api/future").bearer(SUPPORT_TOKEN).send().await;
     assert_eq!(r.status, 404);
     assert_eq!(up.count(), 1);
 }

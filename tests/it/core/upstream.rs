@@ -3,6 +3,8 @@
 
 use super::*;
 
+use crate::support::client::h2c;
+
 #[tokio::test]
 async fn upstream_down_is_502_and_slow_is_504() {
     // A port that was just free: nothing listens there.
@@ -11,14 +13,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         .local_addr()
         .unwrap();
     let gw = start(&format!("http://{free}"));
-    let r = send(
-        gw.addr,
-        "GET",
-        "/v2/api/users",
-        &[("authorization", &bearer(SALES_TOKEN))],
-        "",
-    )
-    .await;
+    let r = gw.get("/v2/api/users").bearer(SALES_TOKEN).send().await;
     assert_eq!(
         (r.status, r.gateway_error().as_deref()),
         (502, Some("UPSTREAM_UNAVAILABLE"))
@@ -31,14 +26,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         ..Canned::default()
     });
     let gw = start(&up.url());
-    let r = send(
-        gw.addr,
-        "GET",
-        "/v2/api/users",
-        &[("authorization", &bearer(SALES_TOKEN))],
-        "",
-    )
-    .await;
+    let r = gw.get("/v2/api/users").bearer(SALES_TOKEN).send().await;
     assert_eq!(
         (r.status, r.gateway_error().as_deref()),
         (504, Some("UPSTREAM_TIMEOUT"))
@@ -87,7 +75,7 @@ async fn upstream_answers_pass_through_unmarked() {
 async fn access_log_has_one_event_per_request() {
     let up = Capture::start().await;
     let gw = start(&up.url());
-    send(gw.addr, "POST", RESET, &[("authorization", &bearer(SALES_TOKEN))], "").await;
+    gw.post(RESET).bearer(SALES_TOKEN).send().await;
     send(
         gw.addr,
         "GET",
@@ -127,14 +115,7 @@ async fn the_listener_speaks_h2c_with_prior_knowledge() {
         ..Canned::default()
     });
     let gw = start(&up.url());
-    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = h2c(gw.addr).await;
     let mut ids_back = Vec::new();
     for name in ["first", "second"] {
         let req = hyper::Request::builder()
@@ -173,14 +154,7 @@ async fn upstream_connections_are_reused() {
     let up = Capture::start().await;
     let gw = start(&up.url());
     for _ in 0..20 {
-        let r = send(
-            gw.addr,
-            "GET",
-            "/v2/api/users",
-            &[("authorization", &bearer(SALES_TOKEN))],
-            "",
-        )
-        .await;
+        let r = gw.get("/v2/api/users").bearer(SALES_TOKEN).send().await;
         assert_eq!(r.status, 200);
     }
     assert_eq!(up.count(), 20);

@@ -130,7 +130,7 @@ async fn content_type_and_size_bounds() {
         (r.status, r.gateway_error().as_deref()),
         (415, Some("UNSUPPORTED_MEDIA_TYPE"))
     );
-    let r = send(gw.addr, "POST", RESET, &[("authorization", &auth)], "{}").await;
+    let r = gw.post(RESET).header("authorization", &auth).body("{}").send().await;
     assert_eq!(r.status, 415);
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(2000));
     let r = send(
@@ -153,14 +153,7 @@ async fn query_strings_are_validated() {
     let up = Capture::start().await;
     let gw = start(&up.url());
     let auth = bearer(SALES_TOKEN);
-    let r = send(
-        gw.addr,
-        "DELETE",
-        "/v2/api/dialing-queues/current/numbers?position=-1",
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let r = gw.request("DELETE", "/v2/api/dialing-queues/current/numbers?position=-1").header("authorization", &auth).send().await;
     assert_eq!(
         (r.status, r.gateway_error().as_deref()),
         (400, Some("INVALID_QUERY_PARAMETER")),
@@ -168,26 +161,12 @@ async fn query_strings_are_validated() {
         r.text()
     );
     assert_eq!(r.error_fields(), vec!["/position"]);
-    let r = send(
-        gw.addr,
-        "GET",
-        "/v2/api/users?role=OWNER",
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let r = gw.get("/v2/api/users?role=OWNER").header("authorization", &auth).send().await;
     assert_eq!(r.status, 400);
-    let r = send(gw.addr, "GET", "/v2/api/users?page=2", &[("authorization", &auth)], "").await;
+    let r = gw.get("/v2/api/users?page=2").header("authorization", &auth).send().await;
     assert_eq!(r.status, 400);
     assert_eq!(up.count(), 0);
-    let r = send(
-        gw.addr,
-        "DELETE",
-        "/v2/api/dialing-queues/current/numbers?position=3",
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let r = gw.request("DELETE", "/v2/api/dialing-queues/current/numbers?position=3").header("authorization", &auth).send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         up.taken()[0].target,

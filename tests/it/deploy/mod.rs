@@ -9,18 +9,16 @@
 //! and `systemd`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::support::process::run_to_end;
 
 mod docker;
 mod kubernetes;
 mod systemd;
 
-const BIN: &str = env!("CARGO_BIN_EXE_allo-gateway");
 const CONFIG_PATH: &str = "/etc/allo-gateway/gateway.toml";
 const ADMIN_PORT: i64 = 9901;
 

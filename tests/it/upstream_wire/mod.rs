@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use support::client::Answer;
-use support::scripted::{in_pieces, ok, Scripted, Step};
+use support::scripted::{in_pieces, ok, Scripted, Seen, Step};
 use support::{send, Caller, Config, GatewayProcess, Team};
 
 mod answers;
