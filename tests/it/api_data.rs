@@ -355,10 +355,7 @@ async fn report_mode_forwards_invalid_requests_marked_logged_and_counted() {
     assert_eq!(r.status, 200);
     assert!(r.header("x-allo-gateway-warning").is_none());
 
-    eventually(&gw, "the access log lines", || async {
-        gw.access_logs().len() >= 2
-    })
-    .await;
+    eventually(&gw, "the access log lines", || async { gw.access_logs().len() >= 2 }).await;
     let logs = gw.access_logs();
     let finding = logs[0]["validation"].as_str().unwrap_or_default().to_string();
     assert!(

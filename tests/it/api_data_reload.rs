@@ -182,10 +182,7 @@ async fn a_spec_file_replaces_the_built_in_description() {
     );
     assert_eq!(up.count(), 2);
     // The built-in rules still name the operations they know.
-    eventually(&gw, "the access log", || async {
-        !gw.access_logs().is_empty()
-    })
-    .await;
+    eventually(&gw, "the access log", || async { !gw.access_logs().is_empty() }).await;
     assert_eq!(gw.access_logs()[0]["route"], "users.list");
 }
 

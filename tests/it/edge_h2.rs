@@ -146,10 +146,7 @@ async fn an_untrusted_upstream_certificate_is_named_once_and_counted_each_time()
         let r = call(&gw, CALLER, "GET", "/v2/api/users", "").await;
         assert_eq!(r.status, 502, "{}", r.text());
     }
-    eventually(&gw, "two tls failures", || async {
-        failures(&gw, "tls").await == 2.0
-    })
-    .await;
+    eventually(&gw, "two tls failures", || async { failures(&gw, "tls").await == 2.0 }).await;
     assert_eq!(failures(&gw, "connect").await, 0.0);
     both_answers_logged(&gw).await;
     let lines = failure_lines(&gw);

@@ -187,7 +187,8 @@ async fn a_refused_key_is_invalid_and_a_failing_allo_leaves_it_unknown() {
     assert_eq!(team["last_known"], "valid");
     assert_eq!(team["scopes"], serde_json::json!(["USERS_READ"]));
     assert!(team["error"].as_str().is_some_and(|e| e.contains("503")), "{team}");
-    assert!(gw.metrics()
+    assert!(gw
+        .metrics()
         .await
         .contains("allo_gateway_team_key_valid{team=\"sales\"} -1\n"));
     assert_eq!(admin(&gw, "/readyz").await.status, 200);
@@ -235,7 +236,8 @@ async fn an_unreachable_allo_leaves_the_gateway_serving() {
     assert!(report["teams"]["sales"]["error"]
         .as_str()
         .is_some_and(|e| !e.is_empty()));
-    assert!(gw.metrics()
+    assert!(gw
+        .metrics()
         .await
         .contains("allo_gateway_team_key_valid{team=\"sales\"} -1\n"));
     let warning = &events(&gw, "cannot check the team's key with Allo")[0];

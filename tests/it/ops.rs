@@ -235,7 +235,12 @@ async fn a_revoked_key_is_retried_with_the_fallback_which_then_serves() {
     let gw = config.start(&[("PRIMARY", PRIMARY), ("FALLBACK", FALLBACK)]);
 
     let body = r#"{"name":"Monday calls"}"#;
-    let first = gw.post("/v2/api/dialing-queues/current").bearer(CRM_TOKEN).json(body).send().await;
+    let first = gw
+        .post("/v2/api/dialing-queues/current")
+        .bearer(CRM_TOKEN)
+        .json(body)
+        .send()
+        .await;
     assert_eq!(first.status, 200, "{}", first.text());
     let taken = up.taken();
     assert_eq!(taken.len(), 2, "one try with each key");
@@ -314,10 +319,7 @@ fn crm() -> Caller {
 
 fn teams_dir_gateway(up: &Capture) -> (GatewayProcess, std::path::PathBuf) {
     let cfg = server(&up.url()).top("teams_dir", "teams").folder();
-    cfg.write(
-        "teams/sales.toml",
-        sales_file(crm()),
-    );
+    cfg.write("teams/sales.toml", sales_file(crm()));
     let teams = cfg.dir.path().join("teams");
     let env = [
         ("SALES_KEY", "ak_SALES"),
@@ -336,7 +338,11 @@ async fn team_files_are_added_and_a_broken_one_is_refused() {
 
     std::fs::write(
         teams.join("support.toml"),
-        team_file("support", "SUPPORT_KEY", &[Caller::listed("support-bot").token(SUPPORT_TOKEN)]),
+        team_file(
+            "support",
+            "SUPPORT_KEY",
+            &[Caller::listed("support-bot").token(SUPPORT_TOKEN)],
+        ),
     )
     .unwrap();
     eventually(&gw, "the added team's caller", || async {
@@ -373,7 +379,11 @@ async fn a_broken_team_file_does_not_hold_back_other_teams() {
     replace(&teams.join("sales.toml"), &broken);
     replace(
         &teams.join("marketing.toml"),
-        &team_file("marketing", "MARKETING_KEY", &[Caller::listed("campaigns").token(MARKETING_TOKEN)]),
+        &team_file(
+            "marketing",
+            "MARKETING_KEY",
+            &[Caller::listed("campaigns").token(MARKETING_TOKEN)],
+        ),
     );
     eventually(&gw, "the new team's caller", || async {
         get(&gw, MARKETING_TOKEN).await.status == 200
@@ -399,10 +409,7 @@ async fn a_broken_team_file_does_not_hold_back_other_teams() {
     assert!(text.contains("allo_gateway_team_files_refused 1\n"), "{text}");
 
     // Fixed: it applies, and nothing is refused any more.
-    replace(
-        &teams.join("sales.toml"),
-        &sales_file(crm()),
-    );
+    replace(&teams.join("sales.toml"), &sales_file(crm()));
     eventually(&gw, "the fixed team file", || async {
         gw.metrics().await.contains("allo_gateway_team_files_refused 0\n")
     })

@@ -410,12 +410,14 @@ async fn bench_decision() {
         200
     };
     let redis = RedisServer::start();
-    let local = Config::empty().team(Team::new("bench").key_value("ak_bench").read(1_000_000).write(1_000_000));
+    let local = Config::empty().team(
+        Team::new("bench")
+            .key_value("ak_bench")
+            .read(1_000_000)
+            .write(1_000_000),
+    );
     let load = |config: &Config| allo_gateway::config::from_str(&config.render(), std::path::Path::new(".")).unwrap();
-    let shared = local
-        .clone()
-        .redis("url", redis.url())
-        .redis("failure_mode", "closed");
+    let shared = local.clone().redis("url", redis.url()).redis("failure_mode", "closed");
     let shared = Arc::new(RateLimits::new(&load(&shared)));
     let local = RateLimits::new(&load(&local));
 

@@ -17,14 +17,20 @@ use support::{Caller, Capture, Config, GatewayProcess, Team, TestConfig};
 /// Team "sales" (key from `sales.key`) with callers (id, token).
 fn config(upstream: &str, callers: &[(&str, &str)]) -> String {
     let team = Team::new("sales").key_file("sales.key").read(100_000);
-    let config = callers.iter().fold(Config::bare(upstream).team(team), |c, (id, token)| {
-        c.caller(Caller::new(id, "sales").token(token))
-    });
+    let config = callers
+        .iter()
+        .fold(Config::bare(upstream).team(team), |c, (id, token)| {
+            c.caller(Caller::new(id, "sales").token(token))
+        });
     config.render()
 }
 
 async fn status(addr: std::net::SocketAddr, token: &str) -> u16 {
-    Request::new(addr, "GET", "/v2/api/users").bearer(token).send().await.status
+    Request::new(addr, "GET", "/v2/api/users")
+        .bearer(token)
+        .send()
+        .await
+        .status
 }
 
 /// Each change is expected to apply within this.
@@ -62,7 +68,10 @@ async fn config_changes_and_key_rotation_under_load() {
             &[("steady", "tok-steady"), ("crm", "tok-crm-1"), ("new", "tok-new")],
         ),
     );
-    eventually_within(&gw, RELOADED, "the new caller working", async || status(addr, "tok-new").await == 200).await;
+    eventually_within(&gw, RELOADED, "the new caller working", async || {
+        status(addr, "tok-new").await == 200
+    })
+    .await;
 
     // 2. A caller's token is changed: the new one works, the old one stops.
     replace(
@@ -79,10 +88,7 @@ async fn config_changes_and_key_rotation_under_load() {
     assert_eq!(status(addr, "tok-crm-1").await, 401);
 
     // 3. A broken config changes nothing.
-    replace(
-        &config_file,
-        "[server]\nlisten = \"127.0.0.1:0\"\nthis is not toml",
-    );
+    replace(&config_file, "[server]\nlisten = \"127.0.0.1:0\"\nthis is not toml");
     eventually_within(&gw, RELOADED, "the broken config being refused", async || {
         gw.log().contains("reload refused") || gw.log().contains("refused")
     })

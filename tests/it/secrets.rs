@@ -22,7 +22,11 @@ async fn markers_never_appear_in_logs_or_responses() {
     let reset = "/v2/api/dialing-queues/current";
     let leaky = format!(r#"{{"name":"{TOKEN_MARKER}","email":"{KEY_MARKER}"}}"#);
     let answers = vec![
-        gw.post(reset).bearer(TOKEN_MARKER).json(r#"{"name":"ok"}"#).send().await,
+        gw.post(reset)
+            .bearer(TOKEN_MARKER)
+            .json(r#"{"name":"ok"}"#)
+            .send()
+            .await,
         gw.post(reset).bearer(TOKEN_MARKER).json(&leaky).send().await,
         gw.get("/v2/api/users")
             .header("authorization", &format!("Api-Key {TOKEN_MARKER}x"))

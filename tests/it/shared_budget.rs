@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::redis::RedisServer;
 use allo_gateway::routes::RateClass;
 use allo_gateway::shared_budget::{Decision, SharedBudgets};
-use crate::support::redis::RedisServer;
 
 fn budgets(redis: &RedisServer) -> SharedBudgets {
     SharedBudgets::new(&redis.url(), Duration::from_millis(200), "test:").unwrap()

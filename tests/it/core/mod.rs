@@ -8,8 +8,8 @@ use crate::support;
 
 use support::{send, Caller, Canned, Capture, Config, GatewayProcess, Team};
 
-mod validation;
 mod upstream;
+mod validation;
 
 const SALES_TOKEN: &str = "tok_sales_crm_0123456789abcdef";
 const SUPPORT_TOKEN: &str = "tok_support_bot_0123456789abcdef";
@@ -24,7 +24,11 @@ fn config(upstream: &str) -> Config {
         .team(Team::new("sales").key_env("TEST_SALES_KEY").write(1000))
         .team(Team::new("support").key_file("support.key"))
         .caller(Caller::new("crm-sync", "sales").token(SALES_TOKEN))
-        .caller(Caller::new("support-bot", "support").token(SUPPORT_TOKEN).scopes(&["USERS_READ"]))
+        .caller(
+            Caller::new("support-bot", "support")
+                .token(SUPPORT_TOKEN)
+                .scopes(&["USERS_READ"]),
+        )
 }
 
 fn start(upstream: &str) -> GatewayProcess {

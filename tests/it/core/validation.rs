@@ -153,7 +153,11 @@ async fn query_strings_are_validated() {
     let up = Capture::start().await;
     let gw = start(&up.url());
     let auth = bearer(SALES_TOKEN);
-    let r = gw.request("DELETE", "/v2/api/dialing-queues/current/numbers?position=-1").header("authorization", &auth).send().await;
+    let r = gw
+        .request("DELETE", "/v2/api/dialing-queues/current/numbers?position=-1")
+        .header("authorization", &auth)
+        .send()
+        .await;
     assert_eq!(
         (r.status, r.gateway_error().as_deref()),
         (400, Some("INVALID_QUERY_PARAMETER")),
@@ -161,12 +165,24 @@ async fn query_strings_are_validated() {
         r.text()
     );
     assert_eq!(r.error_fields(), vec!["/position"]);
-    let r = gw.get("/v2/api/users?role=OWNER").header("authorization", &auth).send().await;
+    let r = gw
+        .get("/v2/api/users?role=OWNER")
+        .header("authorization", &auth)
+        .send()
+        .await;
     assert_eq!(r.status, 400);
-    let r = gw.get("/v2/api/users?page=2").header("authorization", &auth).send().await;
+    let r = gw
+        .get("/v2/api/users?page=2")
+        .header("authorization", &auth)
+        .send()
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(up.count(), 0);
-    let r = gw.request("DELETE", "/v2/api/dialing-queues/current/numbers?position=3").header("authorization", &auth).send().await;
+    let r = gw
+        .request("DELETE", "/v2/api/dialing-queues/current/numbers?position=3")
+        .header("authorization", &auth)
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         up.taken()[0].target,

@@ -387,8 +387,15 @@ fn healthcheck_and_probes_pass_against_the_gateway_running_the_kubernetes_config
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Nothing listens on a port that was just free.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    assert!(!healthy(&probe, &format!("http://127.0.0.1:{free}/healthz")), "nothing listens yet");
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert!(
+        !healthy(&probe, &format!("http://127.0.0.1:{free}/healthz")),
+        "nothing listens yet"
+    );
 
     // The ConfigMap's config, on ephemeral loopback ports, with dummy key files.
     let (text, _) = with_dummy_secret_files(&configmap_gateway_toml(), dir.path());
@@ -401,7 +408,11 @@ fn healthcheck_and_probes_pass_against_the_gateway_running_the_kubernetes_config
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !healthy(&probe, &format!("{base}/readyz")) {
-        assert!(Instant::now() < deadline, "gateway never became ready:\n{}", gateway.log());
+        assert!(
+            Instant::now() < deadline,
+            "gateway never became ready:\n{}",
+            gateway.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 

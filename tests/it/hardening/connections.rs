@@ -105,7 +105,10 @@ async fn running_out_of_descriptors_is_logged_and_survived() {
         raw.write(get_users()).await;
         held.push(raw);
     }
-    eventually(&gw, "an accept failure is logged", async || gw.log().contains("accept failed")).await;
+    eventually(&gw, "an accept failure is logged", async || {
+        gw.log().contains("accept failed")
+    })
+    .await;
     assert!(gw.child.try_wait().unwrap().is_none(), "the gateway died on EMFILE");
     drop(held);
     // Descriptors free again: the gateway serves as before (once the queue of connections
@@ -134,5 +137,8 @@ async fn running_out_of_descriptors_is_logged_and_survived() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eventually(&gw, "accepting again is logged", async || gw.log().contains("accepting again")).await;
+    eventually(&gw, "accepting again is logged", async || {
+        gw.log().contains("accepting again")
+    })
+    .await;
 }

@@ -121,7 +121,11 @@ async fn a_head_dripped_slower_than_header_read_timeout_is_cut_off() {
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed_after_header_read_timeout() {
     let up = Capture::start().await;
-    let gw = start(config(&up.url()).server("header_read_timeout", "300ms").server("idle_timeout", "60s"));
+    let gw = start(
+        config(&up.url())
+            .server("header_read_timeout", "300ms")
+            .server("idle_timeout", "60s"),
+    );
     let mut raw = Raw::connect(gw.addr).await;
     let started = Instant::now();
     assert!(raw.closed_within(Duration::from_secs(5)).await);
@@ -135,7 +139,11 @@ async fn a_connection_that_sends_nothing_is_closed_after_header_read_timeout() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
     let up = Capture::start().await;
-    let gw = start(config(&up.url()).server("header_read_timeout", "10s").server("idle_timeout", "400ms"));
+    let gw = start(
+        config(&up.url())
+            .server("header_read_timeout", "10s")
+            .server("idle_timeout", "400ms"),
+    );
     let mut raw = Raw::connect(gw.addr).await;
     raw.write(get_users()).await;
     let reply = raw.reply().await;
@@ -185,7 +193,11 @@ async fn a_caller_that_does_not_read_its_answer_is_closed_after_idle_timeout() {
 #[tokio::test]
 async fn keep_alive_outlives_header_read_timeout_when_idle_timeout_is_longer() {
     let up = Capture::start().await;
-    let gw = start(config(&up.url()).server("header_read_timeout", "300ms").server("idle_timeout", "10s"));
+    let gw = start(
+        config(&up.url())
+            .server("header_read_timeout", "300ms")
+            .server("idle_timeout", "10s"),
+    );
     let mut raw = Raw::connect(gw.addr).await;
     raw.write(get_users()).await;
     assert_eq!(raw.reply().await.status, 200);
@@ -230,4 +242,3 @@ async fn a_body_slower_than_body_read_timeout_gets_408() {
     assert!(started.elapsed() >= Duration::from_millis(250));
     assert_eq!(up.count(), 0);
 }
-

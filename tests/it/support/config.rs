@@ -171,7 +171,9 @@ impl Config {
 
     /// A listener on 127.0.0.1:0 and `upstream`, with the gateway's default timeouts.
     pub fn bare(upstream: &str) -> Config {
-        Config::empty().server("listen", "127.0.0.1:0").upstream("url", upstream)
+        Config::empty()
+            .server("listen", "127.0.0.1:0")
+            .upstream("url", upstream)
     }
 
     /// No section at all (for configs a test writes every key of).
@@ -321,7 +323,10 @@ impl Team {
     pub fn new(id: &str) -> Team {
         let mut keys = Keys::default();
         keys.set("id", id.into());
-        Team { id: id.to_string(), keys }
+        Team {
+            id: id.to_string(),
+            keys,
+        }
     }
 
     pub fn set(mut self, key: &str, value: impl Into<Value>) -> Team {
@@ -383,14 +388,20 @@ impl Caller {
         let mut keys = Keys::default();
         keys.set("id", id.into());
         keys.set("team", team.into());
-        Caller { id: id.to_string(), keys }
+        Caller {
+            id: id.to_string(),
+            keys,
+        }
     }
 
     /// A caller listed in its team's file (which names the team).
     pub fn listed(id: &str) -> Caller {
         let mut keys = Keys::default();
         keys.set("id", id.into());
-        Caller { id: id.to_string(), keys }
+        Caller {
+            id: id.to_string(),
+            keys,
+        }
     }
 
     pub fn set(mut self, key: &str, value: impl Into<Value>) -> Caller {

@@ -213,4 +213,3 @@ pub fn in_pieces(wire: &[u8], size: usize, pause: Duration) -> Vec<Step> {
     }
     steps
 }
-

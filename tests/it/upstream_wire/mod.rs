@@ -247,4 +247,3 @@ async fn a_post_lost_to_a_stale_connection_is_not_sent_twice() {
     assert_eq!(posts.len(), 1);
     assert!(posts[0].raw.ends_with(body.as_bytes()), "the POST body did not arrive");
 }
-
