@@ -23,10 +23,6 @@ fn gateway(up: &Capture) -> GatewayProcess {
     start(cfg.folder())
 }
 
-fn refused(a: &support::client::Answer) -> (u16, Option<String>) {
-    (a.status, a.gateway_error())
-}
-
 #[tokio::test]
 async fn drift_1_conversation_action_needs_conversations_write() {
     let up = Capture::start().await;
@@ -35,7 +31,7 @@ async fn drift_1_conversation_action_needs_conversations_write() {
     let body = r#"{"action":"ARCHIVE","allo_number":"+33100000000"}"#;
     let r = call(&gw, "reader", "PUT", &target, body).await;
     assert_eq!(
-        refused(&r),
+        r.refusal(),
         (403, Some("API_KEY_INSUFFICIENT_SCOPE".into())),
         "{}",
         r.text()
@@ -64,7 +60,7 @@ async fn drift_2_notes_are_routed_and_content_is_bounded() {
     assert_eq!(up.taken()[0].body.as_ref(), body.as_bytes());
     let long = format!(r#"{{"content":"{}","allo_number":"+33100000000"}}"#, "a".repeat(4001));
     let r = call(&gw, "ops", "POST", &target, &long).await;
-    assert_eq!(refused(&r), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
+    assert_eq!(r.refusal(), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
     assert!(
         r.error_fields().contains(&"/content".to_string()),
         "{:?}",
@@ -159,7 +155,7 @@ async fn drift_5_conversations_list_takes_pinned() {
     )
     .await;
     assert_eq!(
-        refused(&r),
+        r.refusal(),
         (400, Some("INVALID_QUERY_PARAMETER".into())),
         "{}",
         r.text()
@@ -214,7 +210,7 @@ async fn drift_7_reset_renames_user_pid_to_user_id() {
     // Different: refused, nothing forwarded.
     let before = up.count();
     let r = call(&gw, "ops", "POST", RESET, r#"{"user_pid":"usr_1","user_id":"usr_2"}"#).await;
-    assert_eq!(refused(&r), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
+    assert_eq!(r.refusal(), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
     assert_eq!(up.count(), before);
     // The query's old spelling too.
     let r = call(&gw, "ops", "GET", &format!("{RESET}?user_pid=u1"), "").await;
@@ -228,11 +224,11 @@ async fn drift_7_reset_name_and_email_rules_hold() {
     let gw = gateway(&up);
     let too_long = format!(r#"{{"name":"{}"}}"#, "a".repeat(256));
     let r = call(&gw, "ops", "POST", RESET, &too_long).await;
-    assert_eq!(refused(&r), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
+    assert_eq!(r.refusal(), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
     assert!(r.error_fields().iter().all(|f| f == "/name"), "{:?}", r.error_fields());
     assert_eq!(r.json()["error"]["errors"][0]["code"], "maxLength");
     let r = call(&gw, "ops", "POST", RESET, r#"{"email":"not an email"}"#).await;
-    assert_eq!(refused(&r), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
+    assert_eq!(r.refusal(), (400, Some("INVALID_REQUEST_BODY".into())), "{}", r.text());
     assert!(r.error_fields().iter().all(|f| f == "/email"), "{:?}", r.error_fields());
     assert_eq!(r.json()["error"]["errors"][0]["code"], "format");
     assert_eq!(up.count(), 0);
@@ -267,7 +263,7 @@ async fn drift_8_deals_are_read_only() {
     let up = Capture::start().await;
     let gw = gateway(&up);
     let r = call(&gw, "ops", "POST", "/v2/api/crm/deals", r#"{"name":"big one"}"#).await;
-    assert_eq!(refused(&r), (404, Some("ENDPOINT_NOT_FOUND".into())), "{}", r.text());
+    assert_eq!(r.refusal(), (404, Some("ENDPOINT_NOT_FOUND".into())), "{}", r.text());
     assert_eq!(r.json()["error"]["type"], "not_found_error");
     assert_eq!(up.count(), 0);
     // Reading one still works.
@@ -286,7 +282,7 @@ async fn drift_9_esim_topups_require_an_idempotency_key() {
     let body = r#"{"code":"TOPUP_5GB"}"#;
     let r = call(&gw, "ops", "POST", target, body).await;
     assert_eq!(
-        refused(&r),
+        r.refusal(),
         (400, Some("INVALID_REQUEST_HEADER".into())),
         "{}",
         r.text()
@@ -373,12 +369,12 @@ async fn report_mode_forwards_invalid_requests_marked_logged_and_counted() {
 
     // Never report-only: authentication, scopes, size.
     let r = support::send(gw.addr, "POST", RESET, &[("authorization", "Bearer nope")], "").await;
-    assert_eq!(refused(&r), (401, Some("GATEWAY_UNAUTHENTICATED".into())));
+    assert_eq!(r.refusal(), (401, Some("GATEWAY_UNAUTHENTICATED".into())));
     let r = call(&gw, "reader", "POST", RESET, &body).await;
-    assert_eq!(refused(&r), (403, Some("API_KEY_INSUFFICIENT_SCOPE".into())));
+    assert_eq!(r.refusal(), (403, Some("API_KEY_INSUFFICIENT_SCOPE".into())));
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(2000));
     let r = call(&gw, "ops", "POST", RESET, &big).await;
-    assert_eq!(refused(&r), (413, Some("PAYLOAD_TOO_LARGE".into())));
+    assert_eq!(r.refusal(), (413, Some("PAYLOAD_TOO_LARGE".into())));
     assert_eq!(up.count(), 2);
 }
 
@@ -389,7 +385,7 @@ async fn report_mode_per_caller_over_a_global_enforce() {
     let gw = start(cfg.folder());
     let body = format!(r#"{{"name":"{}"}}"#, "a".repeat(300));
     let r = call(&gw, "strict", "POST", RESET, &body).await;
-    assert_eq!(refused(&r), (400, Some("INVALID_REQUEST_BODY".into())));
+    assert_eq!(r.refusal(), (400, Some("INVALID_REQUEST_BODY".into())));
     assert_eq!(up.count(), 0);
     let r = call(&gw, "rollout", "POST", RESET, &body).await;
     assert_eq!(r.status, 200, "{}", r.text());

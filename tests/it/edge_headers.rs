@@ -183,10 +183,7 @@ async fn head_on_a_get_endpoint_is_forwarded_as_head_and_answered_without_a_body
         "",
     )
     .await;
-    assert_eq!(
-        (r.status, r.gateway_error().as_deref()),
-        (400, Some("INVALID_QUERY_PARAMETER"))
-    );
+    assert_eq!(r.refusal(), (400, Some("INVALID_QUERY_PARAMETER".into())));
     assert!(r.body.is_empty());
     assert_eq!(up.count(), 2);
 }
@@ -197,10 +194,7 @@ async fn a_405_lists_head_wherever_it_lists_get() {
     let gw = start(config(&up.url()));
     let auth = format!("Bearer {TOKEN}");
     let r = send(gw.addr, "PUT", "/v2/api/users", &[("authorization", &auth)], "").await;
-    assert_eq!(
-        (r.status, r.gateway_error().as_deref()),
-        (405, Some("METHOD_NOT_ALLOWED"))
-    );
+    assert_eq!(r.refusal(), (405, Some("METHOD_NOT_ALLOWED".into())));
     assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
     assert_eq!(up.count(), 0);
 }

@@ -11,17 +11,17 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::certs::{client_config, Ca, Leaf};
+use support::process::replace;
 use support::{Caller, Capture, Config, GatewayProcess, Team, TestConfig};
 
 const SPIFFE_CRM: &str = "spiffe://cluster.local/ns/sales/sa/crm";
 
+/// Writes the pair as `NAME.key` and `NAME.crt`, the key first; each is written beside, then
+/// renamed, so a reader never sees half a file.
 fn write_pair(cfg: &TestConfig, name: &str, leaf: &Leaf) {
-    // Written beside, then renamed: a reader never sees half a file.
-    cfg.write(&format!("{name}.crt.tmp"), &leaf.pem);
-    cfg.write(&format!("{name}.key.tmp"), &leaf.key_pem);
     let dir = cfg.dir.path();
-    std::fs::rename(dir.join(format!("{name}.key.tmp")), dir.join(format!("{name}.key"))).unwrap();
-    std::fs::rename(dir.join(format!("{name}.crt.tmp")), dir.join(format!("{name}.crt"))).unwrap();
+    replace(&dir.join(format!("{name}.key")), &leaf.key_pem);
+    replace(&dir.join(format!("{name}.crt")), &leaf.pem);
 }
 
 fn start(upstream: &Capture, server: &Leaf, client_ca: Option<&Ca>) -> GatewayProcess {

@@ -1,7 +1,8 @@
 //! Hostile and careless clients against the real binary, on raw sockets: header block size,
 //! field count and read time, body read time, keep-alive idle time, the connection bound,
 //! accept errors, ambiguous framing, targets that try to name another host, and graceful
-//! shutdown on SIGTERM/SIGINT.
+//! shutdown on SIGTERM/SIGINT. Here: header block bounds and time bounds; the rest in
+//! `connections`, `framing` and `shutdown`.
 
 use crate::support;
 

@@ -8,17 +8,6 @@ async fn readyz(admin: SocketAddr) -> u16 {
     send(admin, "GET", "/readyz", &[], "").await.status
 }
 
-fn wait_exit(gw: &mut GatewayProcess, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = gw.child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "did not exit:\n{}", gw.log());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
     let up = Capture::start().await;
@@ -66,7 +55,7 @@ async fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
     assert_eq!(reply.status, 200, "the in-flight request was cut");
     assert_eq!(reply.header("connection").as_deref(), Some("close"));
     assert!(closed);
-    let status = wait_exit(&mut gw, Duration::from_secs(10));
+    let status = gw.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", gw.log());
 }
 
@@ -87,7 +76,7 @@ async fn shutdown_grace_bounds_the_drain() {
     eventually(&gw, "the request reached the upstream", async || up.count() == 1).await;
     let signalled = Instant::now();
     gw.signal("INT");
-    let status = wait_exit(&mut gw, Duration::from_secs(10));
+    let status = gw.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
     assert!(
         signalled.elapsed() < Duration::from_secs(5),

@@ -30,6 +30,11 @@ impl Answer {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// (status, the gateway's error code): what a refusal is checked by.
+    pub fn refusal(&self) -> (u16, Option<String>) {
+        (self.status, self.gateway_error())
+    }
+
     /// The gateway's error code, if the gateway answered itself.
     pub fn gateway_error(&self) -> Option<String> {
         self.header("x-allo-gateway-error")

@@ -140,12 +140,17 @@ impl GatewayProcess {
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         self.signal("TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    /// Waits for the process to exit, failing the test after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "gateway did not stop:\n{}", self.log());
+            assert!(Instant::now() < deadline, "gateway did not exit:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
