@@ -174,15 +174,7 @@ async fn head_on_a_get_endpoint_is_forwarded_as_head_and_answered_without_a_body
     );
 
     // The GET route's query checks apply to HEAD too.
-    let auth = format!("Bearer {TOKEN}");
-    let r = send(
-        gw.addr,
-        "HEAD",
-        "/v2/api/users?role=BOSS",
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let r = gw.request("HEAD", "/v2/api/users?role=BOSS").bearer(TOKEN).send().await;
     assert_eq!(r.refusal(), (400, Some("INVALID_QUERY_PARAMETER".into())));
     assert!(r.body.is_empty());
     assert_eq!(up.count(), 2);
@@ -192,8 +184,7 @@ async fn head_on_a_get_endpoint_is_forwarded_as_head_and_answered_without_a_body
 async fn a_405_lists_head_wherever_it_lists_get() {
     let up = Capture::start().await;
     let gw = start(config(&up.url()));
-    let auth = format!("Bearer {TOKEN}");
-    let r = send(gw.addr, "PUT", "/v2/api/users", &[("authorization", &auth)], "").await;
+    let r = gw.request("PUT", "/v2/api/users").bearer(TOKEN).send().await;
     assert_eq!(r.refusal(), (405, Some("METHOD_NOT_ALLOWED".into())));
     assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
     assert_eq!(up.count(), 0);
@@ -223,8 +214,7 @@ async fn a_401_carries_www_authenticate_for_both_schemes() {
         );
     }
     // Other refusals carry none.
-    let auth = format!("Bearer {TOKEN}");
-    let r = send(gw.addr, "PUT", "/v2/api/users", &[("authorization", &auth)], "").await;
+    let r = gw.request("PUT", "/v2/api/users").bearer(TOKEN).send().await;
     assert!(r.header("www-authenticate").is_none());
     assert_eq!(up.count(), 0);
 }

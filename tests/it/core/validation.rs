@@ -51,7 +51,6 @@ async fn valid_reset_bodies_are_forwarded_byte_identical() {
 async fn invalid_reset_bodies_are_refused_with_the_field_named() {
     let up = Capture::start().await;
     let gw = start(&up.url());
-    let auth = bearer(SALES_TOKEN);
     let name_256 = format!(r#"{{"name":"{}"}}"#, "a".repeat(256));
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (name_256.into_bytes(), "/name"),
@@ -65,14 +64,7 @@ async fn invalid_reset_bodies_are_refused_with_the_field_named() {
         (br#"{"user_pid":"usr-a","user_id":"usr-b"}"#.to_vec(), "/user_pid"),
     ];
     for (body, field) in &cases {
-        let r = send(
-            gw.addr,
-            "POST",
-            RESET,
-            &[("authorization", &auth), ("content-type", "application/json")],
-            body.clone(),
-        )
-        .await;
+        let r = gw.post(RESET).bearer(SALES_TOKEN).json(body).send().await;
         let shown = String::from_utf8_lossy(body);
         assert_eq!(r.status, 400, "{shown}: {}", r.text());
         assert_eq!(r.gateway_error().as_deref(), Some("INVALID_REQUEST_BODY"), "{shown}");
@@ -86,27 +78,23 @@ async fn invalid_reset_bodies_are_refused_with_the_field_named() {
         );
     }
     // The 256-character name: the message names the field, the rule and the size, not the value.
-    let r = send(
-        gw.addr,
-        "POST",
-        RESET,
-        &[("authorization", &auth), ("content-type", "application/json")],
-        format!(r#"{{"name":"{}"}}"#, "a".repeat(300)),
-    )
-    .await;
+    let r = gw
+        .post(RESET)
+        .bearer(SALES_TOKEN)
+        .json(format!(r#"{{"name":"{}"}}"#, "a".repeat(300)))
+        .send()
+        .await;
     let e = &r.json()["error"];
     assert_eq!(e["param"], "name");
     assert_eq!(e["message"], "name: must be at most 255 characters (got 300)");
     assert_eq!(e["errors"][0]["code"], "maxLength");
     // Every violation is listed, not only the first.
-    let r = send(
-        gw.addr,
-        "POST",
-        RESET,
-        &[("authorization", &auth), ("content-type", "application/json")],
-        r#"{"name":1,"email":"x","zzz":true}"#,
-    )
-    .await;
+    let r = gw
+        .post(RESET)
+        .bearer(SALES_TOKEN)
+        .json(r#"{"name":1,"email":"x","zzz":true}"#)
+        .send()
+        .await;
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, vec!["/email", "/name", "/zzz"]);
@@ -127,17 +115,10 @@ async fn content_type_and_size_bounds() {
     )
     .await;
     assert_eq!(r.refusal(), (415, Some("UNSUPPORTED_MEDIA_TYPE".into())));
-    let r = gw.post(RESET).header("authorization", &auth).body("{}").send().await;
+    let r = gw.post(RESET).bearer(SALES_TOKEN).body("{}").send().await;
     assert_eq!(r.status, 415);
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(2000));
-    let r = send(
-        gw.addr,
-        "POST",
-        RESET,
-        &[("authorization", &auth), ("content-type", "application/json")],
-        big,
-    )
-    .await;
+    let r = gw.post(RESET).bearer(SALES_TOKEN).json(big).send().await;
     assert_eq!(r.refusal(), (413, Some("PAYLOAD_TOO_LARGE".into())));
     assert_eq!(up.count(), 0);
 }
@@ -146,10 +127,9 @@ async fn content_type_and_size_bounds() {
 async fn query_strings_are_validated() {
     let up = Capture::start().await;
     let gw = start(&up.url());
-    let auth = bearer(SALES_TOKEN);
     let r = gw
         .request("DELETE", "/v2/api/dialing-queues/current/numbers?position=-1")
-        .header("authorization", &auth)
+        .bearer(SALES_TOKEN)
         .send()
         .await;
     assert_eq!(
@@ -159,22 +139,14 @@ async fn query_strings_are_validated() {
         r.text()
     );
     assert_eq!(r.error_fields(), vec!["/position"]);
-    let r = gw
-        .get("/v2/api/users?role=OWNER")
-        .header("authorization", &auth)
-        .send()
-        .await;
+    let r = gw.get("/v2/api/users?role=OWNER").bearer(SALES_TOKEN).send().await;
     assert_eq!(r.status, 400);
-    let r = gw
-        .get("/v2/api/users?page=2")
-        .header("authorization", &auth)
-        .send()
-        .await;
+    let r = gw.get("/v2/api/users?page=2").bearer(SALES_TOKEN).send().await;
     assert_eq!(r.status, 400);
     assert_eq!(up.count(), 0);
     let r = gw
         .request("DELETE", "/v2/api/dialing-queues/current/numbers?position=3")
-        .header("authorization", &auth)
+        .bearer(SALES_TOKEN)
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());

@@ -122,11 +122,13 @@ impl Request {
     }
 
     /// A JSON body with its content type; an empty `body` sends neither.
-    pub fn json(self, body: &str) -> Request {
+    pub fn json(self, body: impl AsRef<[u8]>) -> Request {
+        let body = body.as_ref();
         if body.is_empty() {
             return self;
         }
-        self.header("content-type", "application/json").body(body.to_string())
+        self.header("content-type", "application/json")
+            .body(Bytes::copy_from_slice(body))
     }
 
     /// The body as given, with no content type added.
