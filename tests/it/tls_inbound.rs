@@ -5,21 +5,22 @@
 use crate::support;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::certs::{client_config, Ca, Leaf};
+use support::observe::eventually_within;
 use support::process::replace;
-use support::{Caller, Capture, Config, GatewayProcess, Team, TestConfig};
+use support::{Caller, Capture, Config, GatewayProcess, Team};
 
 const SPIFFE_CRM: &str = "spiffe://cluster.local/ns/sales/sa/crm";
 
 /// Writes the pair as `NAME.key` and `NAME.crt`, the key first; each is written beside, then
 /// renamed, so a reader never sees half a file.
-fn write_pair(cfg: &TestConfig, name: &str, leaf: &Leaf) {
-    let dir = cfg.dir.path();
+fn write_pair(dir: &Path, name: &str, leaf: &Leaf) {
     replace(&dir.join(format!("{name}.key")), &leaf.key_pem);
     replace(&dir.join(format!("{name}.crt")), &leaf.pem);
 }
@@ -36,7 +37,7 @@ fn start(upstream: &Capture, server: &Leaf, client_ca: Option<&Ca>) -> GatewayPr
         config = config.tls("client_ca_file", "clients.pem");
     }
     let cfg = config.folder();
-    write_pair(&cfg, "server", server);
+    write_pair(cfg.dir.path(), "server", server);
     if let Some(ca) = client_ca {
         cfg.write("clients.pem", &ca.pem);
     }
@@ -168,25 +169,14 @@ async fn a_certificate_swapped_on_disk_is_served_without_restart() {
     // The config folder is the process's; replace the pair there.
     let dir = gw.config_dir().unwrap();
     let leaf = new_ca.server();
-    std::fs::write(dir.join("server.key.tmp"), &leaf.key_pem).unwrap();
-    std::fs::write(dir.join("server.crt.tmp"), &leaf.pem).unwrap();
-    std::fs::rename(dir.join("server.key.tmp"), dir.join("server.key")).unwrap();
-    std::fs::rename(dir.join("server.crt.tmp"), dir.join("server.crt")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if call(gw.addr, client_config(&new_ca.pem, &[b"http/1.1"], None), auth)
+    write_pair(&dir, "server", &leaf);
+    let within = std::time::Duration::from_secs(10);
+    eventually_within(&gw, within, "the new certificate served", async || {
+        call(gw.addr, client_config(&new_ca.pem, &[b"http/1.1"], None), auth)
             .await
             .is_ok()
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "new certificate not served:\n{}",
-            gw.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert!(call(gw.addr, client_config(&old_ca.pem, &[b"http/1.1"], None), auth)
         .await
         .is_err());

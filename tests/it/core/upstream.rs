@@ -4,6 +4,7 @@
 use super::*;
 
 use crate::support::client::h2c;
+use crate::support::observe::eventually_within;
 
 #[tokio::test]
 async fn upstream_down_is_502_and_slow_is_504() {
@@ -78,10 +79,11 @@ async fn access_log_has_one_event_per_request() {
         "",
     )
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while gw.access_logs().len() < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let within = std::time::Duration::from_secs(5);
+    eventually_within(&gw, within, "two access-log events", async || {
+        gw.access_logs().len() >= 2
+    })
+    .await;
     let logs = gw.access_logs();
     assert_eq!(logs.len(), 2, "{}", gw.log());
     assert_eq!(logs[0]["caller"], "crm-sync");

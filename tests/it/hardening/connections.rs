@@ -3,6 +3,8 @@
 
 use super::*;
 
+use crate::support::observe::eventually_within;
+
 // ---------------------------------------------------------------- Expect: 100-continue
 
 #[tokio::test]
@@ -113,30 +115,14 @@ async fn running_out_of_descriptors_is_logged_and_survived() {
     drop(held);
     // Descriptors free again: the gateway serves as before (once the queue of connections
     // closed meanwhile is worked off, which takes descriptors for a moment).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let answer = tokio::time::timeout(
-            Duration::from_secs(5),
-            send(
-                gw.addr,
-                "GET",
-                "/v2/api/users",
-                &[("authorization", &format!("Bearer {TOKEN}"))],
-                "",
-            ),
-        )
-        .await
-        .expect("the gateway stopped answering after EMFILE");
-        if answer.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still failing after EMFILE: {}",
-            answer.status
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let within = Duration::from_secs(10);
+    eventually_within(&gw, within, "serving again after EMFILE", async || {
+        let answer = tokio::time::timeout(Duration::from_secs(5), gw.get("/v2/api/users").bearer(TOKEN).send())
+            .await
+            .expect("the gateway stopped answering after EMFILE");
+        answer.status == 200
+    })
+    .await;
     eventually(&gw, "accepting again is logged", async || {
         gw.log().contains("accepting again")
     })

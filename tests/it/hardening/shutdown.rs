@@ -2,6 +2,8 @@
 
 use super::*;
 
+use crate::support::observe::eventually_within;
+
 // ---------------------------------------------------------------- graceful shutdown
 
 async fn readyz(admin: SocketAddr) -> u16 {
@@ -35,16 +37,11 @@ async fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
     eventually(&gw, "the slow request reached the upstream", async || up.count() == 2).await;
 
     gw.signal("TERM");
-    let mut refused = false;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(refused, "new connections still accepted after SIGTERM");
+    let within = Duration::from_secs(5);
+    eventually_within(&gw, within, "new connections refused after SIGTERM", async || {
+        TcpStream::connect(addr).await.is_err()
+    })
+    .await;
     assert_eq!(readyz(admin).await, 503, "/readyz during the drain");
     assert!(
         idle.closed_within(Duration::from_secs(1)).await,

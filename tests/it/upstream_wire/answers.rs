@@ -4,6 +4,8 @@
 
 use super::*;
 
+use crate::support::observe::eventually_within;
+
 #[tokio::test]
 async fn broken_answers_are_502_and_the_gateway_keeps_serving() {
     // `connection: close` keeps each answer on its own connection, whatever the outcome.
@@ -125,13 +127,12 @@ async fn the_reaper_closes_connections_idle_past_pool_idle_timeout() {
     let answered = Instant::now();
     // No request comes to notice the expiry: only the reaper can close it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let mut closed = up.closed_by_gateway(0);
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while closed.is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        closed = up.closed_by_gateway(0);
-    }
-    let closed = closed.expect("the idle connection was still open after 3 s");
+    let within = Duration::from_millis(500);
+    eventually_within(&gw, within, "the idle connection closed within 3 s", async || {
+        up.closed_by_gateway(0).is_some()
+    })
+    .await;
+    let closed = up.closed_by_gateway(0).unwrap();
     let idle = closed.duration_since(answered);
     assert!(
         idle >= Duration::from_millis(500),
