@@ -116,6 +116,7 @@ pub struct Metrics {
     /// When each route's drift was last logged (a warn line at most once a minute per route).
     drift_logged: Mutex<HashMap<Arc<str>, Instant>>,
     team_key_valid: Family<TeamLabels, Gauge>,
+    worker_connections: Family<WorkerLabels, Counter>,
     series: RwLock<SeriesCache>,
 }
 
@@ -166,6 +167,7 @@ impl Metrics {
             spec_drift: Family::default(),
             drift_logged: Mutex::default(),
             team_key_valid: Family::default(),
+            worker_connections: Family::default(),
             series: RwLock::default(),
         };
         m.last_reload_ok.set(1);
@@ -247,7 +249,19 @@ impl Metrics {
             "What Allo said of the team's key at the last check (verify_keys): 1 valid, 0 refused, -1 unknown (Allo unreachable or failing)",
             m.team_key_valid.clone(),
         );
+        r.register(
+            "worker_connections",
+            "Connections accepted, by worker (--workers): how the kernel spreads them",
+            m.worker_connections.clone(),
+        );
         m
+    }
+
+    /// The counter of connections accepted by `worker`, taken once by its accept loop (each
+    /// worker's on its own allocation, so no cache line is shared between them).
+    pub fn worker_connections(&self, worker: usize) -> Counter {
+        let worker = u64::try_from(worker).unwrap_or(u64::MAX);
+        self.worker_connections.get_or_create_owned(&WorkerLabels { worker })
     }
 
     /// An exchange with `upstream` that failed: counted by kind, and logged with its cause
