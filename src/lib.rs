@@ -257,7 +257,8 @@ async fn run(path: PathBuf, workers: usize) -> u8 {
     let permits = Arc::new(tokio::sync::Semaphore::new(server_config.max_connections));
     let grace = server_config.shutdown_grace;
     server::workers::run(listeners, move |worker, listener| {
-        let gw = gateway.clone();
+        // A handle of the worker's own (see `Gateway`).
+        let gw = Arc::new(Gateway::clone(&gateway));
         let serving = server::Serving {
             connections: connections.clone(),
             permits: permits.clone(),

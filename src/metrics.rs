@@ -7,8 +7,8 @@
 //! route `-`; an authenticated request to a path that is not an Allo endpoint counts under
 //! route `unknown`. Nothing secret is ever a label value.
 //!
-//! The hot path is one read-locked lookup, with a fast hash, of the series a (caller, team,
-//! route, status) feeds; only the first request of each kind goes through the families, which
+//! The hot path is one read-locked lookup, with a fast hash, in the worker's own cache, of the
+//! series a (caller, team, route, status) feeds; only the first request of each kind goes through the families, which
 //! hash every label with SipHash. Label values share the config's ids instead of copying them.
 //! Series are created on first use. Series of ids removed by a reload stay until restart
 //! (their counters must not go backwards while Prometheus still scrapes them).
@@ -31,10 +31,12 @@ use crate::telemetry::AccessLog;
 
 mod api;
 mod failures;
+mod in_flight;
 mod labels;
 
 pub use api::DriftKind;
 use failures::UpstreamFailures;
+use in_flight::InFlightShards;
 use labels::*;
 
 /// The `Content-Type` of `render()`'s text.
@@ -102,7 +104,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<RouteLabels, Histogram>,
     upstream_duration: Family<RouteLabels, Histogram>,
-    in_flight: Gauge,
+    in_flight: InFlightShards,
     rate_limited: Family<RateLimitLabels, Counter>,
     validation_refusals: Family<ValidationLabels, Counter>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
@@ -117,7 +119,9 @@ pub struct Metrics {
     drift_logged: Mutex<HashMap<Arc<str>, Instant>>,
     team_key_valid: Family<TeamLabels, Gauge>,
     worker_connections: Family<WorkerLabels, Counter>,
-    series: RwLock<SeriesCache>,
+    /// One cache per worker (`server::workers`), so that the read lock each request takes is
+    /// on a cache line no other thread writes.
+    series: Box<[RwLock<SeriesCache>]>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,12 +138,12 @@ impl Default for Metrics {
 
 /// Decrements the in-flight gauge when the request ends, however it ends.
 pub struct InFlight<'a> {
-    metrics: &'a Metrics,
+    shard: &'a in_flight::Shard,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.metrics.in_flight.dec();
+        self.shard.end();
     }
 }
 
@@ -154,7 +158,7 @@ impl Metrics {
             requests: Family::default(),
             request_duration: Family::new_with_constructor(latency_histogram),
             upstream_duration: Family::new_with_constructor(latency_histogram),
-            in_flight: Gauge::default(),
+            in_flight: InFlightShards::new(crate::server::workers::count()),
             rate_limited: Family::default(),
             validation_refusals: Family::default(),
             upstream_errors: Family::default(),
@@ -168,7 +172,7 @@ impl Metrics {
             drift_logged: Mutex::default(),
             team_key_valid: Family::default(),
             worker_connections: Family::default(),
-            series: RwLock::default(),
+            series: (0..crate::server::workers::count()).map(|_| RwLock::default()).collect(),
         };
         m.last_reload_ok.set(1);
         // Present from the start, so that `increase()` sees the first reload of each result.
@@ -193,7 +197,7 @@ impl Metrics {
             "Time from forwarding to the upstream's response head, by route id",
             m.upstream_duration.clone(),
         );
-        r.register("in_flight_requests", "Requests being served", m.in_flight.clone());
+        r.register_collector(Box::new(m.in_flight.clone()));
         r.register(
             "rate_limited",
             "Requests refused with RATE_LIMIT_EXCEEDED, by the budget that refused them (caller or team)",
@@ -271,8 +275,9 @@ impl Metrics {
     }
 
     pub fn request_started(&self) -> InFlight<'_> {
-        self.in_flight.inc();
-        InFlight { metrics: self }
+        InFlight {
+            shard: self.in_flight.start(),
+        }
     }
 
     /// One finished request: its identity, outcome and timings.
@@ -345,10 +350,15 @@ impl Metrics {
 
     /// Runs `f` on the series of `key`, creating them in the families on first use.
     fn with_series(&self, key: &RequestLabels, f: impl FnOnce(&Series)) {
-        if let Some(series) = self.series.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+        let worker = crate::server::workers::current();
+        // A thread that is not a worker's shares the first worker's cache.
+        let Some(series) = self.series.get(worker).or_else(|| self.series.first()) else {
+            return;
+        };
+        if let Some(series) = series.read().unwrap_or_else(PoisonError::into_inner).get(key) {
             return f(series);
         }
-        let mut cache = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = series.write().unwrap_or_else(PoisonError::into_inner);
         let series = cache.entry(key.clone()).or_insert_with(|| Series {
             requests: self.requests.get_or_create_owned(key),
             duration: self.request_duration.get_or_create_owned(&RouteLabels {

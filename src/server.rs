@@ -119,6 +119,10 @@ where
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Answer> + Send + 'static,
 {
+    // Watched for readiness apart from accepting (see the loop). `new` is deprecated because
+    // a value that does not own its descriptor could close it under the reactor; the listener
+    // owns its descriptor and lives inside the `AsyncFd` until it is dropped.
+    #[allow(deprecated)]
     let listener = match AsyncFd::new(listener) {
         Ok(listener) => listener,
         Err(e) => {

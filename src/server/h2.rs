@@ -26,7 +26,6 @@ use super::supervise::{supervise, Activity, Rewound, Tracked};
 use super::Accepted;
 use crate::answer::Answer;
 use crate::body::{full, Body, RequestBody};
-use crate::tls::PeerIdentity;
 
 /// Serves one HTTP/2 connection until it ends; `rewound` are the bytes the HTTP/1.1 side read
 /// before it saw the preface.
