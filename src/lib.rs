@@ -197,7 +197,11 @@ async fn run(path: PathBuf, workers: usize) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let admin_listener = match server_config.admin_listen.map(|addr| server::workers::bind(addr, 1)).transpose() {
+    let admin_listener = match server_config
+        .admin_listen
+        .map(|addr| server::workers::bind(addr, 1))
+        .transpose()
+    {
         Ok(l) => l.and_then(|mut l| l.pop()),
         Err(e) => {
             tracing::error!(error = %e, "cannot bind the admin listener");

@@ -172,7 +172,9 @@ impl Metrics {
             drift_logged: Mutex::default(),
             team_key_valid: Family::default(),
             worker_connections: Family::default(),
-            series: (0..crate::server::workers::count()).map(|_| RwLock::default()).collect(),
+            series: (0..crate::server::workers::count())
+                .map(|_| RwLock::default())
+                .collect(),
         };
         m.last_reload_ok.set(1);
         // Present from the start, so that `increase()` sees the first reload of each result.

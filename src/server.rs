@@ -178,7 +178,10 @@ where
             Err(_would_block) => continue,
         };
         backoff.succeeded();
-        let stream = match stream.set_nonblocking(true).and_then(|()| tokio::net::TcpStream::from_std(stream)) {
+        let stream = match stream
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpStream::from_std(stream))
+        {
             Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "cannot register an accepted connection");
@@ -253,7 +256,16 @@ where
         } else {
             let settings = self.connections.h1;
             let identity = self.identity.clone();
-            h1::serve(io, self.peer, identity, settings, self.accepted_at, &self.handler, &self.stop).await
+            h1::serve(
+                io,
+                self.peer,
+                identity,
+                settings,
+                self.accepted_at,
+                &self.handler,
+                &self.stop,
+            )
+            .await
         };
         match ended {
             Ok(h1::Ended::Closed) => {}

@@ -113,7 +113,9 @@ impl Upstream {
         match &self.target {
             Target::Network(clients) => {
                 // A thread that is not a worker's (a key check, a test) uses the first.
-                let client = clients.get(crate::server::workers::current()).or_else(|| clients.first());
+                let client = clients
+                    .get(crate::server::workers::current())
+                    .or_else(|| clients.first());
                 match client {
                     Some(client) => client.send(parts, body, key, request_id).await,
                     None => Err(UpstreamError::Unavailable("no upstream client".into())),

@@ -153,7 +153,10 @@ async fn sigterm_drains_every_worker_and_exits_0() {
         if TcpStream::connect(addr).await.is_err() {
             break;
         }
-        assert!(Instant::now() < deadline, "new connections still accepted after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "new connections still accepted after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for task in in_flight {
@@ -247,13 +250,21 @@ async fn max_connections_bounds_the_process_not_each_worker() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(served.load(Ordering::SeqCst), 0, "a connection past the bound was served");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        0,
+        "a connection past the bound was served"
+    );
 
     // One slot frees up: exactly one waiting connection is served, whichever worker has it.
     drop(a);
     let deadline = Instant::now() + Duration::from_secs(10);
     while served.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "no waiting connection was served:\n{}", gw.log());
+        assert!(
+            Instant::now() < deadline,
+            "no waiting connection was served:\n{}",
+            gw.log()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -305,5 +316,9 @@ async fn a_request_left_when_the_grace_period_ends_gets_a_503_envelope() {
     assert!(closed, "the connection stayed open after the 503");
     let status = wait_exit(&mut gw, Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", gw.log());
-    assert!(signalled.elapsed() < Duration::from_secs(5), "{:?}", signalled.elapsed());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
+    );
 }

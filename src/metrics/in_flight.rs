@@ -28,7 +28,11 @@ impl InFlightShards {
         let shards = &self.0;
         let worker = crate::server::workers::current();
         // Never empty (see `new`).
-        let shard = if worker < shards.len() { &shards[worker] } else { &shards[0] };
+        let shard = if worker < shards.len() {
+            &shards[worker]
+        } else {
+            &shards[0]
+        };
         shard.0.fetch_add(1, Ordering::Relaxed);
         shard
     }
@@ -53,7 +57,8 @@ impl std::fmt::Debug for InFlightShards {
 impl Collector for InFlightShards {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let gauge = ConstGauge::new(self.total());
-        let metric = encoder.encode_descriptor("in_flight_requests", "Requests being served", None, gauge.metric_type())?;
+        let metric =
+            encoder.encode_descriptor("in_flight_requests", "Requests being served", None, gauge.metric_type())?;
         gauge.encode(metric)
     }
 }

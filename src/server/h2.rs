@@ -59,7 +59,14 @@ where
     let served = conn.connections.http2.serve_connection(io, service);
     tokio::pin!(served);
     let timers = conn.connections.timers;
-    let ended = supervise(served.as_mut(), |c| c.graceful_shutdown(), &activity, timers, &mut conn.stop).await;
+    let ended = supervise(
+        served.as_mut(),
+        |c| c.graceful_shutdown(),
+        &activity,
+        timers,
+        &mut conn.stop,
+    )
+    .await;
     if let Err(e) = ended {
         tracing::debug!(%peer, error = %crate::telemetry::error_chain(&e), "connection ended with an error");
     }
