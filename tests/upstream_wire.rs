@@ -241,7 +241,11 @@ token_sha256 = "{}"
         up.addr,
         sha256_hex(TOKEN)
     );
-    GatewayProcess::start(TestConfig::new(&text), &[("TEST_WIRE_KEY", KEY)])
+    // One worker, so that consecutive requests share one upstream pool (each worker has its own).
+    GatewayProcess::start(
+        TestConfig::new(&text),
+        &[("TEST_WIRE_KEY", KEY), ("ALLO_GATEWAY_WORKERS", "1")],
+    )
 }
 
 fn start_default(up: &Scripted) -> GatewayProcess {
