@@ -237,8 +237,8 @@ async fn run(path: PathBuf, workers: usize) -> u8 {
 
     reload::start(gateway.clone(), path);
     keycheck::start(gateway.clone());
-    log_listening("gateway", listeners[0].local_addr());
     tracing::info!(workers = listeners.len(), "serving");
+    log_listening("gateway", listeners[0].local_addr());
     ready.set(true);
 
     // One signal task tells every worker to stop accepting; each drains its own connections.

@@ -34,7 +34,7 @@ pub mod signals;
 mod supervise;
 pub mod workers;
 
-use grace::{Expiry, Graced};
+use grace::{Expiry, Graced, Woken};
 use supervise::Timers;
 
 /// How long, once the grace period is over, the 503s it caused have to be written before the
@@ -107,6 +107,8 @@ struct Accepted<H> {
     accepted_at: tokio::time::Instant,
     handler: H,
     stop: watch::Receiver<bool>,
+    /// The end of the grace period, for the requests on this connection.
+    expiry: &'static Expiry,
     _permit: OwnedSemaphorePermit,
     _open: mpsc::Sender<()>,
 }
@@ -139,7 +141,6 @@ where
     } = serving;
     let connections = Arc::new(connections);
     let expiry = Expiry::leak();
-    let handler = move |request, peer| Graced::new(handler(request, peer), expiry);
     let (stop, stopped) = watch::channel(false);
     // Each connection holds a sender: the channel closes when the last one has ended.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
@@ -200,10 +201,11 @@ where
             accepted_at: tokio::time::Instant::now(),
             handler: handler.clone(),
             stop: stopped.clone(),
+            expiry,
             _permit: permit,
             _open: open.clone(),
         };
-        tokio::spawn(conn.serve(stream));
+        tokio::spawn(Woken::new(conn.serve(stream), expiry));
     }
     // New connections are refused from here on.
     drop(listener);
@@ -256,13 +258,16 @@ where
         } else {
             let settings = self.connections.h1;
             let identity = self.identity.clone();
+            // Requests run on this connection's task, which `Woken` wakes at the grace's end.
+            let (handler, expiry) = (&self.handler, self.expiry);
+            let handler = move |request, peer| Graced::new(handler(request, peer), expiry);
             h1::serve(
                 io,
                 self.peer,
                 identity,
                 settings,
                 self.accepted_at,
-                &self.handler,
+                &handler,
                 &self.stop,
             )
             .await

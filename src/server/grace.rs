@@ -3,8 +3,11 @@
 //! rather than cut off with a bare close. An answer whose head has gone out and whose body is
 //! still streaming cannot be changed any more; that connection is closed when the worker ends.
 //!
-//! Cost while serving: nothing until a request has to wait; then one registration with the
-//! worker's own `Notify` (no other thread touches it), and an atomic load on later polls.
+//! Cost while serving: an atomic load of a flag no thread writes until then, when a request's
+//! answer is not ready at once. Each connection task registers once with its worker's own
+//! `Notify` (`Woken`) to be woken when the grace period ends; an HTTP/1.1 request runs on its
+//! connection's task, so it sees the flag then. HTTP/2 requests run on tasks of their own
+//! (hyper's), so each registers itself (`Graced::registered`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,16 +50,30 @@ pin_project_lite::pin_project! {
         #[pin]
         answer: F,
         expiry: &'static Expiry,
+        // Whether this future registers to be woken, rather than its task doing so (`Woken`).
+        register: bool,
         #[pin]
         notified: Option<Notified<'static>>,
     }
 }
 
 impl<F> Graced<F> {
+    /// For a request whose task is woken at the end of the grace period (`Woken`).
     pub(super) fn new(answer: F, expiry: &'static Expiry) -> Graced<F> {
         Graced {
             answer,
             expiry,
+            register: false,
+            notified: None,
+        }
+    }
+
+    /// For a request on a task of its own.
+    pub(super) fn registered(answer: F, expiry: &'static Expiry) -> Graced<F> {
+        Graced {
+            answer,
+            expiry,
+            register: true,
             notified: None,
         }
     }
@@ -73,19 +90,64 @@ impl<F: Future<Output = Answer>> Future for Graced<F> {
         if this.expiry.is_expired() {
             return Poll::Ready(shutting_down());
         }
-        if this.notified.is_none() {
-            // Made before the second look at the flag: an `expire` after this line wakes it,
-            // one before it shows in the flag.
-            this.notified.set(Some(this.expiry.notify.notified()));
-            let woken = match this.notified.as_pin_mut() {
-                Some(notified) => notified.poll(cx).is_ready(),
-                None => false,
-            };
-            if woken || this.expiry.is_expired() {
-                return Poll::Ready(shutting_down());
-            }
+        if *this.register && register(this.notified.as_mut(), this.expiry, cx) {
+            return Poll::Ready(shutting_down());
         }
-        // Registered: the task is woken when the grace period ends, and sees the flag then.
+        Poll::Pending
+    }
+}
+
+/// Registers the task of `cx` to be woken at `expiry`, the first time; true if it has gone off
+/// already. Later calls do nothing: a task's waker stays valid for its life, so one
+/// registration wakes it whenever it waits.
+fn register(mut notified: Pin<&mut Option<Notified<'static>>>, expiry: &'static Expiry, cx: &mut Context<'_>) -> bool {
+    if notified.is_some() {
+        return false;
+    }
+    // Made before the second look at the flag: an `expire` after this line wakes it, one
+    // before it shows in the flag.
+    notified.set(Some(expiry.notify.notified()));
+    let woken = match notified.as_pin_mut() {
+        Some(notified) => notified.poll(cx).is_ready(),
+        None => false,
+    };
+    woken || expiry.is_expired()
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task, woken when the grace period ends so that the request it is serving
+    /// (a `Graced::new`) sees the flag.
+    pub(super) struct Woken<F> {
+        #[pin]
+        task: F,
+        expiry: &'static Expiry,
+        #[pin]
+        notified: Option<Notified<'static>>,
+    }
+}
+
+impl<F> Woken<F> {
+    pub(super) fn new(task: F, expiry: &'static Expiry) -> Woken<F> {
+        Woken {
+            task,
+            expiry,
+            notified: None,
+        }
+    }
+}
+
+impl<F: Future> Future for Woken<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let Poll::Ready(done) = this.task.poll(cx) {
+            return Poll::Ready(done);
+        }
+        if register(this.notified, this.expiry, cx) {
+            // It went off while the task ran: poll again, so the request sees it.
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }
@@ -106,7 +168,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_request_gets_503_when_the_grace_period_ends() {
         let expiry = Expiry::leak();
-        let waiting = tokio::spawn(Graced::new(std::future::pending::<Answer>(), expiry));
+        let waiting = tokio::spawn(Graced::registered(std::future::pending::<Answer>(), expiry));
         tokio::task::yield_now().await;
         expiry.expire();
         let answer = waiting.await.unwrap();
@@ -123,5 +185,16 @@ mod tests {
         expiry.expire();
         let late = Graced::new(std::future::pending::<Answer>(), expiry).await;
         assert_eq!(late.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_connection_task_is_woken_so_its_request_answers_503() {
+        let expiry = Expiry::leak();
+        // The request registers nothing itself; its task does.
+        let request = Graced::new(std::future::pending::<Answer>(), expiry);
+        let task = tokio::spawn(Woken::new(request, expiry));
+        tokio::task::yield_now().await;
+        expiry.expire();
+        assert_eq!(task.await.unwrap().status(), http::StatusCode::SERVICE_UNAVAILABLE);
     }
 }

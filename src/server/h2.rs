@@ -22,6 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::grace::Graced;
 use super::supervise::{supervise, Activity, Rewound, Tracked};
 use super::Accepted;
 use crate::answer::Answer;
@@ -35,7 +36,7 @@ where
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Answer> + Send + 'static,
 {
-    let (peer, identity, handler) = (conn.peer, conn.identity.take(), conn.handler.clone());
+    let (peer, identity, handler, expiry) = (conn.peer, conn.identity.take(), conn.handler.clone(), conn.expiry);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Rewound { io, rewound });
     let service = {
@@ -46,7 +47,9 @@ where
             }
             let busy = activity.begin();
             let head = request.method() == Method::HEAD;
-            let response = handler(request.map(RequestBody::Http2), peer);
+            // hyper runs each stream on a task of its own: the request registers for the end
+            // of the grace period itself.
+            let response = Graced::registered(handler(request.map(RequestBody::Http2), peer), expiry);
             async move {
                 let mut response = response.await.into_response();
                 if head {
