@@ -111,6 +111,14 @@ async fn every_worker_accepts_and_serves() {
         "not serving on four workers:\n{}",
         gw.log()
     );
+    // Worker 0 is the main thread; the others have threads of their own.
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("allo-worker-"))
+        .collect();
+    assert_eq!(threads.len(), WORKERS - 1, "{threads:?}");
     let statuses = spread(&gw, TOKEN, 64).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(up.count(), 64);
@@ -321,4 +329,47 @@ async fn a_request_left_when_the_grace_period_ends_gets_a_503_envelope() {
         "{:?}",
         signalled.elapsed()
     );
+}
+
+#[tokio::test]
+async fn an_h2_stream_left_when_the_grace_period_ends_gets_a_503_envelope() {
+    let up = Capture::start().await;
+    up.set(Canned {
+        delay: Duration::from_secs(30),
+        ..Canned::default()
+    });
+    let mut gw = start(TestConfig::new(&config(&up.url(), "shutdown_grace = \"300ms\"", 1000)));
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let (sender, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut sender = sender.ready().await.unwrap();
+    let request = http::Request::get("http://gateway.local/v2/api/users")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(())
+        .unwrap();
+    let (answer, _) = sender.send_request(request, true).unwrap();
+    eventually(&gw, "the request at the upstream", Duration::from_secs(10), || async {
+        up.count() == 1
+    })
+    .await;
+    gw.signal("TERM");
+    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("an answer within 10s")
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["x-allo-gateway-error"], "SHUTTING_DOWN");
+    let mut body = answer.into_body();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(json["error"]["code"], "SHUTTING_DOWN");
+    let status = wait_exit(&mut gw, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", gw.log());
 }
