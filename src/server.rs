@@ -9,7 +9,6 @@
 //! the requests the grace period leaves; `signals.rs` hears SIGTERM and SIGINT.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +26,7 @@ use crate::body::RequestBody;
 use crate::config::ServerConfig;
 use crate::tls::{peer_identity, InboundTls, PeerIdentity};
 
+mod backoff;
 mod grace;
 mod h1;
 mod h2;
@@ -34,6 +34,7 @@ pub mod signals;
 mod supervise;
 pub mod workers;
 
+use backoff::AcceptBackoff;
 use grace::{Expiry, Graced, Woken};
 use supervise::Timers;
 
@@ -280,42 +281,8 @@ where
     }
 }
 
-/// Accept errors (EMFILE, ENFILE, ENOBUFS...) are survived: wait, doubling up to a second, and
-/// warn once per run of failures rather than on every retry.
-#[derive(Default)]
-struct AcceptBackoff {
-    failures: u32,
-}
-
-impl AcceptBackoff {
-    async fn failed(&mut self, e: &io::Error) {
-        self.failures += 1;
-        if self.failures == 1 {
-            tracing::warn!(error = %e, "accept failed; backing off");
-        } else {
-            tracing::debug!(error = %e, failures = self.failures, "accept failed again");
-        }
-        let wait = Duration::from_millis(10 << self.failures.min(7)).min(Duration::from_secs(1));
-        tokio::time::sleep(wait).await;
-    }
-
-    fn succeeded(&mut self) {
-        if self.failures > 0 {
-            tracing::info!(failures = self.failures, "accepting again");
-            self.failures = 0;
-        }
-    }
-}
-
-/// Binds a TCP listener with a generous accept backlog.
+/// Binds a TCP listener with a generous accept backlog (for a single accept loop that is not
+/// a worker's, such as the emulator's).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
+    TcpListener::from_std(workers::bind_one(addr, false)?)
 }

@@ -77,7 +77,7 @@ pub fn bind(addr: SocketAddr, workers: usize) -> io::Result<Vec<std::net::TcpLis
     Ok(listeners)
 }
 
-fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+pub(super) fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
