@@ -102,6 +102,34 @@ fn wait_exit(gw: &mut GatewayProcess, within: Duration) -> std::process::ExitSta
     }
 }
 
+/// The names of the process's worker threads (worker 0, the main thread, has none).
+fn worker_threads(gw: &GatewayProcess) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("allo-worker-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn one_worker_serves_on_the_main_thread_alone() {
+    let up = Capture::start().await;
+    let gw = GatewayProcess::start(
+        TestConfig::new(&config(&up.url(), "", 1000)),
+        &[(KEY_ENV, KEY), ("ALLO_GATEWAY_WORKERS", "1")],
+    );
+    let statuses = spread(&gw, TOKEN, 8).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(worker_threads(&gw), Vec::<String>::new());
+    let served = metric(
+        &metrics(&gw).await,
+        "allo_gateway_worker_connections_total",
+        &[("worker", "0")],
+    );
+    assert_eq!(served, 8.0);
+}
+
 #[tokio::test]
 async fn every_worker_accepts_and_serves() {
     let up = Capture::start().await;
@@ -112,12 +140,7 @@ async fn every_worker_accepts_and_serves() {
         gw.log()
     );
     // Worker 0 is the main thread; the others have threads of their own.
-    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .filter(|name| name.starts_with("allo-worker-"))
-        .collect();
+    let threads = worker_threads(&gw);
     assert_eq!(threads.len(), WORKERS - 1, "{threads:?}");
     let statuses = spread(&gw, TOKEN, 64).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
