@@ -52,7 +52,7 @@ pub fn set_count(workers: usize) {
 }
 
 /// Marks this thread as worker `id`.
-pub(super) fn set_current(id: usize) {
+pub(crate) fn set_current(id: usize) {
     CURRENT.with(|current| current.set(id));
 }
 
