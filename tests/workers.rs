@@ -149,6 +149,16 @@ async fn every_worker_accepts_and_serves() {
     let served = per_worker(&gw).await;
     assert!(served.iter().all(|n| *n >= 1.0), "connections per worker: {served:?}");
     assert_eq!(served.iter().sum::<f64>(), 64.0, "{served:?}");
+    // Each worker counts its own requests; a scrape sums them.
+    let text = metrics(&gw).await;
+    let answered = metric(&text, "allo_gateway_requests_total", &[("status", "200")]);
+    assert_eq!(answered, 64.0, "{text}");
+    let timed = metric(
+        &text,
+        "allo_gateway_upstream_duration_seconds_count",
+        &[("route", "users.list")],
+    );
+    assert_eq!(timed, 64.0, "{text}");
 }
 
 #[tokio::test]
