@@ -84,7 +84,7 @@ pub(super) fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<std::ne
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
-    // Accepted sockets inherit it on Linux; the accept loop sets it too elsewhere.
+    // Accepted sockets inherit it on Linux (the accept loop sets it again for other systems).
     socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
