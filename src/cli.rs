@@ -16,8 +16,9 @@ pub struct Cli {
     /// Config file (TOML).
     #[arg(long, env = "ALLO_GATEWAY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Threads serving requests: 1 runs everything on one thread (the leanest: no work
-    /// stealing, no cross-thread wake-ups); the default is one per available core.
+    /// Worker threads: each accepts on its own `SO_REUSEPORT` listener and serves its
+    /// connections on its own current-thread runtime, with its own upstream connections. 1
+    /// runs everything on the main thread (the leanest); the default is one per available core.
     #[arg(long, env = "ALLO_GATEWAY_WORKERS", global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
 }

@@ -148,14 +148,15 @@ pub(crate) async fn run_sandbox(path: PathBuf, listen: std::net::SocketAddr) -> 
         Err(e) => return report(&path, &e),
     };
     let keys = rt.teams.values().map(|t| (t.id.clone(), t.key.clone())).collect();
-    let listener = match server::bind(listen) {
-        Ok(l) => l,
+    let listener = match server::workers::bind(listen, 1).map(|mut l| l.pop()) {
+        Ok(Some(l)) => l,
+        Ok(None) => return EXIT_FAILURE,
         Err(e) => {
             tracing::error!(addr = %listen, error = %e, "cannot bind the sandbox listener");
             return EXIT_FAILURE;
         }
     };
-    crate::log_listening("sandbox", &listener);
+    crate::log_listening("sandbox", listener.local_addr());
     let emulator = Arc::new(sandbox::Sandbox::with_routes(keys, rt.routes.clone()));
     let bounds = &rt.config.server;
     let limits = BodyLimits {
@@ -166,14 +167,13 @@ pub(crate) async fn run_sandbox(path: PathBuf, listen: std::net::SocketAddr) -> 
         let emulator = Arc::clone(&emulator);
         async move { Answer::from(emulator.answer(req, limits).await.map(full)) }
     };
-    server::serve(
-        listener,
-        server::connection_builder(bounds),
-        bounds.max_connections,
-        bounds.shutdown_grace,
+    let serving = server::Serving {
+        connections: server::connection_builder(bounds),
+        permits: Arc::new(tokio::sync::Semaphore::new(bounds.max_connections)),
+        grace: bounds.shutdown_grace,
         handler,
-        crate::shutdown_signal(),
-    )
-    .await;
+        accepted: None,
+    };
+    server::serve(listener, serving, server::signals::shutdown()).await;
     0
 }

@@ -60,13 +60,19 @@ pub async fn main(cli: Cli) -> u8 {
         Some(Command::Routes) => with_config(cli.config, routes).await,
         Some(Command::Sandbox { listen }) => with_config(cli.config, |path| run_sandbox(path, listen)).await,
         Some(Command::Spec { command }) => spec_cmd::run(command),
-        Some(Command::Run) | None => with_config(cli.config, run).await,
+        Some(Command::Run) | None => {
+            let workers = cli.workers.map_or_else(server::workers::default_count, usize::from);
+            with_config(cli.config, |path| run(path, workers)).await
+        }
     }
 }
 
-async fn run(path: PathBuf) -> u8 {
+/// Serves until SIGTERM or SIGINT, on `workers` worker threads (see `server::workers`).
+async fn run(path: PathBuf, workers: usize) -> u8 {
     // Absolute, so that the reload watches compare like with like.
     let path = std::path::absolute(&path).unwrap_or(path);
+    // Before the state is built: it holds upstream connections per worker.
+    server::workers::set_count(workers);
     let rt = match load(&path) {
         Ok(rt) => rt,
         Err(e) => return report(&path, &e),
@@ -87,112 +93,103 @@ async fn run(path: PathBuf) -> u8 {
             );
         }
     };
-    let listener = match server::bind(server_config.listen) {
+    let listeners = match server::workers::bind(server_config.listen, workers) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(addr = %server_config.listen, error = %e, "cannot bind the listener");
             return EXIT_FAILURE;
         }
     };
-    let admin_listener = match server_config.admin_listen.map(server::bind).transpose() {
-        Ok(l) => l,
+    let admin_listener = match server_config
+        .admin_listen
+        .map(|addr| server::workers::bind(addr, 1))
+        .transpose()
+    {
+        Ok(l) => l.and_then(|mut l| l.pop()),
         Err(e) => {
             tracing::error!(error = %e, "cannot bind the admin listener");
             return EXIT_FAILURE;
         }
     };
+    // From here a SIGTERM drains rather than kills.
+    let signals = server::signals::Shutdown::listen();
     // Building the state did no I/O; now that it will serve, connect to Redis (if configured).
     rt.limits.connect();
     let gateway = Arc::new(Gateway::new(rt));
     let ready = Arc::new(admin::Readiness::default());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
 
     if let Some(listener) = admin_listener {
-        log_listening("admin", &listener);
-        let (gw, ready, mut stop) = (gateway.clone(), ready.clone(), stop_rx.clone());
-        let builder = server::connection_builder(&server_config);
-        tokio::spawn(async move {
-            let handler = move |req, _peer| {
+        log_listening("admin", listener.local_addr());
+        let (gw, ready, mut stop) = (gateway.clone(), ready.clone(), admin_stopped);
+        let serving = server::Serving {
+            connections: server::connection_builder(&server_config),
+            permits: Arc::new(tokio::sync::Semaphore::new(64)),
+            grace: std::time::Duration::from_millis(100),
+            handler: move |req, _peer| {
                 let answering = admin::handle(gw.clone(), ready.clone(), req);
                 async move { answer::Answer::from(answering.await) }
-            };
-            // The admin port outlives draining so /readyz can report it; it stops last.
-            server::serve(
-                listener,
-                builder,
-                64,
-                std::time::Duration::from_millis(100),
-                handler,
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            )
-            .await;
-        });
+            },
+            accepted: None,
+        };
+        // The admin port outlives draining so /readyz can report it; it stops last.
+        tokio::spawn(server::serve(listener, serving, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
     }
 
     reload::start(gateway.clone(), path);
     keycheck::start(gateway.clone());
-    log_listening("gateway", &listener);
+    tracing::info!(workers = listeners.len(), "serving");
+    log_listening("gateway", listeners[0].local_addr());
     ready.set(true);
-    let gw = gateway.clone();
-    // Each request's steps in a heap block of their own: freed and reused by the next request
-    // on any connection, so it is warm, where a slot in each connection's state is cold when a
-    // quiet connection's next request comes.
-    let handler = move |req, _peer| Box::pin(pipeline::handle(gw.clone(), req));
-    let signals = {
+
+    // One signal task tells every worker to stop accepting; each drains its own connections.
+    let (drain, draining) = tokio::sync::watch::channel(false);
+    {
         let gateway = gateway.clone();
-        async move {
-            shutdown_signal().await;
+        tokio::spawn(async move {
+            signals.received().await;
             tracing::info!("shutdown signal received; draining");
             gateway.start_draining();
-        }
-    };
-    let mut builder = server::connection_builder(&server_config);
+            let _ = drain.send(true);
+        });
+    }
+    let mut connections = server::connection_builder(&server_config);
     if let Some(tls) = inbound_tls {
         tls.spawn_reloader(std::time::Duration::from_secs(2));
-        builder = builder.with_tls(tls);
+        connections = connections.with_tls(tls);
     }
-    server::serve(
-        listener,
-        builder,
-        server_config.max_connections,
-        server_config.shutdown_grace,
-        handler,
-        signals,
-    )
+    // `max_connections` bounds the process, whichever worker a connection lands on.
+    let permits = Arc::new(tokio::sync::Semaphore::new(server_config.max_connections));
+    let grace = server_config.shutdown_grace;
+    server::workers::run(listeners, move |worker, listener| {
+        // A handle of the worker's own (see `Gateway`).
+        let gw = Arc::new(Gateway::clone(&gateway));
+        let serving = server::Serving {
+            connections: connections.clone(),
+            permits: permits.clone(),
+            grace,
+            // Each request's steps in a heap block of their own: freed and reused by the next
+            // request on any connection, so it is warm, where a slot in each connection's
+            // state is cold when a quiet connection's next request comes.
+            handler: move |req, _peer| Box::pin(pipeline::handle(gw.clone(), req)),
+            accepted: Some(gateway.metrics.worker_connections(worker)),
+        };
+        let mut draining = draining.clone();
+        server::serve(listener, serving, async move {
+            let _ = draining.wait_for(|d| *d).await;
+        })
+    })
     .await;
-    let _ = stop_tx.send(true);
+    let _ = stop_admin.send(true);
     tracing::info!("stopped");
     0
 }
 
-fn log_listening(name: &str, listener: &tokio::net::TcpListener) {
-    match listener.local_addr() {
+fn log_listening(name: &str, addr: std::io::Result<std::net::SocketAddr>) {
+    match addr {
         Ok(addr) => tracing::info!(listener = name, %addr, "listening"),
         Err(e) => tracing::warn!(listener = name, error = %e, "listening (address unknown)"),
-    }
-}
-
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,18 +1,21 @@
 //! The binary: parse the command line, hand over to the library, turn the outcome into an
 //! exit code (78 = EX_CONFIG for any configuration problem).
 
+use allo_gateway::cli::{Cli, Command};
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = allo_gateway::cli::Cli::parse();
-    let mut builder = match cli.workers {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
+    let cli = Cli::parse();
+    // Serving runs one current-thread runtime per worker (`server::workers`), this thread's
+    // being the first. The emulator alone (`sandbox`) runs on one multi-thread runtime.
+    let mut builder = match (&cli.command, cli.workers) {
+        (Some(Command::Sandbox { .. }), Some(n)) if n > 1 => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             builder.worker_threads(usize::from(n));
             builder
         }
-        None => tokio::runtime::Builder::new_multi_thread(),
+        (Some(Command::Sandbox { .. }), None) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,

@@ -7,14 +7,16 @@
 //! route `-`; an authenticated request to a path that is not an Allo endpoint counts under
 //! route `unknown`. Nothing secret is ever a label value.
 //!
-//! The hot path is one read-locked lookup, with a fast hash, of the series a (caller, team,
-//! route, status) feeds; only the first request of each kind goes through the families, which
-//! hash every label with SipHash. Label values share the config's ids instead of copying them.
+//! The request series (`requests_total` and the two latency histograms) are kept per worker
+//! and summed at scrape time (`series.rs`): the hot path is one read-locked lookup, with a fast
+//! hash, in the worker's own cache, then plain atomic adds no other thread makes. Label values
+//! share the config's ids instead of copying them.
 //! Series are created on first use. Series of ids removed by a reload stay until restart
 //! (their counters must not go backwards while Prometheus still scrapes them).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
@@ -22,7 +24,6 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::error::Code;
@@ -31,11 +32,15 @@ use crate::telemetry::AccessLog;
 
 mod api;
 mod failures;
+mod in_flight;
 mod labels;
+mod series;
 
 pub use api::DriftKind;
 use failures::UpstreamFailures;
+use in_flight::InFlightShards;
 use labels::*;
+use series::{Latency, WorkerSeries};
 
 /// The `Content-Type` of `render()`'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -44,19 +49,6 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-
-/// Handles to the series one kind of request feeds, taken from the families once. They are
-/// the families' own metrics (shared counters), so the exposition does not change.
-struct Series {
-    requests: Counter,
-    duration: Histogram,
-    /// Created by the first such request that reached the upstream, as the family would.
-    upstream: OnceLock<Histogram>,
-}
-
-/// The series by their request labels. Its keys are configured ids and fixed placeholders,
-/// never request input, so a fast hash without flooding resistance is safe here.
-type SeriesCache = HashMap<RequestLabels, Series, foldhash::fast::RandomState>;
 
 /// How a reload ended, for `allo_gateway_reloads_total{result}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,10 +91,7 @@ impl KeySlot {
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    request_duration: Family<RouteLabels, Histogram>,
-    upstream_duration: Family<RouteLabels, Histogram>,
-    in_flight: Gauge,
+    in_flight: InFlightShards,
     rate_limited: Family<RateLimitLabels, Counter>,
     validation_refusals: Family<ValidationLabels, Counter>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
@@ -116,7 +105,9 @@ pub struct Metrics {
     /// When each route's drift was last logged (a warn line at most once a minute per route).
     drift_logged: Mutex<HashMap<Arc<str>, Instant>>,
     team_key_valid: Family<TeamLabels, Gauge>,
-    series: RwLock<SeriesCache>,
+    worker_connections: Family<WorkerLabels, Counter>,
+    /// Requests and their latencies, per worker.
+    series: WorkerSeries,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -133,27 +124,20 @@ impl Default for Metrics {
 
 /// Decrements the in-flight gauge when the request ends, however it ends.
 pub struct InFlight<'a> {
-    metrics: &'a Metrics,
+    shard: &'a in_flight::Shard,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.metrics.in_flight.dec();
+        self.shard.end();
     }
-}
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let mut m = Metrics {
             registry: Registry::with_prefix("allo_gateway"),
-            requests: Family::default(),
-            request_duration: Family::new_with_constructor(latency_histogram),
-            upstream_duration: Family::new_with_constructor(latency_histogram),
-            in_flight: Gauge::default(),
+            in_flight: InFlightShards::new(crate::server::workers::count()),
             rate_limited: Family::default(),
             validation_refusals: Family::default(),
             upstream_errors: Family::default(),
@@ -166,7 +150,8 @@ impl Metrics {
             spec_drift: Family::default(),
             drift_logged: Mutex::default(),
             team_key_valid: Family::default(),
-            series: RwLock::default(),
+            worker_connections: Family::default(),
+            series: WorkerSeries::new(crate::server::workers::count()),
         };
         m.last_reload_ok.set(1);
         // Present from the start, so that `increase()` sees the first reload of each result.
@@ -176,22 +161,8 @@ impl Metrics {
             });
         }
         let r = &mut m.registry;
-        r.register(
-            "requests",
-            "Requests answered, by caller, team, route id and HTTP status",
-            m.requests.clone(),
-        );
-        r.register(
-            "request_duration_seconds",
-            "Time from request received to response head sent, by route id",
-            m.request_duration.clone(),
-        );
-        r.register(
-            "upstream_duration_seconds",
-            "Time from forwarding to the upstream's response head, by route id",
-            m.upstream_duration.clone(),
-        );
-        r.register("in_flight_requests", "Requests being served", m.in_flight.clone());
+        r.register_collector(Box::new(m.series.clone()));
+        r.register_collector(Box::new(m.in_flight.clone()));
         r.register(
             "rate_limited",
             "Requests refused with RATE_LIMIT_EXCEEDED, by the budget that refused them (caller or team)",
@@ -247,7 +218,19 @@ impl Metrics {
             "What Allo said of the team's key at the last check (verify_keys): 1 valid, 0 refused, -1 unknown (Allo unreachable or failing)",
             m.team_key_valid.clone(),
         );
+        r.register(
+            "worker_connections",
+            "Connections accepted, by worker (--workers): how the kernel spreads them",
+            m.worker_connections.clone(),
+        );
         m
+    }
+
+    /// The counter of connections accepted by `worker`, taken once by its accept loop (each
+    /// worker's on its own allocation, so no cache line is shared between them).
+    pub fn worker_connections(&self, worker: usize) -> Counter {
+        let worker = u64::try_from(worker).unwrap_or(u64::MAX);
+        self.worker_connections.get_or_create_owned(&WorkerLabels { worker })
     }
 
     /// An exchange with `upstream` that failed: counted by kind, and logged with its cause
@@ -257,8 +240,9 @@ impl Metrics {
     }
 
     pub fn request_started(&self) -> InFlight<'_> {
-        self.in_flight.inc();
-        InFlight { metrics: self }
+        InFlight {
+            shard: self.in_flight.start(),
+        }
     }
 
     /// One finished request: its identity, outcome and timings.
@@ -269,17 +253,13 @@ impl Metrics {
             route: Label::or(&log.route, if log.caller.is_some() { UNKNOWN_ROUTE } else { NONE }),
             status,
         };
-        self.with_series(&key, |series| {
-            series.requests.inc();
+        self.series.with(&key, |series| {
+            series.requests.fetch_add(1, Ordering::Relaxed);
             series.duration.observe(duration.as_secs_f64());
             if let Some(upstream) = log.upstream_duration {
                 series
                     .upstream
-                    .get_or_init(|| {
-                        self.upstream_duration.get_or_create_owned(&RouteLabels {
-                            route: key.route.clone(),
-                        })
-                    })
+                    .get_or_init(Latency::default)
                     .observe(upstream.as_secs_f64());
             }
         });
@@ -327,22 +307,6 @@ impl Metrics {
             | Code::RateLimitUnavailable
             | Code::ShuttingDown => {}
         }
-    }
-
-    /// Runs `f` on the series of `key`, creating them in the families on first use.
-    fn with_series(&self, key: &RequestLabels, f: impl FnOnce(&Series)) {
-        if let Some(series) = self.series.read().unwrap_or_else(PoisonError::into_inner).get(key) {
-            return f(series);
-        }
-        let mut cache = self.series.write().unwrap_or_else(PoisonError::into_inner);
-        let series = cache.entry(key.clone()).or_insert_with(|| Series {
-            requests: self.requests.get_or_create_owned(key),
-            duration: self.request_duration.get_or_create_owned(&RouteLabels {
-                route: key.route.clone(),
-            }),
-            upstream: OnceLock::new(),
-        });
-        f(series);
     }
 
     /// One reload attempt; `refused_team_files` is how many team files it left out.

@@ -1,36 +1,49 @@
 //! Listeners: the accept loop under a connection bound, HTTP/1.1 and h2c (prior knowledge) on
 //! one port (or HTTPS with HTTP/2 or HTTP/1.1 by ALPN), and graceful shutdown (stop
-//! accepting, let in-flight requests finish within the grace period, close keep-alive
-//! connections cleanly).
+//! accepting, let in-flight requests finish within the grace period, answer what is still
+//! waiting at its end with 503, close keep-alive connections cleanly).
 //!
 //! HTTP/1.1 is served by the gateway's own connection loop (`h1.rs`: head size and field
 //! count, head and idle timers), HTTP/2 by hyper (`h2.rs`, with the timers of
-//! `supervise.rs`).
+//! `supervise.rs`). `workers.rs` runs one accept loop per worker thread; `grace.rs` answers
+//! the requests the grace period leaves; `signals.rs` hears SIGTERM and SIGINT.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use prometheus_client::metrics::counter::Counter;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::answer::Answer;
 use crate::body::RequestBody;
 use crate::config::ServerConfig;
 use crate::tls::{peer_identity, InboundTls, PeerIdentity};
 
+mod backoff;
+mod grace;
 mod h1;
 mod h2;
+pub mod signals;
 mod supervise;
+pub mod workers;
 
+use backoff::AcceptBackoff;
+use grace::{Expiry, Graced, Woken};
 use supervise::Timers;
 
-/// How connections are served: the HTTP/1.1 bounds, hyper's HTTP/2 settings, TLS.
+/// How long, once the grace period is over, the 503s it caused have to be written before the
+/// worker closes what is left.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+
+/// How connections are served: the HTTP/1.1 bounds, hyper's HTTP/2 settings, TLS. Each
+/// worker has its own copy, so no count shared between threads changes per connection.
+#[derive(Clone)]
 pub struct Connections {
     h1: h1::Settings,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
@@ -72,180 +85,197 @@ pub fn connection_builder(config: &ServerConfig) -> Connections {
     }
 }
 
-/// Accepts on `listener` until `shutdown` resolves, then drains for at most `grace`.
-pub async fn serve<H, F>(
-    listener: TcpListener,
-    connections: Connections,
-    max_connections: usize,
-    grace: Duration,
+/// What one accept loop needs besides its listener.
+pub struct Serving<H> {
+    pub connections: Connections,
+    /// Held by each connection until it ends: `max_connections`, for the whole process when
+    /// the workers share it.
+    pub permits: Arc<Semaphore>,
+    /// How long in-flight requests may take once shutdown has begun.
+    pub grace: Duration,
+    pub handler: H,
+    /// Counts the connections this loop accepts.
+    pub accepted: Option<Counter>,
+}
+
+/// One accepted connection and what serving it needs; the permit and the `open` mark are
+/// given back when it is dropped, at the connection's end.
+struct Accepted<H> {
+    connections: Arc<Connections>,
+    peer: SocketAddr,
+    identity: Option<PeerIdentity>,
+    accepted_at: tokio::time::Instant,
     handler: H,
-    shutdown: impl Future<Output = ()>,
-) where
+    stop: watch::Receiver<bool>,
+    /// The end of the grace period, for the requests on this connection.
+    expiry: &'static Expiry,
+    _permit: OwnedSemaphorePermit,
+    _open: mpsc::Sender<()>,
+}
+
+/// Accepts on `listener` until `shutdown` resolves, then drains for at most `grace`; what is
+/// still waiting for its answer then gets a 503. Must run inside a tokio runtime, which serves
+/// every connection this loop accepts.
+pub async fn serve<H, F>(listener: std::net::TcpListener, serving: Serving<H>, shutdown: impl Future<Output = ()>)
+where
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Answer> + Send + 'static,
 {
+    // Watched for readiness apart from accepting (see the loop). `new` is deprecated because
+    // a value that does not own its descriptor could close it under the reactor; the listener
+    // owns its descriptor and lives inside the `AsyncFd` until it is dropped.
+    #[allow(deprecated)]
+    let listener = match AsyncFd::new(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the listener");
+            return;
+        }
+    };
+    let Serving {
+        connections,
+        permits,
+        grace,
+        handler,
+        accepted,
+    } = serving;
     let connections = Arc::new(connections);
+    let expiry = Expiry::leak();
     let (stop, stopped) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(max_connections));
+    // Each connection holds a sender: the channel closes when the last one has ended.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
     let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
     loop {
-        // Past max_connections, new connections wait in the kernel's accept queue: no file
-        // descriptor is spent on them until one is free.
+        let ready = tokio::select! {
+            ready = listener.readable() => ready,
+            () = &mut shutdown => break,
+        };
+        let mut ready = match ready {
+            Ok(ready) => ready,
+            Err(e) => {
+                tracing::error!(error = %e, "the listener failed");
+                break;
+            }
+        };
+        // A connection waits in this loop's accept queue: a slot for it first. Past
+        // max_connections, connections wait in the kernel's queue and spend no file
+        // descriptor until one is free; and a worker waits for a slot only when it has a
+        // connection to serve, so a freed slot never goes to a worker with none.
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tokio::select! {
-                        () = backoff.failed(&e) => continue,
-                        () = &mut shutdown => break,
-                    }
+        let (stream, peer) = match ready.try_io(|listener| listener.get_ref().accept()) {
+            Ok(Ok(accepted)) => accepted,
+            Ok(Err(e)) => {
+                drop((permit, ready));
+                tokio::select! {
+                    () = backoff.failed(&e) => continue,
+                    () = &mut shutdown => break,
                 }
-            },
-            () = &mut shutdown => break,
+            }
+            // Taken already, or spurious: wait for the next one.
+            Err(_would_block) => continue,
         };
         backoff.succeeded();
-        let _ = stream.set_nodelay(true);
-        let (connections, handler, stopped) = (connections.clone(), handler.clone(), stopped.clone());
-        // The first request head is due from here, a TLS handshake included.
-        let accepted_at = tokio::time::Instant::now();
-        tokio::spawn(async move {
-            let Some(tls) = connections.tls.clone() else {
-                return connection(
-                    connections,
-                    stream,
-                    peer,
-                    None,
-                    false,
-                    accepted_at,
-                    handler,
-                    stopped,
-                    permit,
-                )
-                .await;
-            };
-            // The handshake is part of the first request's head: same time bound.
-            let accepted = tokio::time::timeout(connections.timers.header_read, tls.acceptor().accept(stream)).await;
-            match accepted {
-                Ok(Ok(stream)) => {
-                    let identity = if tls.requires_client_certificates() {
-                        Some(peer_identity(stream.get_ref().1).unwrap_or_default())
-                    } else {
-                        None
-                    };
-                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    connection(
-                        connections,
-                        stream,
-                        peer,
-                        identity,
-                        h2,
-                        accepted_at,
-                        handler,
-                        stopped,
-                        permit,
-                    )
-                    .await;
-                }
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        let stream = match stream
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpStream::from_std(stream))
+        {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "cannot register an accepted connection");
+                continue;
             }
-        });
+        };
+        let _ = stream.set_nodelay(true);
+        if let Some(accepted) = &accepted {
+            accepted.inc();
+        }
+        let conn = Accepted {
+            connections: connections.clone(),
+            peer,
+            identity: None,
+            // The first request head is due from here, a TLS handshake included.
+            accepted_at: tokio::time::Instant::now(),
+            handler: handler.clone(),
+            stop: stopped.clone(),
+            expiry,
+            _permit: permit,
+            _open: open.clone(),
+        };
+        tokio::spawn(Woken::new(conn.serve(stream), expiry));
     }
     // New connections are refused from here on.
     drop(listener);
     let _ = stop.send(true);
-    // Every connection holds a permit until it ends: all of them back means all closed.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    drop(open);
     tokio::select! {
-        _ = permits.acquire_many(all) => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(grace) => tracing::warn!(?grace, "shutdown grace period over; closing remaining connections"),
+        _ = all_closed.recv() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(?grace, "shutdown grace period over; answering what is still in flight with 503 and closing the remaining connections");
+            expiry.expire();
+            let _ = tokio::time::timeout(AFTER_GRACE, all_closed.recv()).await;
+        }
     }
 }
 
-/// Serves one connection; gives the permit back when it ends. `io` is the plaintext stream (a
-/// TLS stream comes here after its handshake, `h2` if ALPN chose HTTP/2).
-#[allow(clippy::too_many_arguments)]
-async fn connection<IO, H, F>(
-    connections: Arc<Connections>,
-    io: IO,
-    peer: SocketAddr,
-    identity: Option<PeerIdentity>,
-    h2: bool,
-    accepted: tokio::time::Instant,
-    handler: H,
-    mut stop: watch::Receiver<bool>,
-    permit: OwnedSemaphorePermit,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+impl<H, F> Accepted<H>
+where
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Answer> + Send + 'static,
 {
-    let ended = if h2 {
-        Ok(h1::Ended::Http2(Bytes::new(), io))
-    } else {
-        h1::serve(io, peer, identity.clone(), connections.h1, accepted, &handler, &stop).await
-    };
-    match ended {
-        Ok(h1::Ended::Closed) => {}
-        Ok(h1::Ended::Http2(read, io)) => {
-            h2::serve(
-                &connections.http2,
-                connections.timers,
-                io,
-                read,
-                peer,
-                identity,
-                handler,
-                &mut stop,
-            )
-            .await;
+    /// Serves the connection (after its TLS handshake, if any) until it ends.
+    async fn serve(mut self, stream: tokio::net::TcpStream) {
+        let Some(tls) = self.connections.tls.clone() else {
+            return self.connection(stream, false).await;
+        };
+        // The handshake is part of the first request's head: same time bound.
+        let header_read = self.connections.timers.header_read;
+        let peer = self.peer;
+        match tokio::time::timeout(header_read, tls.acceptor().accept(stream)).await {
+            Ok(Ok(stream)) => {
+                if tls.requires_client_certificates() {
+                    self.identity = Some(peer_identity(stream.get_ref().1).unwrap_or_default());
+                }
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                self.connection(stream, h2).await;
+            }
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
-        Err(e) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
     }
-    drop(permit);
-}
 
-/// Accept errors (EMFILE, ENFILE, ENOBUFS...) are survived: wait, doubling up to a second, and
-/// warn once per run of failures rather than on every retry.
-#[derive(Default)]
-struct AcceptBackoff {
-    failures: u32,
-}
-
-impl AcceptBackoff {
-    async fn failed(&mut self, e: &io::Error) {
-        self.failures += 1;
-        if self.failures == 1 {
-            tracing::warn!(error = %e, "accept failed; backing off");
+    /// Serves one connection. `io` is the plaintext stream (a TLS stream comes here after its
+    /// handshake, `h2` if ALPN chose HTTP/2).
+    async fn connection<IO>(mut self, io: IO, h2: bool)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let ended = if h2 {
+            Ok(h1::Ended::Http2(Bytes::new(), io))
         } else {
-            tracing::debug!(error = %e, failures = self.failures, "accept failed again");
+            let settings = self.connections.h1;
+            let identity = self.identity.clone();
+            // Requests run on this connection's task, which `Woken` wakes at the grace's end.
+            let (handler, expiry) = (&self.handler, self.expiry);
+            let handler = move |request, peer| Graced::new(handler(request, peer), expiry);
+            h1::serve(
+                io,
+                self.peer,
+                identity,
+                settings,
+                self.accepted_at,
+                &handler,
+                &self.stop,
+            )
+            .await
+        };
+        match ended {
+            Ok(h1::Ended::Closed) => {}
+            Ok(h1::Ended::Http2(read, io)) => h2::serve(&mut self, io, read).await,
+            Err(e) => tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error"),
         }
-        let wait = Duration::from_millis(10 << self.failures.min(7)).min(Duration::from_secs(1));
-        tokio::time::sleep(wait).await;
     }
-
-    fn succeeded(&mut self) {
-        if self.failures > 0 {
-            tracing::info!(failures = self.failures, "accepting again");
-            self.failures = 0;
-        }
-    }
-}
-
-/// Binds a TCP listener with a generous accept backlog.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
 }

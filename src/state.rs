@@ -286,24 +286,27 @@ pub fn load(path: &std::path::Path) -> Result<Runtime, ConfigError> {
 }
 
 /// What every connection shares: the current state and whether the process is draining.
+/// Clones are handles on the same state: each worker takes one of its own, so the reference
+/// count its requests change is on a cache line no other worker writes.
+#[derive(Clone)]
 pub struct Gateway {
-    runtime: ArcSwap<Runtime>,
-    draining: AtomicBool,
+    runtime: Arc<ArcSwap<Runtime>>,
+    draining: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     /// What Allo last said about each team's key; outlives every reload.
-    pub key_checks: KeyChecks,
+    pub key_checks: Arc<KeyChecks>,
     /// Counts swaps, so a task that depends on the config learns of each new one.
-    swapped: tokio::sync::watch::Sender<u64>,
+    swapped: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Gateway {
     pub fn new(runtime: Runtime) -> Gateway {
         Gateway {
             metrics: runtime.metrics.clone(),
-            runtime: ArcSwap::from_pointee(runtime),
-            draining: AtomicBool::new(false),
-            key_checks: KeyChecks::default(),
-            swapped: tokio::sync::watch::Sender::new(0),
+            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+            draining: Arc::new(AtomicBool::new(false)),
+            key_checks: Arc::default(),
+            swapped: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 

@@ -3,7 +3,8 @@
 //! the response read in the request's own task, no per-request task or channel), or HTTP/2
 //! through hyper when the upstream's TLS offers h2 by ALPN; either way over rustls (system
 //! roots plus `ca_file`) for https. `rewrite.rs` and `h1.rs` decide exactly what the upstream
-//! receives (INTERFACE §4). The upstream authority comes only from config.
+//! receives (INTERFACE §4). The upstream authority comes only from config. Each worker thread
+//! has a client of its own (`Target::Network`).
 
 mod client;
 mod connect;
@@ -56,10 +57,11 @@ pub enum UpstreamSetupError {
     Tls(#[source] rustls::Error),
 }
 
-// One value per loaded config, never moved on the request path: its size does not matter.
-#[allow(clippy::large_enum_variant)]
 enum Target {
-    Network(client::Client),
+    /// One client per worker (`server::workers`): each worker keeps its own pooled HTTP/1.1
+    /// connections and its own HTTP/2 connection, driven by its own runtime, so no lock or
+    /// socket is shared between worker threads. Never empty.
+    Network(Box<[client::Client]>),
     Sandbox(Arc<Sandbox>),
 }
 
@@ -78,7 +80,10 @@ impl Upstream {
             (UpstreamTarget::Sandbox, Some(sandbox)) => Target::Sandbox(sandbox),
             (UpstreamTarget::Sandbox, None) => return Err(UpstreamSetupError::NoSandbox),
             (UpstreamTarget::Url { scheme, authority }, _) => {
-                Target::Network(client::Client::new(scheme, authority, config)?)
+                let clients = (0..crate::server::workers::count())
+                    .map(|_| client::Client::new(scheme, authority, config))
+                    .collect::<Result<_, _>>()?;
+                Target::Network(clients)
             }
         };
         let name = match &config.target {
@@ -106,7 +111,16 @@ impl Upstream {
         request_id: &HeaderValue,
     ) -> Result<Answer, UpstreamError> {
         match &self.target {
-            Target::Network(client) => client.send(parts, body, key, request_id).await,
+            Target::Network(clients) => {
+                // A thread that is not a worker's (a key check, a test) uses the first.
+                let client = clients
+                    .get(crate::server::workers::current())
+                    .or_else(|| clients.first());
+                match client {
+                    Some(client) => client.send(parts, body, key, request_id).await,
+                    None => Err(UpstreamError::Unavailable("no upstream client".into())),
+                }
+            }
             Target::Sandbox(sandbox) => {
                 let base = http::uri::Parts::default();
                 let request = rewrite_request(parts, &base, key, request_id, body.len(), &self.forward)

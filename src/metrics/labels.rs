@@ -113,3 +113,8 @@ pub(super) struct KeySwitchLabels {
 pub(super) struct TeamLabels {
     pub team: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct WorkerLabels {
+    pub worker: u64,
+}

@@ -19,31 +19,24 @@ use http::{header, HeaderValue, Method, Response};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
 
-use super::supervise::{supervise, Activity, Rewound, Timers, Tracked};
+use super::grace::Graced;
+use super::supervise::{supervise, Activity, Rewound, Tracked};
+use super::Accepted;
 use crate::answer::Answer;
 use crate::body::{full, Body, RequestBody};
-use crate::tls::PeerIdentity;
 
-/// Serves one HTTP/2 connection until it ends.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn serve<IO, H, F>(
-    http: &hyper::server::conn::http2::Builder<TokioExecutor>,
-    timers: Timers,
-    io: IO,
-    rewound: Bytes,
-    peer: SocketAddr,
-    identity: Option<PeerIdentity>,
-    handler: H,
-    stop: &mut watch::Receiver<bool>,
-) where
+/// Serves one HTTP/2 connection until it ends; `rewound` are the bytes the HTTP/1.1 side read
+/// before it saw the preface.
+pub(super) async fn serve<IO, H, F>(conn: &mut Accepted<H>, io: IO, rewound: Bytes)
+where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(hyper::Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Answer> + Send + 'static,
 {
+    let (peer, identity, handler, expiry) = (conn.peer, conn.identity.take(), conn.handler.clone(), conn.expiry);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Rewound { io, rewound });
     let service = {
@@ -54,7 +47,9 @@ pub(super) async fn serve<IO, H, F>(
             }
             let busy = activity.begin();
             let head = request.method() == Method::HEAD;
-            let response = handler(request.map(RequestBody::Http2), peer);
+            // hyper runs each stream on a task of its own: the request registers for the end
+            // of the grace period itself.
+            let response = Graced::registered(handler(request.map(RequestBody::Http2), peer), expiry);
             async move {
                 let mut response = response.await.into_response();
                 if head {
@@ -64,9 +59,17 @@ pub(super) async fn serve<IO, H, F>(
             }
         })
     };
-    let conn = http.serve_connection(io, service);
-    tokio::pin!(conn);
-    let ended = supervise(conn.as_mut(), |c| c.graceful_shutdown(), &activity, timers, stop).await;
+    let served = conn.connections.http2.serve_connection(io, service);
+    tokio::pin!(served);
+    let timers = conn.connections.timers;
+    let ended = supervise(
+        served.as_mut(),
+        |c| c.graceful_shutdown(),
+        &activity,
+        timers,
+        &mut conn.stop,
+    )
+    .await;
     if let Err(e) = ended {
         tracing::debug!(%peer, error = %crate::telemetry::error_chain(&e), "connection ended with an error");
     }

@@ -39,7 +39,7 @@ pub(super) struct Timers {
 
 /// Drives `conn` until it ends, applying the head and idle timers and the shutdown signal. The
 /// loop here turns only on a shutdown, an idle close or a head timeout; requests pass inside
-/// `Alarm::poll_conn`.
+/// `Watchdog::poll_conn`.
 pub(super) async fn supervise<C, E>(
     mut conn: Pin<&mut C>,
     graceful_shutdown: fn(Pin<&mut C>),
@@ -52,12 +52,12 @@ where
 {
     let mut closing = false;
     // The first verdict is the first head's deadline, so the first poll arms nothing new.
-    let mut alarm = Alarm {
+    let mut watchdog = Watchdog {
         armed: Some(activity.at(0) + timers.header_read),
         sleep: std::pin::pin!(tokio::time::sleep_until(activity.at(0) + timers.header_read)),
     };
     loop {
-        let watched = std::future::poll_fn(|cx| alarm.poll_conn(cx, conn.as_mut(), activity, timers, closing));
+        let watched = std::future::poll_fn(|cx| watchdog.poll_conn(cx, conn.as_mut(), activity, timers, closing));
         let event = tokio::select! {
             biased;
             event = watched => event,
@@ -88,12 +88,12 @@ enum Event<E> {
 
 /// A connection's one timer and the deadline it is armed for (`None` once it has fired), kept
 /// so that it is reset only when that deadline moves.
-struct Alarm<'a> {
+struct Watchdog<'a> {
     armed: Option<Instant>,
     sleep: Pin<&'a mut tokio::time::Sleep>,
 }
 
-impl Alarm<'_> {
+impl Watchdog<'_> {
     /// Polls `conn`, then holds the timer to what the connection is doing now. Ready when the
     /// connection ends or a timer needs acting on.
     fn poll_conn<C, E>(

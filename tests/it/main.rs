@@ -29,3 +29,4 @@ mod slow_clients;
 mod tls_inbound;
 mod tls_upstream;
 mod upstream_wire;
+mod workers;

@@ -148,7 +148,10 @@ async fn the_listener_speaks_h2c_with_prior_knowledge() {
 #[tokio::test]
 async fn upstream_connections_are_reused() {
     let up = Capture::start().await;
-    let gw = start(&up.url());
+    // One worker: each worker keeps its own pool (tests/it/workers.rs covers several).
+    let cfg = config(&up.url()).folder();
+    cfg.write("support.key", format!("{SUPPORT_KEY}\n"));
+    let gw = GatewayProcess::start(cfg, &[("TEST_SALES_KEY", SALES_KEY), ("ALLO_GATEWAY_WORKERS", "1")]);
     for _ in 0..20 {
         let r = gw.get("/v2/api/users").bearer(SALES_TOKEN).send().await;
         assert_eq!(r.status, 200);

@@ -35,7 +35,8 @@ fn start(up: &Scripted, request_timeout: &str, pool_idle_timeout: &str) -> Gatew
         .forward_unknown()
         .team(Team::new("sales").key_env("TEST_WIRE_KEY").write(1000))
         .caller(Caller::new("crm-sync", "sales").token(TOKEN))
-        .start(&[("TEST_WIRE_KEY", KEY)])
+        // One worker, so that consecutive requests share one upstream pool (each worker has its own).
+        .start(&[("TEST_WIRE_KEY", KEY), ("ALLO_GATEWAY_WORKERS", "1")])
 }
 
 fn start_default(up: &Scripted) -> GatewayProcess {

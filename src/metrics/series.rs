@@ -1,0 +1,263 @@
+//! The request series: `requests_total{caller,team,route,status}`,
+//! `request_duration_seconds{route}` and `upstream_duration_seconds{route}`. Every request
+//! feeds them, so each worker (`server::workers`) counts into series of its own, found in its
+//! own cache, and a scrape sums them. Shared series would put every request of every worker
+//! on the same counters and behind the same histogram lock.
+//!
+//! The cache's keys are configured ids and fixed placeholders, never request input, so a fast
+//! hash without flooding resistance is safe here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use super::labels::{Label, RequestLabels, RouteLabels};
+use super::LATENCY_BUCKETS;
+
+const BUCKETS: usize = LATENCY_BUCKETS.len() + 1;
+
+/// A latency histogram written by one worker: plain atomics, no lock.
+#[derive(Default)]
+pub(super) struct Latency {
+    /// Per bucket (not cumulative), the last one for values above every bound.
+    buckets: [AtomicU64; BUCKETS],
+    sum_bits: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Latency {
+    pub(super) fn observe(&self, seconds: f64) {
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        // One writer in practice (the worker); a loop all the same, so none is lost.
+        let _ = self
+            .sum_bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + seconds).to_bits())
+            });
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What one kind of request feeds, in one worker.
+#[derive(Default)]
+pub(super) struct Series {
+    pub(super) requests: AtomicU64,
+    pub(super) duration: Latency,
+    /// Made by the first such request that reached the upstream: a route whose requests never
+    /// did shows no upstream series.
+    pub(super) upstream: OnceLock<Latency>,
+}
+
+type Cache = HashMap<RequestLabels, Series, foldhash::fast::RandomState>;
+
+/// Every worker's series; a thread that is not a worker's uses the first worker's.
+#[derive(Clone)]
+pub(super) struct WorkerSeries(Arc<[RwLock<Cache>]>);
+
+impl WorkerSeries {
+    pub(super) fn new(workers: usize) -> WorkerSeries {
+        WorkerSeries((0..workers.max(1)).map(|_| RwLock::default()).collect())
+    }
+
+    /// Runs `f` on this worker's series of `key`, made on first use.
+    pub(super) fn with(&self, key: &RequestLabels, f: impl FnOnce(&Series)) {
+        let caches = &self.0;
+        let worker = crate::server::workers::current();
+        // Never empty (see `new`).
+        let cache = if worker < caches.len() {
+            &caches[worker]
+        } else {
+            &caches[0]
+        };
+        if let Some(series) = cache.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+            return f(series);
+        }
+        let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
+        f(cache.entry(key.clone()).or_default());
+    }
+}
+
+/// One histogram summed over workers, as the encoder takes it.
+struct Summed {
+    buckets: [u64; BUCKETS],
+    sum: f64,
+    count: u64,
+}
+
+impl Summed {
+    fn new() -> Summed {
+        Summed {
+            buckets: [0; BUCKETS],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn add(&mut self, latency: &Latency) {
+        for (total, bucket) in self.buckets.iter_mut().zip(&latency.buckets) {
+            *total += bucket.load(Ordering::Relaxed);
+        }
+        self.sum += f64::from_bits(latency.sum_bits.load(Ordering::Relaxed));
+        self.count += latency.count.load(Ordering::Relaxed);
+    }
+
+    fn encode(&self, encoder: &mut prometheus_client::encoding::MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let bounds = LATENCY_BUCKETS.iter().copied().chain(std::iter::once(f64::MAX));
+        let buckets: Vec<(f64, u64)> = bounds.zip(self.buckets.iter().copied()).collect();
+        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &buckets, None)
+    }
+}
+
+impl std::fmt::Debug for WorkerSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WorkerSeries({} workers)", self.0.len())
+    }
+}
+
+impl Collector for WorkerSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut requests: HashMap<RequestLabels, u64> = HashMap::new();
+        let mut durations: HashMap<Label, Summed> = HashMap::new();
+        let mut upstreams: HashMap<Label, Summed> = HashMap::new();
+        for cache in self.0.iter() {
+            let cache = cache.read().unwrap_or_else(PoisonError::into_inner);
+            for (key, series) in cache.iter() {
+                *requests.entry(key.clone()).or_default() += series.requests.load(Ordering::Relaxed);
+                durations
+                    .entry(key.route.clone())
+                    .or_insert_with(Summed::new)
+                    .add(&series.duration);
+                if let Some(upstream) = series.upstream.get() {
+                    upstreams
+                        .entry(key.route.clone())
+                        .or_insert_with(Summed::new)
+                        .add(upstream);
+                }
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "requests",
+            "Requests answered, by caller, team, route id and HTTP status",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, count) in &requests {
+            metric
+                .encode_family(labels)?
+                .encode_counter::<NoLabelSet, _, u64>(count, None)?;
+        }
+        let histograms = [
+            (
+                "request_duration_seconds",
+                "Time from request received to response head sent, by route id",
+                durations,
+            ),
+            (
+                "upstream_duration_seconds",
+                "Time from forwarding to the upstream's response head, by route id",
+                upstreams,
+            ),
+        ];
+        for (name, help, summed) in histograms {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            for (route, histogram) in &summed {
+                let labels = RouteLabels { route: route.clone() };
+                histogram.encode(&mut metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(status: u16) -> RequestLabels {
+        RequestLabels {
+            caller: Label::Id(Arc::from("crm")),
+            team: Label::Id(Arc::from("sales")),
+            route: Label::Id(Arc::from("users.list")),
+            status,
+        }
+    }
+
+    fn record(series: &WorkerSeries, status: u16, seconds: f64, upstream: bool) {
+        series.with(&key(status), |s| {
+            s.requests.fetch_add(1, Ordering::Relaxed);
+            s.duration.observe(seconds);
+            if upstream {
+                s.upstream.get_or_init(Latency::default).observe(seconds);
+            }
+        });
+    }
+
+    #[test]
+    fn each_worker_counts_apart_and_a_scrape_sums_them() {
+        let series = WorkerSeries::new(2);
+        record(&series, 200, 0.004, true);
+        record(&series, 200, 0.004, true);
+        let other = series.clone();
+        std::thread::spawn(move || {
+            crate::server::workers::set_current(1);
+            record(&other, 200, 20.0, false);
+            record(&other, 429, 0.0005, false);
+        })
+        .join()
+        .unwrap();
+        // Apart: the second worker's cache has its own series.
+        for (worker, expected) in [(0, 2), (1, 1)] {
+            let cache = series.0[worker].read().unwrap();
+            assert_eq!(cache[&key(200)].requests.load(Ordering::Relaxed), expected);
+        }
+
+        let mut registry = prometheus_client::registry::Registry::with_prefix("allo_gateway");
+        registry.register_collector(Box::new(series));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let labels = r#"caller="crm",team="sales",route="users.list""#;
+        assert!(
+            text.contains(&format!("allo_gateway_requests_total{{{labels},status=\"200\"}} 3\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("allo_gateway_requests_total{{{labels},status=\"429\"}} 1\n")),
+            "{text}"
+        );
+        let route = r#"route="users.list""#;
+        assert!(
+            text.contains(&format!("allo_gateway_request_duration_seconds_count{{{route}}} 4\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "allo_gateway_request_duration_seconds_bucket{{le=\"0.001\",{route}}} 1\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "allo_gateway_request_duration_seconds_bucket{{le=\"0.005\",{route}}} 3\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "allo_gateway_request_duration_seconds_bucket{{le=\"+Inf\",{route}}} 4\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("allo_gateway_upstream_duration_seconds_count{{{route}}} 2\n")),
+            "{text}"
+        );
+    }
+}
