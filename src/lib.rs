@@ -35,6 +35,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 pub mod validate;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +73,7 @@ async fn run(path: PathBuf, workers: usize) -> u8 {
     // Absolute, so that the reload watches compare like with like.
     let path = std::path::absolute(&path).unwrap_or(path);
     // Before the state is built: it holds upstream connections per worker.
-    server::workers::set_count(workers);
+    worker::set_count(workers);
     let rt = match load(&path) {
         Ok(rt) => rt,
         Err(e) => return report(&path, &e),

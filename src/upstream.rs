@@ -80,7 +80,7 @@ impl Upstream {
             (UpstreamTarget::Sandbox, Some(sandbox)) => Target::Sandbox(sandbox),
             (UpstreamTarget::Sandbox, None) => return Err(UpstreamSetupError::NoSandbox),
             (UpstreamTarget::Url { scheme, authority }, _) => {
-                let clients = (0..crate::server::workers::count())
+                let clients = (0..crate::worker::count())
                     .map(|_| client::Client::new(scheme, authority, config))
                     .collect::<Result<_, _>>()?;
                 Target::Network(clients)
@@ -113,9 +113,7 @@ impl Upstream {
         match &self.target {
             Target::Network(clients) => {
                 // A thread that is not a worker's (a key check, a test) uses the first.
-                let client = clients
-                    .get(crate::server::workers::current())
-                    .or_else(|| clients.first());
+                let client = clients.get(crate::worker::current()).or_else(|| clients.first());
                 match client {
                     Some(client) => client.send(parts, body, key, request_id).await,
                     None => Err(UpstreamError::Unavailable("no upstream client".into())),

@@ -26,7 +26,7 @@ impl InFlightShards {
     /// The current worker's count (the first worker's on any other thread), one up.
     pub(super) fn start(&self) -> &Shard {
         let shards = &self.0;
-        let worker = crate::server::workers::current();
+        let worker = crate::worker::current();
         // Never empty (see `new`).
         let shard = if worker < shards.len() {
             &shards[worker]

@@ -70,7 +70,7 @@ impl WorkerSeries {
     /// Runs `f` on this worker's series of `key`, made on first use.
     pub(super) fn with(&self, key: &RequestLabels, f: impl FnOnce(&Series)) {
         let caches = &self.0;
-        let worker = crate::server::workers::current();
+        let worker = crate::worker::current();
         // Never empty (see `new`).
         let cache = if worker < caches.len() {
             &caches[worker]
@@ -207,7 +207,7 @@ mod tests {
         record(&series, 200, 0.004, true);
         let other = series.clone();
         std::thread::spawn(move || {
-            crate::server::workers::set_current(1);
+            crate::worker::set_current(1);
             record(&other, 200, 20.0, false);
             record(&other, 429, 0.0005, false);
         })

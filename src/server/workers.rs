@@ -23,38 +23,8 @@
 //! their load either. Closing the listeners at shutdown drops what waits in their queues,
 //! which is what a refused new connection is anyway.
 
-use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-thread_local! {
-    static CURRENT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// How many workers serve: set once by `run` before the state is built.
-static COUNT: AtomicUsize = AtomicUsize::new(1);
-
-/// The worker this thread is (0 on any thread that is not a worker's).
-pub fn current() -> usize {
-    CURRENT.with(Cell::get)
-}
-
-/// How many workers serve (1 until `set_count`).
-pub fn count() -> usize {
-    COUNT.load(Ordering::Relaxed)
-}
-
-/// Sets the number of workers, so that per-worker state (upstream connections) is built for
-/// each of them.
-pub fn set_count(workers: usize) {
-    COUNT.store(workers.max(1), Ordering::Relaxed);
-}
-
-/// Marks this thread as worker `id`.
-pub(crate) fn set_current(id: usize) {
-    CURRENT.with(|current| current.set(id));
-}
 
 /// The default number of workers: one per core this process may use (a cgroup CPU quota
 /// included).
@@ -109,7 +79,7 @@ where
         let spawned = std::thread::Builder::new()
             .name(format!("allo-worker-{id}"))
             .spawn(move || {
-                set_current(id);
+                crate::worker::set_current(id);
                 match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(runtime) => {
                         runtime.block_on(serve(id, listener));
@@ -125,7 +95,7 @@ where
         }
     }
     if let Some((id, listener)) = first {
-        set_current(id);
+        crate::worker::set_current(id);
         serve(id, listener).await;
     }
     for finished in done {
