@@ -10,8 +10,10 @@ use http_body::{Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 
+mod h2;
 mod pipe;
 
+pub use h2::H2Body;
 pub use pipe::{pipe, PipeReceiver, PipeSender};
 
 /// Any error a streamed body can raise.
@@ -71,13 +73,13 @@ impl http_body::Body for Body {
 }
 
 /// A request body. The HTTP/1.1 listener hands over a body that arrived with its head whole,
-/// and pipes one that is still arriving; HTTP/2 bodies are hyper's.
+/// and pipes one that is still arriving; HTTP/2 bodies are read from their stream.
 pub enum RequestBody {
     /// All of it, already read.
     Whole(Full<Bytes>),
     /// Read from the connection as it is asked for.
     Piped(PipeReceiver),
-    Http2(hyper::body::Incoming),
+    Http2(H2Body),
 }
 
 impl RequestBody {
@@ -94,7 +96,7 @@ impl http_body::Body for RequestBody {
         match self.get_mut() {
             RequestBody::Whole(full) => poll_full(full, cx),
             RequestBody::Piped(pipe) => pipe.poll_piece(cx).map(|piece| piece.map(|p| p.map(Frame::data))),
-            RequestBody::Http2(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
+            RequestBody::Http2(stream) => Pin::new(stream).poll_frame(cx),
         }
     }
 
@@ -102,7 +104,7 @@ impl http_body::Body for RequestBody {
         match self {
             RequestBody::Whole(full) => full.is_end_stream(),
             RequestBody::Piped(pipe) => pipe.is_end_stream(),
-            RequestBody::Http2(incoming) => incoming.is_end_stream(),
+            RequestBody::Http2(stream) => http_body::Body::is_end_stream(stream),
         }
     }
 
@@ -110,7 +112,7 @@ impl http_body::Body for RequestBody {
         match self {
             RequestBody::Whole(full) => full.size_hint(),
             RequestBody::Piped(_) => SizeHint::default(),
-            RequestBody::Http2(incoming) => incoming.size_hint(),
+            RequestBody::Http2(stream) => http_body::Body::size_hint(stream),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! waiting at its end with 503, close keep-alive connections cleanly).
 //!
 //! HTTP/1.1 is served by the gateway's own connection loop (`h1.rs`: head size and field
-//! count, head and idle timers), HTTP/2 by hyper (`h2.rs`, with the timers of
+//! count, head and idle timers), HTTP/2 on the `h2` crate (`h2.rs`, with the timers of
 //! `supervise.rs`). `workers.rs` runs one accept loop per worker thread; `grace.rs` answers
 //! the requests the grace period leaves; `signals.rs` hears SIGTERM and SIGINT.
 
@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus_client::metrics::counter::Counter;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -41,12 +40,12 @@ use supervise::Timers;
 /// worker closes what is left.
 const AFTER_GRACE: Duration = Duration::from_secs(1);
 
-/// How connections are served: the HTTP/1.1 bounds, hyper's HTTP/2 settings, TLS. Each
+/// How connections are served: the HTTP/1.1 bounds, the HTTP/2 settings, TLS. Each
 /// worker has its own copy, so no count shared between threads changes per connection.
 #[derive(Clone)]
 pub struct Connections {
     h1: h1::Settings,
-    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    http2: ::h2::server::Builder,
     timers: Timers,
     tls: Option<Arc<InboundTls>>,
 }
@@ -61,12 +60,7 @@ impl Connections {
 
 /// Builds the connection server for the configured bounds.
 pub fn connection_builder(config: &ServerConfig) -> Connections {
-    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    http2
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let http2 = h2::settings(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
     Connections {
         h1: h1::Settings {
             head: h1::HeadLimits {

@@ -1,4 +1,4 @@
-//! Supervising one HTTP/2 connection (served by hyper): the head and idle timers, the
+//! Supervising one HTTP/2 connection: the head and idle timers, the
 //! in-flight count, and the socket wrapper that gives back the bytes read before the preface.
 //! HTTP/1.1 connections keep their own, simpler clock in `h1.rs`.
 //!
@@ -8,7 +8,7 @@
 //! - `idle_timeout`: a connection with no request in flight for this long is closed
 //!   gracefully (GOAWAY).
 //!
-//! A request is in flight from the moment hyper hands it over until its response body is
+//! A request is in flight from the moment its stream is accepted until its response body is
 //! done, so a slow upstream or a slow body never counts as idle; those have their own bounds
 //! (`upstream.request_timeout`, `body_read_timeout`).
 //!
@@ -66,7 +66,7 @@ where
         match event {
             Event::Ended(ended) => return ended,
             Event::HeadTimeout => {
-                // Dropping the connection closes the socket; hyper has not answered yet.
+                // Dropping the connection closes the socket; nothing has been answered yet.
                 tracing::debug!("request head not received within header_read_timeout; closing");
                 return Ok(());
             }
@@ -156,7 +156,7 @@ const NONE: u64 = u64::MAX;
 /// What a connection is doing, shared by its IO, its requests and its supervisor. Times are
 /// milliseconds since the accept.
 ///
-/// All but one access happen on the connection's task: hyper reads and calls the service
+/// All but one access happen on the connection's task: streams are accepted and begun
 /// there, so those are Relaxed. The exception is a stream ending on its own task, whose
 /// Release on `in_flight` publishes `idle_since` to the supervisor's Acquire.
 pub(super) struct Activity {
@@ -234,32 +234,6 @@ impl Drop for InFlight {
             .store(activity.millis(Instant::now()), Ordering::Relaxed);
         activity.head_started.store(NONE, Ordering::Relaxed);
         activity.in_flight.fetch_sub(1, Ordering::Release);
-    }
-}
-
-/// A response body that holds its request's `InFlight` until hyper is done with it.
-pub(super) struct Tracked<B> {
-    pub body: B,
-    pub _busy: InFlight,
-}
-
-impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 
