@@ -56,7 +56,10 @@ perf_build() {
   cd "$PERF_ROOT"
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building (release): allo-gateway, example perf-upstream"
-    cargo build --release --quiet --bin allo-gateway --example perf-upstream
+    # Two builds: together, the example's dev-dependencies would unify their features (tokio's
+    # test-util) into the gateway measured.
+    cargo build --release --quiet --bin allo-gateway
+    cargo build --release --quiet --example perf-upstream
   fi
   local target
   target="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |

@@ -326,11 +326,24 @@ def report_noise(w, runs, stats):
     w("")
 
 
+def smoke_warning(w, a):
+    """A run too short to mean anything says so at the top, so its figures are not quoted."""
+    try:
+        short = float(a.duration) < 5 or int(a.reps) < 3
+    except ValueError:
+        return
+    if short:
+        w(f"**Smoke run** ({a.duration} s per run, {a.reps} repetition(s)): it shows the harness works; "
+          "its figures are too short-lived to compare anything.")
+        w("")
+
+
 def run_report(a):
     runs, idle, meta = parse(a.raw)
     stats = group(runs)
     out = []
     w = out.append
+    smoke_warning(w, a)
     w(f"Run {a.date} at commit {a.commit}; `nproc` = {a.nproc} ({a.cpu}), loopback, shared by wrk, "
       f"the proxies and the upstreams; nothing pinned.")
     w(f"wrk -c {a.conns}; closed-loop runs {a.duration} s, fixed-rate runs {a.rate_duration} s at "
@@ -356,6 +369,7 @@ def scaling_report(a):
     stats = group(runs)
     out = []
     w = out.append
+    smoke_warning(w, a)
     w(f"Run {a.date} at commit {a.commit}; `nproc` = {a.nproc} ({a.cpu}); {a.versions}.")
     w(f"wrk -c {a.conns}, closed loop, {a.duration} s per run, median of {a.reps} repetition(s). With k "
       "workers the proxy is pinned to CPUs 0..k-1 and wrk and the upstream to the CPUs left; at "

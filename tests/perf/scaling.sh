@@ -47,13 +47,17 @@ perf_build
 RAW="$WORK/scaling.tsv"
 : >"$RAW"
 
+cpu_range() { # $1 = first, $2 = last: a taskset CPU list
+  if [ "$1" = "$2" ]; then echo "$1"; else echo "$1-$2"; fi
+}
+
 measure_k() { # $1 = k
   local k=$1 proxy_cpus rest_cpus rest_n shared=0
-  proxy_cpus="0-$((k - 1))"
+  proxy_cpus="$(cpu_range 0 $((k - 1)))"
   if [ "$k" -lt "$NPROC" ]; then
-    rest_cpus="$k-$((NPROC - 1))" rest_n=$((NPROC - k))
+    rest_cpus="$(cpu_range "$k" $((NPROC - 1)))" rest_n=$((NPROC - k))
   else
-    rest_cpus="0-$((NPROC - 1))" rest_n=$NPROC shared=1
+    rest_cpus="$(cpu_range 0 $((NPROC - 1)))" rest_n=$NPROC shared=1
   fi
   local half=$((rest_n / 2 > 1 ? rest_n / 2 : 1))
   local wrk_threads=${THREADS:-$half} upstream_threads=${UPSTREAM_THREADS:-$half}
