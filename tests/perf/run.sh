@@ -106,12 +106,12 @@ run_layout() { # $1 = layout
   declare -gA ROOTPID=()
 
   # Upstreams first: the TLS ones write the CA the proxies load at start.
-  start_upstream upstream "$up" "$upstream_threads" ""
+  start_upstream "upstream-$layout" "$up" "$upstream_threads" ""
   ROOTPID[direct]=$LAST_PID
   if [ "$DSCENARIO" = 1 ]; then
-    start_upstream up-h1-nginx "$up_h1_nginx" "$upstream_threads" "" h1
-    start_upstream up-h1-gateway "$up_h1_gw" "$upstream_threads" "" h1
-    start_upstream up-h2-gateway "$up_h2" "$upstream_threads" "" h2
+    start_upstream "up-h1-nginx-$layout" "$up_h1_nginx" "$upstream_threads" "" h1
+    start_upstream "up-h1-gateway-$layout" "$up_h1_gw" "$upstream_threads" "" h1
+    start_upstream "up-h2-gateway-$layout" "$up_h2" "$upstream_threads" "" h2
   fi
   wait_port "$up" perf-upstream
   if [ "$DSCENARIO" = 1 ]; then
@@ -131,13 +131,13 @@ run_layout() { # $1 = layout
   fi
   local nginx_conf
   if [ "$DSCENARIO" = 1 ]; then
-    gateway_config "$gw_h1" "https://127.0.0.1:$up_h1_gw" "$WORK/up-h1-gateway-ca.pem" >"$WORK/gateway-h1-$layout.toml"
+    gateway_config "$gw_h1" "https://127.0.0.1:$up_h1_gw" "$WORK/up-h1-gateway-$layout-ca.pem" >"$WORK/gateway-h1-$layout.toml"
     start_gateway "gateway-h1-$layout" "$WORK/gateway-h1-$layout.toml" "$gateway_workers" warn ""
     ROOTPID[d:gateway-h1]=$LAST_PID
-    gateway_config "$gw_h2" "https://127.0.0.1:$up_h2" "$WORK/up-h2-gateway-ca.pem" >"$WORK/gateway-h2-$layout.toml"
+    gateway_config "$gw_h2" "https://127.0.0.1:$up_h2" "$WORK/up-h2-gateway-$layout-ca.pem" >"$WORK/gateway-h2-$layout.toml"
     start_gateway "gateway-h2-$layout" "$WORK/gateway-h2-$layout.toml" "$gateway_workers" warn ""
     ROOTPID[d:gateway-h2]=$LAST_PID
-    nginx_conf=$(nginx_config "nginx-$layout" "$workers" "$ng" "$up" "$ng_tls" "$up_h1_nginx" "$WORK/up-h1-nginx-ca.pem")
+    nginx_conf=$(nginx_config "nginx-$layout" "$workers" "$ng" "$up" "$ng_tls" "$up_h1_nginx" "$WORK/up-h1-nginx-$layout-ca.pem")
   else
     nginx_conf=$(nginx_config "nginx-$layout" "$workers" "$ng" "$up")
   fi
