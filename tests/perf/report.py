@@ -200,7 +200,9 @@ def report_layout(w, layout, stats, idle, meta, rate):
         w(f"{D_TITLE}: each peer forwards to its own perf upstream over TLS; \"upstream connections\" "
           "counts the connections that upstream accepted during the measured runs (all repetitions; "
           "0 = every request went over connections opened before) and since start (warm-up and "
-          "checks included).")
+          "checks included). wrk closes its connections with requests still in flight at the end of "
+          "each run: a proxy that drops the upstream connections of abandoned requests opens them "
+          "again in the next run.")
         w("")
         w("| peer | upstream protocol | " + " | ".join(h for _, h in D_METRICS)
           + " | upstream connections (runs / since start) | idle RSS MiB |")
