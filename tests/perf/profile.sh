@@ -32,7 +32,9 @@ done
 
 cd "$ROOT"
 if [ "$SKIP_BUILD" != 1 ]; then
-  cargo build --release --quiet --bin allo-gateway --example perf-upstream
+  # Two builds, so the gateway is built without the dev-dependencies' features (as run.sh does).
+  cargo build --release --quiet --bin allo-gateway
+  cargo build --release --quiet --example perf-upstream
 fi
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"

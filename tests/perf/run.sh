@@ -3,359 +3,250 @@
 #
 #   tests/perf/run.sh
 #
-# Builds the release gateway and the perf upstream (tests/perf/upstream.rs), starts the
-# upstream, the gateway, nginx (1 worker) and HAProxy (1 thread) on their own 127.0.0.1 ports,
-# checks that each proxy forwards what it should, then runs wrk against each peer and against
-# the upstream directly, alternating peers within each repetition, and prints one table
-# (also written to tests/perf/RESULTS.md):
+# Builds the release gateway and the perf upstream (tests/perf/upstream.rs). Then, for each
+# layout in LAYOUTS, starts the upstreams, the gateway, nginx and HAProxy on their own
+# 127.0.0.1 ports with that layout's worker count, records every peer's idle RSS, checks that
+# each proxy forwards what it should, runs wrk against each peer and against the upstream
+# directly (peers alternated within each repetition), and stops them all. Scenarios:
 #
 #   (a) GET  /v2/api/users                    closed loop, CONNS connections
 #   (b) POST /v2/api/dialing-queues/current   closed loop, ~100-byte valid JSON body
 #   (c) POST /v2/api/dialing-queues/current   fixed rate RATE req/s (approximately open loop;
 #                                             see lua/fixed.lua)
+#   (d) GET  /v2/api/users to an HTTPS upstream, closed loop: nginx (HTTP/1.1 upstream, pooled
+#       keep-alive), the gateway to an upstream offering only http/1.1 by ALPN, and the gateway
+#       to an upstream offering h2; each peer has its own upstream, which counts the
+#       connections it accepts (GET /__stats), so the report shows how many each peer opened.
 #
-# Every figure is the median over REPS repetitions; ratios are to nginx and to the direct path.
-# Requires: cargo, wrk, nginx, haproxy, python3, curl.
+# Layouts:
+#   1      one worker each: nginx worker_processes 1, HAProxy nbthread 1, gateway --workers 1
+#   nproc  every peer at `nproc` workers: nginx worker_processes and HAProxy nbthread = nproc,
+#          the gateway with no --workers flag (its default, one per core)
+#   N      (any other number) every peer at N workers, the gateway with --workers N
+#
+# Every figure is the median over REPS repetitions, with the spread (min–max) beside it; ratios
+# are to nginx in the same layout and run. One table per layout goes to stdout and to
+# tests/perf/RESULTS.md (report.py).
+# Requires: cargo, wrk, nginx (with the ssl module: nginx-light has it), haproxy, python3, curl.
 #
 # Environment (defaults in brackets):
-#   DURATION [5]        seconds per closed-loop run
-#   RATE_DURATION [5]   seconds per fixed-rate run
-#   REPS [3]            repetitions of every run
-#   RATE [5000]         fixed-rate target, requests/s
-#   CONNS [64]          wrk connections;  THREADS [2]  wrk threads
-#   UPSTREAM_THREADS [1] perf-upstream runtime threads (1 = current-thread)
-#   GATEWAY_WORKERS [1]  the gateway's --workers (1 = one thread, like nginx's one worker and
-#                        HAProxy's one thread here; "" = the default, one per core)
-#   INFO_LOG [1]        also run (a) against a second gateway logging every request (info)
-#   SKIP_BUILD [0]      use the binaries already built
-#   KEEP [0]            keep the work directory (configs, logs, raw results)
-#   RESULTS [tests/perf/RESULTS.md]   where the table goes ("" = nowhere)
-# With the defaults the measurement takes about 3.5 minutes (plus the build).
+#   LAYOUTS ["1 nproc"]  layouts to run, in order
+#   DURATION [5]         seconds per closed-loop run
+#   RATE_DURATION [5]    seconds per fixed-rate run
+#   REPS [3]             repetitions of every run
+#   RATE [5000]          fixed-rate target, requests/s
+#   CONNS [64]           wrk connections
+#   THREADS [2]          wrk threads in layout 1;  NPROC_THREADS [max(2, nproc/2)] in the others
+#   UPSTREAM_THREADS [1] perf-upstream runtime threads in layout 1 (1 = current-thread);
+#                        NPROC_UPSTREAM_THREADS [max(1, nproc/2)] in the others
+#   INFO_LOG [1]         also run (a) against a second gateway logging every request (info)
+#   DSCENARIO [1]        run (d), the HTTPS upstream (0 = skip it)
+#   SKIP_BUILD [0]       use the binaries already built
+#   KEEP [0]             keep the work directory (configs, logs, raw results)
+#   RESULTS [tests/perf/RESULTS.md]   where the tables go ("" = nowhere)
+# With the defaults the measurement takes about 10 minutes (plus the build).
 
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+. "$HERE/lib.sh"
+
+LAYOUTS="${LAYOUTS:-1 nproc}"
 DURATION="${DURATION:-5}"
 RATE_DURATION="${RATE_DURATION:-5}"
 REPS="${REPS:-3}"
 RATE="${RATE:-5000}"
 CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
+NPROC_THREADS="${NPROC_THREADS:-$((NPROC / 2 > 2 ? NPROC / 2 : 2))}"
 UPSTREAM_THREADS="${UPSTREAM_THREADS:-1}"
-GATEWAY_WORKERS="${GATEWAY_WORKERS-1}"
+NPROC_UPSTREAM_THREADS="${NPROC_UPSTREAM_THREADS:-$((NPROC / 2 > 1 ? NPROC / 2 : 1))}"
 INFO_LOG="${INFO_LOG:-1}"
-SKIP_BUILD="${SKIP_BUILD:-0}"
+DSCENARIO="${DSCENARIO:-1}"
 KEEP="${KEEP:-0}"
 RESULTS="${RESULTS-$HERE/RESULTS.md}"
 
-for tool in cargo wrk nginx haproxy python3 curl; do
-  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
-    echo "run.sh: $tool is required (apt-get install -y nginx-light haproxy wrk curl python3)" >&2
-    exit 2
-  fi
+perf_init perf
+require cargo wrk nginx haproxy python3 curl
+for layout in $LAYOUTS; do
+  [[ "$layout" == nproc || "$layout" =~ ^[1-9][0-9]*$ ]] || die "LAYOUTS: '$layout' is neither nproc nor a number"
 done
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+perf_build
 
-WORK="$(mktemp -d /tmp/allo-perf.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$KEEP" = 1 ]; then
-    echo "run.sh: work directory kept: $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-# --- build -------------------------------------------------------------------------------
-cd "$ROOT"
-if [ "$SKIP_BUILD" != 1 ]; then
-  log "building (release): allo-gateway, example perf-upstream"
-  cargo build --release --quiet --bin allo-gateway --example perf-upstream
-fi
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-GATEWAY_BIN="$TARGET_DIR/release/allo-gateway"
-UPSTREAM_BIN="$TARGET_DIR/release/examples/perf-upstream"
-for bin in "$GATEWAY_BIN" "$UPSTREAM_BIN"; do
-  [ -x "$bin" ] || { echo "run.sh: $bin is missing (build it, or unset SKIP_BUILD)" >&2; exit 2; }
-done
-
-# --- ports, secrets ----------------------------------------------------------------------
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-read -r UPSTREAM_PORT GATEWAY_PORT GATEWAY_INFO_PORT NGINX_PORT HAPROXY_PORT <<<"$(free_ports 5)"
-
-TEAM_KEY="ak_perf_3f9c2e7b51d04a86b1e7c0d9a2f45e61"
-TOKEN="perf_caller_9QeX2r7LmT4vBz8KpN3sYw6Hd0Jc5Fa1"
-TOKEN_SHA256="$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
-RESET_BODY='{"name":"Monday cold calls for the west region","email":"ana@example.com"}'
-
-# --- configs -----------------------------------------------------------------------------
-# gateway_config PORT: the gateway config for the benchmark (shared with profile.sh).
-. "$HERE/gateway-config.sh"
-gateway_config "$GATEWAY_PORT" >"$WORK/gateway.toml"
-gateway_config "$GATEWAY_INFO_PORT" >"$WORK/gateway-info.toml"
-
-mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-# Generated by tests/perf/run.sh: one worker, pooled keep-alive upstream, no access log.
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/tmp/body;
-  proxy_temp_path $WORK/nginx/tmp/proxy;
-  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-  scgi_temp_path $WORK/nginx/tmp/scgi;
-  # The gateway never closes a busy keep-alive connection; neither does nginx here.
-  keepalive_requests 100000000;
-  upstream perf_upstream {
-    server 127.0.0.1:$UPSTREAM_PORT;
-    keepalive 128;
-    keepalive_requests 100000000;
-  }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://perf_upstream;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Api-Key $TEAM_KEY";
-    }
-  }
-}
-EOF
-
-cat >"$WORK/haproxy.cfg" <<EOF
-# Generated by tests/perf/run.sh: one thread, connection reuse, no logging.
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  timeout http-keep-alive 60s
-frontend perf
-  bind 127.0.0.1:$HAPROXY_PORT
-  http-request set-header Authorization "Api-Key $TEAM_KEY"
-  default_backend upstream
-backend upstream
-  http-reuse always
-  server perf 127.0.0.1:$UPSTREAM_PORT maxconn 1000
-EOF
-
-# --- processes ---------------------------------------------------------------------------
-wait_port() { # $1 = port, $2 = name
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "run.sh: $2 did not start listening on 127.0.0.1:$1 (logs in $WORK)" >&2
-  KEEP=1
-  exit 1
-}
-
-"$UPSTREAM_BIN" "$UPSTREAM_PORT" "$UPSTREAM_THREADS" 2>"$WORK/upstream.log" &
-UPSTREAM_PID=$!
-PIDS+=("$UPSTREAM_PID")
-wait_port "$UPSTREAM_PORT" perf-upstream
-
-ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG=warn ALLO_GATEWAY_WORKERS="$GATEWAY_WORKERS" \
-  "$GATEWAY_BIN" run --config "$WORK/gateway.toml" >"$WORK/gateway.log" 2>&1 &
-GATEWAY_PID=$!
-PIDS+=("$GATEWAY_PID")
-if [ "$INFO_LOG" = 1 ]; then
-  ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG=info ALLO_GATEWAY_WORKERS="$GATEWAY_WORKERS" \
-    "$GATEWAY_BIN" run --config "$WORK/gateway-info.toml" >"$WORK/gateway-info.log" 2>&1 &
-  GATEWAY_INFO_PID=$!
-  PIDS+=("$GATEWAY_INFO_PID")
-fi
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" \
-  -g 'daemon off;' 2>"$WORK/nginx/logs/stderr.log" &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
-"$HAPROXY" -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
-HAPROXY_PID=$!
-PIDS+=("$HAPROXY_PID")
-
-wait_port "$GATEWAY_PORT" allo-gateway
-[ "$INFO_LOG" = 1 ] && wait_port "$GATEWAY_INFO_PORT" "allo-gateway (info log)"
-wait_port "$NGINX_PORT" nginx
-wait_port "$HAPROXY_PORT" haproxy
-
-# A peer's processes: the pid and its children (nginx's worker).
-peer_pids() { # $1 = root pid
-  local pid=$1
-  echo "$pid"
-  cat "/proc/$pid/task/"*/children 2>/dev/null | tr ' ' '\n' | sed '/^$/d'
-}
-# utime + stime of the processes, in clock ticks.
-cpu_ticks() {
-  local total=0 pid t
-  for pid in "$@"; do
-    t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
-    total=$((total + ${t:-0}))
-  done
-  echo "$total"
-}
-# Peak resident set (VmHWM) of the processes, summed, in KiB.
-peak_rss_kib() {
-  local total=0 pid v
-  for pid in "$@"; do
-    v=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || v=0
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-CLK_TCK="$(getconf CLK_TCK)"
-
-declare -A PORT=(
-  [direct]=$UPSTREAM_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [gateway]=$GATEWAY_PORT
-)
-declare -A ROOTPID=([direct]=$UPSTREAM_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID [gateway]=$GATEWAY_PID)
-if [ "$INFO_LOG" = 1 ]; then
-  PORT[gateway-info]=$GATEWAY_INFO_PORT
-  ROOTPID[gateway-info]=$GATEWAY_INFO_PID
-fi
-RSS_IDLE_GATEWAY_KIB="$(awk '/^VmRSS:/ {print $2}' "/proc/$GATEWAY_PID/status")"
-
-# --- what each proxy forwards --------------------------------------------------------------
-check_forwarding() { # $1 = peer
-  local port=${PORT[$1]} out
-  out=$(curl -sS --max-time 5 -H "Authorization: Bearer $TOKEN" -H 'x-perf-echo: 1' \
-    "http://127.0.0.1:$port/v2/api/users")
-  python3 - "$1" "$out" "Api-Key $TEAM_KEY" GET 0 <<'EOF'
-import json, sys
-peer, out, key, method, body_len = sys.argv[1:]
-got = json.loads(out)
-bad = []
-if got.get("method") != method: bad.append(f"method {got.get('method')}")
-if got.get("authorization") != key or got.get("authorization_count") != 1: bad.append("team key not injected exactly once")
-if got.get("body_len") != int(body_len): bad.append(f"body_len {got.get('body_len')}")
-if bad: sys.exit(f"run.sh: {peer} forwards wrongly: {', '.join(bad)}: {out}")
-EOF
-  out=$(curl -sS --max-time 5 -H "Authorization: Bearer $TOKEN" -H 'x-perf-echo: 1' \
-    -H 'Content-Type: application/json' --data-raw "$RESET_BODY" \
-    "http://127.0.0.1:$port/v2/api/dialing-queues/current")
-  python3 - "$1" "$out" "Api-Key $TEAM_KEY" POST "${#RESET_BODY}" <<'EOF'
-import json, sys
-peer, out, key, method, body_len = sys.argv[1:]
-got = json.loads(out)
-bad = []
-if got.get("method") != method: bad.append(f"method {got.get('method')}")
-if got.get("authorization") != key or got.get("authorization_count") != 1: bad.append("team key not injected exactly once")
-if got.get("body_len") != int(body_len): bad.append(f"body_len {got.get('body_len')}")
-if bad: sys.exit(f"run.sh: {peer} forwards wrongly: {', '.join(bad)}: {out}")
-EOF
-}
-for peer in gateway nginx haproxy; do check_forwarding "$peer"; done
-[ "$INFO_LOG" = 1 ] && check_forwarding gateway-info
-# The gateway does refuse what it should (so it is doing its work, not passing through).
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
-  -H 'Content-Type: application/json' --data-raw '{"name":"x","colour":"red"}' \
-  "http://127.0.0.1:$GATEWAY_PORT/v2/api/dialing-queues/current")
-[ "$code" = 400 ] || { echo "run.sh: the gateway let an invalid body through ($code)" >&2; exit 1; }
-code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong-token' \
-  "http://127.0.0.1:$GATEWAY_PORT/v2/api/users")
-[ "$code" = 401 ] || { echo "run.sh: the gateway let an unknown token through ($code)" >&2; exit 1; }
-log "forwarding checked: nginx, HAProxy and the gateway inject the key once and forward the body"
-
-# --- runs --------------------------------------------------------------------------------
 RAW="$WORK/runs.tsv"
 : >"$RAW"
-run_wrk() { # $1 scenario, $2 peer, $3 rep (0 = warm-up, not recorded)
-  local scenario=$1 peer=$2 rep=$3 port=${PORT[$2]} script path method body duration
-  local -a pids
-  case "$scenario" in
-    a) script=closed.lua; path=/v2/api/users; method=GET; body=""; duration=$DURATION ;;
-    b) script=closed.lua; path=/v2/api/dialing-queues/current; method=POST; body=$RESET_BODY; duration=$DURATION ;;
-    c) script=fixed.lua; path=/v2/api/dialing-queues/current; method=POST; body=$RESET_BODY; duration=$RATE_DURATION ;;
-  esac
-  [ "$rep" = 0 ] && duration=1
-  mapfile -t pids < <(peer_pids "${ROOTPID[$peer]}")
-  local before after out line
-  before=$(cpu_ticks "${pids[@]}")
-  out=$(PERF_METHOD=$method PERF_BODY=$body PERF_TOKEN=$TOKEN PERF_RATE=$RATE PERF_THREADS=$THREADS \
-    wrk -t "$THREADS" -c "$CONNS" -d "${duration}s" --latency -s "$HERE/lua/$script" \
-    "http://127.0.0.1:$port$path" 2>&1) || { echo "$out" >&2; echo "run.sh: wrk failed" >&2; exit 1; }
-  after=$(cpu_ticks "${pids[@]}")
-  line=$(grep '^PERF ' <<<"$out" || true)
-  [ -n "$line" ] || { echo "$out" >&2; echo "run.sh: no PERF line from wrk" >&2; exit 1; }
-  [ "$rep" = 0 ] && return 0
-  printf '%s\t%s\t%s\tcpu_ticks=%s clk_tck=%s rss_kib=%s %s\n' "$scenario" "$peer" "$rep" \
-    "$((after - before))" "$CLK_TCK" "$(peak_rss_kib "${pids[@]}")" "${line#PERF }" >>"$RAW"
-  log "$(printf '%s %-12s rep %s: %s' "$scenario" "$peer" "$rep" \
-    "$(awk '{for (i=1;i<=NF;i++) if ($i ~ /^(requests|p50|p99|status_errors)=/) printf "%s ", $i}' <<<"$line")")"
-}
-
-peers_a=(direct nginx haproxy gateway)
-[ "$INFO_LOG" = 1 ] && peers_a+=(gateway-info)
-peers_bc=(direct nginx haproxy gateway)
-
-LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-log "warm-up (1 s per peer)"
-for peer in "${peers_a[@]}"; do run_wrk a "$peer" 0; done
-for peer in "${peers_bc[@]}"; do run_wrk b "$peer" 0; done
 
 # Alternate peers inside each repetition and rotate who goes first, so slow drifts in what
 # else the machine is doing spread over every peer alike.
 rotate() { # $1 = offset, rest = items
-  local off=$1; shift
+  local off=$1
+  shift
   local -a items=("$@")
   local n=${#items[@]} i
   for ((i = 0; i < n; i++)); do echo "${items[$(((i + off) % n))]}"; done
 }
-START=$(date +%s)
-for rep in $(seq 1 "$REPS"); do
-  for scenario in a b c; do
-    if [ "$scenario" = a ]; then mapfile -t order < <(rotate "$((rep - 1))" "${peers_a[@]}")
-    else mapfile -t order < <(rotate "$((rep - 1))" "${peers_bc[@]}"); fi
-    for peer in "${order[@]}"; do
-      run_wrk "$scenario" "$peer" "$rep"
-      sleep 0.3
+
+# One layout: start everything, measure, stop everything. Appends to $RAW.
+run_layout() { # $1 = layout
+  local layout=$1 workers gateway_workers wrk_threads upstream_threads
+  if [ "$layout" = 1 ]; then
+    workers=1 gateway_workers=1 wrk_threads=$THREADS upstream_threads=$UPSTREAM_THREADS
+  elif [ "$layout" = nproc ]; then
+    workers=$NPROC gateway_workers="" wrk_threads=$NPROC_THREADS upstream_threads=$NPROC_UPSTREAM_THREADS
+  else
+    workers=$layout gateway_workers=$layout wrk_threads=$NPROC_THREADS upstream_threads=$NPROC_UPSTREAM_THREADS
+  fi
+  log "layout $layout: $workers worker(s) per peer (gateway: ${gateway_workers:+--workers }${gateway_workers:-its default}), wrk -t $wrk_threads, upstream $upstream_threads thread(s)"
+
+  local up up_h1_nginx up_h1_gw up_h2 gw gw_info ng ng_tls hap gw_h1 gw_h2
+  read -r up up_h1_nginx up_h1_gw up_h2 gw gw_info ng ng_tls hap gw_h1 gw_h2 <<<"$(free_ports 11)"
+  declare -gA PORT=([direct]=$up [nginx]=$ng [haproxy]=$hap [gateway]=$gw [gateway-info]=$gw_info
+    [d:nginx]=$ng_tls [d:gateway-h1]=$gw_h1 [d:gateway-h2]=$gw_h2)
+  declare -gA UPSTREAM_OF=([d:nginx]=$up_h1_nginx [d:gateway-h1]=$up_h1_gw [d:gateway-h2]=$up_h2)
+  declare -gA ROOTPID=()
+
+  # Upstreams first: the TLS ones write the CA the proxies load at start.
+  start_upstream "upstream-$layout" "$up" "$upstream_threads" ""
+  ROOTPID[direct]=$LAST_PID
+  if [ "$DSCENARIO" = 1 ]; then
+    start_upstream "up-h1-nginx-$layout" "$up_h1_nginx" "$upstream_threads" "" h1
+    start_upstream "up-h1-gateway-$layout" "$up_h1_gw" "$upstream_threads" "" h1
+    start_upstream "up-h2-gateway-$layout" "$up_h2" "$upstream_threads" "" h2
+  fi
+  wait_port "$up" perf-upstream
+  if [ "$DSCENARIO" = 1 ]; then
+    wait_port "$up_h1_nginx" "perf-upstream (TLS, h1, for nginx)"
+    wait_port "$up_h1_gw" "perf-upstream (TLS, h1)"
+    wait_port "$up_h2" "perf-upstream (TLS, h2)"
+  fi
+
+  UPSTREAM_PORT=$up
+  gateway_config "$gw" >"$WORK/gateway-$layout.toml"
+  start_gateway "gateway-$layout" "$WORK/gateway-$layout.toml" "$gateway_workers" warn ""
+  ROOTPID[gateway]=$LAST_PID
+  if [ "$INFO_LOG" = 1 ]; then
+    gateway_config "$gw_info" >"$WORK/gateway-info-$layout.toml"
+    start_gateway "gateway-info-$layout" "$WORK/gateway-info-$layout.toml" "$gateway_workers" info ""
+    ROOTPID[gateway-info]=$LAST_PID
+  fi
+  local nginx_conf
+  if [ "$DSCENARIO" = 1 ]; then
+    gateway_config "$gw_h1" "https://127.0.0.1:$up_h1_gw" "$WORK/up-h1-gateway-$layout-ca.pem" >"$WORK/gateway-h1-$layout.toml"
+    start_gateway "gateway-h1-$layout" "$WORK/gateway-h1-$layout.toml" "$gateway_workers" warn ""
+    ROOTPID[d:gateway-h1]=$LAST_PID
+    gateway_config "$gw_h2" "https://127.0.0.1:$up_h2" "$WORK/up-h2-gateway-$layout-ca.pem" >"$WORK/gateway-h2-$layout.toml"
+    start_gateway "gateway-h2-$layout" "$WORK/gateway-h2-$layout.toml" "$gateway_workers" warn ""
+    ROOTPID[d:gateway-h2]=$LAST_PID
+    nginx_conf=$(nginx_config "nginx-$layout" "$workers" "$ng" "$up" "$ng_tls" "$up_h1_nginx" "$WORK/up-h1-nginx-$layout-ca.pem")
+  else
+    nginx_conf=$(nginx_config "nginx-$layout" "$workers" "$ng" "$up")
+  fi
+  start_nginx "nginx-$layout" "$nginx_conf" ""
+  ROOTPID[nginx]=$LAST_PID
+  ROOTPID[d:nginx]=$LAST_PID
+  start_haproxy "haproxy-$layout" "$(haproxy_config "haproxy-$layout" "$workers" "$hap" "$up")" ""
+  ROOTPID[haproxy]=$LAST_PID
+
+  wait_port "$gw" allo-gateway
+  [ "$INFO_LOG" = 1 ] && wait_port "$gw_info" "allo-gateway (info log)"
+  wait_port "$ng" nginx
+  wait_port "$hap" haproxy
+  if [ "$DSCENARIO" = 1 ]; then
+    wait_port "$gw_h1" "allo-gateway (HTTPS upstream, h1)"
+    wait_port "$gw_h2" "allo-gateway (HTTPS upstream, h2)"
+    wait_port "$ng_tls" "nginx (HTTPS upstream)"
+  fi
+  # nginx forks its workers after it listens; give them a moment to exist, then count them.
+  local _
+  for _ in $(seq 1 100); do
+    [ "$(peer_pids "${ROOTPID[nginx]}" | wc -l)" -gt "$workers" ] && break
+    sleep 0.05
+  done
+
+  # Idle RSS, before any request.
+  local key pids
+  for key in "${!ROOTPID[@]}"; do
+    [ "$key" = d:nginx ] && continue
+    mapfile -t pids < <(peer_pids "${ROOTPID[$key]}")
+    printf '%s\tidle\t%s\t0\trss_kib=%s processes=%s\n' "$layout" "${key#d:}" \
+      "$(status_kib VmRSS "${pids[@]}")" "${#pids[@]}" >>"$RAW"
+  done
+
+  for key in gateway nginx haproxy; do check_forwarding "$key" "${PORT[$key]}" HTTP/1.1; done
+  [ "$INFO_LOG" = 1 ] && check_forwarding gateway-info "$gw_info" HTTP/1.1
+  check_refusals "$gw"
+  if [ "$DSCENARIO" = 1 ]; then
+    check_forwarding "nginx (HTTPS upstream)" "$ng_tls" HTTP/1.1
+    check_forwarding "gateway (HTTPS upstream, h1)" "$gw_h1" HTTP/1.1
+    check_forwarding "gateway (HTTPS upstream, h2)" "$gw_h2" HTTP/2.0
+  fi
+  log "forwarding checked: every proxy injects the key once and forwards the body$([ "$DSCENARIO" = 1 ] && echo "; over TLS, h1 and h2 as offered")"
+
+  local -a peers_a=(direct nginx haproxy gateway) peers_bc=(direct nginx haproxy gateway)
+  local -a peers_d=(nginx gateway-h1 gateway-h2)
+  [ "$INFO_LOG" = 1 ] && peers_a+=(gateway-info)
+  local -a scenarios=(a b c)
+  [ "$DSCENARIO" = 1 ] && scenarios+=(d)
+
+  local load_before start peer scenario rep
+  load_before="$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+  log "layout $layout: warm-up (1 s per peer)"
+  for peer in "${peers_a[@]}"; do run_wrk "$layout" a "$peer" 0 "$wrk_threads"; done
+  for peer in "${peers_bc[@]}"; do run_wrk "$layout" b "$peer" 0 "$wrk_threads"; done
+  if [ "$DSCENARIO" = 1 ]; then
+    for peer in "${peers_d[@]}"; do run_wrk "$layout" d "$peer" 0 "$wrk_threads"; done
+  fi
+  start=$(date +%s)
+  local -a order
+  for rep in $(seq 1 "$REPS"); do
+    for scenario in "${scenarios[@]}"; do
+      case "$scenario" in
+        a) mapfile -t order < <(rotate "$((rep - 1))" "${peers_a[@]}") ;;
+        d) mapfile -t order < <(rotate "$((rep - 1))" "${peers_d[@]}") ;;
+        *) mapfile -t order < <(rotate "$((rep - 1))" "${peers_bc[@]}") ;;
+      esac
+      for peer in "${order[@]}"; do
+        run_wrk "$layout" "$scenario" "$peer" "$rep" "$wrk_threads"
+        sleep 0.3
+      done
     done
   done
-done
-ELAPSED=$(($(date +%s) - START))
-LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%s\tmeta\t-\t0\tworkers=%s gateway_workers=%s wrk_threads=%s upstream_threads=%s elapsed=%s load_before=%s load_after=%s\n' \
+    "$layout" "$workers" "${gateway_workers:-default}" "$wrk_threads" "$upstream_threads" \
+    "$(($(date +%s) - start))" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)" >>"$RAW"
+  stop_all
+}
 
-# --- the table ---------------------------------------------------------------------------
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-DIRTY="$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | head -1)"
-[ -n "$DIRTY" ] && COMMIT="$COMMIT (+ uncommitted changes in src/)"
+run_wrk() { # $1 layout, $2 scenario, $3 peer, $4 rep (0 = warm-up, not recorded), $5 wrk threads
+  local layout=$1 scenario=$2 peer=$3 rep=$4 threads=$5 key port script path method body duration
+  key=$peer
+  [ "$scenario" = d ] && key="d:$peer"
+  port=${PORT[$key]}
+  case "$scenario" in
+    a | d) script=closed.lua path=/v2/api/users method=GET body="" duration=$DURATION ;;
+    b) script=closed.lua path=/v2/api/dialing-queues/current method=POST body=$RESET_BODY duration=$DURATION ;;
+    c) script=fixed.lua path=/v2/api/dialing-queues/current method=POST body=$RESET_BODY duration=$RATE_DURATION ;;
+  esac
+  [ "$rep" = 0 ] && duration=1
+  local line conns_before="" conns_after="" extra=""
+  [ "$scenario" = d ] && conns_before=$(upstream_connections "${UPSTREAM_OF[$key]}")
+  measured_wrk line "${ROOTPID[$key]}" "" "$threads" "$CONNS" "$duration" "$script" "$method" "$body" \
+    "http://127.0.0.1:$port$path"
+  if [ "$scenario" = d ]; then
+    conns_after=$(upstream_connections "${UPSTREAM_OF[$key]}")
+    extra=" upstream_conns=$((conns_after - conns_before)) upstream_conns_total=$conns_after"
+  fi
+  [ "$rep" = 0 ] && return 0
+  printf '%s\t%s\t%s\t%s\t%s%s\n' "$layout" "$scenario" "$peer" "$rep" "$line" "$extra" >>"$RAW"
+  log "$(printf '%-5s %s %-12s rep %s: %s%s' "$layout" "$scenario" "$peer" "$rep" \
+    "$(awk '{for (i=1;i<=NF;i++) if ($i ~ /^(requests|p50|p99|status_errors)=/) printf "%s ", $i}' <<<"$line")" "$extra")"
+}
+
+for layout in $LAYOUTS; do run_layout "$layout"; done
+
 python3 "$HERE/report.py" "$RAW" \
-  --nproc "$(nproc)" --cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
-  --commit "$COMMIT" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+  --nproc "$NPROC" --cpu "$(cpu_model)" --commit "$(perf_commit)" \
+  --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
   --duration "$DURATION" --rate-duration "$RATE_DURATION" --reps "$REPS" --rate "$RATE" \
-  --conns "$CONNS" --threads "$THREADS" --upstream-threads "$UPSTREAM_THREADS" --gateway-workers "${GATEWAY_WORKERS:-default}" \
-  --load-before "$LOAD_BEFORE" --load-after "$LOAD_AFTER" --elapsed "$ELAPSED" \
-  --gateway-idle-rss-kib "$RSS_IDLE_GATEWAY_KIB" \
-  --versions "$("$NGINX" -v 2>&1 | sed 's/.*: //'), $("$HAPROXY" -v 2>&1 | head -1 | awk '{print "HAProxy " $3}'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}')" \
+  --conns "$CONNS" --versions "$(tool_versions)" \
   ${RESULTS:+--out "$RESULTS"}
