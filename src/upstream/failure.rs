@@ -57,6 +57,12 @@ impl FailureKind {
 #[error("no connection to the upstream")]
 pub struct ConnectFailed(#[source] pub io::Error);
 
+/// A connection that other requests waited for (rather than each opening its own) could not
+/// be opened: each of them fails with its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream connection this request waited for was not opened")]
+pub struct WaitedConnect(#[source] pub std::sync::Arc<UpstreamError>);
+
 /// The upstream closed the connection before any byte of an answer.
 #[derive(Debug, thiserror::Error)]
 #[error("the upstream closed the connection without answering")]
@@ -119,7 +125,8 @@ fn kind_of(error: &(dyn StdError + 'static)) -> FailureKind {
             if hyper.is_parse() || hyper.is_parse_status() {
                 return FailureKind::Protocol;
             }
-            if hyper.is_incomplete_message() {
+            // The connection closed or went away before the request was sent.
+            if hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed() {
                 return FailureKind::Reset;
             }
         }
