@@ -7,12 +7,13 @@
 //! fails. The protocol is learnt from each new connection: an upstream that answers h2 by
 //! ALPN fills the slots; one that answers HTTP/1.1 is served from the pool (`client.rs`).
 //!
-//! Sending again: a request the upstream cannot have processed, by the protocol's own word, is
-//! sent once more on a fresh connection: its stream was refused (`REFUSED_STREAM`), lay above
-//! the last stream id of the upstream's GOAWAY, or never left the gateway because the
-//! connection closed or went away first. An idempotent request that failed on a closed or
-//! reset connection before any answer is sent again too, as over HTTP/1.1. Anything else (a
-//! stream reset after the upstream took it, a protocol error) fails with its cause.
+//! Sending again (once): a request the upstream cannot have processed, by the protocol's own
+//! word, is sent once more: on a fresh connection if its stream lay above the last stream id
+//! of the upstream's GOAWAY or it never left the gateway because the connection closed or went
+//! away first; on the slot's connection if its stream was refused (`REFUSED_STREAM`). An
+//! idempotent request that failed on a closed or reset connection before any answer is sent
+//! again too, as over HTTP/1.1. Anything else (a stream reset after the upstream took it, a
+//! protocol error) fails with its cause, which the upstream failure log and counter name.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -84,7 +85,8 @@ pub(super) enum Taken {
 /// A failed HTTP/2 exchange.
 pub(super) enum H2Failed {
     /// The upstream cannot have processed it (or it is idempotent and nothing was answered).
-    Again(BoxError),
+    /// `gone`: its connection closed or is going away, so the next goes on a new one.
+    Again { error: BoxError, gone: bool },
     Final(UpstreamError),
 }
 
@@ -251,23 +253,34 @@ impl Client {
             let error = match tokio::time::timeout_at(deadline, first).await.map_err(|_| timed_out())? {
                 Ok(answer) => return Ok(answer),
                 Err(H2Failed::Final(error)) => return Err(error),
-                Err(H2Failed::Again(error)) => error,
+                Err(H2Failed::Again { error, gone }) => {
+                    if gone {
+                        self.h2.evict(slot, shared.id);
+                    }
+                    error
+                }
             };
             tracing::debug!(
                 error = %crate::telemetry::error_chain(error.as_ref()),
-                "the upstream did not process the request over HTTP/2; sending it again on a fresh connection"
+                "the upstream did not process the request over HTTP/2; sending it again"
             );
-            self.h2.evict(slot, shared.id);
             let fresh = match self.take_h2(slot, deadline).await? {
                 Taken::H2(fresh) => fresh,
                 // The upstream now speaks HTTP/1.1: the request fails as it failed.
                 Taken::H1(_) | Taken::SpeaksH1 => return Err(UpstreamError::Unavailable(error)),
             };
-            let again = self.send_h2(fresh.sender, parts, body, key, request_id);
+            let again = self.send_h2(fresh.sender.clone(), parts, body, key, request_id);
             match tokio::time::timeout_at(deadline, again).await.map_err(|_| timed_out())? {
                 Ok(answer) => Ok(answer),
                 Err(H2Failed::Final(error)) => Err(error),
-                Err(H2Failed::Again(error)) => Err(UpstreamError::Unavailable(error)),
+                Err(H2Failed::Again { error, .. }) => {
+                    tracing::debug!(
+                        error = %crate::telemetry::error_chain(error.as_ref()),
+                        first = fresh.id == shared.id,
+                        "sent again over HTTP/2, and again not processed"
+                    );
+                    Err(UpstreamError::Unavailable(error))
+                }
             }
         })
     }
@@ -283,12 +296,20 @@ impl Client {
         let request = rewrite_request(parts, &self.base, key, request_id, body.len(), &self.forward)
             .map_err(|e| H2Failed::Final(UpstreamError::Unavailable(e.into())))?
             .map(|()| Full::new(body));
-        let response = sender.send_request(request).await.map_err(|e| {
-            if unprocessed(&e) || (idempotent(&parts.method) && connection_lost(&e)) {
-                H2Failed::Again(e.into())
-            } else {
-                H2Failed::Final(UpstreamError::Unavailable(e.into()))
-            }
+        let response = sender.send_request(request).await.map_err(|e| match unprocessed(&e) {
+            Some(Unprocessed::Refused) => H2Failed::Again {
+                error: e.into(),
+                gone: false,
+            },
+            Some(Unprocessed::Gone) => H2Failed::Again {
+                error: e.into(),
+                gone: true,
+            },
+            None if idempotent(&parts.method) && connection_lost(&e) => H2Failed::Again {
+                error: e.into(),
+                gone: true,
+            },
+            None => H2Failed::Final(UpstreamError::Unavailable(e.into())),
         })?;
         let (mut head, incoming) = response.into_parts();
         strip_hop_by_hop(&mut head.headers);
@@ -296,20 +317,30 @@ impl Client {
     }
 }
 
-/// Whether the upstream cannot have processed a request that failed with `error` (RFC 9113
-/// §8.7): it never left the gateway (the connection closed or went away first), its stream
-/// was refused, or it lay above the last stream id of the upstream's GOAWAY.
-fn unprocessed(error: &hyper::Error) -> bool {
+/// Why the upstream cannot have processed a request (RFC 9113 §8.7).
+enum Unprocessed {
+    /// Its stream was refused: the connection may serve others (RFC 9113 §8.7 allows the
+    /// same one), so it stays.
+    Refused,
+    /// It never left the gateway (the connection closed or went away first), or it lay
+    /// above the last stream id of the upstream's GOAWAY.
+    Gone,
+}
+
+fn unprocessed(error: &hyper::Error) -> Option<Unprocessed> {
     if error.is_canceled() || error.is_closed() {
-        return true;
+        return Some(Unprocessed::Gone);
     }
-    match h2_error(error) {
-        // A GOAWAY from the upstream fails only the streams above its last stream id, and
-        // the requests not yet sent (h2 keeps it as the connection's error).
-        Some(h2) if h2.is_go_away() => h2.is_remote(),
-        Some(h2) if h2.is_reset() => h2.is_remote() && h2.reason() == Some(::h2::Reason::REFUSED_STREAM),
-        _ => false,
+    let h2 = h2_error(error)?;
+    if !h2.is_remote() {
+        return None;
     }
+    // A GOAWAY from the upstream fails only the streams above its last stream id, and the
+    // requests not yet sent (h2 keeps it as the connection's error).
+    if h2.is_go_away() {
+        return Some(Unprocessed::Gone);
+    }
+    (h2.is_reset() && h2.reason() == Some(::h2::Reason::REFUSED_STREAM)).then_some(Unprocessed::Refused)
 }
 
 /// Whether the connection closed or was reset under the request (before any answer, since
