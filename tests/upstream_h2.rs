@@ -227,7 +227,11 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
             // do: our side first, then read what still comes until the gateway closes too
             // (closing with unread bytes would reset the connection, and with it the GOAWAY).
             let _ = io.shutdown().await;
-            let drain = async { while matches!(io.read_buf(&mut buf).await, Ok(n) if n > 0) { buf.clear() } };
+            let drain = async {
+                while matches!(io.read_buf(&mut buf).await, Ok(n) if n > 0) {
+                    buf.clear()
+                }
+            };
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
             return;
         }
@@ -326,7 +330,10 @@ fn assert_each_processed_once(answers: &[(Bytes, u16)], seen: &Seen, log: &str) 
             failed.push((String::from_utf8_lossy(body).into_owned(), *status, processed));
         }
     }
-    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("\"WARN\"") || l.contains("\"DEBUG\"")).collect();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"WARN\"") || l.contains("\"DEBUG\""))
+        .collect();
     assert!(
         failed.is_empty(),
         "{} unexpected (body, status, times processed): {failed:?}\n{warnings:#?}",
@@ -346,17 +353,28 @@ async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
     )
     .await;
     let gw = gateway(&pki, &up, "");
-    let name = |i: usize| if i % 97 == 0 { format!("reset-{i}") } else { format!("q-{i}") };
+    let name = |i: usize| {
+        if i % 97 == 0 {
+            format!("reset-{i}")
+        } else {
+            format!("q-{i}")
+        }
+    };
     let answers = load(&gw, 64, 4000, name).await;
     assert_eq!(answers.len(), 4000);
-    let seen = up.seen.lock().unwrap();
-    assert!(seen.goaways >= 5, "the upstream went away {} times", seen.goaways);
-    assert!(seen.dropped > 0, "no stream was left above a GOAWAY's last stream id");
-    // One new connection per GOAWAY, however many requests found the old one gone.
-    let connections = up.connections.load(Ordering::SeqCst);
-    assert!(connections <= seen.goaways + 1, "{connections} connections for {} GOAWAYs", seen.goaways);
-    assert_each_processed_once(&answers, &seen, &gw.log());
-    drop(seen);
+    {
+        let seen = up.seen.lock().unwrap();
+        assert!(seen.goaways >= 5, "the upstream went away {} times", seen.goaways);
+        assert!(seen.dropped > 0, "no stream was left above a GOAWAY's last stream id");
+        // One new connection per GOAWAY, however many requests found the old one gone.
+        let connections = up.connections.load(Ordering::SeqCst);
+        assert!(
+            connections <= seen.goaways + 1,
+            "{connections} connections for {} GOAWAYs",
+            seen.goaways
+        );
+        assert_each_processed_once(&answers, &seen, &gw.log());
+    }
     // The processed-then-reset requests, and only they, are failures: counted and named.
     assert_failures_are_the_resets(&gw, &answers).await;
 }
@@ -366,11 +384,19 @@ async fn assert_failures_are_the_resets(gw: &GatewayProcess, answers: &[(Bytes, 
     let text = metrics(gw).await;
     let failures = |kind| metric(&text, "allo_gateway_upstream_failures_total", &[("kind", kind)]);
     assert_eq!(failures("reset"), resets, "{text}");
-    assert_eq!(metric(&text, "allo_gateway_upstream_failures_total", &[]), resets, "{text}");
+    assert_eq!(
+        metric(&text, "allo_gateway_upstream_failures_total", &[]),
+        resets,
+        "{text}"
+    );
     eventually(gw, "the reset named in a warn line", DEADLINE, || async {
-        support::api::events(gw)
-            .iter()
-            .any(|e| e["level"] == "WARN" && e["kind"] == "reset" && e["error"].as_str().is_some_and(|t| t.contains("stream error received: unexpected internal error")))
+        support::api::events(gw).iter().any(|e| {
+            e["level"] == "WARN"
+                && e["kind"] == "reset"
+                && e["error"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("stream error received: unexpected internal error"))
+        })
     })
     .await;
 }
@@ -393,10 +419,11 @@ async fn refused_streams_are_sent_again() {
         _ => format!("q-{i}"),
     };
     let answers = load(&gw, 64, 2000, name).await;
-    let seen = up.seen.lock().unwrap();
-    assert_eq!(seen.refused.len(), 400);
-    assert_each_processed_once(&answers, &seen, &gw.log());
-    drop(seen);
+    {
+        let seen = up.seen.lock().unwrap();
+        assert_eq!(seen.refused.len(), 400);
+        assert_each_processed_once(&answers, &seen, &gw.log());
+    }
     assert_failures_are_the_resets(&gw, &answers).await;
     // Refusals do not cost a connection.
     assert_eq!(up.connections.load(Ordering::SeqCst), 1);

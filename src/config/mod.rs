@@ -175,7 +175,10 @@ mod tests {
         for bad in ["h2_connections = 0", "h2_connections = 65", "h2_connections = -1"] {
             let problems = upstream(bad).unwrap_err().problems;
             assert_eq!(problems.len(), 1, "{problems:?}");
-            assert!(problems[0].path.contains("h2_connections") || problems[0].path.starts_with("line"), "{problems:?}");
+            assert!(
+                problems[0].path.contains("h2_connections") || problems[0].path.starts_with("line"),
+                "{problems:?}"
+            );
         }
         let problems = upstream("h2_connections = 65").unwrap_err().problems;
         assert_eq!(problems[0].path, "upstream.h2_connections");

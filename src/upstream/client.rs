@@ -120,7 +120,7 @@ impl Client {
             };
             match taken {
                 Taken::H2(shared) => {
-                    return self.send_h2_until(slot, shared, parts, body, key, request_id, deadline).await;
+                    return self.send_h2_until(shared, parts, body, key, request_id, deadline).await;
                 }
                 Taken::H1(conn) => opened = Some(conn),
                 Taken::SpeaksH1 => {}
@@ -195,8 +195,8 @@ impl Client {
         request_id: &HeaderValue,
         deadline: Instant,
     ) -> Result<Answer, UpstreamError> {
-        let (slot, shared) = self.h2.adopt(sender);
-        self.send_h2_until(slot, shared, parts, body, key, request_id, deadline).await
+        let shared = self.h2.adopt(sender);
+        self.send_h2_until(shared, parts, body, key, request_id, deadline).await
     }
 
     /// `open`, by `deadline`. Its future (the TLS handshake's state) is large and rarely

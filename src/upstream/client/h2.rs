@@ -30,10 +30,10 @@ use tokio::time::Instant;
 use super::{idempotent, Client, Opened};
 use crate::answer::Answer;
 use crate::body::{Body, BoxError};
-use crate::upstream::pool::Conn;
 use crate::secret::Secret;
 use crate::upstream::connect::Stream;
 use crate::upstream::failure::WaitedConnect;
+use crate::upstream::pool::Conn;
 use crate::upstream::{rewrite_request, strip_hop_by_hop, UpstreamError};
 
 pub(super) type H2Sender = http2::SendRequest<Full<Bytes>>;
@@ -71,6 +71,8 @@ struct SlotState {
 pub(super) struct Shared {
     sender: H2Sender,
     id: u64,
+    /// The slot whose turn it is.
+    slot: usize,
 }
 
 /// What a request got for its turn.
@@ -86,7 +88,10 @@ pub(super) enum Taken {
 pub(super) enum H2Failed {
     /// The upstream cannot have processed it (or it is idempotent and nothing was answered).
     /// `gone`: its connection closed or is going away, so the next goes on a new one.
-    Again { error: BoxError, gone: bool },
+    Again {
+        error: BoxError,
+        gone: bool,
+    },
     Final(UpstreamError),
 }
 
@@ -123,6 +128,7 @@ impl H2Conns {
         let shared = Shared {
             sender,
             id: self.ids.fetch_add(1, Ordering::Relaxed),
+            slot,
         };
         self.slots[slot].lock().conn = Some(shared.clone());
         shared
@@ -135,24 +141,23 @@ impl H2Conns {
 
     /// A connection opened for HTTP/1.1 that turned out h2, for one request: it fills the
     /// next slot if that is empty.
-    pub(super) fn adopt(&self, sender: H2Sender) -> (usize, Shared) {
+    pub(super) fn adopt(&self, sender: H2Sender) -> Shared {
         let slot = self.pick();
         if self.slots[slot].open().is_none() {
-            return (slot, self.install(slot, sender));
+            return self.install(slot, sender);
         }
         self.speaks.store(H2, Ordering::Relaxed);
-        let alone = Shared {
+        Shared {
             sender,
             id: self.ids.fetch_add(1, Ordering::Relaxed),
-        };
-        (slot, alone)
+            slot,
+        }
     }
 
-    /// Forgets the connection `id` in `slot` (if it is still there) so that the next request
-    /// connects afresh.
-    fn evict(&self, slot: usize, id: u64) {
-        let mut state = self.slots[slot].lock();
-        if state.conn.as_ref().is_some_and(|c| c.id == id) {
+    /// Forgets `shared` (if its slot still holds it) so that the next request connects afresh.
+    fn evict(&self, shared: &Shared) {
+        let mut state = self.slots[shared.slot].lock();
+        if state.conn.as_ref().is_some_and(|c| c.id == shared.id) {
             state.conn = None;
         }
     }
@@ -233,13 +238,12 @@ impl Client {
         Ok(sender)
     }
 
-    /// Sends the request over `slot`'s connection `shared`, and once more on a fresh one if
+    /// Sends the request over `shared`, and once more on a fresh one if
     /// the upstream cannot have processed it; all by `deadline`. Boxed: its state (hyper's
     /// request future and a timer) would otherwise be carried in every HTTP/1.1 request's
     /// state too.
     pub(super) fn send_h2_until<'a>(
         &'a self,
-        slot: usize,
         shared: Shared,
         parts: &'a http::request::Parts,
         body: Bytes,
@@ -250,12 +254,15 @@ impl Client {
         Box::pin(async move {
             let timed_out = || UpstreamError::Timeout(self.request_timeout);
             let first = self.send_h2(shared.sender.clone(), parts, body.clone(), key, request_id);
-            let error = match tokio::time::timeout_at(deadline, first).await.map_err(|_| timed_out())? {
+            let error = match tokio::time::timeout_at(deadline, first)
+                .await
+                .map_err(|_| timed_out())?
+            {
                 Ok(answer) => return Ok(answer),
                 Err(H2Failed::Final(error)) => return Err(error),
                 Err(H2Failed::Again { error, gone }) => {
                     if gone {
-                        self.h2.evict(slot, shared.id);
+                        self.h2.evict(&shared);
                     }
                     error
                 }
@@ -264,13 +271,16 @@ impl Client {
                 error = %crate::telemetry::error_chain(error.as_ref()),
                 "the upstream did not process the request over HTTP/2; sending it again"
             );
-            let fresh = match self.take_h2(slot, deadline).await? {
+            let fresh = match self.take_h2(shared.slot, deadline).await? {
                 Taken::H2(fresh) => fresh,
                 // The upstream now speaks HTTP/1.1: the request fails as it failed.
                 Taken::H1(_) | Taken::SpeaksH1 => return Err(UpstreamError::Unavailable(error)),
             };
             let again = self.send_h2(fresh.sender.clone(), parts, body, key, request_id);
-            match tokio::time::timeout_at(deadline, again).await.map_err(|_| timed_out())? {
+            match tokio::time::timeout_at(deadline, again)
+                .await
+                .map_err(|_| timed_out())?
+            {
                 Ok(answer) => Ok(answer),
                 Err(H2Failed::Final(error)) => Err(error),
                 Err(H2Failed::Again { error, .. }) => {
