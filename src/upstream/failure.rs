@@ -57,11 +57,22 @@ impl FailureKind {
 #[error("no connection to the upstream")]
 pub struct ConnectFailed(#[source] pub io::Error);
 
-/// A connection that other requests waited for (rather than each opening its own) could not
-/// be opened: each of them fails with its cause.
-#[derive(Debug, thiserror::Error)]
-#[error("the upstream connection this request waited for was not opened")]
-pub struct WaitedConnect(#[source] pub std::sync::Arc<UpstreamError>);
+/// A connection that several requests waited for (rather than each opening its own) could
+/// not be opened: each of them fails with its cause, which is this error's source.
+#[derive(Debug)]
+pub struct WaitedConnect(pub std::sync::Arc<dyn StdError + Send + Sync>);
+
+impl std::fmt::Display for WaitedConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream connection could not be opened")
+    }
+}
+
+impl StdError for WaitedConnect {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 /// The upstream closed the connection before any byte of an answer.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +186,8 @@ mod tests {
             FailureKind::Reset
         );
         assert_eq!(kind(ClosedEarly), FailureKind::Reset);
+        let shared = std::sync::Arc::new(ConnectFailed(io::Error::new(io::ErrorKind::InvalidData, "bad record")));
+        assert_eq!(kind(WaitedConnect(shared)), FailureKind::Tls);
         assert_eq!(kind(WireError::HeadTooLarge), FailureKind::Protocol);
         assert_eq!(kind(h2::Error::from(h2::Reason::PROTOCOL_ERROR)), FailureKind::Protocol);
         assert_eq!(kind("something else"), FailureKind::Other);

@@ -64,7 +64,7 @@ struct SlotState {
     conn: Option<Shared>,
     /// Connection attempts begun, and the last one's failure (by attempt number).
     attempts: u64,
-    failed: Option<(u64, Arc<UpstreamError>)>,
+    failed: Option<(u64, Arc<dyn std::error::Error + Send + Sync>)>,
 }
 
 #[derive(Clone)]
@@ -154,10 +154,11 @@ impl H2Conns {
         }
     }
 
-    /// Forgets `shared` (if its slot still holds it) so that the next request connects afresh.
-    fn evict(&self, shared: &Shared) {
-        let mut state = self.slots[shared.slot].lock();
-        if state.conn.as_ref().is_some_and(|c| c.id == shared.id) {
+    /// Forgets the connection `id` (if `slot` still holds it) so that the next request
+    /// connects afresh.
+    fn evict(&self, slot: usize, id: u64) {
+        let mut state = self.slots[slot].lock();
+        if state.conn.as_ref().is_some_and(|c| c.id == id) {
             state.conn = None;
         }
     }
@@ -215,8 +216,8 @@ impl Client {
             }
             // This request's own time ran out; those waiting still have theirs to try.
             Err(UpstreamError::Timeout(after)) => Err(UpstreamError::Timeout(after)),
-            Err(error) => {
-                let error = Arc::new(error);
+            Err(UpstreamError::Unavailable(error)) => {
+                let error: Arc<dyn std::error::Error + Send + Sync> = Arc::from(error);
                 own.lock().failed = Some((attempt, error.clone()));
                 Err(UpstreamError::Unavailable(WaitedConnect(error).into()))
             }
@@ -238,10 +239,10 @@ impl Client {
         Ok(sender)
     }
 
-    /// Sends the request over `shared`, and once more on a fresh one if
-    /// the upstream cannot have processed it; all by `deadline`. Boxed: its state (hyper's
-    /// request future and a timer) would otherwise be carried in every HTTP/1.1 request's
-    /// state too.
+    /// Sends the request over `shared`, and once more if the upstream cannot have processed
+    /// it (on a fresh connection unless its stream was refused); all by `deadline`. Boxed: its
+    /// state (hyper's request future and a timer) would otherwise be carried in every HTTP/1.1
+    /// request's state too.
     pub(super) fn send_h2_until<'a>(
         &'a self,
         shared: Shared,
@@ -253,7 +254,8 @@ impl Client {
     ) -> Pin<Box<dyn Future<Output = Result<Answer, UpstreamError>> + Send + 'a>> {
         Box::pin(async move {
             let timed_out = || UpstreamError::Timeout(self.request_timeout);
-            let first = self.send_h2(shared.sender.clone(), parts, body.clone(), key, request_id);
+            let Shared { sender, id, slot } = shared;
+            let first = self.send_h2(sender, parts, body.clone(), key, request_id);
             let error = match tokio::time::timeout_at(deadline, first)
                 .await
                 .map_err(|_| timed_out())?
@@ -262,7 +264,7 @@ impl Client {
                 Err(H2Failed::Final(error)) => return Err(error),
                 Err(H2Failed::Again { error, gone }) => {
                     if gone {
-                        self.h2.evict(&shared);
+                        self.h2.evict(slot, id);
                     }
                     error
                 }
@@ -271,12 +273,12 @@ impl Client {
                 error = %crate::telemetry::error_chain(error.as_ref()),
                 "the upstream did not process the request over HTTP/2; sending it again"
             );
-            let fresh = match self.take_h2(shared.slot, deadline).await? {
+            let fresh = match self.take_h2(slot, deadline).await? {
                 Taken::H2(fresh) => fresh,
                 // The upstream now speaks HTTP/1.1: the request fails as it failed.
                 Taken::H1(_) | Taken::SpeaksH1 => return Err(UpstreamError::Unavailable(error)),
             };
-            let again = self.send_h2(fresh.sender.clone(), parts, body, key, request_id);
+            let again = self.send_h2(fresh.sender, parts, body, key, request_id);
             match tokio::time::timeout_at(deadline, again)
                 .await
                 .map_err(|_| timed_out())?
@@ -286,7 +288,7 @@ impl Client {
                 Err(H2Failed::Again { error, .. }) => {
                     tracing::debug!(
                         error = %crate::telemetry::error_chain(error.as_ref()),
-                        first = fresh.id == shared.id,
+                        same_connection = fresh.id == id,
                         "sent again over HTTP/2, and again not processed"
                     );
                     Err(UpstreamError::Unavailable(error))
