@@ -448,3 +448,28 @@ async fn one_h2_connection_by_default_even_when_many_requests_start_at_once() {
     assert_each_processed_once(&answers, &up.seen.lock().unwrap(), &gw.log());
     assert_eq!(up.connections.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_waiting_for_a_connection_share_its_failure() {
+    let pki = certs::pki();
+    // An upstream that takes each connection and closes it: every handshake fails.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let up = Upstream {
+        addr: listener.local_addr().unwrap(),
+        connections: accepted.clone(),
+        seen: Arc::default(),
+    };
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            drop(tcp);
+        }
+    });
+    let gw = gateway(&pki, &up, "");
+    let answers = load(&gw, 64, 64, |i| format!("q-{i}")).await;
+    assert!(answers.iter().all(|(_, status)| *status == 502), "{answers:?}");
+    // Requests that arrived together waited for one attempt rather than each making their own.
+    let attempts = up.connections.load(Ordering::SeqCst);
+    assert!(attempts <= 16, "{attempts} connection attempts for 64 requests");
+}

@@ -126,21 +126,20 @@ impl Client {
                 Taken::SpeaksH1 => {}
             }
         }
-        self.send_h1(opened, now, deadline, parts, body, key, request_id).await
+        self.send_h1(opened, now, parts, body, key, request_id).await
     }
 
-    /// The HTTP/1.1 exchange, on `opened` or a pooled (or new) connection.
-    #[allow(clippy::too_many_arguments)]
+    /// The HTTP/1.1 exchange begun at `now`, on `opened` or a pooled (or new) connection.
     async fn send_h1(
         &self,
         opened: Option<Conn>,
         now: Instant,
-        deadline: Instant,
         parts: &http::request::Parts,
         body: Bytes,
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Answer, UpstreamError> {
+        let deadline = now + self.request_timeout;
         let timed_out = || UpstreamError::Timeout(self.request_timeout);
         let separate_body = (body.len() > INLINE_BODY).then_some(&body);
 
