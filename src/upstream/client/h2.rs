@@ -32,7 +32,7 @@ use crate::answer::Answer;
 use crate::body::{Body, BoxError};
 use crate::secret::Secret;
 use crate::upstream::connect::Stream;
-use crate::upstream::failure::WaitedConnect;
+use crate::upstream::failure::{connection_lost, unprocessed, Unprocessed, WaitedConnect};
 use crate::upstream::pool::Conn;
 use crate::upstream::{rewrite_request, strip_hop_by_hop, UpstreamError};
 
@@ -327,62 +327,4 @@ impl Client {
         strip_hop_by_hop(&mut head.headers);
         Ok(Response::from_parts(head, Body::streamed(incoming.map_err(BoxError::from))).into())
     }
-}
-
-/// Why the upstream cannot have processed a request (RFC 9113 §8.7).
-enum Unprocessed {
-    /// Its stream was refused: the connection may serve others (RFC 9113 §8.7 allows the
-    /// same one), so it stays.
-    Refused,
-    /// It never left the gateway (the connection closed or went away first), or it lay
-    /// above the last stream id of the upstream's GOAWAY.
-    Gone,
-}
-
-fn unprocessed(error: &hyper::Error) -> Option<Unprocessed> {
-    if error.is_canceled() || error.is_closed() {
-        return Some(Unprocessed::Gone);
-    }
-    let h2 = h2_error(error)?;
-    if !h2.is_remote() {
-        return None;
-    }
-    // A GOAWAY from the upstream fails only the streams above its last stream id, and the
-    // requests not yet sent (h2 keeps it as the connection's error).
-    if h2.is_go_away() {
-        return Some(Unprocessed::Gone);
-    }
-    (h2.is_reset() && h2.reason() == Some(::h2::Reason::REFUSED_STREAM)).then_some(Unprocessed::Refused)
-}
-
-/// Whether the connection closed or was reset under the request (before any answer, since
-/// `send_request` fails only before the response head).
-fn connection_lost(error: &hyper::Error) -> bool {
-    use std::io::ErrorKind as K;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = next {
-        let io = match e.downcast_ref::<::h2::Error>() {
-            Some(h2) => h2.get_io(),
-            None => e.downcast_ref::<std::io::Error>(),
-        };
-        if let Some(io) = io {
-            return matches!(
-                io.kind(),
-                K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
-            );
-        }
-        next = e.source();
-    }
-    false
-}
-
-fn h2_error(error: &hyper::Error) -> Option<&::h2::Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = next {
-        if let Some(h2) = e.downcast_ref::<::h2::Error>() {
-            return Some(h2);
-        }
-        next = e.source();
-    }
-    None
 }
