@@ -194,4 +194,21 @@ mod tests {
         }
         assert!(upstream("verify_keys = \"yes\"").is_err());
     }
+
+    #[test]
+    fn h2_connections_is_one_by_default_and_bounded() {
+        assert_eq!(upstream("").unwrap().upstream.h2_connections, 1);
+        assert_eq!(upstream("h2_connections = 64").unwrap().upstream.h2_connections, 64);
+        for bad in ["h2_connections = 0", "h2_connections = 65", "h2_connections = -1"] {
+            let problems = upstream(bad).unwrap_err().problems;
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].path.contains("h2_connections") || problems[0].path.starts_with("line"),
+                "{problems:?}"
+            );
+        }
+        let problems = upstream("h2_connections = 65").unwrap_err().problems;
+        assert_eq!(problems[0].path, "upstream.h2_connections");
+        assert_eq!(problems[0].message, "must be between 1 and 64");
+    }
 }

@@ -58,6 +58,7 @@ pub struct RawUpstream {
     pub ca_file: Option<String>,
     pub pool_idle_timeout: Option<String>,
     pub pool_max_idle_per_host: Option<u64>,
+    pub h2_connections: Option<u64>,
     pub verify_keys: Option<bool>,
     pub verify_interval: Option<String>,
     pub forward_headers: Option<Vec<String>>,

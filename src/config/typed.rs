@@ -72,6 +72,8 @@ pub struct UpstreamConfig {
     pub ca_file: Option<PathBuf>,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
+    /// HTTP/2 connections kept to an upstream that speaks h2 (1..=64).
+    pub h2_connections: usize,
     /// The caller's credentials and internal routing fields that may still reach Allo (in
     /// the upstream's settings: a change builds a new upstream, pool included, at reload).
     pub forward_headers: super::ForwardHeaders,

@@ -82,6 +82,9 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
             u.pool_max_idle_per_host,
             defaults::POOL_MAX_IDLE_PER_HOST,
         ),
+        // One, as RFC 9113 §9.1 asks of clients; more spread the load over more of an
+        // upstream's connections (and its cores) where it handles each on one.
+        h2_connections: bounded(p, "upstream.h2_connections", u.h2_connections, 1, 1, 64),
         forward_headers: super::forward::forward_headers(p, u.forward_headers),
     };
 

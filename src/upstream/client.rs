@@ -4,9 +4,10 @@
 //! its end. No task per connection and no channel in between, which is where a general
 //! purpose client spends most of its time per request.
 //!
-//! When the upstream's TLS picks h2 by ALPN, one hyper HTTP/2 connection carries every request
-//! (multiplexed) until it closes (`client/h2.rs`); the next request then connects again and
-//! learns the protocol afresh.
+//! When the upstream's TLS picks h2 by ALPN, `h2_connections` hyper HTTP/2 connections carry
+//! every request (multiplexed, taken in turn) until they close (`client/h2.rs`, which also
+//! sends again what the upstream did not process); a new connection learns the protocol
+//! afresh.
 //!
 //! Retry: a request that fails on a reused connection before any byte of answer arrives (the
 //! upstream closed it while idle, racing our write) is sent once more on a new connection, if
@@ -18,7 +19,7 @@
 //! that stops arriving for as long fails (`PooledBody`).
 
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
@@ -38,7 +39,7 @@ use crate::secret::Secret;
 
 mod h2;
 
-use h2::H2Sender;
+use h2::{H2Conns, H2Sender, Taken};
 
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
@@ -50,7 +51,7 @@ pub struct Client {
     host: HeaderValue,
     /// Scheme and authority, for HTTP/2 request targets.
     base: http::uri::Parts,
-    h2: Mutex<Option<H2Sender>>,
+    h2: H2Conns,
     /// Bounds the wait for a response head, and any wait for body bytes.
     request_timeout: std::time::Duration,
     forward: crate::config::ForwardHeaders,
@@ -93,7 +94,7 @@ impl Client {
             pool: Pool::new(config.pool_max_idle_per_host, config.pool_idle_timeout),
             host: HeaderValue::from_str(&host).map_err(|_| UpstreamSetupError::Host)?,
             base,
-            h2: Mutex::new(None),
+            h2: H2Conns::new(config.h2_connections, *scheme != http::uri::Scheme::HTTPS),
             request_timeout: config.request_timeout,
             forward: config.forward_headers.clone(),
         })
@@ -109,26 +110,44 @@ impl Client {
     ) -> Result<Answer, UpstreamError> {
         let now = Instant::now();
         let deadline = now + self.request_timeout;
-        let timed_out = || UpstreamError::Timeout(self.request_timeout);
-        let shared = self
-            .h2
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(sender) = shared.filter(|sender| !sender.is_closed()) {
-            return self.send_h2_until(sender, parts, body, key, request_id, deadline).await;
+        let mut opened = None;
+        if self.h2.may_speak_h2() {
+            let slot = self.h2.pick();
+            // Connecting (rare) is boxed, so its state is not carried by every request.
+            let taken = match self.h2.current(slot) {
+                Some(shared) => Taken::H2(shared),
+                None => Box::pin(self.take_h2(slot, deadline)).await?,
+            };
+            match taken {
+                Taken::H2(shared) => {
+                    return self.send_h2_until(shared, parts, body, key, request_id, deadline).await;
+                }
+                Taken::H1(conn) => opened = Some(conn),
+                Taken::SpeaksH1 => {}
+            }
         }
+        self.send_h1(opened, now, parts, body, key, request_id).await
+    }
+
+    /// The HTTP/1.1 exchange begun at `now`, on `opened` or a pooled (or new) connection.
+    async fn send_h1(
+        &self,
+        opened: Option<Conn>,
+        now: Instant,
+        parts: &http::request::Parts,
+        body: Bytes,
+        key: &Secret,
+        request_id: &HeaderValue,
+    ) -> Result<Answer, UpstreamError> {
+        let deadline = now + self.request_timeout;
+        let timed_out = || UpstreamError::Timeout(self.request_timeout);
         let separate_body = (body.len() > INLINE_BODY).then_some(&body);
 
-        let mut conn = match self.pool.checkout(now.into_std()) {
+        let mut conn = match opened.or_else(|| self.pool.checkout(now.into_std())) {
             Some(conn) => conn,
             None => match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => {
-                    return self
-                        .send_h2_until(sender, parts, body.clone(), key, request_id, deadline)
-                        .await;
-                }
+                Opened::H2(sender) => return self.send_adopted(sender, parts, body, key, request_id, deadline).await,
             },
         };
         loop {
@@ -159,13 +178,24 @@ impl Client {
             tracing::debug!(error = %failed.error, "pooled upstream connection failed before an answer; retrying on a new one");
             conn = match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => {
-                    return self
-                        .send_h2_until(sender, parts, body.clone(), key, request_id, deadline)
-                        .await;
-                }
+                Opened::H2(sender) => return self.send_adopted(sender, parts, body, key, request_id, deadline).await,
             };
         }
+    }
+
+    /// A connection opened for HTTP/1.1 turned out h2 (the upstream changed): it fills an
+    /// empty HTTP/2 slot (or serves this request alone), and the request goes out on it.
+    async fn send_adopted(
+        &self,
+        sender: H2Sender,
+        parts: &http::request::Parts,
+        body: Bytes,
+        key: &Secret,
+        request_id: &HeaderValue,
+        deadline: Instant,
+    ) -> Result<Answer, UpstreamError> {
+        let shared = self.h2.adopt(sender);
+        self.send_h2_until(shared, parts, body, key, request_id, deadline).await
     }
 
     /// `open`, by `deadline`. Its future (the TLS handshake's state) is large and rarely
@@ -176,7 +206,7 @@ impl Client {
             .map_err(|_| UpstreamError::Timeout(self.request_timeout))?
     }
 
-    /// A new connection; if it speaks HTTP/2 it becomes the shared one.
+    /// A new connection, HTTP/2 (handshaken, not yet shared) if ALPN chose h2.
     async fn open(&self) -> Result<Opened, UpstreamError> {
         let stream = self
             .connector
@@ -186,7 +216,7 @@ impl Client {
         if !stream.is_h2() {
             return Ok(Opened::H1(Conn::new(stream)));
         }
-        Ok(Opened::H2(self.share_h2(stream).await?))
+        Ok(Opened::H2(self.handshake_h2(stream).await?))
     }
 
     /// Writes the request on `conn` and reads the response head, by `deadline`.

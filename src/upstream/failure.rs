@@ -1,7 +1,8 @@
 //! What kind of failure an upstream error is, for the warn line and the
 //! `allo_gateway_upstream_failures_total{kind}` counter: a fixed set of kinds read off the
 //! error's source chain (rustls, io, hyper, h2 and the client's own wire errors). The error
-//! texts it walks name protocols and peers, never a request's header or the team key.
+//! texts it walks name protocols and peers, never a request's header or the team key. Also
+//! which failed HTTP/2 requests the upstream cannot have processed, so may be sent again.
 
 use std::error::Error as StdError;
 use std::io;
@@ -56,6 +57,23 @@ impl FailureKind {
 #[derive(Debug, thiserror::Error)]
 #[error("no connection to the upstream")]
 pub struct ConnectFailed(#[source] pub io::Error);
+
+/// A connection that several requests waited for (rather than each opening its own) could
+/// not be opened: each of them fails with its cause, which is this error's source.
+#[derive(Debug)]
+pub struct WaitedConnect(pub std::sync::Arc<dyn StdError + Send + Sync>);
+
+impl std::fmt::Display for WaitedConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream connection could not be opened")
+    }
+}
+
+impl StdError for WaitedConnect {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 /// The upstream closed the connection before any byte of an answer.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +137,8 @@ fn kind_of(error: &(dyn StdError + 'static)) -> FailureKind {
             if hyper.is_parse() || hyper.is_parse_status() {
                 return FailureKind::Protocol;
             }
-            if hyper.is_incomplete_message() {
+            // The connection closed or went away before the request was sent.
+            if hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed() {
                 return FailureKind::Reset;
             }
         }
@@ -145,6 +164,64 @@ fn io_kind(kind: io::ErrorKind, connecting: bool) -> FailureKind {
     }
 }
 
+/// Why the upstream cannot have processed a request (RFC 9113 §8.7).
+pub(super) enum Unprocessed {
+    /// Its stream was refused: the connection may serve others (RFC 9113 §8.7 allows the
+    /// same one), so it stays.
+    Refused,
+    /// It never left the gateway (the connection closed or went away first), or it lay
+    /// above the last stream id of the upstream's GOAWAY.
+    Gone,
+}
+
+pub(super) fn unprocessed(error: &hyper::Error) -> Option<Unprocessed> {
+    if error.is_canceled() || error.is_closed() {
+        return Some(Unprocessed::Gone);
+    }
+    let h2 = h2_error(error)?;
+    if !h2.is_remote() {
+        return None;
+    }
+    // A GOAWAY from the upstream fails only the streams above its last stream id, and the
+    // requests not yet sent (h2 keeps it as the connection's error).
+    if h2.is_go_away() {
+        return Some(Unprocessed::Gone);
+    }
+    (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)).then_some(Unprocessed::Refused)
+}
+
+/// Whether the connection closed or was reset under the request (before any answer, since
+/// `send_request` fails only before the response head).
+pub(super) fn connection_lost(error: &hyper::Error) -> bool {
+    use std::io::ErrorKind as K;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        let io = match e.downcast_ref::<h2::Error>() {
+            Some(h2) => h2.get_io(),
+            None => e.downcast_ref::<std::io::Error>(),
+        };
+        if let Some(io) = io {
+            return matches!(
+                io.kind(),
+                K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
+            );
+        }
+        next = e.source();
+    }
+    false
+}
+
+fn h2_error(error: &hyper::Error) -> Option<&h2::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return Some(h2);
+        }
+        next = e.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +245,8 @@ mod tests {
             FailureKind::Reset
         );
         assert_eq!(kind(ClosedEarly), FailureKind::Reset);
+        let shared = std::sync::Arc::new(ConnectFailed(io::Error::new(io::ErrorKind::InvalidData, "bad record")));
+        assert_eq!(kind(WaitedConnect(shared)), FailureKind::Tls);
         assert_eq!(kind(WireError::HeadTooLarge), FailureKind::Protocol);
         assert_eq!(kind(h2::Error::from(h2::Reason::PROTOCOL_ERROR)), FailureKind::Protocol);
         assert_eq!(kind("something else"), FailureKind::Other);
