@@ -28,5 +28,6 @@ mod shared_budget;
 mod slow_clients;
 mod tls_inbound;
 mod tls_upstream;
+mod upstream_h2;
 mod upstream_wire;
 mod workers;

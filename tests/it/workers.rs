@@ -140,9 +140,12 @@ async fn every_worker_accepts_and_serves() {
         "not serving on four workers:\n{}",
         gw.log()
     );
-    // Worker 0 is the main thread; the others have threads of their own.
-    let threads = worker_threads(&gw);
-    assert_eq!(threads.len(), WORKERS - 1, "{threads:?}");
+    // Worker 0 is the main thread; the others have threads of their own (named as they start,
+    // which may be just after the listening line).
+    eventually(&gw, "every worker thread", async || {
+        worker_threads(&gw).len() == WORKERS - 1
+    })
+    .await;
     let statuses = spread(&gw, TOKEN, 64).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(up.count(), 64);

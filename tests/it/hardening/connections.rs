@@ -44,7 +44,12 @@ fn open_fds(gw: &GatewayProcess) -> usize {
 #[tokio::test]
 async fn connections_past_max_connections_wait_and_spend_no_descriptor() {
     let up = Capture::start().await;
-    let gw = start(config(&up.url()).server("max_connections", 2));
+    // One worker: the queued connection below must be the one a freed slot goes to. With
+    // several, each worker has its own accept queue and the slot goes to whichever has a
+    // connection waiting (`workers::max_connections_bounds_the_process_not_each_worker`).
+    let gw = config(&up.url())
+        .server("max_connections", 2)
+        .start(&[("TEST_HARDENING_KEY", KEY), ("ALLO_GATEWAY_WORKERS", "1")]);
     let mut a = Raw::connect(gw.addr).await;
     a.write(get_users()).await;
     assert_eq!(a.reply().await.status, 200);

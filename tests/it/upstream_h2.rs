@@ -8,7 +8,7 @@
 //! (no 502), and a request the upstream processed and then reset is answered 502 and never
 //! sent twice. And `[upstream] h2_connections` opens that many connections under load.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -21,7 +21,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use support::api::{eventually, metric, metrics, DEADLINE};
+use support::eventually;
+use support::observe::{events, metric};
 use support::{certs, sha256_hex, GatewayProcess, TestConfig};
 
 const TOKEN: &str = "h2-upstream-token";
@@ -273,7 +274,15 @@ token_sha256 = "{hash}"
     );
     let config = TestConfig::new(&text);
     config.write("ca.pem", &pki.ca_pem);
-    GatewayProcess::start(config, &[("ALLO_GATEWAY_LOG", "info,allo_gateway=debug")])
+    // One worker: the connection counts below are those of one upstream client (each worker
+    // keeps its own).
+    GatewayProcess::start(
+        config,
+        &[
+            ("ALLO_GATEWAY_LOG", "info,allo_gateway=debug"),
+            ("ALLO_GATEWAY_WORKERS", "1"),
+        ],
+    )
 }
 
 /// Sends `total` POSTs from `callers` concurrent keep-alive connections, all connected before
@@ -381,7 +390,7 @@ async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
 
 async fn assert_failures_are_the_resets(gw: &GatewayProcess, answers: &[(Bytes, u16)]) {
     let resets = answers.iter().filter(|(body, _)| contains(body, b"reset-")).count() as f64;
-    let text = metrics(gw).await;
+    let text = gw.metrics().await;
     let failures = |kind| metric(&text, "allo_gateway_upstream_failures_total", &[("kind", kind)]);
     assert_eq!(failures("reset"), resets, "{text}");
     assert_eq!(
@@ -389,8 +398,8 @@ async fn assert_failures_are_the_resets(gw: &GatewayProcess, answers: &[(Bytes, 
         resets,
         "{text}"
     );
-    eventually(gw, "the reset named in a warn line", DEADLINE, || async {
-        support::api::events(gw).iter().any(|e| {
+    eventually(gw, "the reset named in a warn line", || async {
+        events(gw).iter().any(|e| {
             e["level"] == "WARN"
                 && e["kind"] == "reset"
                 && e["error"]
