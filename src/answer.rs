@@ -38,7 +38,7 @@ impl Answer {
     /// The length the head declares, whichever fields it is among.
     pub fn declared_length(&self) -> Option<u64> {
         match self.response.headers().get(header::CONTENT_LENGTH) {
-            Some(value) => crate::framing::parse_length(value.as_bytes().trim_ascii()),
+            Some(value) => crate::http1::parse_length(value.as_bytes().trim_ascii()),
             None => self.upstream.as_ref().and_then(|fields| fields.length),
         }
     }
@@ -122,7 +122,7 @@ pub struct WireFields {
 }
 
 impl WireFields {
-    /// `lines` as `framing::put_field` writes them, of names and values checked by a parser.
+    /// `lines` as `http1::put_field` writes them, of names and values checked by a parser.
     pub fn new(lines: Bytes, length: Option<u64>, has_date: bool) -> WireFields {
         WireFields {
             lines,
@@ -172,7 +172,7 @@ fn value_after(line: &[u8], colon: usize) -> &[u8] {
 mod tests {
     use super::*;
     use crate::body::full;
-    use crate::framing::put_field;
+    use crate::http1::put_field;
 
     fn fields(pairs: &[(&str, &str)], length: Option<u64>) -> WireFields {
         let mut lines = Vec::new();

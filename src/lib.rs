@@ -11,7 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod error;
-pub mod framing;
+pub mod http1;
 pub mod ids;
 pub mod keycheck;
 pub mod metrics;

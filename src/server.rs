@@ -25,6 +25,8 @@ use crate::config::ServerConfig;
 use crate::tls::{peer_identity, InboundTls, PeerIdentity};
 
 mod h1;
+#[cfg(fuzzing)]
+pub use h1::fuzz_logic as h1_fuzz_logic;
 mod h2;
 mod supervise;
 

@@ -4,7 +4,10 @@
 //! buffer. Chunk extensions and trailers are read and dropped; every line it waits for has a
 //! bound. Those lines end with CRLF and nothing else: a bare LF or CR inside one is refused,
 //! since a peer that reads it as a line end (as some servers do) would see other chunks than
-//! the gateway does.
+//! the gateway does. The chunked encoder (`put_chunk_size`, `LAST_CHUNK`) writes what the
+//! decoder reads.
+
+use std::io::Write as _;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -142,6 +145,15 @@ impl Decoder {
     }
 }
 
+/// Appends the line that opens a chunk of `len` bytes (its data and CRLF follow).
+pub fn put_chunk_size(out: &mut Vec<u8>, len: usize) {
+    // Formatted straight into the buffer: no string per chunk.
+    let _ = write!(out, "{len:x}\r\n");
+}
+
+/// The last chunk and the empty trailer section that end a chunked body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
 /// Takes `n` bytes off the front of `buf`: small pieces are copied, so the read buffer keeps
 /// its allocation for the next read; large ones are handed over without a copy.
 fn piece(buf: &mut BytesMut, n: usize) -> Bytes {
@@ -202,6 +214,20 @@ mod tests {
                 Decoded::NeedMore => return Err(BodyError::Truncated),
             }
         }
+    }
+
+    #[test]
+    fn what_the_encoder_writes_the_decoder_reads() {
+        let mut wire = Vec::new();
+        for piece in [&b"hello"[..], &[b'x'; 300][..]] {
+            put_chunk_size(&mut wire, piece.len());
+            wire.extend_from_slice(piece);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(LAST_CHUNK);
+        let mut expected = b"hello".to_vec();
+        expected.extend_from_slice(&[b'x'; 300]);
+        assert_eq!(decode_all(&wire), Ok(expected));
     }
 
     #[test]
