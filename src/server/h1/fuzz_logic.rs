@@ -96,7 +96,8 @@ impl AsyncWrite for PieceSocket {
 }
 
 /// Serves one connection that sends `input` in pieces of `sizes` and then closes its side:
-/// the requests the handler saw, in order, each answered `200 ok` once its body was read.
+/// the requests the handler saw, in order, each answered `200 ok` once its body was read
+/// (CONNECT `405`, as the gateway answers it: a 2xx would make the connection a tunnel).
 pub async fn serve_pieces(input: &[u8], sizes: &[usize]) -> Vec<Seen> {
     let seen = RefCell::new(Vec::new());
     let handler = |request: Request<RequestBody>, _peer: SocketAddr| {
@@ -114,7 +115,11 @@ pub async fn serve_pieces(input: &[u8], sizes: &[usize]) -> Vec<Seen> {
                     .collect(),
                 body,
             });
-            Answer::from(http::Response::new(crate::body::full("ok")))
+            let mut response = http::Response::new(crate::body::full("ok"));
+            if parts.method == Method::CONNECT {
+                *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+            }
+            Answer::from(response)
         }
     };
     let (_stop_tx, stop) = watch::channel(false);
