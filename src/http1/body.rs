@@ -22,8 +22,10 @@ pub enum BodyError {
 
 /// The longest chunk-size line (size and extensions) accepted.
 pub const MAX_CHUNK_LINE: usize = 4 * 1024;
-/// The most trailer bytes read (and dropped) after the last chunk.
+/// The trailer section (its field lines and the empty line that ends it) is shorter than this.
 const MAX_TRAILERS: usize = 16 * 1024;
+/// The most trailer fields read (and dropped) after the last chunk.
+const MAX_TRAILER_FIELDS: u16 = 100;
 
 /// Where a body is in its framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +41,11 @@ pub enum Chunk {
     Size,
     Data(u64),
     DataEnd,
-    Trailers { read: usize },
+    /// After the last chunk: the trailer section, `read` bytes and `fields` field lines so far.
+    Trailers {
+        read: usize,
+        fields: u16,
+    },
 }
 
 /// One step of decoding.
@@ -98,7 +104,7 @@ impl Decoder {
                     let size = chunk_size(&buf[..end])?;
                     buf.advance(end + 2);
                     *self = Decoder::Chunked(if size == 0 {
-                        Chunk::Trailers { read: 0 }
+                        Chunk::Trailers { read: 0, fields: 0 }
                     } else {
                         Chunk::Data(size)
                     });
@@ -113,21 +119,35 @@ impl Decoder {
                     buf.advance(2);
                     *self = Decoder::Chunked(Chunk::Size);
                 }
-                Decoder::Chunked(Chunk::Trailers { read }) => {
+                Decoder::Chunked(Chunk::Trailers { read, fields }) => {
                     let Some(end) = line_end(buf)? else {
-                        return if read + buf.len() > MAX_TRAILERS {
+                        return if read + buf.len() >= MAX_TRAILERS {
                             Err(BodyError::Chunked("trailer section too long"))
                         } else {
                             Ok(Decoded::NeedMore)
                         };
                     };
-                    buf.advance(end + 2);
-                    // Trailers are not forwarded; an empty line ends the message.
-                    *self = if end == 0 {
-                        Decoder::Done
+                    // Trailers are not forwarded, but each must be a field line: a peer that
+                    // reads them (as hyper does) refuses the message otherwise, and the gateway
+                    // must not take as complete a message another hop refuses.
+                    if end > 0 {
+                        let read = read + end + 2;
+                        if read + 2 >= MAX_TRAILERS || fields >= MAX_TRAILER_FIELDS {
+                            return Err(BodyError::Chunked("trailer section too long"));
+                        }
+                        if !is_field_line(&buf[..end]) {
+                            return Err(BodyError::Chunked("malformed trailer field"));
+                        }
+                        buf.advance(end + 2);
+                        *self = Decoder::Chunked(Chunk::Trailers {
+                            read,
+                            fields: fields + 1,
+                        });
                     } else {
-                        Decoder::Chunked(Chunk::Trailers { read: read + end + 2 })
-                    };
+                        // The empty line ends the message.
+                        buf.advance(2);
+                        *self = Decoder::Done;
+                    }
                 }
             }
         }
@@ -184,13 +204,33 @@ fn line_end(buf: &[u8]) -> Result<Option<usize>, BodyError> {
     }
 }
 
+/// `field-name ":" field-value` (RFC 9110 §5): a token, the colon right after it, and a value
+/// of visible characters, spaces, tabs and obs-text.
+fn is_field_line(line: &[u8]) -> bool {
+    let Some(colon) = memchr::memchr(b':', line) else {
+        return false;
+    };
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    !name.is_empty()
+        && name.iter().all(|&b| is_tchar(b))
+        && value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// RFC 9110 §5.6.2.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 || digits > 15 {
         return Err(BodyError::Chunked("invalid chunk size"));
     }
-    // Anything after the size must be whitespace or chunk extensions, which are ignored.
-    if !matches!(line.get(digits), None | Some(b';' | b' ' | b'\t')) {
+    // After the size: whitespace, then nothing or chunk extensions (which are ignored). Not
+    // anything else after whitespace: `2 x` is no size a peer would agree on.
+    let rest = &line[digits..];
+    let after_space = rest.iter().position(|&b| b != b' ' && b != b'\t').map(|at| &rest[at..]);
+    if !matches!(after_space.and_then(<[u8]>::first), None | Some(b';')) {
         return Err(BodyError::Chunked("invalid chunk size"));
     }
     Ok(line[..digits]
@@ -254,6 +294,57 @@ mod tests {
                 String::from_utf8_lossy(wire)
             );
         }
+    }
+
+    #[test]
+    fn only_whitespace_and_extensions_follow_a_chunk_size() {
+        assert_eq!(decode_all(b"2 \t \r\n{}\r\n0\r\n\r\n"), Ok(b"{}".to_vec()));
+        assert_eq!(decode_all(b"2 ;a=b\r\n{}\r\n0 \r\n\r\n"), Ok(b"{}".to_vec()));
+        for wire in [
+            &b"2 x\r\n{}\r\n0\r\n\r\n"[..],
+            b"2 2\r\n{}\r\n0\r\n\r\n",
+            b"2x\r\n{}\r\n0\r\n\r\n",
+        ] {
+            assert!(
+                matches!(decode_all(wire), Err(BodyError::Chunked(_))),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+    }
+
+    #[test]
+    fn trailers_must_be_field_lines_and_few() {
+        assert_eq!(
+            decode_all(b"2\r\n{}\r\n0\r\nX-T: 1\r\nx-u:\t\xff v\r\n\r\n"),
+            Ok(b"{}".to_vec())
+        );
+        for trailer in [
+            &b"X-T\xef: 1"[..],
+            b"X-T : 1",
+            b"no colon",
+            b": 1",
+            b" X-T: 1",
+            b"X-T: \x7f",
+        ] {
+            let mut wire = b"2\r\n{}\r\n0\r\n".to_vec();
+            wire.extend_from_slice(trailer);
+            wire.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(
+                decode_all(&wire),
+                Err(BodyError::Chunked("malformed trailer field")),
+                "{:?}",
+                String::from_utf8_lossy(trailer)
+            );
+        }
+        let many = |n: usize| {
+            let mut wire = b"2\r\n{}\r\n0\r\n".to_vec();
+            wire.extend_from_slice(&b"a:\r\n".repeat(n));
+            wire.extend_from_slice(b"\r\n");
+            decode_all(&wire)
+        };
+        assert_eq!(many(100), Ok(b"{}".to_vec()));
+        assert_eq!(many(101), Err(BodyError::Chunked("trailer section too long")));
     }
 
     #[test]
