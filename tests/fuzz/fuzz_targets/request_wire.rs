@@ -119,7 +119,9 @@ fn compare(gateway: &[Seen], hyper: &[Seen]) {
     let theirs: Vec<&Seen> = hyper.iter().take_while(|s| s.body.is_some()).collect();
     assert!(
         ours.len() <= theirs.len(),
-        "the gateway accepted a request hyper refused:\n gateway: {ours:#?}\n hyper: {theirs:#?}"
+        "the gateway accepted a request hyper refused:\n gateway: {}\n hyper: {}",
+        show(&ours),
+        show(&theirs)
     );
     for (ours, theirs) in ours.iter().zip(&theirs) {
         assert_eq!(ours.method, theirs.method);
@@ -140,4 +142,19 @@ fn multiset(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
     // hyper keeps one of several equal Content-Length fields.
     set.dedup_by(|a, b| a.0 == "content-length" && a == b);
     set
+}
+
+/// Requests as text, for a failure's message.
+fn show(seen: &[&Seen]) -> String {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let one = |s: &&Seen| {
+        let headers: Vec<String> = s.headers.iter().map(|(n, v)| format!("{n}: {}", text(v))).collect();
+        format!(
+            "{} {} {headers:?} {:?}",
+            s.method,
+            s.target,
+            s.body.as_deref().map(text)
+        )
+    };
+    seen.iter().map(one).collect::<Vec<_>>().join("\n   ")
 }

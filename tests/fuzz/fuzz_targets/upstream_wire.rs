@@ -1,6 +1,7 @@
-//! The upstream response parser and body decoder (`src/http1/response.rs`, `src/http1/body.rs`) on arbitrary bytes.
-//! Nothing may panic, and the outcome (refused, or status and body) must be the same whether
-//! the bytes arrive at once or a few at a time, as a slow or hostile upstream would send them.
+//! The upstream response parser and body decoder (`src/http1/response.rs`, `body.rs`) on
+//! arbitrary bytes. Nothing may panic, and the outcome (refused, or status and body) must be
+//! the same whether the bytes arrive at once or a few at a time, as a slow or hostile upstream
+//! would send them.
 #![no_main]
 
 use allo_gateway::http1::fuzz_logic::read_response_in_pieces;
