@@ -4,11 +4,11 @@
 //! are: a proxy that only passes fields on need not parse each name, hash it into a map and
 //! walk the map again to write it out. HTTP/2, which needs a map, gets one (`into_response`).
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::body::Body;
+pub use crate::http1::WireFields;
 use crate::ids::REQUEST_ID;
 
 pub struct Answer {
@@ -38,7 +38,7 @@ impl Answer {
     /// The length the head declares, whichever fields it is among.
     pub fn declared_length(&self) -> Option<u64> {
         match self.response.headers().get(header::CONTENT_LENGTH) {
-            Some(value) => crate::framing::parse_length(value.as_bytes().trim_ascii()),
+            Some(value) => crate::http1::parse_length(value.as_bytes().trim_ascii()),
             None => self.upstream.as_ref().and_then(|fields| fields.length),
         }
     }
@@ -70,8 +70,7 @@ impl Answer {
         let headers = response.headers_mut();
         if let Some(fields) = upstream {
             for (name, value) in fields.iter() {
-                let at = value.as_ptr() as usize - fields.lines.as_ptr() as usize;
-                let value = HeaderValue::from_maybe_shared(fields.lines.slice(at..at + value.len()));
+                let value = HeaderValue::from_maybe_shared(fields.shared(value));
                 // Both were checked as the head was parsed.
                 if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), value) {
                     headers.append(name, value);
@@ -109,70 +108,12 @@ impl Fields for Answer {
     }
 }
 
-/// An upstream's end-to-end fields as `name: value\r\n` lines: the fields of a parsed head,
-/// less the hop-by-hop ones, those named in `Connection`, the framing fields and the request
-/// id, which are the gateway's to set.
-pub struct WireFields {
-    lines: Bytes,
-    /// The Content-Length the upstream declared for a body framed by length. Kept apart
-    /// because the listener frames the body itself; a HEAD or 304 answer still states it.
-    pub length: Option<u64>,
-    /// A `Date` is among the lines.
-    pub has_date: bool,
-}
-
-impl WireFields {
-    /// `lines` as `framing::put_field` writes them, of names and values checked by a parser.
-    pub fn new(lines: Bytes, length: Option<u64>, has_date: bool) -> WireFields {
-        WireFields {
-            lines,
-            length,
-            has_date,
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.lines
-    }
-
-    /// Each line, without its CRLF.
-    fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        let mut start = 0;
-        memchr::memchr_iter(b'\n', &self.lines).filter_map(move |end| {
-            let line = &self.lines[start..end];
-            start = end + 1;
-            line.strip_suffix(b"\r")
-        })
-    }
-
-    /// Each field's name and value, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.lines().filter_map(|line| {
-            let colon = memchr::memchr(b':', line)?;
-            Some((&line[..colon], value_after(line, colon)))
-        })
-    }
-
-    pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
-        let name = name.as_str().as_bytes();
-        // `name: value`: the name is told from the line's start, without looking for ':'.
-        self.lines().find_map(|line| {
-            let named = line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name);
-            named.then(|| value_after(line, name.len()))
-        })
-    }
-}
-
-/// The value of a `name: value` line whose colon is at `colon`.
-fn value_after(line: &[u8], colon: usize) -> &[u8] {
-    line.get(colon + 2..).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::body::full;
-    use crate::framing::put_field;
+    use crate::http1::put_field;
+    use bytes::Bytes;
 
     fn fields(pairs: &[(&str, &str)], length: Option<u64>) -> WireFields {
         let mut lines = Vec::new();

@@ -13,9 +13,9 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod error_chain;
-pub mod framing;
 #[cfg(test)]
 mod house;
+pub mod http1;
 pub mod ids;
 pub mod key_status;
 pub mod keycheck;

@@ -55,7 +55,7 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
         };
         let result = if gateway.is_draining() {
             Err(GatewayError::ShuttingDown)
-        } else if let Err(e) = crate::framing::check(&request) {
+        } else if let Err(e) = crate::http1::check(&request) {
             Err(e.into())
         } else {
             process(&gateway.runtime(), request, &request_id, &mut log).await

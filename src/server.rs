@@ -27,6 +27,8 @@ use crate::tls::{peer_identity, InboundTls, PeerIdentity};
 mod backoff;
 mod grace;
 mod h1;
+#[cfg(fuzzing)]
+pub use h1::fuzz_logic as h1_fuzz_logic;
 mod h2;
 pub mod signals;
 mod supervise;

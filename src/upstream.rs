@@ -2,14 +2,15 @@
 //! HTTP/1.1 client (`client.rs`: a pool of keep-alive connections, the request written and
 //! the response read in the request's own task, no per-request task or channel), or HTTP/2
 //! through hyper when the upstream's TLS offers h2 by ALPN; either way over rustls (system
-//! roots plus `ca_file`) for https. `rewrite.rs` and `h1.rs` decide exactly what the upstream
-//! receives (INTERFACE §4). The upstream authority comes only from config. Each worker thread
-//! has a client of its own (`Target::Network`).
+//! roots plus `ca_file`) for https. `rewrite.rs` and `http1::encode_request` decide exactly
+//! what the upstream receives (INTERFACE §4). The upstream authority comes only from config.
+//! Each worker thread has a client of its own (`Target::Network`).
 
 mod client;
 mod connect;
 mod failure;
-mod h1;
+#[cfg(fuzzing)]
+pub mod fuzz_logic;
 mod pool;
 mod rewrite;
 mod tls;
@@ -126,44 +127,6 @@ impl Upstream {
                     .map(|()| body);
                 Ok(sandbox.handle(request).map(full).into())
             }
-        }
-    }
-}
-
-/// The upstream response parser and body decoder over wire bytes that arrive `piece` bytes at
-/// a time, then the connection closes: `(status, body)`, or `None` for an answer the gateway
-/// refuses. For the fuzz target in `tests/fuzz`, which checks that no input panics and that
-/// the outcome does not depend on how the bytes were split.
-#[doc(hidden)]
-pub fn read_response_in_pieces(wire: &[u8], head_request: bool, piece: usize) -> Option<(u16, Vec<u8>)> {
-    let method = if head_request {
-        http::Method::HEAD
-    } else {
-        http::Method::GET
-    };
-    let mut pieces = wire.chunks(piece.max(1));
-    let mut buf = bytes::BytesMut::new();
-    let head = loop {
-        if let Some(head) = h1::parse_head(&mut buf, &method).ok()? {
-            break head;
-        }
-        buf.extend_from_slice(pieces.next()?);
-    };
-    let mut decoder = head.body;
-    let mut body = head.whole_body.map(Vec::from).unwrap_or_default();
-    loop {
-        match decoder.decode(&mut buf).ok()? {
-            h1::Decoded::Data(data) => body.extend_from_slice(&data),
-            h1::Decoded::End => return Some((head.status.as_u16(), body)),
-            h1::Decoded::NeedMore => match pieces.next() {
-                Some(more) => buf.extend_from_slice(more),
-                None => {
-                    if decoder.closed().ok()? == h1::Decoded::End {
-                        return Some((head.status.as_u16(), body));
-                    }
-                    return None;
-                }
-            },
         }
     }
 }

@@ -65,7 +65,7 @@ fn number(headers: &impl Fields, name: &HeaderName) -> Option<u64> {
     if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(crate::framing::parse_length(text).unwrap_or(u64::MAX))
+    Some(crate::http1::parse_length(text).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

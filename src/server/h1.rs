@@ -1,6 +1,7 @@
 //! HTTP/1.1 connections, served by the gateway itself: the head is parsed with httparse
-//! straight into the request (`h1/head.rs`), the handler runs on the connection's own task,
-//! and the response is written back in as few writes as it allows (`h1/write.rs`). hyper
+//! straight into the request (`http1::parse_request_head`), the handler runs on the connection's own task,
+//! and the response is written back in as few writes as it allows (`h1/write.rs`). This loop
+//! moves bytes and keeps time; what the bytes mean is `http1`'s. hyper
 //! serves HTTP/2 (`h2.rs`); a connection that opens with the HTTP/2 preface is handed there.
 //!
 //! The connection bounds live in this loop:
@@ -38,23 +39,24 @@ use tokio::time::Instant;
 use crate::alarm::Alarm;
 use crate::answer::Answer;
 use crate::body::{pipe, RequestBody};
-use crate::framing::body::Decoder;
+use crate::http1::{parse_request_head, Decoder, RequestHead};
 use crate::tls::PeerIdentity;
 
 mod body;
 mod close;
-mod head;
+#[cfg(fuzzing)]
+pub mod fuzz_logic;
 mod write;
 
+pub(crate) use crate::http1::HeadLimits;
 use body::{alongside, pump_body};
 use close::{linger, refuse, LINGER_BYTES};
-pub(crate) use head::HeadLimits;
 use write::{write_response, Answering};
 
 /// What every HTTP/2 connection opens with.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// The read buffer's usual size; a head may grow it up to `max_header_bytes`.
-const READ_CHUNK: usize = 8 * 1024;
+/// The listener's read buffer's usual size; a head may grow it up to `max_header_bytes`.
+const READ_BUFFER: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
@@ -86,7 +88,7 @@ where
     H: Fn(Request<RequestBody>, SocketAddr) -> F,
     F: Future<Output = Answer>,
 {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut out = Vec::with_capacity(1024);
     let mut stop_rx = stop.clone();
     let mut stopped = pin!(stop_rx.wait_for(|stop| *stop));
@@ -116,7 +118,7 @@ where
         first = false;
         clock.head_started = None;
 
-        let head::Head {
+        let RequestHead {
             parts,
             body: decoder,
             keep_alive,
@@ -190,7 +192,7 @@ where
 /// the head would cost an allocation per request.
 #[allow(clippy::large_enum_variant)]
 enum Next {
-    Head(head::Head),
+    Head(RequestHead),
     /// It opened with the HTTP/2 preface (all of it is in the buffer).
     Http2,
     Closed,
@@ -215,7 +217,7 @@ async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
                 return Ok(Next::Http2);
             }
         } else {
-            match head::parse(buf, settings.head) {
+            match parse_request_head(buf, settings.head) {
                 Ok(Some(head)) => return Ok(Next::Head(head)),
                 Ok(None) => {}
                 Err(refused) => {
@@ -252,10 +254,10 @@ async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
 /// beginning, in the same few cache lines each time rather than in a colder part.
 fn make_room(buf: &mut BytesMut) {
     if buf.is_empty() {
-        let _ = buf.try_reclaim(READ_CHUNK);
+        let _ = buf.try_reclaim(READ_BUFFER);
     }
-    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
+    if buf.capacity() - buf.len() < READ_BUFFER / 4 {
+        buf.reserve(READ_BUFFER);
     }
 }
 

@@ -28,13 +28,14 @@ use tokio::time::Instant;
 
 use super::connect::Connector;
 use super::failure::{ClosedEarly, ConnectFailed};
-use super::h1::{self, Decoder};
 use super::pool::{Conn, Pool, PooledBody, READ_CHUNK};
+use super::rewrite::{forwarded_headers, is_hop_by_hop_name, sends_content_length};
 use super::{UpstreamError, UpstreamSetupError};
 use crate::alarm::Alarm;
 use crate::answer::Answer;
 use crate::body::{full, Body, BoxError};
 use crate::config::UpstreamConfig;
+use crate::http1::{self, Decoder};
 use crate::secret::Secret;
 
 mod h2;
@@ -153,14 +154,14 @@ impl Client {
         loop {
             // Into the connection's own buffer, which it keeps for its next request.
             conn.out.clear();
-            h1::encode_request(
+            http1::encode_request(
                 &mut conn.out,
                 parts,
                 &self.host,
+                forwarded_headers(&parts.headers, &self.forward),
                 key,
                 request_id,
-                body.len(),
-                &self.forward,
+                sends_content_length(&parts.method, body.len()).then_some(body.len() as u64),
             );
             if separate_body.is_none() {
                 conn.out.extend_from_slice(&body);
@@ -237,7 +238,7 @@ impl Client {
             unanswered: false,
             timed_out: true,
         })??;
-        let h1::Head {
+        let http1::ResponseHead {
             status,
             version,
             fields,
@@ -286,7 +287,7 @@ async fn write(conn: &mut Conn, body: Option<&Bytes>) -> io::Result<()> {
 }
 
 /// Writes the request and reads the response head off `conn`.
-async fn head_of(conn: &mut Conn, body: Option<&Bytes>, method: &Method) -> Result<h1::Head, Failed> {
+async fn head_of(conn: &mut Conn, body: Option<&Bytes>, method: &Method) -> Result<http1::ResponseHead, Failed> {
     let failed = |error: BoxError, unwritten: bool, unanswered: bool| Failed {
         error,
         unwritten,
@@ -297,7 +298,7 @@ async fn head_of(conn: &mut Conn, body: Option<&Bytes>, method: &Method) -> Resu
         return Err(failed(e.into(), true, true));
     }
     loop {
-        match h1::parse_head(&mut conn.buf, method) {
+        match http1::parse_response_head(&mut conn.buf, method, is_hop_by_hop_name) {
             Ok(Some(head)) => return Ok(head),
             Ok(None) => {}
             Err(e) => return Err(failed(e.into(), false, false)),

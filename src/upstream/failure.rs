@@ -7,8 +7,8 @@
 use std::error::Error as StdError;
 use std::io;
 
-use super::h1::WireError;
 use super::UpstreamError;
+use crate::http1::WireError;
 
 /// Why the upstream could not answer. A bounded set, so it can be a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -19,8 +19,8 @@ use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::connect::Stream;
-use super::h1::{Decoded, Decoder};
 use crate::body::BoxError;
+use crate::http1::{Decoded, Decoder};
 
 /// Read buffer growth per read from the upstream.
 pub const READ_CHUNK: usize = 16 * 1024;

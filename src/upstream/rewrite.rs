@@ -5,7 +5,7 @@
 //! internal routing fields (`Cookie`, `X-Api-Key`, `X-Forwarded-*`..., unless
 //! `[upstream] forward_headers` allows them: `config::ForwardHeaders`); framing set here;
 //! `X-Request-Id` carried end to end. `forwarded_headers` is the one filter both upstream
-//! protocols (`h1.rs`, and this map for HTTP/2 and the sandbox) go through.
+//! protocols (`http1::encode_request`, and this map for HTTP/2 and the sandbox) go through.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Uri};

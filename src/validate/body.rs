@@ -21,8 +21,7 @@ pub struct BodyLimits {
 pub fn announced_too_large(headers: &HeaderMap, limits: BodyLimits) -> bool {
     headers
         .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| crate::http1::parse_length(v.as_bytes().trim_ascii()))
         .is_some_and(|len| len > limits.max_bytes as u64)
 }
 

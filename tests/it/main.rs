@@ -12,6 +12,7 @@ mod cli;
 mod core;
 mod deploy;
 mod edge_bounds;
+mod edge_fuzz_found;
 mod edge_h2;
 mod edge_headers;
 mod edge_wire;

@@ -11,10 +11,10 @@ use std::task::{Context, Poll};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::READ_CHUNK;
+use super::READ_BUFFER;
 use crate::answer::Answer;
 use crate::body::PipeSender;
-use crate::framing::body::{Decoded, Decoder};
+use crate::http1::{Decoded, Decoder};
 
 /// Runs the handler while the body it reads is pumped off the connection; the answer, and
 /// whether the body was read to its end (else the connection cannot carry another request).
@@ -101,7 +101,7 @@ where
                     return false;
                 }
             }
-            buf.reserve(READ_CHUNK);
+            buf.reserve(READ_BUFFER);
             match tokio::io::AsyncReadExt::read_buf(io, buf).await {
                 Ok(0) => {
                     let ended = decoder.closed().err().map_or_else(

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::write::{write_response, Answering};
 use crate::answer::Answer;
 use crate::error::GatewayError;
-use crate::framing::FramingError;
+use crate::http1::FramingError;
 
 /// How long, and how much, a connection closed with a request unread is read from first.
 const LINGER: Duration = Duration::from_secs(1);

@@ -108,7 +108,7 @@ async fn a_malformed_head_gets_the_envelope_and_the_connection_closes() {
 
 #[test]
 fn reading_starts_again_at_the_buffers_beginning_once_the_last_head_is_dropped() {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let start = buf.as_ptr();
     buf.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
     let head = buf.split_to(buf.len()).freeze();
@@ -117,7 +117,7 @@ fn reading_starts_again_at_the_buffers_beginning_once_the_last_head_is_dropped()
     drop(head);
     make_room(&mut buf);
     assert_eq!(buf.as_ptr(), start);
-    assert!(buf.capacity() >= READ_CHUNK);
+    assert!(buf.capacity() >= READ_BUFFER);
     // Pipelined bytes stay where they are.
     buf.extend_from_slice(b"GET /next");
     let kept = buf.as_ptr();

@@ -1,7 +1,8 @@
 use bytes::Bytes;
-use http::{HeaderValue, Response};
+use http::{HeaderValue, Response, StatusCode};
 
 use super::*;
+use crate::answer::WireFields;
 use crate::body::full;
 
 async fn written(response: impl Into<Answer>, method: Method, version: Version) -> (String, bool) {

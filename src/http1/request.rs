@@ -1,6 +1,6 @@
 //! Request heads off the HTTP/1.1 wire: httparse into a request's parts, with the bounds on
 //! the head's size and field count, the body's framing (`framing::request_body`), and what the
-//! head says about the connection.
+//! head says about the connection. The listener (`server/h1.rs`) reads the bytes.
 
 use std::mem::MaybeUninit;
 
@@ -8,15 +8,16 @@ use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderValue};
 use http::{Method, Uri, Version};
 
-use crate::framing::body::Decoder;
-use crate::framing::{request_body, FramingError};
+use super::body::Decoder;
+use super::fields::{wire_name, ConnectionTokens};
+use super::framing::{request_body, FramingError};
 
 /// The most header fields `max_headers` may allow (the config's bound).
 const MAX_FIELDS: usize = 1000;
 
 /// What bounds a head.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HeadLimits {
+pub struct HeadLimits {
     pub max_bytes: usize,
     pub max_fields: usize,
 }
@@ -51,7 +52,7 @@ impl Fields {
 }
 
 /// One request head and what it decides.
-pub(super) struct Head {
+pub struct RequestHead {
     pub parts: http::request::Parts,
     pub body: Decoder,
     /// The connection may carry another request after this one.
@@ -61,7 +62,7 @@ pub(super) struct Head {
 
 /// Takes one complete request head off the front of `buf`; `Ok(None)`: more bytes are needed.
 /// After an error the connection is answered and closed, whatever is left in `buf`.
-pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Head>, FramingError> {
+pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<RequestHead>, FramingError> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -101,7 +102,7 @@ pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     let at = |part: &[u8]| (part.as_ptr() as usize - start, part.len());
     let target = at(request.path.unwrap_or_default().as_bytes());
     let mut fields = Fields::default();
-    let mut connection = Tokens::default();
+    let mut connection = ConnectionTokens::default();
     let mut expect_continue = false;
     let mut hosts = 0usize;
     for field in request.headers.iter() {
@@ -130,7 +131,7 @@ pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     let uri = Uri::from_maybe_shared(shared(target)).map_err(|_| FramingError::BadTarget)?;
     let mut headers = HeaderMap::with_capacity(count);
     for (name, value) in fields.iter() {
-        let name = crate::framing::wire_name(&head[name.0..name.0 + name.1])
+        let name = wire_name(&head[name.0..name.0 + name.1])
             .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderName))?;
         let value = HeaderValue::from_maybe_shared(shared(value))
             .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderValue))?;
@@ -147,7 +148,7 @@ pub(super) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
         Version::HTTP_10 => connection.keep_alive && !connection.close,
         _ => !connection.close,
     };
-    Ok(Some(Head {
+    Ok(Some(RequestHead {
         parts,
         body,
         keep_alive,
@@ -160,22 +161,6 @@ fn has_head_end(buf: &[u8], within: usize) -> bool {
     memchr::memmem::find(&buf[..within.min(buf.len())], b"\r\n\r\n").is_some()
 }
 
-/// The `close` and `keep-alive` tokens of the `Connection` fields.
-#[derive(Default)]
-struct Tokens {
-    close: bool,
-    keep_alive: bool,
-}
-
-impl Tokens {
-    fn note(&mut self, value: &[u8]) {
-        for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-            self.close |= token.eq_ignore_ascii_case(b"close");
-            self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,8 +170,8 @@ mod tests {
         max_fields: 8,
     };
 
-    fn parse_all(wire: &str) -> Result<Option<Head>, FramingError> {
-        parse(&mut BytesMut::from(wire), LIMITS)
+    fn parse_all(wire: &str) -> Result<Option<RequestHead>, FramingError> {
+        parse_request_head(&mut BytesMut::from(wire), LIMITS)
     }
 
     #[test]
@@ -194,7 +179,7 @@ mod tests {
         let mut buf = BytesMut::from(
             "POST /v2/api/x?a=1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\nX-Two: a\r\nx-two: b\r\n\r\n{}",
         );
-        let head = parse(&mut buf, LIMITS).unwrap().unwrap();
+        let head = parse_request_head(&mut buf, LIMITS).unwrap().unwrap();
         assert_eq!(head.parts.method, Method::POST);
         assert_eq!(head.parts.uri.path(), "/v2/api/x");
         assert_eq!(head.parts.uri.query(), Some("a=1"));
@@ -208,7 +193,7 @@ mod tests {
     #[test]
     fn a_partial_head_waits_and_leaves_the_buffer_alone() {
         let mut buf = BytesMut::from("GET /v2/api/users HTTP/1.1\r\nHost: g");
-        assert!(parse(&mut buf, LIMITS).unwrap().is_none());
+        assert!(parse_request_head(&mut buf, LIMITS).unwrap().is_none());
         assert_eq!(buf.len(), 35);
     }
 

@@ -1,26 +1,20 @@
-//! HTTP/1.1 on the upstream wire, as pure functions over byte buffers: the request head is
-//! written straight from the caller's parts (the same headers `rewrite_request` would keep, in
-//! one pass, with the team key written once and never held in a header map), the response head
-//! is parsed with httparse into header values that share one buffer, and the framing it
-//! announces (RFC 9112 §6.3) picks the body decoder (`framing/body.rs`). No socket here:
-//! `client.rs` moves the bytes.
+//! Upstream response heads off the HTTP/1.1 wire: httparse into header values that share one
+//! buffer, the framing the head announces (RFC 9112 §6.3) picking the body decoder
+//! (`body.rs`), and the end-to-end fields kept as wire lines for the caller. `client.rs`
+//! moves the bytes.
 
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::HeaderValue;
 use http::{Method, StatusCode, Version};
 
-use super::rewrite::{connection_named_in, forwarded_headers, is_hop_by_hop_name, sends_content_length};
-use crate::answer::WireFields;
-use crate::config::ForwardHeaders;
-use crate::framing::{parse_length, put_decimal, put_field};
-use crate::secret::Secret;
-
-pub use crate::framing::body::{BodyError, Chunk, Decoded, Decoder};
+use super::body::{BodyError, Chunk, Decoder};
+use super::fields::{list_items, put_field, ConnectionTokens};
+use super::framing::parse_length;
+use super::WireFields;
 
 /// The largest response head accepted from the upstream.
-pub const MAX_HEAD: usize = 64 * 1024;
+pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Bodies up to this size that arrive with their head are taken with it.
 const WHOLE_BODY: u64 = 16 * 1024;
 /// The most header fields accepted in one response head.
@@ -32,47 +26,14 @@ pub enum WireError {
     Parse(#[from] httparse::Error),
     #[error("the upstream response head is not acceptable: {0}")]
     Head(&'static str),
-    #[error("the upstream response head exceeds {MAX_HEAD} bytes")]
+    #[error("the upstream response head exceeds {MAX_RESPONSE_HEAD} bytes")]
     HeadTooLarge,
     #[error("the upstream response body is broken")]
     Body(#[from] BodyError),
 }
 
-/// Appends the upstream request head for `parts` (INTERFACE §4): origin-form target, `host`
-/// from config, the caller's end-to-end headers, the team key, the request id and the framing.
-pub fn encode_request(
-    out: &mut Vec<u8>,
-    parts: &http::request::Parts,
-    host: &HeaderValue,
-    key: &Secret,
-    request_id: &HeaderValue,
-    body_len: usize,
-    forward: &ForwardHeaders,
-) {
-    out.extend_from_slice(parts.method.as_str().as_bytes());
-    out.push(b' ');
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    out.extend_from_slice(if target.is_empty() { b"/" } else { target.as_bytes() });
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in forwarded_headers(&parts.headers, forward) {
-        put_field(out, name.as_str().as_bytes(), value.as_bytes());
-    }
-    out.extend_from_slice(b"authorization: Api-Key ");
-    out.extend_from_slice(key.expose().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    put_field(out, crate::ids::REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
-    if sends_content_length(&parts.method, body_len) {
-        out.extend_from_slice(b"content-length: ");
-        put_decimal(out, body_len as u64);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
 /// A parsed response head and what it says about the body and the connection.
-pub struct Head {
+pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
     pub fields: WireFields,
@@ -85,8 +46,14 @@ pub struct Head {
 }
 
 /// Takes one complete response head off the front of `buf`, skipping interim (1xx) heads.
-/// `Ok(None)`: more bytes are needed.
-pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
+/// `Ok(None)`: more bytes are needed. `hop_by_hop` names the fields that describe the
+/// upstream connection only (the forwarding policy's), kept from the caller as are those the
+/// `Connection` field names.
+pub fn parse_response_head(
+    buf: &mut BytesMut,
+    method: &Method,
+    hop_by_hop: impl Fn(&[u8]) -> bool,
+) -> Result<Option<ResponseHead>, WireError> {
     loop {
         if buf.is_empty() {
             return Ok(None);
@@ -97,8 +64,8 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         let parsed =
             httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields);
         let len = match parsed? {
-            httparse::Status::Complete(len) if len <= MAX_HEAD => len,
-            httparse::Status::Partial if buf.len() < MAX_HEAD => return Ok(None),
+            httparse::Status::Complete(len) if len <= MAX_RESPONSE_HEAD => len,
+            httparse::Status::Partial if buf.len() < MAX_RESPONSE_HEAD => return Ok(None),
             _ => return Err(WireError::HeadTooLarge),
         };
         let code = response.code.unwrap_or_default();
@@ -111,7 +78,7 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             continue;
         }
         let http11 = response.version == Some(1);
-        let mut framing = Framing::default();
+        let mut framing = FramingFields::default();
         for field in response.headers.iter() {
             framing.note(field.name.as_bytes(), field.value)?;
         }
@@ -134,15 +101,19 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             Bytes::copy_from_slice(&buf[len..len + whole])
         });
         // httparse has checked every name (a token) and value (no control bytes but tab).
-        let fields = end_to_end(response.headers, &framing, len);
+        let fields = end_to_end(response.headers, &framing, len, hop_by_hop);
         buf.advance(len + whole);
-        let keep_alive = if http11 { !framing.close } else { framing.keep_alive };
+        let keep_alive = if http11 {
+            !framing.connection.close
+        } else {
+            framing.connection.keep_alive
+        };
         // Both Transfer-Encoding and Content-Length: the length is ignored, and so is anything
         // this connection might carry after the body.
         let reusable = keep_alive
             && !matches!(body, Decoder::UntilClose)
             && !(framing.chunked.is_some() && framing.length.is_some());
-        return Ok(Some(Head {
+        return Ok(Some(ResponseHead {
             status,
             version: if http11 { Version::HTTP_11 } else { Version::HTTP_10 },
             fields,
@@ -156,25 +127,27 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
 /// The fields that go on to the caller, as wire lines: hop-by-hop fields, those the
 /// `Connection` field names, the framing (re-set downstream) and the request id (the
 /// gateway's own) stay behind.
-fn end_to_end(parsed: &[httparse::Header<'_>], framing: &Framing, head_len: usize) -> WireFields {
-    let named = if framing.names_fields {
-        connection_named_in(
-            parsed
+fn end_to_end(
+    parsed: &[httparse::Header<'_>],
+    framing: &FramingFields,
+    head_len: usize,
+    hop_by_hop: impl Fn(&[u8]) -> bool,
+) -> WireFields {
+    let named_by_connection = |name: &[u8]| {
+        framing.connection.names_fields
+            && parsed
                 .iter()
                 .filter(|f| f.name.eq_ignore_ascii_case("connection"))
-                .map(|f| f.value),
-        )
-    } else {
-        Vec::new()
+                .any(|f| list_items(f.value).any(|token| token.eq_ignore_ascii_case(name)))
     };
     let mut lines = Vec::with_capacity(head_len);
     let mut has_date = false;
     for field in parsed {
         let name = field.name.as_bytes();
-        if is_hop_by_hop_name(name)
+        if hop_by_hop(name)
             || name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(crate::ids::REQUEST_ID.as_str().as_bytes())
-            || named.iter().any(|n| name.eq_ignore_ascii_case(n.as_str().as_bytes()))
+            || named_by_connection(name)
         {
             continue;
         }
@@ -186,40 +159,30 @@ fn end_to_end(parsed: &[httparse::Header<'_>], framing: &Framing, head_len: usiz
     WireFields::new(Bytes::from(lines), length, has_date)
 }
 
-/// What a response head says about framing and the connection.
+/// What a response head's fields say about its framing and the connection.
 #[derive(Default)]
-struct Framing {
+struct FramingFields {
     length: Option<u64>,
     /// `Some(true)`: Transfer-Encoding ends in chunked; `Some(false)`: another coding last.
     chunked: Option<bool>,
-    close: bool,
-    keep_alive: bool,
-    /// `Connection` names something other than close and keep-alive.
-    names_fields: bool,
+    connection: ConnectionTokens,
 }
 
-impl Framing {
+impl FramingFields {
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), WireError> {
         if name.eq_ignore_ascii_case(b"content-length") {
-            for item in value.split(|&b| b == b',') {
-                let n = parse_length(item.trim_ascii()).ok_or(WireError::Head("invalid Content-Length"))?;
+            for item in list_items(value) {
+                let n = parse_length(item).ok_or(WireError::Head("invalid Content-Length"))?;
                 if self.length.is_some_and(|seen| seen != n) {
                     return Err(WireError::Head("conflicting Content-Length values"));
                 }
                 self.length = Some(n);
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default().trim_ascii();
+            let last = list_items(value).next_back().unwrap_or_default();
             self.chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                let close = token.eq_ignore_ascii_case(b"close");
-                let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
-                self.close |= close;
-                self.keep_alive |= keep_alive;
-                self.names_fields |= !(close || keep_alive || token.is_empty());
-            }
+            self.connection.note(value);
         }
         Ok(())
     }
