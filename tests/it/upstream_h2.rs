@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use support::eventually;
 use support::observe::{events, metric};
+use support::raw::find;
 use support::{certs, Caller, Config, GatewayProcess, Team};
 
 const TOKEN: &str = "h2-upstream-token";
@@ -192,13 +193,13 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
             let Some(request) = pending.remove(&id) else { continue };
             let body = Bytes::from(request.body);
             let mut seen = seen.lock().unwrap();
-            if script.refuse_marked && contains(&body, b"refuse-") && seen.refused.insert(body.clone()) {
+            if script.refuse_marked && find(&body, b"refuse-").is_some() && seen.refused.insert(body.clone()) {
                 frame(&mut out, RST_STREAM, 0, id, &REFUSED_STREAM.to_be_bytes());
                 continue;
             }
             *seen.processed.entry(body.clone()).or_default() += 1;
             answered_max = answered_max.max(id);
-            if contains(&body, b"reset-") {
+            if find(&body, b"reset-").is_some() {
                 frame(&mut out, RST_STREAM, 0, id, &INTERNAL_ERROR.to_be_bytes());
                 continue;
             }
@@ -241,10 +242,6 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
             Ok(_) => {}
         }
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The gateway in front of `upstream` over TLS (trusting the test CA), with an admin listener
@@ -325,7 +322,7 @@ async fn load(gw: &GatewayProcess, callers: usize, total: usize, name: fn(usize)
 fn assert_each_processed_once(answers: &[(Bytes, u16)], seen: &Seen, log: &str) {
     let mut failed = Vec::new();
     for (body, status) in answers {
-        let reset = contains(body, b"reset-");
+        let reset = find(body, b"reset-").is_some();
         let expected = if reset { 502 } else { 200 };
         let processed = seen.processed.get(body).copied().unwrap_or(0);
         if *status != expected || processed != 1 {
@@ -382,7 +379,10 @@ async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
 }
 
 async fn assert_failures_are_the_resets(gw: &GatewayProcess, answers: &[(Bytes, u16)]) {
-    let resets = answers.iter().filter(|(body, _)| contains(body, b"reset-")).count() as f64;
+    let resets = answers
+        .iter()
+        .filter(|(body, _)| find(body, b"reset-").is_some())
+        .count() as f64;
     let text = gw.metrics().await;
     let failures = |kind| metric(&text, "allo_gateway_upstream_failures_total", &[("kind", kind)]);
     assert_eq!(failures("reset"), resets, "{text}");
