@@ -14,6 +14,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use support::api::{self, call, TEAM_KEY};
 use support::certs;
+use support::client::h2_raw;
 use support::observe::{events, metric, DEADLINE};
 use support::{eventually, Capture, GatewayProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,16 +23,6 @@ const CALLER: &str = "svc";
 
 fn gateway(upstream: &str) -> GatewayProcess {
     api::start(api::with_callers(upstream, &[CALLER]).folder())
-}
-
-/// An h2c connection to the gateway (prior knowledge).
-async fn h2c(gw: &GatewayProcess) -> h2::client::SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let (sender, conn) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    sender.ready().await.unwrap()
 }
 
 #[tokio::test]
@@ -45,7 +36,7 @@ async fn a_refused_head_over_h2_ends_with_its_headers() {
         // HEAD stands for GET; a path with no GET has no HEAD either.
         (Some(auth.as_str()), "/v2/api/dialing-queues/current/numbers", 405),
     ];
-    let mut sender = h2c(&gw).await;
+    let mut sender = h2_raw(gw.addr).await;
     for (auth, path, status) in cases {
         let mut request = http::Request::head(format!("http://gateway.local{path}"));
         if let Some(auth) = auth {
@@ -96,7 +87,7 @@ async fn informational(answer: &mut h2::client::ResponseFuture) -> Option<u16> {
 async fn expect_100_continue_over_h2_draws_a_100_before_the_body_is_sent() {
     let up = Capture::start().await;
     let gw = gateway(&up.url());
-    let mut sender = h2c(&gw).await;
+    let mut sender = h2_raw(gw.addr).await;
     let request = http::Request::post("http://gateway.local/v2/api/dialing-queues/current")
         .header("authorization", format!("Bearer {}", api::token(CALLER)))
         .header("content-type", "application/json")
@@ -120,7 +111,7 @@ async fn expect_100_continue_over_h2_draws_a_100_before_the_body_is_sent() {
 async fn expect_100_continue_over_h2_refused_from_the_head_draws_no_100() {
     let up = Capture::start().await;
     let gw = gateway(&up.url());
-    let mut sender = h2c(&gw).await;
+    let mut sender = h2_raw(gw.addr).await;
     let request = http::Request::post("http://gateway.local/v2/api/dialing-queues/current")
         .header("content-type", "application/json")
         .header("expect", "100-continue")
@@ -142,7 +133,7 @@ async fn a_large_answer_over_h2_arrives_whole_within_the_flow_control_window() {
     let up = Capture::start().await;
     up.canned.lock().unwrap().body = format!("{{\"data\":\"{big}\"}}");
     let gw = gateway(&up.url());
-    let mut sender = h2c(&gw).await;
+    let mut sender = h2_raw(gw.addr).await;
     let request = http::Request::get("http://gateway.local/v2/api/users")
         .header("authorization", format!("Bearer {}", api::token(CALLER)))
         .body(())

@@ -23,7 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use support::eventually;
 use support::observe::{events, metric};
-use support::{certs, sha256_hex, GatewayProcess, TestConfig};
+use support::raw::find;
+use support::{certs, Caller, Config, GatewayProcess, Team};
 
 const TOKEN: &str = "h2-upstream-token";
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -192,13 +193,13 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
             let Some(request) = pending.remove(&id) else { continue };
             let body = Bytes::from(request.body);
             let mut seen = seen.lock().unwrap();
-            if script.refuse_marked && contains(&body, b"refuse-") && seen.refused.insert(body.clone()) {
+            if script.refuse_marked && find(&body, b"refuse-").is_some() && seen.refused.insert(body.clone()) {
                 frame(&mut out, RST_STREAM, 0, id, &REFUSED_STREAM.to_be_bytes());
                 continue;
             }
             *seen.processed.entry(body.clone()).or_default() += 1;
             answered_max = answered_max.max(id);
-            if contains(&body, b"reset-") {
+            if find(&body, b"reset-").is_some() {
                 frame(&mut out, RST_STREAM, 0, id, &INTERNAL_ERROR.to_be_bytes());
                 continue;
             }
@@ -243,41 +244,29 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn gateway(pki: &certs::TestPki, upstream: &Upstream, extra: &str) -> GatewayProcess {
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-[upstream]
-url = "https://127.0.0.1:{port}"
-ca_file = "ca.pem"
-request_timeout = "10s"
-connect_timeout = "2s"
-{extra}
-[[teams]]
-id = "sales"
-api_key = {{ value = "ak_h2_upstream" }}
-read_per_second = 100000
-write_per_second = 100000
-[[callers]]
-id = "crm-sync"
-team = "sales"
-token_sha256 = "{hash}"
-"#,
-        port = upstream.addr.port(),
-        hash = sha256_hex(TOKEN)
-    );
-    let config = TestConfig::new(&text);
-    config.write("ca.pem", &pki.ca_pem);
+/// The gateway in front of `upstream` over TLS (trusting the test CA), with an admin listener
+/// and one team with a budget the load never reaches; `h2_connections` as given, if given.
+fn gateway(pki: &certs::TestPki, upstream: &Upstream, h2_connections: Option<u32>) -> GatewayProcess {
+    let mut config = Config::new(&format!("https://127.0.0.1:{}", upstream.addr.port()))
+        .admin()
+        .ca_file("ca.pem")
+        .upstream("connect_timeout", "2s")
+        .team(
+            Team::new("sales")
+                .key_value("ak_h2_upstream")
+                .read(100_000)
+                .write(100_000),
+        )
+        .caller(Caller::new("crm-sync", "sales").token(TOKEN));
+    if let Some(n) = h2_connections {
+        config = config.h2_connections(n);
+    }
+    let folder = config.folder();
+    folder.write("ca.pem", &pki.ca_pem);
     // One worker: the connection counts below are those of one upstream client (each worker
     // keeps its own).
     GatewayProcess::start(
-        config,
+        folder,
         &[
             ("ALLO_GATEWAY_LOG", "info,allo_gateway=debug"),
             ("ALLO_GATEWAY_WORKERS", "1"),
@@ -287,7 +276,8 @@ token_sha256 = "{hash}"
 
 /// Sends `total` POSTs from `callers` concurrent keep-alive connections, all connected before
 /// the first request so that the first ones arrive together; the body of request `i` is
-/// `name(i)`. Returns each body with the status it got.
+/// `name(i)`. Returns each body with the status it got. Keep-alive connections of hyper's own
+/// client, not the kit's one request per connection: the load is many requests on each.
 async fn load(gw: &GatewayProcess, callers: usize, total: usize, name: fn(usize) -> String) -> Vec<(Bytes, u16)> {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(tokio::sync::Barrier::new(callers));
@@ -332,7 +322,7 @@ async fn load(gw: &GatewayProcess, callers: usize, total: usize, name: fn(usize)
 fn assert_each_processed_once(answers: &[(Bytes, u16)], seen: &Seen, log: &str) {
     let mut failed = Vec::new();
     for (body, status) in answers {
-        let reset = contains(body, b"reset-");
+        let reset = find(body, b"reset-").is_some();
         let expected = if reset { 502 } else { 200 };
         let processed = seen.processed.get(body).copied().unwrap_or(0);
         if *status != expected || processed != 1 {
@@ -361,7 +351,7 @@ async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
         },
     )
     .await;
-    let gw = gateway(&pki, &up, "");
+    let gw = gateway(&pki, &up, None);
     let name = |i: usize| {
         if i % 97 == 0 {
             format!("reset-{i}")
@@ -389,7 +379,10 @@ async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
 }
 
 async fn assert_failures_are_the_resets(gw: &GatewayProcess, answers: &[(Bytes, u16)]) {
-    let resets = answers.iter().filter(|(body, _)| contains(body, b"reset-")).count() as f64;
+    let resets = answers
+        .iter()
+        .filter(|(body, _)| find(body, b"reset-").is_some())
+        .count() as f64;
     let text = gw.metrics().await;
     let failures = |kind| metric(&text, "allo_gateway_upstream_failures_total", &[("kind", kind)]);
     assert_eq!(failures("reset"), resets, "{text}");
@@ -421,7 +414,7 @@ async fn refused_streams_are_sent_again() {
         },
     )
     .await;
-    let gw = gateway(&pki, &up, "");
+    let gw = gateway(&pki, &up, None);
     let name = |i: usize| match i % 5 {
         0 => format!("refuse-{i}"),
         _ if i % 89 == 0 => format!("reset-{i}"),
@@ -442,7 +435,7 @@ async fn refused_streams_are_sent_again() {
 async fn h2_connections_spreads_requests_over_that_many_connections() {
     let pki = certs::pki();
     let up = Upstream::start(&pki, Script::default()).await;
-    let gw = gateway(&pki, &up, "h2_connections = 3");
+    let gw = gateway(&pki, &up, Some(3));
     let answers = load(&gw, 64, 1000, |i| format!("q-{i}")).await;
     assert_each_processed_once(&answers, &up.seen.lock().unwrap(), &gw.log());
     assert_eq!(up.connections.load(Ordering::SeqCst), 3);
@@ -452,7 +445,7 @@ async fn h2_connections_spreads_requests_over_that_many_connections() {
 async fn one_h2_connection_by_default_even_when_many_requests_start_at_once() {
     let pki = certs::pki();
     let up = Upstream::start(&pki, Script::default()).await;
-    let gw = gateway(&pki, &up, "");
+    let gw = gateway(&pki, &up, None);
     let answers = load(&gw, 64, 256, |i| format!("q-{i}")).await;
     assert_each_processed_once(&answers, &up.seen.lock().unwrap(), &gw.log());
     assert_eq!(up.connections.load(Ordering::SeqCst), 1);
@@ -475,7 +468,7 @@ async fn requests_waiting_for_a_connection_share_its_failure() {
             drop(tcp);
         }
     });
-    let gw = gateway(&pki, &up, "");
+    let gw = gateway(&pki, &up, None);
     let answers = load(&gw, 64, 64, |i| format!("q-{i}")).await;
     assert!(answers.iter().all(|(_, status)| *status == 502), "{answers:?}");
     // Requests that arrived together waited for one attempt rather than each making their own.

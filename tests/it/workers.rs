@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::eventually;
-use support::observe::metric;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use support::client::h2c;
+use support::observe::{eventually_within, metric};
 use support::raw::Raw;
-use support::{Canned, Capture, GatewayProcess, TestConfig};
+use support::{eventually, Caller, Canned, Capture, Config, GatewayProcess, Team};
 use tokio::net::TcpStream;
 
 const TOKEN: &str = "tok_workers_0123456789abcdef";
@@ -22,53 +24,33 @@ const KEY: &str = "ak_live_WORKERSKEY";
 const KEY_ENV: &str = "TEST_WORKERS_KEY";
 const WORKERS: usize = 4;
 
-/// One team (`read_per_second` as given) and one caller, an admin listener, `server` lines
-/// under `[server]`.
-fn config(upstream: &str, server: &str, read_per_second: u32) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-{server}
-[upstream]
-url = "{upstream}"
-request_timeout = "40s"
-connect_timeout = "1s"
-[[teams]]
-id = "sales"
-api_key = {{ env = "{KEY_ENV}" }}
-read_per_second = {read_per_second}
-write_per_second = 1000
-[[callers]]
-id = "crm-sync"
-team = "sales"
-token_sha256 = "{}"
-"#,
-        support::sha256_hex(TOKEN)
-    )
+/// One team (`read_per_second` as given) and one caller, an admin listener, a 40 s request
+/// timeout.
+fn config(upstream: &str, read_per_second: u32) -> Config {
+    Config::new(upstream)
+        .admin()
+        .request_timeout("40s")
+        .team(Team::new("sales").key_env(KEY_ENV).read(read_per_second).write(1000))
+        .caller(Caller::new("crm-sync", "sales").token(TOKEN))
 }
 
-fn start(cfg: TestConfig) -> GatewayProcess {
+/// The gateway on `config` with `WORKERS` workers.
+fn start(config: &Config) -> GatewayProcess {
     let workers = WORKERS.to_string();
-    GatewayProcess::start(cfg, &[(KEY_ENV, KEY), ("ALLO_GATEWAY_WORKERS", &workers)])
+    config.start(&[(KEY_ENV, KEY), ("ALLO_GATEWAY_WORKERS", &workers)])
 }
 
+/// `GET /v2/api/users` as written on the wire, for connections kept open or watched closing.
 fn get_users(token: &str) -> String {
     format!("GET /v2/api/users HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\n\r\n")
 }
 
 /// Sends one request on each of `count` new connections at once; their statuses.
 async fn spread(gw: &GatewayProcess, token: &str, count: usize) -> Vec<u16> {
-    let addr = gw.addr;
     let tasks: Vec<_> = (0..count)
         .map(|_| {
-            let request = get_users(token);
-            tokio::spawn(async move {
-                let mut raw = Raw::connect(addr).await;
-                raw.write(request).await;
-                raw.reply().await.status
-            })
+            let request = gw.get("/v2/api/users").bearer(token);
+            tokio::spawn(async move { request.send().await.status })
         })
         .collect();
     let mut statuses = Vec::new();
@@ -92,17 +74,6 @@ async fn per_worker(gw: &GatewayProcess) -> Vec<f64> {
         .collect()
 }
 
-fn wait_exit(gw: &mut GatewayProcess, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = gw.child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "gateway did not exit:\n{}", gw.log());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// The names of the process's worker threads (worker 0, the main thread, has none).
 fn worker_threads(gw: &GatewayProcess) -> Vec<String> {
     std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
@@ -116,10 +87,7 @@ fn worker_threads(gw: &GatewayProcess) -> Vec<String> {
 #[tokio::test]
 async fn one_worker_serves_on_the_main_thread_alone() {
     let up = Capture::start().await;
-    let gw = GatewayProcess::start(
-        TestConfig::new(&config(&up.url(), "", 1000)),
-        &[(KEY_ENV, KEY), ("ALLO_GATEWAY_WORKERS", "1")],
-    );
+    let gw = config(&up.url(), 1000).start(&[(KEY_ENV, KEY), ("ALLO_GATEWAY_WORKERS", "1")]);
     let statuses = spread(&gw, TOKEN, 8).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(worker_threads(&gw), Vec::<String>::new());
@@ -134,7 +102,7 @@ async fn one_worker_serves_on_the_main_thread_alone() {
 #[tokio::test]
 async fn every_worker_accepts_and_serves() {
     let up = Capture::start().await;
-    let gw = start(TestConfig::new(&config(&up.url(), "", 1000)));
+    let gw = start(&config(&up.url(), 1000));
     assert!(
         gw.log().contains(r#""workers":4"#),
         "not serving on four workers:\n{}",
@@ -168,20 +136,18 @@ async fn every_worker_accepts_and_serves() {
 #[tokio::test]
 async fn sigterm_drains_every_worker_and_exits_0() {
     let up = Capture::start().await;
-    let mut gw = start(TestConfig::new(&config(&up.url(), "shutdown_grace = \"20s\"", 1000)));
+    let mut gw = start(&config(&up.url(), 1000).server("shutdown_grace", "20s"));
     up.set(Canned {
         delay: Duration::from_millis(1500),
         ..Canned::default()
     });
     // Sixteen requests in flight, spread over the workers.
-    let addr = gw.addr;
     let in_flight: Vec<_> = (0..16)
         .map(|_| {
+            let request = gw.get("/v2/api/users").bearer(TOKEN);
             tokio::spawn(async move {
-                let mut raw = Raw::connect(addr).await;
-                raw.write(get_users(TOKEN)).await;
-                let reply = raw.reply().await;
-                (reply.status, reply.header("connection"))
+                let answer = request.send().await;
+                (answer.status, answer.header("connection"))
             })
         })
         .collect();
@@ -190,23 +156,20 @@ async fn sigterm_drains_every_worker_and_exits_0() {
     assert!(busy.iter().filter(|n| **n >= 1.0).count() >= 2, "{busy:?}");
 
     gw.signal("TERM");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if TcpStream::connect(addr).await.is_err() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "new connections still accepted after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let addr = gw.addr;
+    eventually_within(
+        &gw,
+        Duration::from_secs(5),
+        "new connections refused after SIGTERM",
+        async || TcpStream::connect(addr).await.is_err(),
+    )
+    .await;
     for task in in_flight {
         let (status, connection) = task.await.unwrap();
         assert_eq!(status, 200, "an in-flight request was cut");
         assert_eq!(connection.as_deref(), Some("close"));
     }
-    let status = wait_exit(&mut gw, Duration::from_secs(10));
+    let status = gw.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", gw.log());
     assert_eq!(up.count(), 16);
 }
@@ -214,19 +177,15 @@ async fn sigterm_drains_every_worker_and_exits_0() {
 #[tokio::test]
 async fn a_reload_reaches_every_worker() {
     let up = Capture::start().await;
-    let cfg = TestConfig::new(&config(&up.url(), "", 1000));
-    let path = cfg.path();
-    let gw = start(cfg);
+    let before_reload = config(&up.url(), 1000);
+    let gw = start(&before_reload);
     let before = spread(&gw, OTHER_TOKEN, 8).await;
     assert!(before.iter().all(|s| *s == 401), "{before:?}");
 
     // A second caller appears.
-    let text = config(&up.url(), "", 1000)
-        + &format!(
-            "[[callers]]\nid = \"billing\"\nteam = \"sales\"\ntoken_sha256 = \"{}\"\n",
-            support::sha256_hex(OTHER_TOKEN)
-        );
-    std::fs::write(&path, text).unwrap();
+    let after_reload = before_reload.caller(Caller::new("billing", "sales").token(OTHER_TOKEN));
+    let path = gw.config_dir().unwrap().join("gateway.toml");
+    std::fs::write(&path, after_reload.render()).unwrap();
     gw.signal("HUP");
     eventually(&gw, "the reload", || async {
         metric(&gw.metrics().await, "allo_gateway_reloads_total", &[("result", "ok")]) >= 1.0
@@ -247,7 +206,7 @@ async fn a_reload_reaches_every_worker() {
 #[tokio::test]
 async fn one_team_budget_holds_across_workers() {
     let up = Capture::start().await;
-    let gw = start(TestConfig::new(&config(&up.url(), "", 5)));
+    let gw = start(&config(&up.url(), 5));
     let started = Instant::now();
     let statuses = spread(&gw, TOKEN, 40).await;
     let elapsed = started.elapsed();
@@ -266,7 +225,8 @@ async fn one_team_budget_holds_across_workers() {
 #[tokio::test]
 async fn max_connections_bounds_the_process_not_each_worker() {
     let up = Capture::start().await;
-    let gw = start(TestConfig::new(&config(&up.url(), "max_connections = 2", 1000)));
+    let gw = start(&config(&up.url(), 1000).server("max_connections", 2));
+    // Two connections served and kept open: they hold both slots.
     let mut a = Raw::connect(gw.addr).await;
     a.write(get_users(TOKEN)).await;
     assert_eq!(a.reply().await.status, 200);
@@ -300,23 +260,18 @@ async fn max_connections_bounds_the_process_not_each_worker() {
 
     // One slot frees up: exactly one waiting connection is served, whichever worker has it.
     drop(a);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while served.load(Ordering::SeqCst) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no waiting connection was served:\n{}",
-            gw.log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let within = Duration::from_secs(10);
+    eventually_within(&gw, within, "a waiting connection served", async || {
+        served.load(Ordering::SeqCst) >= 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(served.load(Ordering::SeqCst), 1);
     drop(b);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while served.load(Ordering::SeqCst) < 2 {
-        assert!(Instant::now() < deadline, "the second slot went unused:\n{}", gw.log());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_within(&gw, within, "the second slot used", async || {
+        served.load(Ordering::SeqCst) >= 2
+    })
+    .await;
     for task in waiting {
         task.abort();
     }
@@ -329,7 +284,8 @@ async fn a_request_left_when_the_grace_period_ends_gets_a_503_envelope() {
         delay: Duration::from_secs(30),
         ..Canned::default()
     });
-    let mut gw = start(TestConfig::new(&config(&up.url(), "shutdown_grace = \"300ms\"", 1000)));
+    let mut gw = start(&config(&up.url(), 1000).server("shutdown_grace", "300ms"));
+    // On a raw connection: whether the gateway closes it after the 503 is part of the claim.
     let addr = gw.addr;
     let in_flight = tokio::spawn(async move {
         let mut raw = Raw::connect(addr).await;
@@ -353,7 +309,7 @@ async fn a_request_left_when_the_grace_period_ends_gets_a_503_envelope() {
     );
     assert_eq!(reply.header("connection").as_deref(), Some("close"));
     assert!(closed, "the connection stayed open after the 503");
-    let status = wait_exit(&mut gw, Duration::from_secs(10));
+    let status = gw.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", gw.log());
     assert!(
         signalled.elapsed() < Duration::from_secs(5),
@@ -369,35 +325,25 @@ async fn an_h2_stream_left_when_the_grace_period_ends_gets_a_503_envelope() {
         delay: Duration::from_secs(30),
         ..Canned::default()
     });
-    let mut gw = start(TestConfig::new(&config(&up.url(), "shutdown_grace = \"300ms\"", 1000)));
-    let tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let (sender, conn) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut sender = sender.ready().await.unwrap();
-    let request = http::Request::get("http://gateway.local/v2/api/users")
+    let mut gw = start(&config(&up.url(), 1000).server("shutdown_grace", "300ms"));
+    let mut sender = h2c(gw.addr).await;
+    let request = hyper::Request::get("http://gateway.local/v2/api/users")
         .header("authorization", format!("Bearer {TOKEN}"))
-        .body(())
+        .body(Full::new(Bytes::new()))
         .unwrap();
-    let (answer, _) = sender.send_request(request, true).unwrap();
+    let answer = tokio::spawn(sender.send_request(request));
     eventually(&gw, "the request at the upstream", || async { up.count() == 1 }).await;
     gw.signal("TERM");
     let answer = tokio::time::timeout(Duration::from_secs(10), answer)
         .await
         .expect("an answer within 10s")
+        .unwrap()
         .unwrap();
     assert_eq!(answer.status(), 503);
     assert_eq!(answer.headers()["x-allo-gateway-error"], "SHUTTING_DOWN");
-    let mut body = answer.into_body();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
-        let _ = body.flow_control().release_capacity(chunk.len());
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = answer.into_body().collect().await.unwrap().to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(json["error"]["code"], "SHUTTING_DOWN");
-    let status = wait_exit(&mut gw, Duration::from_secs(10));
+    let status = gw.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", gw.log());
 }

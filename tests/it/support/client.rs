@@ -1,5 +1,7 @@
 //! A minimal HTTP/1.1 client for tests: one request per connection, the whole answer read.
 //! `send` takes everything at once; `Request` builds it up (`gw.get(path).bearer(token)...`).
+//! Over HTTP/2 with prior knowledge: `h2c` (hyper, whole bodies) and `h2_raw` (the `h2` crate,
+//! frame-level detail).
 
 use std::net::SocketAddr;
 
@@ -179,4 +181,15 @@ pub async fn h2c(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Fu
             .unwrap();
     tokio::spawn(conn);
     sender
+}
+
+/// An HTTP/2 connection to `addr` with prior knowledge, on the `h2` crate: for what hyper's
+/// client hides, such as informational (1xx) answers, a stream's end and flow control.
+pub async fn h2_raw(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = h2::client::handshake(stream).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.ready().await.unwrap()
 }

@@ -231,6 +231,17 @@ impl Config {
         self.upstream("request_timeout", value)
     }
 
+    /// `[upstream] ca_file`: the CA that signs the upstream's certificate (a path relative to
+    /// the config's folder; write the file with `TestConfig::write`).
+    pub fn ca_file(self, path: &str) -> Config {
+        self.upstream("ca_file", path)
+    }
+
+    /// `[upstream] h2_connections`: HTTP/2 connections each worker keeps to the upstream.
+    pub fn h2_connections(self, connections: u32) -> Config {
+        self.upstream("h2_connections", connections)
+    }
+
     pub fn routes(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("routes", key, value)
     }
