@@ -12,6 +12,7 @@ use crate::envelope::ErrorBody;
 use crate::http1::BodyError;
 use crate::http1::FramingError;
 use crate::ratelimit::{Cause, RateLimited};
+use crate::routes::RateClass;
 use crate::upstream::UpstreamError;
 use crate::validate::{Findings, ValidationError};
 
@@ -201,13 +202,18 @@ impl GatewayError {
 /// `RateLimit-Policy` / `RateLimit` (IETF httpapi ratelimit-headers draft) naming the exhausted
 /// budget, `"caller"`, `"team-read"` or `"team-write"`: its quota per one-second window and
 /// the seconds until it admits this request, e.g. `"team-write";q=5;w=1` and
-/// `"team-write";r=0;t=1`.
+/// `"team-write";r=0;t=1`. A team held because Allo itself said its key was exhausted names
+/// Allo's policy, `"allo-read"` or `"allo-write"`, with Allo's quota per key (20 reads, 5 writes
+/// a second), not the team's own configured one; Allo's signal without a class describes no
+/// policy, and only `Retry-After` is sent.
 fn ratelimit_headers(limited: &RateLimited) -> Vec<(http::HeaderName, HeaderValue)> {
-    let name = match limited.class {
-        Some(class) => format!("{}-{}", limited.budget.as_str(), class.as_str()),
-        None => limited.budget.as_str().to_string(),
+    let (name, quota) = match (limited.cause, limited.class) {
+        (Cause::Upstream, Some(class)) => (format!("allo-{}", class.as_str()), allo_quota(class)),
+        (Cause::Upstream, None) => return Vec::new(),
+        (_, Some(class)) => (format!("{}-{}", limited.budget.as_str(), class.as_str()), limited.limit),
+        (_, None) => (limited.budget.as_str().to_string(), limited.limit),
     };
-    let policy = format!("\"{name}\";q={};w=1", limited.limit);
+    let policy = format!("\"{name}\";q={quota};w=1");
     let state = format!("\"{name}\";r=0;t={}", limited.retry_after_secs());
     [("ratelimit-policy", policy), ("ratelimit", state)]
         .into_iter()
@@ -217,6 +223,14 @@ fn ratelimit_headers(limited: &RateLimited) -> Vec<(http::HeaderName, HeaderValu
                 .map(|v| (http::HeaderName::from_static(n), v))
         })
         .collect()
+}
+
+/// Allo's own limit per key and second for a class of request.
+fn allo_quota(class: RateClass) -> u32 {
+    match class {
+        RateClass::Read => crate::config::defaults::TEAM_READ_PER_SECOND,
+        RateClass::Write => crate::config::defaults::TEAM_WRITE_PER_SECOND,
+    }
 }
 
 #[cfg(test)]

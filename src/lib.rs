@@ -19,6 +19,7 @@ pub mod http1;
 pub mod ids;
 pub mod key_status;
 pub mod keycheck;
+pub mod memory;
 pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
@@ -141,6 +142,7 @@ async fn run(path: PathBuf, workers: usize) -> u8 {
 
     reload::start(gateway.clone(), path);
     keycheck::start(gateway.clone());
+    memory::start_giving_back();
     tracing::info!(workers = listeners.len(), "serving");
     log_listening("gateway", listeners[0].local_addr());
     ready.set(true);

@@ -51,6 +51,7 @@ pub async fn read_body(
             let Ok(data) = frame.into_data() else { continue };
             let held = first.as_ref().map_or(0, Bytes::len) + buf.len();
             if held + data.len() > limits.max_bytes {
+                crate::memory::note_body(held + data.len());
                 return Err(ValidationError::BodyTooLarge {
                     limit: limits.max_bytes,
                 });
@@ -64,7 +65,9 @@ pub async fn read_body(
                 }
             }
         }
-        Ok(first.unwrap_or_else(|| buf.freeze()))
+        let whole = first.unwrap_or_else(|| buf.freeze());
+        crate::memory::note_body(whole.len());
+        Ok(whole)
     };
     match tokio::time::timeout(limits.timeout, read).await {
         Ok(result) => result,

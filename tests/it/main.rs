@@ -18,6 +18,7 @@ mod edge_headers;
 mod edge_wire;
 mod hardening;
 mod keycheck;
+mod memory;
 mod ops;
 mod ratelimit;
 mod redis_budget;

@@ -93,7 +93,9 @@ async fn an_upstream_429_holds_that_team_and_only_that_team() {
             .into(),
         ..Canned::default()
     });
-    let gw = config(&up).start(&[]);
+    // A team budget of its own (7 reads a second), so that the policy named below can only be
+    // Allo's (20 a key), not the team's.
+    let gw = config(&up).edit_team("sales", |t| t.read(7)).start(&[]);
     let first = call(&gw, CRM, READ).await;
     assert_eq!(first.status, 429);
     assert!(
@@ -104,7 +106,7 @@ async fn an_upstream_429_holds_that_team_and_only_that_team() {
 
     up.set(Canned::default());
     let held = call(&gw, CRM, READ).await;
-    let retry_after = assert_gateway_429(&held, "\"team-read\";q=20;w=1");
+    let retry_after = assert_gateway_429(&held, "\"allo-read\";q=20;w=1");
     assert!((25..=30).contains(&retry_after), "Retry-After {retry_after}");
     assert_eq!(up.count(), 1, "the held request never reached the upstream");
 
