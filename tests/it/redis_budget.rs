@@ -223,7 +223,9 @@ async fn allos_429_seen_by_one_instance_holds_every_instance() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let sent = up.count();
     let held = call(b.addr, WRITE).await;
-    assert!(assert_team_429(&held) >= 2, "b holds until Allo's reset");
+    // Held by Allo's own signal: the policy named is Allo's.
+    let retry_after = assert_gateway_429(&held, "\"allo-write\";q=5;w=1");
+    assert!(retry_after >= 2, "b holds until Allo's reset");
     assert!(
         held.json()["error"]["message"]
             .as_str()
