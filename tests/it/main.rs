@@ -3,6 +3,9 @@
 //! process, so nothing here may lean on process-wide state: no `std::env::set_var`, no change
 //! of the current folder, no fixed port. Run one module with `cargo test --test it core::`.
 
+// A test and its kit unwrap: a failed unwrap is a failed test, with its place in the panic.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod api_data;

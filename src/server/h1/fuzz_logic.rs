@@ -42,6 +42,22 @@ pub struct Seen {
     pub body: Option<Vec<u8>>,
 }
 
+impl Seen {
+    /// What a server handed over: the head's parts and the body it read (`None`: it failed).
+    pub fn new(parts: &http::request::Parts, body: Option<Vec<u8>>) -> Seen {
+        Seen {
+            method: parts.method.to_string(),
+            target: parts.uri.to_string(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+                .collect(),
+            body,
+        }
+    }
+}
+
 /// A socket that hands out its input in pieces of the given sizes (repeated), then the end of
 /// the stream; what is written to it is kept.
 pub struct PieceSocket {
@@ -105,16 +121,7 @@ pub async fn serve_pieces(input: &[u8], sizes: &[usize]) -> Vec<Seen> {
         async move {
             let (parts, body) = request.into_parts();
             let body = body.collect().await.ok().map(|b| b.to_bytes().to_vec());
-            seen.borrow_mut().push(Seen {
-                method: parts.method.to_string(),
-                target: parts.uri.to_string(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
-                    .collect(),
-                body,
-            });
+            seen.borrow_mut().push(Seen::new(&parts, body));
             let mut response = http::Response::new(crate::body::full("ok"));
             if parts.method == Method::CONNECT {
                 *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;

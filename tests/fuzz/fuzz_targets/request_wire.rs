@@ -88,16 +88,7 @@ async fn hyper_serves(wire: &[u8]) -> Vec<Seen> {
         async move {
             let (parts, body) = request.into_parts();
             let body = body.collect().await.ok().map(|b| b.to_bytes().to_vec());
-            seen.borrow_mut().push(Seen {
-                method: parts.method.to_string(),
-                target: parts.uri.to_string(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
-                    .collect(),
-                body,
-            });
+            seen.borrow_mut().push(Seen::new(&parts, body));
             let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
             if parts.method == http::Method::CONNECT {
                 *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
