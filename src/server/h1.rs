@@ -96,8 +96,8 @@ where
         alarm: Alarm::new(accepted + settings.header_read),
         head_started: Some(accepted),
         idle_since: accepted,
+        first: true,
     };
-    let mut first = true;
     loop {
         let head = match next_head(
             &mut io,
@@ -107,7 +107,6 @@ where
             stopped.as_mut(),
             settings,
             peer,
-            first,
         )
         .await?
         {
@@ -115,7 +114,7 @@ where
             Next::Http2 => return Ok(Ended::Http2(buf.freeze(), io)),
             Next::Closed => return Ok(Ended::Closed),
         };
-        first = false;
+        clock.first = false;
         clock.head_started = None;
 
         let RequestHead {
@@ -200,7 +199,6 @@ enum Next {
 
 /// Reads until a whole head is in `buf` and takes it off, answering a refused one; or finds
 /// the connection is done (closed, timed out, told to stop) or speaks HTTP/2.
-#[allow(clippy::too_many_arguments)]
 async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
     io: &mut IO,
     buf: &mut BytesMut,
@@ -209,10 +207,9 @@ async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
     mut stopped: Pin<&mut impl Future>,
     settings: Settings,
     peer: SocketAddr,
-    first: bool,
 ) -> io::Result<Next> {
     loop {
-        if first && !buf.is_empty() && PREFACE.starts_with(&buf[..buf.len().min(PREFACE.len())]) {
+        if clock.first && !buf.is_empty() && PREFACE.starts_with(&buf[..buf.len().min(PREFACE.len())]) {
             if buf.len() >= PREFACE.len() {
                 return Ok(Next::Http2);
             }
@@ -277,6 +274,8 @@ struct Clock {
     head_started: Option<Instant>,
     /// When the last response was written.
     idle_since: Instant,
+    /// No request has come yet (only the first may open with the HTTP/2 preface).
+    first: bool,
 }
 
 impl Clock {
