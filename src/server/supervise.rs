@@ -31,6 +31,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::alarm::Alarm;
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Timers {
     pub header_read: Duration,
@@ -54,7 +56,7 @@ where
     // The first verdict is the first head's deadline, so the first poll arms nothing new.
     let mut watchdog = Watchdog {
         armed: Some(activity.at(0) + timers.header_read),
-        sleep: std::pin::pin!(tokio::time::sleep_until(activity.at(0) + timers.header_read)),
+        alarm: Alarm::new(activity.at(0) + timers.header_read),
     };
     loop {
         let watched = std::future::poll_fn(|cx| watchdog.poll_conn(cx, conn.as_mut(), activity, timers, closing));
@@ -86,14 +88,14 @@ enum Event<E> {
     Stop,
 }
 
-/// A connection's one timer and the deadline it is armed for (`None` once it has fired), kept
-/// so that it is reset only when that deadline moves.
-struct Watchdog<'a> {
+/// A connection's one timer (the same `Alarm` every connection keeps) and the deadline it is
+/// armed for (`None` once it has gone off).
+struct Watchdog {
     armed: Option<Instant>,
-    sleep: Pin<&'a mut tokio::time::Sleep>,
+    alarm: Alarm,
 }
 
-impl Watchdog<'_> {
+impl Watchdog {
     /// Polls `conn`, then holds the timer to what the connection is doing now. Ready when the
     /// connection ends or a timer needs acting on.
     fn poll_conn<C, E>(
@@ -115,11 +117,8 @@ impl Watchdog<'_> {
                 Ok(due) => due,
                 Err(event) => return Poll::Ready(event),
             };
-            if self.armed != Some(due) {
-                self.sleep.as_mut().reset(due);
-                self.armed = Some(due);
-            }
-            if self.sleep.as_mut().poll(cx).is_pending() {
+            self.armed = Some(due);
+            if self.alarm.poll_until(cx, due).is_pending() {
                 return Poll::Pending;
             }
             self.armed = None;
