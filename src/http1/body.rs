@@ -22,6 +22,9 @@ pub enum BodyError {
 
 /// The longest chunk-size line (size and extensions) accepted.
 pub const MAX_CHUNK_LINE: usize = 4 * 1024;
+/// The chunk extensions of one body, all chunk-size lines together, are at most this long
+/// (hyper's bound: a body just under it passes there and here alike).
+const MAX_CHUNK_EXTENSIONS: u32 = 16 * 1024;
 /// The trailer section (its field lines and the empty line that ends it) is shorter than this.
 const MAX_TRAILERS: usize = 16 * 1024;
 /// The most trailer fields read (and dropped) after the last chunk.
@@ -38,9 +41,12 @@ pub enum Decoder {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunk {
+    /// The first chunk-size line.
     Size,
-    Data(u64),
-    DataEnd,
+    /// A later chunk-size line; the bytes of chunk extensions so far (as in the next two).
+    NextSize(u32),
+    Data(u64, u32),
+    DataEnd(u32),
     /// After the last chunk: the trailer section, `read` bytes and `fields` field lines so far.
     Trailers {
         read: usize,
@@ -78,7 +84,7 @@ impl Decoder {
                     *self = Decoder::Done;
                     return Ok(Decoded::End);
                 }
-                Decoder::Length(_) | Decoder::UntilClose | Decoder::Chunked(Chunk::Data(_)) if buf.is_empty() => {
+                Decoder::Length(_) | Decoder::UntilClose | Decoder::Chunked(Chunk::Data(..)) if buf.is_empty() => {
                     return Ok(Decoded::NeedMore)
                 }
                 Decoder::Length(left) => {
@@ -87,13 +93,17 @@ impl Decoder {
                     return Ok(Decoded::Data(piece(buf, take)));
                 }
                 Decoder::UntilClose => return Ok(Decoded::Data(piece(buf, buf.len()))),
-                Decoder::Chunked(Chunk::Data(left)) => {
+                Decoder::Chunked(Chunk::Data(left, extensions)) => {
                     let take = take(left, buf.len());
                     let left = left - take as u64;
-                    *self = Decoder::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
+                    *self = Decoder::Chunked(if left == 0 {
+                        Chunk::DataEnd(extensions)
+                    } else {
+                        Chunk::Data(left, extensions)
+                    });
                     return Ok(Decoded::Data(piece(buf, take)));
                 }
-                Decoder::Chunked(Chunk::Size) => {
+                Decoder::Chunked(chunk @ (Chunk::Size | Chunk::NextSize(_))) => {
                     let Some(end) = line_end(buf)? else {
                         return if buf.len() > MAX_CHUNK_LINE {
                             Err(BodyError::Chunked("chunk-size line too long"))
@@ -101,15 +111,20 @@ impl Decoder {
                             Ok(Decoded::NeedMore)
                         };
                     };
-                    let size = chunk_size(&buf[..end])?;
+                    let (size, digits) = chunk_size(&buf[..end])?;
+                    let before = if let Chunk::NextSize(before) = chunk { before } else { 0 };
+                    let extensions = before.saturating_add(u32::try_from(end - digits).unwrap_or(u32::MAX));
+                    if extensions > MAX_CHUNK_EXTENSIONS {
+                        return Err(BodyError::Chunked("chunk extensions too long"));
+                    }
                     buf.advance(end + 2);
                     *self = Decoder::Chunked(if size == 0 {
                         Chunk::Trailers { read: 0, fields: 0 }
                     } else {
-                        Chunk::Data(size)
+                        Chunk::Data(size, extensions)
                     });
                 }
-                Decoder::Chunked(Chunk::DataEnd) => {
+                Decoder::Chunked(Chunk::DataEnd(extensions)) => {
                     if buf.len() < 2 {
                         return Ok(Decoded::NeedMore);
                     }
@@ -117,7 +132,7 @@ impl Decoder {
                         return Err(BodyError::Chunked("chunk data not followed by CRLF"));
                     }
                     buf.advance(2);
-                    *self = Decoder::Chunked(Chunk::Size);
+                    *self = Decoder::Chunked(Chunk::NextSize(extensions));
                 }
                 Decoder::Chunked(Chunk::Trailers { read, fields }) => {
                     let Some(end) = line_end(buf)? else {
@@ -221,7 +236,8 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
+/// The chunk size a chunk-size line states, and how many hex digits state it.
+fn chunk_size(line: &[u8]) -> Result<(u64, usize), BodyError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 || digits > 15 {
         return Err(BodyError::Chunked("invalid chunk size"));
@@ -233,9 +249,10 @@ fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
     if !matches!(after_space.and_then(<[u8]>::first), None | Some(b';')) {
         return Err(BodyError::Chunked("invalid chunk size"));
     }
-    Ok(line[..digits]
+    let size = line[..digits]
         .iter()
-        .fold(0u64, |n, &d| n * 16 + u64::from((d as char).to_digit(16).unwrap_or(0))))
+        .fold(0u64, |n, &d| n * 16 + u64::from((d as char).to_digit(16).unwrap_or(0)));
+    Ok((size, digits))
 }
 
 #[cfg(test)]

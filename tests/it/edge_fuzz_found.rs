@@ -101,3 +101,16 @@ async fn a_chunk_size_with_more_than_whitespace_after_it_is_refused() {
     assert_eq!(up.count(), 0, "nothing reaches the upstream");
     forwarded(&gw, &up, &["2 \t\r\n{}\r\n0\r\n\r\n", "2 ;a=b\r\n{}\r\n0 ;c\r\n\r\n"]).await;
 }
+
+/// Chunk extensions add up over a body: each chunk-size line here is well within its own bound
+/// (4 KiB), but all of them together pass 16 KiB, where hyper refuses the message; so does the
+/// gateway now. Found by reading hyper's decoder beside the `request_wire` differential.
+#[tokio::test]
+async fn chunk_extensions_past_16_kib_in_one_body_are_refused() {
+    let up = Capture::start().await;
+    let gw = start(&up.url());
+    let chunk = |byte: char| format!("1;{}\r\n{byte}\r\n", "e".repeat(2999));
+    let body: String = "    {}".chars().map(chunk).collect::<String>() + "0\r\n\r\n";
+    refused(&gw, &[&body]).await;
+    assert_eq!(up.count(), 0, "nothing reaches the upstream");
+}

@@ -120,3 +120,26 @@ fn a_bare_lf_is_refused_before_its_line_is_complete() {
         Ok(Decoded::Data(Bytes::from_static(b"hello")))
     );
 }
+
+/// `n` one-byte chunks of `{}` padded with spaces, each size line carrying `ext` bytes of
+/// chunk extension (`;` included).
+fn with_extensions(n: usize, ext: usize) -> Vec<u8> {
+    let mut wire = Vec::new();
+    let body = format!("{}{{}}", " ".repeat(n - 2));
+    for byte in body.bytes() {
+        wire.extend_from_slice(format!("1;{}\r\n", "e".repeat(ext - 1)).as_bytes());
+        wire.push(byte);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(LAST_CHUNK);
+    wire
+}
+
+#[test]
+fn chunk_extensions_are_bounded_over_the_whole_body() {
+    // Each line is well under MAX_CHUNK_LINE; together they pass the body's bound.
+    let under = with_extensions(5, 3000);
+    assert_eq!(decode_all(&under).map(|b| b.len()), Ok(5));
+    let over = with_extensions(6, 3000);
+    assert_eq!(decode_all(&over), Err(BodyError::Chunked("chunk extensions too long")));
+}

@@ -16,9 +16,9 @@
 //!   except `Content-Length` repeated with the same value, which hyper keeps once (the gateway
 //!   keeps each field as sent; both read the same length).
 //!
-//! One difference is known and out of this target's reach (libFuzzer's inputs stay under
-//! 4 KiB): hyper refuses a body whose chunk extensions add up to 16 KiB over all its chunks;
-//! the gateway bounds each chunk-size line (4 KiB) and the body's size, not their sum.
+//! Out of this target's reach (libFuzzer's inputs stay under 4 KiB), and held alike by reading
+//! hyper's decoder: chunk extensions adding up past 16 KiB over one body are refused by both
+//! (`tests/it/edge_fuzz_found.rs`).
 #![no_main]
 
 use std::cell::RefCell;
