@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawServer {
+pub(crate) struct RawServer {
     pub listen: Option<String>,
     pub admin_listen: Option<String>,
     pub max_body_bytes: Option<u64>,
@@ -44,14 +44,14 @@ pub struct RawServer {
 
 /// `[server.tls]`: inbound HTTPS, optionally with client certificates (mTLS).
 #[derive(Debug, Default, Deserialize)]
-pub struct RawTls {
+pub(crate) struct RawTls {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
     pub client_ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawUpstream {
+pub(crate) struct RawUpstream {
     pub url: Option<String>,
     pub connect_timeout: Option<String>,
     pub request_timeout: Option<String>,
@@ -65,26 +65,26 @@ pub struct RawUpstream {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawRoutes {
+pub(crate) struct RawRoutes {
     pub unknown: Option<String>,
     pub unknown_fields: Option<String>,
 }
 
 /// `[api]`: the API description in force, the rules on top, and the validation mode.
 #[derive(Debug, Default, Deserialize)]
-pub struct RawApi {
+pub(crate) struct RawApi {
     pub spec: Option<String>,
     pub rules: Option<String>,
     pub validation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawLog {
+pub(crate) struct RawLog {
     pub format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawRateLimit {
+pub(crate) struct RawRateLimit {
     pub on_limit: Option<String>,
     pub max_wait: Option<String>,
     pub max_waiters: Option<u64>,
@@ -93,7 +93,7 @@ pub struct RawRateLimit {
 
 /// `[ratelimit.redis]`: team budgets shared by every instance through one Redis.
 #[derive(Default, Deserialize)]
-pub struct RawRedis {
+pub(crate) struct RawRedis {
     pub url: Option<RawSecretOrString>,
     pub failure_mode: Option<String>,
     pub timeout: Option<String>,
@@ -103,7 +103,7 @@ pub struct RawRedis {
 /// A Redis URL may carry a password, so it may come from a secret source like a key.
 #[derive(Deserialize)]
 #[serde(untagged)]
-pub enum RawSecretOrString {
+pub(crate) enum RawSecretOrString {
     Plain(String),
     Secret(RawSecret),
 }
@@ -119,7 +119,7 @@ impl std::fmt::Debug for RawRedis {
 
 /// `{ env = "NAME" }`, `{ file = "path" }` or `{ value = "..." }`: exactly one key.
 #[derive(Default, Deserialize)]
-pub struct RawSecret {
+pub(crate) struct RawSecret {
     pub env: Option<String>,
     pub file: Option<String>,
     pub value: Option<String>,
@@ -136,7 +136,7 @@ impl std::fmt::Debug for RawSecret {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawTeam {
+pub(crate) struct RawTeam {
     pub id: Option<String>,
     pub api_key: Option<RawSecret>,
     pub api_key_fallback: Option<RawSecret>,
@@ -148,7 +148,7 @@ pub struct RawTeam {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawCaller {
+pub(crate) struct RawCaller {
     pub id: Option<String>,
     pub team: Option<String>,
     pub token_sha256: Option<String>,
@@ -160,13 +160,13 @@ pub struct RawCaller {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawRate {
+pub(crate) struct RawRate {
     pub per_second: Option<u64>,
     pub burst: Option<u64>,
 }
 
 /// Parses TOML text, returning the raw config and the path of every key serde did not use.
-pub fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<(T, Vec<String>), toml::de::Error> {
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<(T, Vec<String>), toml::de::Error> {
     let deserializer = toml::Deserializer::parse(text)?;
     let mut unknown = Vec::new();
     let raw = serde_ignored::deserialize(deserializer, |path| unknown.push(path.to_string()))?;

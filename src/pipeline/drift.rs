@@ -17,7 +17,7 @@ use crate::metrics::DriftKind;
 
 /// The drift an answer shows, if any. `validated`: the request passed validation (a request
 /// forwarded despite its findings, in `report` mode, may well be refused).
-pub fn of(answer: &Answer, validated: bool) -> Option<DriftKind> {
+pub(super) fn of(answer: &Answer, validated: bool) -> Option<DriftKind> {
     match answer.status() {
         StatusCode::METHOD_NOT_ALLOWED => Some(DriftKind::RouteGone),
         StatusCode::NOT_FOUND => match envelope(answer) {

@@ -51,7 +51,7 @@ impl<I: Reference> Breaker<I> {
     }
 
     /// Leave to call Redis at `now`, or how long it stays skipped.
-    pub fn admit(&self, now: I) -> Result<Permit<'_, I>, Duration> {
+    pub(super) fn admit(&self, now: I) -> Result<Permit<'_, I>, Duration> {
         let mut state = self.state();
         match *state {
             BreakerState::Closed { .. } => Ok(Permit {
@@ -82,7 +82,7 @@ pub(super) struct Permit<'a, I: Reference> {
 
 impl<I: Reference> Permit<'_, I> {
     /// Redis answered. Returns whether this closed an open breaker (Redis is back).
-    pub fn success(&self) -> bool {
+    pub(super) fn success(&self) -> bool {
         let mut state = self.breaker.state();
         match *state {
             BreakerState::Probing { .. } if self.probe.is_some() => {
@@ -100,7 +100,7 @@ impl<I: Reference> Permit<'_, I> {
 
     /// Redis failed at `now`. Returns whether this opened the breaker from closed (Redis was
     /// in use until now: worth a warning).
-    pub fn failure(&self, now: I) -> bool {
+    pub(super) fn failure(&self, now: I) -> bool {
         let mut state = self.breaker.state();
         let open = BreakerState::Open {
             until: now + Nanos::from(BREAKER_OPEN),

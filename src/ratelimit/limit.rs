@@ -17,7 +17,7 @@ pub(super) struct Limit<C: LimiterClock> {
 }
 
 impl<C: LimiterClock> Limit<C> {
-    pub fn new(per_second: NonZeroU32, burst: NonZeroU32, clock: &C) -> Limit<C> {
+    pub(super) fn new(per_second: NonZeroU32, burst: NonZeroU32, clock: &C) -> Limit<C> {
         let quota = Quota::per_second(per_second).allow_burst(burst);
         Limit {
             per_second,
@@ -26,18 +26,18 @@ impl<C: LimiterClock> Limit<C> {
         }
     }
 
-    pub fn same_quota(&self, per_second: NonZeroU32, burst: NonZeroU32) -> bool {
+    pub(super) fn same_quota(&self, per_second: NonZeroU32, burst: NonZeroU32) -> bool {
         self.per_second == per_second && self.burst == burst
     }
 
     /// Spends one slot, or tells the earliest instant one will be free. Nothing is spent on
     /// a refusal.
-    pub fn take(&self) -> Result<(), C::Instant> {
+    pub(super) fn take(&self) -> Result<(), C::Instant> {
         self.limiter.check().map_err(|not_until| not_until.earliest_possible())
     }
 
     /// The time one slot takes to come back.
-    pub fn interval(&self) -> Duration {
+    pub(super) fn interval(&self) -> Duration {
         Duration::from_secs(1) / self.per_second.get()
     }
 }

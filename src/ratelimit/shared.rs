@@ -90,7 +90,7 @@ impl<C: LimiterClock> Shared<C> {
     /// same URL, timeout and prefix. The URL is resolved here (it may come from an env var or
     /// a file); it is never logged, as it may hold a password. No I/O and no log here: see
     /// `start`.
-    pub fn build(config: &RedisConfig, previous: Option<&Shared<C>>, stats: Arc<RedisStats>) -> Shared<C> {
+    pub(super) fn build(config: &RedisConfig, previous: Option<&Shared<C>>, stats: Arc<RedisStats>) -> Shared<C> {
         let url = config
             .url
             .resolve()
@@ -123,7 +123,7 @@ impl<C: LimiterClock> Shared<C> {
     /// background, so that the first decision does not pay the connection (a TLS handshake to
     /// a remote Redis can outlast the decision timeout). A failure here is not counted: the
     /// first decision finds out and the breaker takes over.
-    pub fn start(&self) {
+    pub(super) fn start(&self) {
         // Called by every decision: a read first, so the hot path never writes the flag.
         if self.store.started.load(Ordering::Acquire) || self.store.started.swap(true, Ordering::AcqRel) {
             return;
@@ -160,7 +160,7 @@ impl<C: LimiterClock> Shared<C> {
     }
 
     /// One decision for `team`'s `class` budget, never slower than the Redis timeout.
-    pub async fn decide(&self, clock: &C, team: &str, class: RateClass, per_second: u32, burst: u32) -> Verdict {
+    pub(super) async fn decide(&self, clock: &C, team: &str, class: RateClass, per_second: u32, burst: u32) -> Verdict {
         self.start();
         let Ok(client) = &self.store.client else {
             return self.fallback(BREAKER_OPEN);
@@ -194,7 +194,7 @@ impl<C: LimiterClock> Shared<C> {
     }
 
     /// Holds `team`'s `class` budget in Redis for `length`, in the background.
-    pub fn pause(&self, clock: &C, team: &str, class: RateClass, length: Duration) {
+    pub(super) fn pause(&self, clock: &C, team: &str, class: RateClass, length: Duration) {
         self.start();
         let Ok(client) = self.store.client.clone() else {
             return;
@@ -251,7 +251,7 @@ impl<C: LimiterClock> Shared<C> {
     }
 
     #[cfg(test)]
-    pub fn same_client(&self, other: &Shared<C>) -> bool {
+    pub(super) fn same_client(&self, other: &Shared<C>) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
     }
 }

@@ -57,7 +57,7 @@ impl<C: LimiterClock> Clone for SharedTeam<'_, C> {
 impl<C: LimiterClock> Copy for SharedTeam<'_, C> {}
 
 impl<C: LimiterClock> TeamBudget<C> {
-    pub fn new(class: RateClass, limit: Limit<C>, held_until: Option<C::Instant>) -> TeamBudget<C> {
+    pub(super) fn new(class: RateClass, limit: Limit<C>, held_until: Option<C::Instant>) -> TeamBudget<C> {
         TeamBudget {
             class,
             limit,
@@ -75,24 +75,24 @@ impl<C: LimiterClock> TeamBudget<C> {
         self.marks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn held_until(&self) -> Option<C::Instant> {
+    pub(super) fn held_until(&self) -> Option<C::Instant> {
         self.marks().held_until
     }
 
     /// Holds the budget until `until`, or longer if it is already held longer.
-    pub fn hold(&self, until: C::Instant) {
+    pub(super) fn hold(&self, until: C::Instant) {
         let mut marks = self.marks();
         marks.held_until = Some(marks.held_until.map_or(until, |held| held.max(until)));
     }
 
     /// Requests queued in wait mode, the head included.
-    pub fn waiting(&self) -> usize {
+    pub(super) fn waiting(&self) -> usize {
         self.waiters.load(Ordering::Acquire)
     }
 
     /// Spends a slot, or says how long until one is free: Redis decides if the budget is
     /// shared (and answers), else the local limiter. Nothing is spent on a refusal.
-    pub async fn take(&self, clock: &C, shared: Option<SharedTeam<'_, C>>) -> Result<(), Refusal> {
+    pub(super) async fn take(&self, clock: &C, shared: Option<SharedTeam<'_, C>>) -> Result<(), Refusal> {
         let Some(SharedTeam { shared, team }) = shared else {
             return self.try_take(clock);
         };
@@ -117,7 +117,7 @@ impl<C: LimiterClock> TeamBudget<C> {
     }
 
     /// Spends a slot of the local limiter now (the budget is not shared).
-    pub fn take_now(&self, clock: &C) -> Result<(), Refusal> {
+    pub(super) fn take_now(&self, clock: &C) -> Result<(), Refusal> {
         self.try_take(clock)
     }
 
@@ -171,7 +171,7 @@ impl<C: LimiterClock> TeamBudget<C> {
     /// or the expected wait is past `max_wait` (waiting only to be refused helps no one), and
     /// refuses when `max_wait` runs out in the queue. A store that cannot be asked (`closed`)
     /// refuses at once: there is nothing to wait for.
-    pub async fn wait(
+    pub(super) async fn wait(
         &self,
         clock: &C,
         max_wait: Duration,
@@ -223,7 +223,7 @@ impl<C: LimiterClock> TeamBudget<C> {
         }
     }
 
-    pub fn refused(&self, refusal: Refusal) -> RateLimited {
+    pub(super) fn refused(&self, refusal: Refusal) -> RateLimited {
         RateLimited {
             budget: Budget::Team,
             class: Some(self.class),

@@ -26,7 +26,7 @@ fn general(email: &str) -> bool {
 }
 
 /// The `format: email` check the gateway's schemas use.
-pub fn is_email(email: &str) -> bool {
+pub(super) fn is_email(email: &str) -> bool {
     plain(email).unwrap_or_else(|| general(email))
 }
 

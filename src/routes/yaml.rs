@@ -16,7 +16,7 @@ const MAX_DEPTH: usize = 256;
 /// Values built, aliases expanded included: far above what an API description holds.
 const MAX_NODES: usize = 4_000_000;
 
-pub fn to_json(text: &str) -> Result<Value, String> {
+pub(super) fn to_json(text: &str) -> Result<Value, String> {
     let mut builder = Builder::default();
     Parser::new_from_str(text)
         .load(&mut builder, true)

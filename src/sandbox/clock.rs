@@ -18,7 +18,7 @@ pub(crate) struct SandboxClock {
 
 impl SandboxClock {
     /// The real clock: wall time at construction plus `Instant` elapsed since.
-    pub fn system() -> SandboxClock {
+    pub(super) fn system() -> SandboxClock {
         let unix_base = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let start = Instant::now();
         SandboxClock {
@@ -27,7 +27,7 @@ impl SandboxClock {
         }
     }
 
-    pub fn from_fn(unix_base_secs: u64, now: Arc<NowFn>) -> SandboxClock {
+    pub(super) fn from_fn(unix_base_secs: u64, now: Arc<NowFn>) -> SandboxClock {
         SandboxClock {
             unix_base: Duration::from_secs(unix_base_secs),
             now,
@@ -35,12 +35,12 @@ impl SandboxClock {
     }
 
     /// Current time as a duration since the Unix epoch.
-    pub fn unix(&self) -> Duration {
+    pub(super) fn unix(&self) -> Duration {
         self.unix_base.saturating_add((self.now)())
     }
 
     /// Current time as Allo renders it in queue objects.
-    pub fn timestamp(&self) -> String {
+    pub(super) fn timestamp(&self) -> String {
         format_timestamp(self.unix().as_secs())
     }
 }
@@ -71,7 +71,7 @@ impl ManualClock {
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC. Allo's examples mix offset-less and `Z` forms; the sandbox
 /// always writes the `Z` so the value is a valid RFC 3339 date-time. Past the year 9999, which
 /// RFC 3339 cannot write, the last second of that year.
-pub fn format_timestamp(unix_secs: u64) -> String {
+pub(super) fn format_timestamp(unix_secs: u64) -> String {
     const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
     let at = UNIX_EPOCH + Duration::from_secs(unix_secs.min(LAST_RFC3339_SECOND));
     humantime::format_rfc3339_seconds(at).to_string()

@@ -15,7 +15,7 @@
 pub(crate) use super::queue::{Dnd, Queue, QueueNumber, Voicemail, Who};
 
 /// Allo's documented queue capacity.
-pub const CAPACITY: usize = 1_000;
+pub(super) const CAPACITY: usize = 1_000;
 /// Bound on retained queues per team (current ones are never dropped).
 const MAX_QUEUES: usize = 64;
 
@@ -62,7 +62,7 @@ impl Dialer {
         self.queues.iter().rposition(|q| q.assignee_id == assignee)
     }
 
-    pub fn current(&self, assignee: &str) -> Option<&Queue> {
+    pub(crate) fn current(&self, assignee: &str) -> Option<&Queue> {
         self.current_index(assignee).and_then(|i| self.queues.get(i))
     }
 
@@ -96,13 +96,13 @@ impl Dialer {
     }
 
     /// POST /current: a brand-new empty queue becomes the target's current one.
-    pub fn reset(&mut self, who: Who<'_>, name: Option<String>, now: &str) -> &Queue {
+    pub(crate) fn reset(&mut self, who: Who<'_>, name: Option<String>, now: &str) -> &Queue {
         let index = self.push(Queue::new(who, name, now));
         &self.queues[index]
     }
 
     /// PATCH /current: changes only the given fields, creating the queue if needed.
-    pub fn upsert(&mut self, who: Who<'_>, changes: Changes, now: &str) -> &Queue {
+    pub(crate) fn upsert(&mut self, who: Who<'_>, changes: Changes, now: &str) -> &Queue {
         let queue = self.current_or_create(who, now);
         if let Some(name) = changes.name {
             queue.name = name;
@@ -118,7 +118,12 @@ impl Dialer {
     }
 
     /// POST /current/numbers with already-normalised numbers; returns the added entries.
-    pub fn append(&mut self, who: Who<'_>, numbers: Vec<String>, now: &str) -> Result<Vec<QueueNumber>, LimitReached> {
+    pub(crate) fn append(
+        &mut self,
+        who: Who<'_>,
+        numbers: Vec<String>,
+        now: &str,
+    ) -> Result<Vec<QueueNumber>, LimitReached> {
         // Check capacity before creating anything, so a refused append leaves no trace.
         let held = self.current(who.assignee).map_or(0, |q| q.numbers.len());
         if held.saturating_add(numbers.len()) > CAPACITY {
@@ -144,7 +149,7 @@ impl Dialer {
     }
 
     /// DELETE /current/numbers: returns how many entries were removed.
-    pub fn clear(&mut self, assignee: &str, filter: &ClearFilter, now: &str) -> Result<usize, ClearError> {
+    pub(crate) fn clear(&mut self, assignee: &str, filter: &ClearFilter, now: &str) -> Result<usize, ClearError> {
         let index = self.current_index(assignee).ok_or(ClearError::NoQueue)?;
         let queue = &mut self.queues[index];
         let before = queue.numbers.len();
@@ -173,12 +178,12 @@ impl Dialer {
     }
 
     /// Any queue of the team by id (current or not).
-    pub fn by_id(&self, id: &str) -> Option<&Queue> {
+    pub(crate) fn by_id(&self, id: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.id == id)
     }
 
     /// PATCH /{queue_id}/assignee once the handler has checked rights and the new assignee.
-    pub fn reassign(&mut self, id: &str, assignee: &str, now: &str) -> Option<&Queue> {
+    pub(crate) fn reassign(&mut self, id: &str, assignee: &str, now: &str) -> Option<&Queue> {
         let queue = self.queues.iter_mut().find(|q| q.id == id)?;
         queue.assignee_id = assignee.to_owned();
         queue.updated_at = now.to_owned();

@@ -19,7 +19,7 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    pub fn parse(raw: Option<&str>) -> Result<Query, ApiError> {
+    pub(super) fn parse(raw: Option<&str>) -> Result<Query, ApiError> {
         let mut pairs = Vec::new();
         for part in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
@@ -35,12 +35,12 @@ impl Query {
     }
 
     /// The first value of `key`; later repetitions are ignored.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// An optional non-negative integer parameter.
-    pub fn integer(&self, key: &str) -> Result<Option<u64>, ApiError> {
+    pub(super) fn integer(&self, key: &str) -> Result<Option<u64>, ApiError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
@@ -54,7 +54,7 @@ impl Query {
     }
 
     /// An optional boolean parameter, sent as the literals `true` / `false`.
-    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ApiError> {
+    pub(super) fn boolean(&self, key: &str) -> Result<Option<bool>, ApiError> {
         match self.get(key) {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
@@ -148,12 +148,12 @@ pub(crate) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(map: &'a Map<String, Value>) -> Fields<'a> {
+    pub(super) fn new(map: &'a Map<String, Value>) -> Fields<'a> {
         Fields::nested(map, "")
     }
 
     /// Fields of an object found at JSON pointer `prefix` (e.g. `/numbers/3`).
-    pub fn nested(map: &'a Map<String, Value>, prefix: &str) -> Fields<'a> {
+    pub(super) fn nested(map: &'a Map<String, Value>, prefix: &str) -> Fields<'a> {
         Fields {
             map,
             prefix: prefix.to_owned(),
@@ -161,7 +161,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn error(&mut self, key: &str, code: &str, rule: &str) {
+    pub(super) fn error(&mut self, key: &str, code: &str, rule: &str) {
         let pointer = format!("{}/{key}", self.prefix);
         let readable = pointer.trim_start_matches('/').replace('/', ".");
         self.errors.push(FieldError {
@@ -173,7 +173,7 @@ impl<'a> Fields<'a> {
 
     /// `None` when absent, `Some(None)` when `null`, `Some(Some(s))` for a string; any other
     /// type is recorded as an error and read as absent.
-    pub fn nullable_str(&mut self, key: &str) -> Option<Option<&'a str>> {
+    pub(super) fn nullable_str(&mut self, key: &str) -> Option<Option<&'a str>> {
         match self.map.get(key) {
             None => None,
             Some(Value::Null) => Some(None),
@@ -186,12 +186,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A string where absent and `null` mean the same thing.
-    pub fn opt_str(&mut self, key: &str) -> Option<&'a str> {
+    pub(super) fn opt_str(&mut self, key: &str) -> Option<&'a str> {
         self.nullable_str(key).flatten()
     }
 
     /// An optional array of strings (or `null`).
-    pub fn opt_str_array(&mut self, key: &str) -> Option<Vec<&'a str>> {
+    pub(super) fn opt_str_array(&mut self, key: &str) -> Option<Vec<&'a str>> {
         match self.map.get(key) {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) => {
@@ -210,7 +210,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
+    pub(super) fn get(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key)
     }
 }

@@ -21,7 +21,7 @@ pub(crate) enum Class {
 }
 
 impl Class {
-    pub fn of(method: &Method) -> Class {
+    pub(super) fn of(method: &Method) -> Class {
         // HEAD is a GET without a body; anything else (including unknown methods) is a write,
         // the stricter budget.
         if method == Method::GET || method == Method::HEAD {
@@ -31,7 +31,7 @@ impl Class {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Class::Read => "read",
             Class::Write => "write",
@@ -66,7 +66,7 @@ pub(crate) struct KeyLimits {
 impl KeyLimits {
     /// Counts one request of `class` at `now` (time since the Unix epoch), unless the window
     /// is spent, in which case the request is refused and not counted.
-    pub fn check(&mut self, class: Class, now: Duration) -> Verdict {
+    pub(super) fn check(&mut self, class: Class, now: Duration) -> Verdict {
         let (window, limit) = match class {
             Class::Read => (&mut self.read, READ_PER_SECOND),
             Class::Write => (&mut self.write, WRITE_PER_SECOND),

@@ -43,7 +43,7 @@ pub(crate) struct Note {
 }
 
 impl Note {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "id": self.id,
             "content": self.content,
@@ -84,7 +84,7 @@ pub(crate) struct Notebook {
 
 impl Notebook {
     /// A notebook holding only the seeded note, written by `author` at `now`.
-    pub fn seeded(author: &str, now: &str) -> Notebook {
+    pub(crate) fn seeded(author: &str, now: &str) -> Notebook {
         let seed = Note {
             id: SEEDED_NOTE_ID.to_owned(),
             content: "Called back about the renewal; wants a quote by Friday.".to_owned(),
@@ -99,7 +99,7 @@ impl Notebook {
     }
 
     /// Stores a new note with a fresh `note_` id (12 alphanumerics, like queue ids).
-    pub fn create(&mut self, new: NewNote, now: &str) -> &Note {
+    pub(crate) fn create(&mut self, new: NewNote, now: &str) -> &Note {
         self.notes.push(Note {
             id: random_id("note_", 12),
             content: new.content,
@@ -119,7 +119,7 @@ impl Notebook {
     }
 
     /// The notes of one conversation, newest first.
-    pub fn list(&self, contact_number: &str, allo_number: &str) -> Vec<&Note> {
+    pub(crate) fn list(&self, contact_number: &str, allo_number: &str) -> Vec<&Note> {
         self.notes
             .iter()
             .rev()
@@ -127,7 +127,7 @@ impl Notebook {
             .collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Note> {
+    pub(crate) fn get(&self, id: &str) -> Option<&Note> {
         self.notes.iter().find(|n| n.id == id)
     }
 
@@ -140,7 +140,7 @@ impl Notebook {
     }
 
     /// Replaces the content of `author`'s note `id`.
-    pub fn update(&mut self, id: &str, author: &str, content: String, now: &str) -> Result<&Note, NoteError> {
+    pub(crate) fn update(&mut self, id: &str, author: &str, content: String, now: &str) -> Result<&Note, NoteError> {
         let index = self.authored_index(id, author)?;
         let note = &mut self.notes[index];
         note.content = content;
@@ -149,7 +149,7 @@ impl Notebook {
     }
 
     /// Deletes `author`'s note `id`.
-    pub fn delete(&mut self, id: &str, author: &str) -> Result<(), NoteError> {
+    pub(crate) fn delete(&mut self, id: &str, author: &str) -> Result<(), NoteError> {
         let index = self.authored_index(id, author)?;
         self.notes.remove(index);
         Ok(())

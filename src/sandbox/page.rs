@@ -21,7 +21,7 @@ pub(crate) struct Page {
 impl Page {
     /// `page` below 1 is 400 `INVALID_QUERY_PARAMETER`; `size` outside 1..=100 is 400
     /// `INVALID_PAGE_SIZE`, the code Allo's queue listing documents.
-    pub fn from_query(query: &Query) -> Result<Page, ApiError> {
+    pub(super) fn from_query(query: &Query) -> Result<Page, ApiError> {
         let page = query.integer("page")?.unwrap_or(1);
         if page == 0 {
             return Err(ApiError::validation("INVALID_QUERY_PARAMETER", "page: must be at least 1").with_param("page"));
@@ -41,7 +41,7 @@ impl Page {
     }
 
     /// The items of this page; empty past the end (a huge `page` never overflows).
-    pub fn window<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+    pub(super) fn window<'a, T>(&self, items: &'a [T]) -> &'a [T] {
         let skip = usize::try_from((self.page - 1).saturating_mul(self.size)).unwrap_or(usize::MAX);
         let take = usize::try_from(self.size).unwrap_or(usize::MAX);
         let start = skip.min(items.len());
@@ -50,7 +50,7 @@ impl Page {
     }
 
     /// The `pagination` object for a listing of `total` items.
-    pub fn meta(&self, total: usize) -> Value {
+    pub(super) fn meta(&self, total: usize) -> Value {
         let total = total as u64;
         let total_pages = total.div_ceil(self.size);
         json!({

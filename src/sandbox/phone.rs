@@ -13,14 +13,14 @@
 //!   `+`, `00` or trunk `0`) is invalid.
 
 /// The calling code used for national numbers (`06 12 34 56 78` -> `+33612345678`).
-pub const DEFAULT_COUNTRY_CODE: &str = "33";
+pub(super) const DEFAULT_COUNTRY_CODE: &str = "33";
 
 /// E.164 allows at most 15 digits; fewer than 8 is no real subscriber number.
 const MIN_DIGITS: usize = 8;
 const MAX_DIGITS: usize = 15;
 
 /// The E.164 form of `raw`, or `None` when it is not a phone number this normaliser can read.
-pub fn normalize(raw: &str) -> Option<String> {
+pub(super) fn normalize(raw: &str) -> Option<String> {
     // Bound the work on hostile input before allocating: no real number is this long.
     if raw.len() > 64 {
         return None;

@@ -35,7 +35,7 @@ pub(crate) struct Pins {
 pub(crate) struct PinLimitReached;
 
 impl Pins {
-    pub fn pin(&mut self, user: &str, conversation: Conversation) -> Result<(), PinLimitReached> {
+    pub(crate) fn pin(&mut self, user: &str, conversation: Conversation) -> Result<(), PinLimitReached> {
         let pinned = self.by_user.entry(user.to_owned()).or_default();
         if pinned.contains(&conversation) {
             return Ok(());
@@ -47,14 +47,14 @@ impl Pins {
         Ok(())
     }
 
-    pub fn unpin(&mut self, user: &str, conversation: &Conversation) {
+    pub(crate) fn unpin(&mut self, user: &str, conversation: &Conversation) {
         if let Some(pinned) = self.by_user.get_mut(user) {
             pinned.retain(|c| c != conversation);
         }
     }
 
     #[cfg(test)]
-    pub fn count(&self, user: &str) -> usize {
+    pub(crate) fn count(&self, user: &str) -> usize {
         self.by_user.get(user).map_or(0, Vec::len)
     }
 }

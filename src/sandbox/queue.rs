@@ -68,7 +68,7 @@ impl Queue {
     }
 
     /// `DialingQueueMeta`, or the full `DialingQueue` when `with_numbers`.
-    pub fn to_json(&self, with_numbers: bool) -> Value {
+    pub(crate) fn to_json(&self, with_numbers: bool) -> Value {
         let mut v = json!({
             "id": self.id,
             "name": self.name,
@@ -90,7 +90,7 @@ impl Queue {
 impl QueueNumber {
     /// A `QueueNumber`. Nothing is ever dialled in the sandbox, so the call fields stay null
     /// and `call_status` stays `QUEUED` (the one value Allo's docs show).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "number_to": self.number_to,
             "position": self.position,

@@ -20,21 +20,21 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    pub fn ok(body: Value) -> Reply {
+    pub(super) fn ok(body: Value) -> Reply {
         Reply {
             status: StatusCode::OK,
             body: Some(body),
         }
     }
 
-    pub fn created(body: Value) -> Reply {
+    pub(super) fn created(body: Value) -> Reply {
         Reply {
             status: StatusCode::CREATED,
             body: Some(body),
         }
     }
 
-    pub fn no_content() -> Reply {
+    pub(super) fn no_content() -> Reply {
         Reply {
             status: StatusCode::NO_CONTENT,
             body: None,
@@ -87,15 +87,15 @@ impl ApiError {
         }))
     }
 
-    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn validation(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "validation_error", code, message.into())
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found_error", code, message.into())
     }
 
-    pub fn unauthenticated() -> Self {
+    pub(super) fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -104,15 +104,15 @@ impl ApiError {
         )
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "permission_error", code, message.into())
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict_error", code, message.into())
     }
 
-    pub fn rate_limited(limit: u32, class: &str, retry_after: u64) -> Self {
+    pub(super) fn rate_limited(limit: u32, class: &str, retry_after: u64) -> Self {
         let mut err = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
@@ -123,7 +123,7 @@ impl ApiError {
         err
     }
 
-    pub fn not_emulated(method: &str, template: &str) -> Self {
+    pub(super) fn not_emulated(method: &str, template: &str) -> Self {
         Self::new(
             StatusCode::NOT_IMPLEMENTED,
             "server_error",
@@ -132,7 +132,7 @@ impl ApiError {
         )
     }
 
-    pub fn method_not_allowed(allow: String) -> Self {
+    pub(super) fn method_not_allowed(allow: String) -> Self {
         let mut err = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "validation_error",
@@ -143,11 +143,11 @@ impl ApiError {
         err
     }
 
-    pub fn endpoint_not_found() -> Self {
+    pub(super) fn endpoint_not_found() -> Self {
         Self::not_found("ENDPOINT_NOT_FOUND", "no Allo endpoint at this path")
     }
 
-    pub fn payload_too_large(limit: usize) -> Self {
+    pub(super) fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "validation_error",
@@ -156,13 +156,13 @@ impl ApiError {
         )
     }
 
-    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+    pub(super) fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
     }
 
     /// A 400 `INVALID_REQUEST_BODY` listing every field problem found; `param` is the first.
-    pub fn invalid_body(errors: Vec<FieldError>) -> Self {
+    pub(super) fn invalid_body(errors: Vec<FieldError>) -> Self {
         let message = match errors.as_slice() {
             [] => "invalid request body".to_owned(),
             [only] => only.message.clone(),

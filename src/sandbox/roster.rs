@@ -113,13 +113,13 @@ impl Roster {
 }
 
 /// `usr-` + 40 upper-case hex characters derived from the team and the login.
-pub fn derived_user_id(team_id: &str, login: &str) -> String {
+pub(super) fn derived_user_id(team_id: &str, login: &str) -> String {
     let digest = Sha256::digest(format!("allo-sandbox:{team_id}:{login}").as_bytes());
     format!("usr-{}", hex::encode_upper(&digest[..20]))
 }
 
 /// A stable, non-secret id for the team's key in `GET /v2/api/me` (never derived from the key).
-pub fn derived_api_key_id(team_id: &str) -> String {
+pub(super) fn derived_api_key_id(team_id: &str) -> String {
     let digest = Sha256::digest(format!("allo-sandbox:{team_id}:api-key").as_bytes());
     format!("key_{}", hex::encode(&digest[..8]))
 }

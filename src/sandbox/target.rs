@@ -18,7 +18,7 @@ pub(crate) struct Target {
 
 impl Target {
     /// From the JSON body; type problems and a `user_id`/`user_pid` clash go to `fields.errors`.
-    pub fn from_body(fields: &mut Fields<'_>) -> Target {
+    pub(super) fn from_body(fields: &mut Fields<'_>) -> Target {
         let user_id = fields.opt_str("user_id");
         let user_pid = fields.opt_str("user_pid");
         let email = fields.opt_str("email");
@@ -38,7 +38,7 @@ impl Target {
     }
 
     /// From the query string (GET and DELETE carry no body).
-    pub fn from_query(query: &Query) -> Result<Target, ApiError> {
+    pub(super) fn from_query(query: &Query) -> Result<Target, ApiError> {
         let user_id = query.get("user_id");
         let user_pid = query.get("user_pid");
         if let (Some(a), Some(b)) = (user_id, user_pid) {
@@ -56,12 +56,12 @@ impl Target {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.id.is_none() && self.email.is_none()
     }
 
     /// The targeted teammate; the key owner when nothing was given.
-    pub fn resolve<'r>(&self, roster: &'r Roster) -> Result<&'r User, ApiError> {
+    pub(super) fn resolve<'r>(&self, roster: &'r Roster) -> Result<&'r User, ApiError> {
         let found = match (&self.id, &self.email) {
             (Some(id), _) => roster.by_id(id),
             (None, Some(email)) => roster.by_email(email),

@@ -14,7 +14,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// Formats each event as one JSON object on one line.
-pub struct JsonLine;
+pub(super) struct JsonLine;
 
 impl<S, N> FormatEvent<S, N> for JsonLine
 where

@@ -44,7 +44,7 @@ impl Shared {
 }
 
 /// The process-wide sink; its writer thread starts with the first use.
-pub fn sink() -> LogSink {
+pub(super) fn sink() -> LogSink {
     static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
     let shared = SHARED.get_or_init(|| {
         let shared = Arc::new(Shared {
@@ -65,13 +65,13 @@ pub fn sink() -> LogSink {
 
 /// Hands formatted lines to the writer thread (a `tracing_subscriber` writer).
 #[derive(Clone)]
-pub struct LogSink {
+pub(super) struct LogSink {
     shared: Arc<Shared>,
 }
 
 impl LogSink {
     /// Waits until every line accepted so far is written, for at most `limit`.
-    pub fn flush(&self, limit: Duration) {
+    pub(super) fn flush(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         let mut state = self.shared.lock();
         while !state.pending.is_empty() || state.in_flight {

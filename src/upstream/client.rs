@@ -45,7 +45,7 @@ use h2::{H2Conns, H2Sender, Taken};
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
 
-pub struct Client {
+pub(super) struct Client {
     connector: Connector,
     pool: Arc<Pool>,
     /// `Host`: the configured authority, without the scheme's default port.
@@ -75,7 +75,7 @@ struct Failed {
 }
 
 impl Client {
-    pub fn new(
+    pub(super) fn new(
         scheme: &http::uri::Scheme,
         authority: &http::uri::Authority,
         config: &UpstreamConfig,
@@ -102,7 +102,7 @@ impl Client {
     }
 
     /// Sends the request and returns once the response head is in, within `request_timeout`.
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         parts: &http::request::Parts,
         body: Bytes,

@@ -22,14 +22,14 @@ use super::UpstreamSetupError;
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// One connection to the upstream, plaintext or TLS.
-pub enum Stream {
+pub(super) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Stream {
     /// True when ALPN chose HTTP/2.
-    pub fn is_h2(&self) -> bool {
+    pub(super) fn is_h2(&self) -> bool {
         match self {
             Stream::Plain(_) => false,
             Stream::Tls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
@@ -38,7 +38,7 @@ impl Stream {
 }
 
 /// Opens connections to the one configured upstream.
-pub struct Connector {
+pub(super) struct Connector {
     host: String,
     port: u16,
     tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -46,7 +46,7 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(
+    pub(super) fn new(
         scheme: &http::uri::Scheme,
         authority: &http::uri::Authority,
         tls: rustls::ClientConfig,
@@ -77,7 +77,7 @@ impl Connector {
     }
 
     /// A new connection, within `connect_timeout` (resolution, TCP and TLS together).
-    pub async fn connect(&self) -> io::Result<Stream> {
+    pub(super) async fn connect(&self) -> io::Result<Stream> {
         match tokio::time::timeout(self.timeout, self.open()).await {
             Ok(stream) => stream,
             Err(_) => Err(io::Error::new(

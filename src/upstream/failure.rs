@@ -56,12 +56,12 @@ impl FailureKind {
 /// error so that an io error from here reads as `connect` unless it says more.
 #[derive(Debug, thiserror::Error)]
 #[error("no connection to the upstream")]
-pub struct ConnectFailed(#[source] pub io::Error);
+pub(super) struct ConnectFailed(#[source] pub io::Error);
 
 /// A connection that several requests waited for (rather than each opening its own) could
 /// not be opened: each of them fails with its cause, which is this error's source.
 #[derive(Debug)]
-pub struct WaitedConnect(pub std::sync::Arc<dyn StdError + Send + Sync>);
+pub(super) struct WaitedConnect(pub std::sync::Arc<dyn StdError + Send + Sync>);
 
 impl std::fmt::Display for WaitedConnect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,7 +78,7 @@ impl StdError for WaitedConnect {
 /// The upstream closed the connection before any byte of an answer.
 #[derive(Debug, thiserror::Error)]
 #[error("the upstream closed the connection without answering")]
-pub struct ClosedEarly;
+pub(super) struct ClosedEarly;
 
 impl UpstreamError {
     /// The kind of this failure.

@@ -23,10 +23,10 @@ use crate::body::BoxError;
 use crate::http1::{Decoded, Decoder};
 
 /// Read buffer growth per read from the upstream.
-pub const READ_CHUNK: usize = 16 * 1024;
+pub(super) const READ_CHUNK: usize = 16 * 1024;
 
 /// One HTTP/1.1 connection and what has been read from it but not consumed.
-pub struct Conn {
+pub(super) struct Conn {
     pub io: Stream,
     pub buf: BytesMut,
     /// The request being written, kept between requests so its capacity is reused.
@@ -38,7 +38,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(io: Stream) -> Conn {
+    pub(super) fn new(io: Stream) -> Conn {
         Conn {
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
@@ -63,7 +63,7 @@ struct Idle {
     since: Instant,
 }
 
-pub struct Pool {
+pub(super) struct Pool {
     idle: Mutex<VecDeque<Idle>>,
     max_idle: usize,
     idle_timeout: Duration,
@@ -71,7 +71,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Pool> {
+    pub(super) fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Pool> {
         Arc::new(Pool {
             idle: Mutex::new(VecDeque::new()),
             max_idle,
@@ -81,7 +81,7 @@ impl Pool {
     }
 
     /// The most recently pooled connection that is still usable at `now`.
-    pub fn checkout(&self, now: Instant) -> Option<Conn> {
+    pub(super) fn checkout(&self, now: Instant) -> Option<Conn> {
         loop {
             let idle = self.lock().pop_back()?;
             if now.saturating_duration_since(idle.since) >= self.idle_timeout {
@@ -101,7 +101,7 @@ impl Pool {
     /// Keeps `conn` for a later request, if it is clean and there is room. `since` is when it
     /// became idle, or any time before (the request's start saves a clock read): an earlier
     /// stamp can only retire the connection early, never keep it past `pool_idle_timeout`.
-    pub fn checkin(self: &Arc<Self>, conn: Conn, since: Instant) {
+    pub(super) fn checkin(self: &Arc<Self>, conn: Conn, since: Instant) {
         if !conn.buf.is_empty() || self.max_idle == 0 {
             return;
         }
@@ -155,7 +155,7 @@ impl Pool {
 /// to the pool when the body is complete, or is closed if the body is dropped half-read. An
 /// upstream that sends nothing for `stall_after` mid-body fails the body, so a stuck upstream
 /// cannot hold the caller's connection forever.
-pub struct PooledBody {
+pub(super) struct PooledBody {
     conn: Option<Conn>,
     decoder: Decoder,
     reusable: bool,
@@ -166,7 +166,13 @@ pub struct PooledBody {
 }
 
 impl PooledBody {
-    pub fn new(conn: Conn, decoder: Decoder, reusable: bool, pool: Arc<Pool>, stall_after: Duration) -> PooledBody {
+    pub(super) fn new(
+        conn: Conn,
+        decoder: Decoder,
+        reusable: bool,
+        pool: Arc<Pool>,
+        stall_after: Duration,
+    ) -> PooledBody {
         PooledBody {
             conn: Some(conn),
             decoder,

@@ -8,7 +8,7 @@ use rustls::RootCertStore;
 
 use super::UpstreamSetupError;
 
-pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, UpstreamSetupError> {
+pub(super) fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, UpstreamSetupError> {
     let mut roots = RootCertStore::empty();
     // A machine without a system store still works with ca_file alone.
     let native = rustls_native_certs::load_native_certs();

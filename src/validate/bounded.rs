@@ -127,7 +127,7 @@ fn key_of(field: &str, code: &str) -> u64 {
 }
 
 /// `text` cut to at most `max` bytes (at a character boundary), ending in `...` if cut.
-pub fn cut(mut text: String, max: usize) -> String {
+pub(super) fn cut(mut text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }

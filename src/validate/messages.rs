@@ -12,7 +12,7 @@ use crate::envelope::FieldError;
 /// Longest prefix of a bad value ever echoed in a message.
 const ECHO_CHARS: usize = 16;
 
-pub fn field_error(pointer: &str, code: &str, message: impl Into<String>) -> FieldError {
+pub(super) fn field_error(pointer: &str, code: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: pointer.to_string(),
         code: code.to_string(),
@@ -21,12 +21,12 @@ pub fn field_error(pointer: &str, code: &str, message: impl Into<String>) -> Fie
 }
 
 /// RFC 6901 escaping of one pointer segment.
-pub fn pointer_escape(segment: &str) -> String {
+pub(super) fn pointer_escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
 /// `/numbers/0/number` -> `numbers.0.number`.
-pub fn param_name(pointer: &str) -> String {
+pub(super) fn param_name(pointer: &str) -> String {
     pointer
         .trim_start_matches('/')
         .split('/')
@@ -37,7 +37,7 @@ pub fn param_name(pointer: &str) -> String {
 
 /// The envelope's `message`: the first error, and how many more there are, in at most
 /// `MAX_MESSAGE_BYTES`.
-pub fn summary(errors: &ErrorList) -> String {
+pub(super) fn summary(errors: &ErrorList) -> String {
     let Some(first) = errors.first() else {
         return "invalid request".to_string();
     };
@@ -57,7 +57,7 @@ pub fn summary(errors: &ErrorList) -> String {
 }
 
 /// Records the violations of `validator` by `value` in `out`, until `out` is full.
-pub fn schema_errors(validator: &Validator, value: &Value, out: &mut ErrorList) {
+pub(super) fn schema_errors(validator: &Validator, value: &Value, out: &mut ErrorList) {
     // Valid input is the common case: `is_valid` builds no error and its evaluation paths, so
     // the itemised walk runs only for input that fails.
     if validator.is_valid(value) {

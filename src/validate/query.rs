@@ -12,7 +12,11 @@ use super::messages::{pointer_escape, schema_errors};
 use crate::routes::{QueryType, Schemas};
 
 /// The query's field errors and, when a rename applied, the query to forward instead.
-pub fn check(schemas: &Schemas, renames: &[(Box<str>, Box<str>)], query: Option<&str>) -> (Option<String>, ErrorList) {
+pub(super) fn check(
+    schemas: &Schemas,
+    renames: &[(Box<str>, Box<str>)],
+    query: Option<&str>,
+) -> (Option<String>, ErrorList) {
     let query = query.unwrap_or("");
     if query.is_empty() {
         // Decided at load for most endpoints; the errors are worked out only when it fails.

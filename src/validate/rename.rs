@@ -12,7 +12,11 @@ use crate::envelope::FieldError;
 
 /// Renames in `value` and returns the rewritten bytes (None: nothing to rename), or the
 /// conflict when both spellings are given with different values.
-pub fn apply(value: &mut Value, body: &[u8], renames: &[(Box<str>, Box<str>)]) -> Result<Option<Bytes>, FieldError> {
+pub(super) fn apply(
+    value: &mut Value,
+    body: &[u8],
+    renames: &[(Box<str>, Box<str>)],
+) -> Result<Option<Bytes>, FieldError> {
     let Value::Object(map) = value else {
         return Ok(None);
     };

@@ -353,7 +353,7 @@ async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
     .await;
     let gw = gateway(&pki, &up, None);
     let name = |i: usize| {
-        if i % 97 == 0 {
+        if i.is_multiple_of(97) {
             format!("reset-{i}")
         } else {
             format!("q-{i}")
@@ -417,7 +417,7 @@ async fn refused_streams_are_sent_again() {
     let gw = gateway(&pki, &up, None);
     let name = |i: usize| match i % 5 {
         0 => format!("refuse-{i}"),
-        _ if i % 89 == 0 => format!("reset-{i}"),
+        _ if i.is_multiple_of(89) => format!("reset-{i}"),
         _ => format!("q-{i}"),
     };
     let answers = load(&gw, 64, 2000, name).await;

@@ -34,13 +34,13 @@ pub(super) struct Answer {
 }
 
 impl Answer {
-    pub fn code(&self) -> &str {
+    pub(super) fn code(&self) -> &str {
         self.json["error"]["code"].as_str().unwrap_or("")
     }
 }
 
 impl Harness {
-    pub fn new() -> Harness {
+    pub(super) fn new() -> Harness {
         let clock = ManualClock::new();
         let sandbox = Sandbox::with_clock(
             vec![
@@ -53,18 +53,18 @@ impl Harness {
         Harness { sandbox, clock }
     }
 
-    pub fn user(&self, team: &str, index: usize) -> User {
+    pub(super) fn user(&self, team: &str, index: usize) -> User {
         self.sandbox.roster(team).unwrap().users()[index].clone()
     }
 
     /// One request a second later than the last, so scenario tests never trip rate limits.
-    pub fn call(&self, key: &str, method: &str, uri: &str, body: Option<Value>) -> Answer {
+    pub(super) fn call(&self, key: &str, method: &str, uri: &str, body: Option<Value>) -> Answer {
         self.clock.advance(Duration::from_secs(1));
         self.raw(Some(key), method, uri, body.map(|b| b.to_string()))
     }
 
     /// One request at the current instant, with full control of key and body bytes.
-    pub fn raw(&self, key: Option<&str>, method: &str, uri: &str, body: Option<String>) -> Answer {
+    pub(super) fn raw(&self, key: Option<&str>, method: &str, uri: &str, body: Option<String>) -> Answer {
         let mut builder = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
             .uri(uri);
@@ -79,7 +79,7 @@ impl Harness {
     }
 
     /// A 204 has no body and no Content-Type (its `json` is `null`); every other answer is JSON.
-    pub fn send(&self, req: Request<Bytes>) -> Answer {
+    pub(super) fn send(&self, req: Request<Bytes>) -> Answer {
         let resp = self.sandbox.handle(req);
         let status = resp.status();
         let json = if status == StatusCode::NO_CONTENT {

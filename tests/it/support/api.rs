@@ -6,16 +6,16 @@ use super::client::Answer;
 use super::config::{Caller, Config, Team};
 use super::process::{GatewayProcess, TestConfig};
 
-pub const TEAM_KEY: &str = "ak_live_APIDATA_TEAMKEY";
-pub const KEY_ENV: &str = "TEST_API_DATA_KEY";
+pub(crate) const TEAM_KEY: &str = "ak_live_APIDATA_TEAMKEY";
+pub(crate) const KEY_ENV: &str = "TEST_API_DATA_KEY";
 
 /// The caller token of `caller_id`.
-pub fn token(caller_id: &str) -> String {
+pub(crate) fn token(caller_id: &str) -> String {
     format!("tok_apidata_{caller_id}_0123456789abcdef")
 }
 
 /// The admin listener, 2 s upstream requests, and team `t` with a generous budget; no caller.
-pub fn config(upstream: &str) -> Config {
+pub(crate) fn config(upstream: &str) -> Config {
     Config::new(upstream)
         .admin()
         .request_timeout("2s")
@@ -23,22 +23,22 @@ pub fn config(upstream: &str) -> Config {
 }
 
 /// Caller `id` of team `t`, holding `token(id)`.
-pub fn caller(id: &str) -> Caller {
+pub(crate) fn caller(id: &str) -> Caller {
     Caller::new(id, "t").token(&token(id))
 }
 
 /// `config` with callers `ids`.
-pub fn with_callers(upstream: &str, ids: &[&str]) -> Config {
+pub(crate) fn with_callers(upstream: &str, ids: &[&str]) -> Config {
     ids.iter().fold(config(upstream), |c, id| c.caller(caller(id)))
 }
 
 /// Starts the gateway on `cfg` with the team key in the environment.
-pub fn start(cfg: TestConfig) -> GatewayProcess {
+pub(crate) fn start(cfg: TestConfig) -> GatewayProcess {
     GatewayProcess::start(cfg, &[(KEY_ENV, TEAM_KEY)])
 }
 
 /// Runs `allo-gateway COMMAND --config <cfg>` to its end; returns (exit code, stdout, stderr).
-pub fn run_command(cfg: &TestConfig, command: &str) -> (i32, String, String) {
+pub(crate) fn run_command(cfg: &TestConfig, command: &str) -> (i32, String, String) {
     super::process::run_to_end(
         &[command, "--config", cfg.path().to_str().unwrap()],
         &[(KEY_ENV, TEAM_KEY)],
@@ -46,12 +46,12 @@ pub fn run_command(cfg: &TestConfig, command: &str) -> (i32, String, String) {
 }
 
 /// Sends a request as `caller_id`; a non-empty body goes as `application/json`.
-pub async fn call(gw: &GatewayProcess, caller_id: &str, method: &str, target: &str, body: &str) -> Answer {
+pub(crate) async fn call(gw: &GatewayProcess, caller_id: &str, method: &str, target: &str, body: &str) -> Answer {
     call_with(gw, caller_id, method, target, &[], body).await
 }
 
 /// As `call`, with extra request headers.
-pub async fn call_with(
+pub(crate) async fn call_with(
     gw: &GatewayProcess,
     caller_id: &str,
     method: &str,

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-pub struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
     pub pem: String,
 }
 
-pub struct Leaf {
+pub(crate) struct Leaf {
     pub der: CertificateDer<'static>,
     pub pem: String,
     pub key_der: Vec<u8>,
@@ -19,13 +19,13 @@ pub struct Leaf {
 }
 
 impl Leaf {
-    pub fn key(&self) -> PrivateKeyDer<'static> {
+    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
     }
 }
 
 impl Ca {
-    pub fn new() -> Ca {
+    pub(crate) fn new() -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().unwrap();
@@ -37,12 +37,12 @@ impl Ca {
     }
 
     /// A server certificate for localhost and 127.0.0.1.
-    pub fn server(&self) -> Leaf {
+    pub(crate) fn server(&self) -> Leaf {
         self.sign(CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap())
     }
 
     /// A client certificate whose only SAN is the URI `uri` (e.g. a SPIFFE id).
-    pub fn client_uri(&self, uri: &str) -> Leaf {
+    pub(crate) fn client_uri(&self, uri: &str) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
         self.sign(params)
@@ -60,7 +60,7 @@ impl Ca {
     }
 }
 
-pub struct TestPki {
+pub(crate) struct TestPki {
     pub ca_pem: String,
     pub leaf_der: CertificateDer<'static>,
     pub leaf_pem: String,
@@ -68,7 +68,7 @@ pub struct TestPki {
     pub leaf_key_pem: String,
 }
 
-pub fn pki() -> TestPki {
+pub(crate) fn pki() -> TestPki {
     let ca = Ca::new();
     let leaf = ca.server();
     TestPki {
@@ -85,7 +85,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A server config for the leaf, offering h2 and http/1.1.
-pub fn server_config(pki: &TestPki) -> rustls::ServerConfig {
+pub(crate) fn server_config(pki: &TestPki) -> rustls::ServerConfig {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.leaf_key_der.clone()));
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -98,7 +98,7 @@ pub fn server_config(pki: &TestPki) -> rustls::ServerConfig {
 }
 
 /// A client config trusting `ca_pem`, offering `alpn`, presenting `client` if given.
-pub fn client_config(ca_pem: &str, alpn: &[&[u8]], client: Option<&Leaf>) -> rustls::ClientConfig {
+pub(crate) fn client_config(ca_pem: &str, alpn: &[&[u8]], client: Option<&Leaf>) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();

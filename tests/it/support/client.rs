@@ -13,37 +13,37 @@ use tokio::net::TcpStream;
 use super::process::GatewayProcess;
 
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
     pub body: Bytes,
 }
 
 impl Answer {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// (status, the gateway's error code): what a refusal is checked by.
-    pub fn refusal(&self) -> (u16, Option<String>) {
+    pub(crate) fn refusal(&self) -> (u16, Option<String>) {
         (self.status, self.gateway_error())
     }
 
     /// The gateway's error code, if the gateway answered itself.
-    pub fn gateway_error(&self) -> Option<String> {
+    pub(crate) fn gateway_error(&self) -> Option<String> {
         self.header("x-allo-gateway-error")
     }
 
     /// The list of `errors[].field` in the envelope.
-    pub fn error_fields(&self) -> Vec<String> {
+    pub(crate) fn error_fields(&self) -> Vec<String> {
         self.json()["error"]["errors"]
             .as_array()
             .map(|a| {
@@ -56,7 +56,7 @@ impl Answer {
 }
 
 /// Sends one request to `addr`; `headers` are sent as given (add `content-type` yourself).
-pub async fn send(
+pub(crate) async fn send(
     addr: SocketAddr,
     method: &str,
     target: &str,
@@ -90,7 +90,7 @@ pub async fn send(
 
 /// A request being put together: `gw.get(path).bearer(token).header(k, v).json(body).send()`.
 #[must_use]
-pub struct Request {
+pub(crate) struct Request {
     addr: SocketAddr,
     method: String,
     target: String,
@@ -99,7 +99,7 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn new(addr: SocketAddr, method: &str, target: &str) -> Request {
+    pub(crate) fn new(addr: SocketAddr, method: &str, target: &str) -> Request {
         Request {
             addr,
             method: method.to_string(),
@@ -109,22 +109,22 @@ impl Request {
         }
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Request {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
 
-    pub fn headers(self, headers: &[(&str, &str)]) -> Request {
+    pub(crate) fn headers(self, headers: &[(&str, &str)]) -> Request {
         headers.iter().fold(self, |r, (k, v)| r.header(k, v))
     }
 
     /// `Authorization: Bearer <token>`.
-    pub fn bearer(self, token: &str) -> Request {
+    pub(crate) fn bearer(self, token: &str) -> Request {
         self.header("authorization", &format!("Bearer {token}"))
     }
 
     /// A JSON body with its content type; an empty `body` sends neither.
-    pub fn json(self, body: impl AsRef<[u8]>) -> Request {
+    pub(crate) fn json(self, body: impl AsRef<[u8]>) -> Request {
         let body = body.as_ref();
         if body.is_empty() {
             return self;
@@ -134,12 +134,12 @@ impl Request {
     }
 
     /// The body as given, with no content type added.
-    pub fn body(mut self, body: impl Into<Bytes>) -> Request {
+    pub(crate) fn body(mut self, body: impl Into<Bytes>) -> Request {
         self.body = body.into();
         self
     }
 
-    pub async fn send(self) -> Answer {
+    pub(crate) async fn send(self) -> Answer {
         let headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         send(self.addr, &self.method, &self.target, &headers, self.body).await
     }
@@ -147,25 +147,25 @@ impl Request {
 
 impl GatewayProcess {
     /// A request to the gateway's listener.
-    pub fn request(&self, method: &str, target: &str) -> Request {
+    pub(crate) fn request(&self, method: &str, target: &str) -> Request {
         Request::new(self.addr, method, target)
     }
 
-    pub fn get(&self, target: &str) -> Request {
+    pub(crate) fn get(&self, target: &str) -> Request {
         self.request("GET", target)
     }
 
-    pub fn post(&self, target: &str) -> Request {
+    pub(crate) fn post(&self, target: &str) -> Request {
         self.request("POST", target)
     }
 
     /// A request to the admin listener.
-    pub fn admin_request(&self, method: &str, path: &str) -> Request {
+    pub(crate) fn admin_request(&self, method: &str, path: &str) -> Request {
         Request::new(self.admin.expect("admin listener"), method, path)
     }
 
     /// The admin listener's `/metrics` text.
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         let answer = self.admin_request("GET", "/metrics").send().await;
         assert_eq!(answer.status, 200);
         answer.text()
@@ -173,7 +173,7 @@ impl GatewayProcess {
 }
 
 /// An HTTP/2 connection to `addr` with prior knowledge (h2c), for requests of whole bodies.
-pub async fn h2c(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+pub(crate) async fn h2c(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (sender, conn) =
         hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
@@ -185,7 +185,7 @@ pub async fn h2c(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Fu
 
 /// An HTTP/2 connection to `addr` with prior knowledge, on the `h2` crate: for what hyper's
 /// client hides, such as informational (1xx) answers, a stream's end and flow control.
-pub async fn h2_raw(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+pub(crate) async fn h2_raw(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (sender, conn) = h2::client::handshake(stream).await.unwrap();
     tokio::spawn(async move {

@@ -8,7 +8,7 @@ use super::sha256_hex;
 
 /// A TOML value as the config writes it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     Str(String),
     Int(i64),
     Float(f64),
@@ -114,17 +114,17 @@ impl<T: Into<Value>> From<Vec<T>> for Value {
 }
 
 /// An inline table: `table([("per_second", 1.into()), ("burst", 1.into())])`.
-pub fn table<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+pub(crate) fn table<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 /// `{ env = "NAME" }`: a secret read from the environment.
-pub fn env(name: &str) -> Value {
+pub(crate) fn env(name: &str) -> Value {
     table([("env", name.into())])
 }
 
 /// `{ file = "PATH" }`: a secret read from a file (relative to the config's folder).
-pub fn file(path: &str) -> Value {
+pub(crate) fn file(path: &str) -> Value {
     table([("file", path.into())])
 }
 
@@ -153,7 +153,7 @@ impl Keys {
 
 /// The whole gateway config.
 #[derive(Debug, Clone, Default)]
-pub struct Config {
+pub(crate) struct Config {
     /// `[server]`, `[upstream]`, `[routes]`, `[api]`, `[ratelimit]`, `[ratelimit.redis]`,
     /// `[server.tls]`, `[log]`... in the order first named; `""` holds the top-level keys.
     sections: Vec<(String, Keys)>,
@@ -163,26 +163,26 @@ pub struct Config {
 
 impl Config {
     /// A listener on 127.0.0.1:0 and `upstream` with a 10 s request and 1 s connect timeout.
-    pub fn new(upstream: &str) -> Config {
+    pub(crate) fn new(upstream: &str) -> Config {
         Config::bare(upstream)
             .upstream("request_timeout", "10s")
             .upstream("connect_timeout", "1s")
     }
 
     /// A listener on 127.0.0.1:0 and `upstream`, with the gateway's default timeouts.
-    pub fn bare(upstream: &str) -> Config {
+    pub(crate) fn bare(upstream: &str) -> Config {
         Config::empty()
             .server("listen", "127.0.0.1:0")
             .upstream("url", upstream)
     }
 
     /// No section at all (for configs a test writes every key of).
-    pub fn empty() -> Config {
+    pub(crate) fn empty() -> Config {
         Config::default()
     }
 
     /// `key = value` in `[section]` (a dotted name such as `ratelimit.redis` for a sub-table).
-    pub fn set(mut self, section: &str, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn set(mut self, section: &str, key: &str, value: impl Into<Value>) -> Config {
         let value = value.into();
         match self.sections.iter_mut().find(|(name, _)| name == section) {
             Some((_, keys)) => keys.set(key, value),
@@ -196,7 +196,7 @@ impl Config {
     }
 
     /// Drops `key` from `[section]`.
-    pub fn unset(mut self, section: &str, key: &str) -> Config {
+    pub(crate) fn unset(mut self, section: &str, key: &str) -> Config {
         if let Some((_, keys)) = self.sections.iter_mut().find(|(name, _)| name == section) {
             keys.remove(key);
         }
@@ -204,82 +204,82 @@ impl Config {
     }
 
     /// A top-level key (before any section), such as `teams_dir`.
-    pub fn top(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn top(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("", key, value)
     }
 
-    pub fn server(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn server(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("server", key, value)
     }
 
     /// The admin listener on an ephemeral loopback port.
-    pub fn admin(self) -> Config {
+    pub(crate) fn admin(self) -> Config {
         self.server("admin_listen", "127.0.0.1:0")
     }
 
     /// `[server.tls]`: the listener's certificate and client authentication.
-    pub fn tls(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn tls(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("server.tls", key, value)
     }
 
-    pub fn upstream(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn upstream(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("upstream", key, value)
     }
 
     /// `[upstream] request_timeout`.
-    pub fn request_timeout(self, value: &str) -> Config {
+    pub(crate) fn request_timeout(self, value: &str) -> Config {
         self.upstream("request_timeout", value)
     }
 
     /// `[upstream] ca_file`: the CA that signs the upstream's certificate (a path relative to
     /// the config's folder; write the file with `TestConfig::write`).
-    pub fn ca_file(self, path: &str) -> Config {
+    pub(crate) fn ca_file(self, path: &str) -> Config {
         self.upstream("ca_file", path)
     }
 
     /// `[upstream] h2_connections`: HTTP/2 connections each worker keeps to the upstream.
-    pub fn h2_connections(self, connections: u32) -> Config {
+    pub(crate) fn h2_connections(self, connections: u32) -> Config {
         self.upstream("h2_connections", connections)
     }
 
-    pub fn routes(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn routes(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("routes", key, value)
     }
 
     /// Paths outside Allo's table are forwarded rather than refused.
-    pub fn forward_unknown(self) -> Config {
+    pub(crate) fn forward_unknown(self) -> Config {
         self.routes("unknown", "forward")
     }
 
-    pub fn api(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn api(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("api", key, value)
     }
 
-    pub fn ratelimit(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn ratelimit(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("ratelimit", key, value)
     }
 
     /// `[ratelimit.redis]`: team budgets shared through Redis.
-    pub fn redis(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn redis(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("ratelimit.redis", key, value)
     }
 
-    pub fn log(self, key: &str, value: impl Into<Value>) -> Config {
+    pub(crate) fn log(self, key: &str, value: impl Into<Value>) -> Config {
         self.set("log", key, value)
     }
 
-    pub fn team(mut self, team: Team) -> Config {
+    pub(crate) fn team(mut self, team: Team) -> Config {
         self.teams.push(team);
         self
     }
 
-    pub fn caller(mut self, caller: Caller) -> Config {
+    pub(crate) fn caller(mut self, caller: Caller) -> Config {
         self.callers.push(caller);
         self
     }
 
     /// Changes the team `id` already added.
-    pub fn edit_team(mut self, id: &str, edit: impl FnOnce(Team) -> Team) -> Config {
+    pub(crate) fn edit_team(mut self, id: &str, edit: impl FnOnce(Team) -> Team) -> Config {
         let i = self.teams.iter().position(|t| t.id == id).expect("no such team");
         let team = self.teams.remove(i);
         self.teams.insert(i, edit(team));
@@ -287,14 +287,14 @@ impl Config {
     }
 
     /// Changes the caller `id` already added.
-    pub fn edit_caller(mut self, id: &str, edit: impl FnOnce(Caller) -> Caller) -> Config {
+    pub(crate) fn edit_caller(mut self, id: &str, edit: impl FnOnce(Caller) -> Caller) -> Config {
         let i = self.callers.iter().position(|c| c.id == id).expect("no such caller");
         let caller = self.callers.remove(i);
         self.callers.insert(i, edit(caller));
         self
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let top = self.sections.iter().filter(|(name, _)| name.is_empty());
         for (name, keys) in top.chain(self.sections.iter().filter(|(name, _)| !name.is_empty())) {
@@ -313,25 +313,25 @@ impl Config {
     }
 
     /// A config folder holding this config as `gateway.toml`.
-    pub fn folder(&self) -> TestConfig {
+    pub(crate) fn folder(&self) -> TestConfig {
         TestConfig::new(&self.render())
     }
 
     /// Starts the gateway on this config with `env` in its environment.
-    pub fn start(&self, env: &[(&str, &str)]) -> GatewayProcess {
+    pub(crate) fn start(&self, env: &[(&str, &str)]) -> GatewayProcess {
         GatewayProcess::start(self.folder(), env)
     }
 }
 
 /// One `[[teams]]` entry (or the body of a per-team file).
 #[derive(Debug, Clone)]
-pub struct Team {
+pub(crate) struct Team {
     pub id: String,
     keys: Keys,
 }
 
 impl Team {
-    pub fn new(id: &str) -> Team {
+    pub(crate) fn new(id: &str) -> Team {
         let mut keys = Keys::default();
         keys.set("id", id.into());
         Team {
@@ -340,36 +340,36 @@ impl Team {
         }
     }
 
-    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Team {
+    pub(crate) fn set(mut self, key: &str, value: impl Into<Value>) -> Team {
         self.keys.set(key, value.into());
         self
     }
 
     /// The team's Allo key from the environment variable `name`.
-    pub fn key_env(self, name: &str) -> Team {
+    pub(crate) fn key_env(self, name: &str) -> Team {
         self.set("api_key", env(name))
     }
 
     /// The team's Allo key from a file (relative to the config's folder).
-    pub fn key_file(self, path: &str) -> Team {
+    pub(crate) fn key_file(self, path: &str) -> Team {
         self.set("api_key", file(path))
     }
 
     /// The team's Allo key written in the config itself.
-    pub fn key_value(self, key: &str) -> Team {
+    pub(crate) fn key_value(self, key: &str) -> Team {
         self.set("api_key", table([("value", key.into())]))
     }
 
-    pub fn read(self, per_second: u32) -> Team {
+    pub(crate) fn read(self, per_second: u32) -> Team {
         self.set("read_per_second", per_second)
     }
 
-    pub fn write(self, per_second: u32) -> Team {
+    pub(crate) fn write(self, per_second: u32) -> Team {
         self.set("write_per_second", per_second)
     }
 
     /// `[[teams]]` and the team's keys.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::from("[[teams]]\n");
         self.keys.render(&mut out);
         out
@@ -377,7 +377,7 @@ impl Team {
 
     /// A file of the teams folder: the team's keys at the top, then its `callers` (made with
     /// `Caller::listed`).
-    pub fn file(&self, callers: &[Caller]) -> String {
+    pub(crate) fn file(&self, callers: &[Caller]) -> String {
         let mut out = String::new();
         self.keys.render(&mut out);
         for caller in callers {
@@ -389,13 +389,13 @@ impl Team {
 
 /// One `[[callers]]` entry.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub id: String,
     keys: Keys,
 }
 
 impl Caller {
-    pub fn new(id: &str, team: &str) -> Caller {
+    pub(crate) fn new(id: &str, team: &str) -> Caller {
         let mut keys = Keys::default();
         keys.set("id", id.into());
         keys.set("team", team.into());
@@ -406,7 +406,7 @@ impl Caller {
     }
 
     /// A caller listed in its team's file (which names the team).
-    pub fn listed(id: &str) -> Caller {
+    pub(crate) fn listed(id: &str) -> Caller {
         let mut keys = Keys::default();
         keys.set("id", id.into());
         Caller {
@@ -415,29 +415,29 @@ impl Caller {
         }
     }
 
-    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Caller {
+    pub(crate) fn set(mut self, key: &str, value: impl Into<Value>) -> Caller {
         self.keys.set(key, value.into());
         self
     }
 
     /// The caller authenticates with this bearer token (its SHA-256 goes in the config).
-    pub fn token(self, token: &str) -> Caller {
+    pub(crate) fn token(self, token: &str) -> Caller {
         self.set("token_sha256", sha256_hex(token))
     }
 
-    pub fn scopes(self, scopes: &[&str]) -> Caller {
+    pub(crate) fn scopes(self, scopes: &[&str]) -> Caller {
         self.set("scopes", scopes)
     }
 
     /// The caller's own request rate.
-    pub fn rate(self, per_second: u32, burst: u32) -> Caller {
+    pub(crate) fn rate(self, per_second: u32, burst: u32) -> Caller {
         self.set(
             "rate",
             table([("per_second", per_second.into()), ("burst", burst.into())]),
         )
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::from("[[callers]]\n");
         self.keys.render(&mut out);
         out
@@ -446,7 +446,7 @@ impl Caller {
 
 /// The config most tests run on: team `sales` with a generous budget and its key from the
 /// environment variable `key_env`, and one unrestricted caller `crm-sync` holding `token`.
-pub fn one_caller(upstream: &str, key_env: &str, token: &str) -> Config {
+pub(crate) fn one_caller(upstream: &str, key_env: &str, token: &str) -> Config {
     Config::new(upstream)
         .team(Team::new("sales").key_env(key_env).read(1000).write(1000))
         .caller(Caller::new("crm-sync", "sales").token(token))

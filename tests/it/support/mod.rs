@@ -16,25 +16,25 @@
 //! `tests/it/NAME.rs`, write `use crate::support;` for its `mod support;`, list it in
 //! `main.rs`, and trade any TOML text or helper it carries for the kit's.
 
-pub mod api;
-pub mod budget;
-pub mod capture;
-pub mod certs;
-pub mod client;
-pub mod config;
-pub mod observe;
-pub mod process;
-pub mod raw;
-pub mod redis;
-pub mod scripted;
+pub(crate) mod api;
+pub(crate) mod budget;
+pub(crate) mod capture;
+pub(crate) mod certs;
+pub(crate) mod client;
+pub(crate) mod config;
+pub(crate) mod observe;
+pub(crate) mod process;
+pub(crate) mod raw;
+pub(crate) mod redis;
+pub(crate) mod scripted;
 
-pub use capture::{Canned, Capture};
-pub use client::send;
-pub use config::{one_caller, Caller, Config, Team};
-pub use observe::eventually;
-pub use process::{GatewayProcess, TestConfig};
+pub(crate) use capture::{Canned, Capture};
+pub(crate) use client::send;
+pub(crate) use config::{one_caller, Caller, Config, Team};
+pub(crate) use observe::eventually;
+pub(crate) use process::{GatewayProcess, TestConfig};
 
 /// SHA-256 hex of a token, as written in `token_sha256`.
-pub fn sha256_hex(token: &str) -> String {
+pub(crate) fn sha256_hex(token: &str) -> String {
     allo_gateway::auth::token_hash_hex(token)
 }

@@ -6,16 +6,16 @@ use std::time::{Duration, Instant};
 use super::process::GatewayProcess;
 
 /// How long `eventually` waits before failing.
-pub const DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
 
 /// Polls `check` every 10 ms until it holds; after `DEADLINE` fails with `what` and the
 /// gateway's log.
-pub async fn eventually(gw: &GatewayProcess, what: &str, check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn eventually(gw: &GatewayProcess, what: &str, check: impl AsyncFnMut() -> bool) {
     eventually_within(gw, DEADLINE, what, check).await;
 }
 
 /// `eventually` with a deadline of its own, for a test whose claim is how soon `check` holds.
-pub async fn eventually_within(
+pub(crate) async fn eventually_within(
     gw: &GatewayProcess,
     deadline: Duration,
     what: &str,
@@ -29,12 +29,12 @@ pub async fn eventually_within(
 }
 
 /// Waits until the gateway has logged `text`.
-pub async fn logged(gw: &GatewayProcess, text: &str) {
+pub(crate) async fn logged(gw: &GatewayProcess, text: &str) {
     eventually(gw, &format!("{text:?} in the log"), async || gw.log().contains(text)).await;
 }
 
 /// Every JSON log event the process printed.
-pub fn events(gw: &GatewayProcess) -> Vec<serde_json::Value> {
+pub(crate) fn events(gw: &GatewayProcess) -> Vec<serde_json::Value> {
     gw.lines
         .lock()
         .unwrap()
@@ -44,12 +44,12 @@ pub fn events(gw: &GatewayProcess) -> Vec<serde_json::Value> {
 }
 
 /// The JSON log events whose message is `message`.
-pub fn events_with(gw: &GatewayProcess, message: &str) -> Vec<serde_json::Value> {
+pub(crate) fn events_with(gw: &GatewayProcess, message: &str) -> Vec<serde_json::Value> {
     events(gw).into_iter().filter(|v| v["message"] == message).collect()
 }
 
 /// The value of the sample `name{labels...}` in `text` (0 when it is absent).
-pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")))
         .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))

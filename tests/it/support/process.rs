@@ -9,25 +9,25 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_allo-gateway");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_allo-gateway");
 
 /// A config folder with `gateway.toml` (and any other files the test writes there).
-pub struct TestConfig {
+pub(crate) struct TestConfig {
     pub dir: tempfile::TempDir,
 }
 
 impl TestConfig {
-    pub fn new(toml: &str) -> TestConfig {
+    pub(crate) fn new(toml: &str) -> TestConfig {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gateway.toml"), toml).unwrap();
         TestConfig { dir }
     }
 
-    pub fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.dir.path().join("gateway.toml")
     }
 
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.dir.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -37,7 +37,7 @@ impl TestConfig {
     }
 }
 
-pub struct GatewayProcess {
+pub(crate) struct GatewayProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
@@ -47,13 +47,13 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     /// Starts `allo-gateway run --config <cfg>` and waits until it listens.
-    pub fn start(config: TestConfig, env: &[(&str, &str)]) -> GatewayProcess {
+    pub(crate) fn start(config: TestConfig, env: &[(&str, &str)]) -> GatewayProcess {
         let mut p = GatewayProcess::spawn(&["run", "--config", config.path().to_str().unwrap()], env);
         p._config = Some(config);
         p
     }
 
-    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .stdout(Stdio::piped())
@@ -109,17 +109,17 @@ impl GatewayProcess {
     }
 
     /// The folder of the config this process was started with.
-    pub fn config_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn config_dir(&self) -> Option<PathBuf> {
         self._config.as_ref().map(|c| c.dir.path().to_path_buf())
     }
 
     /// Everything the process printed so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.lines.lock().unwrap().join("\n")
     }
 
     /// Access-log events (JSON objects with target "access").
-    pub fn access_logs(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn access_logs(&self) -> Vec<serde_json::Value> {
         self.lines
             .lock()
             .unwrap()
@@ -129,7 +129,7 @@ impl GatewayProcess {
             .collect()
     }
 
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
@@ -138,13 +138,13 @@ impl GatewayProcess {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         self.signal("TERM");
         self.wait_exit(Duration::from_secs(30))
     }
 
     /// Waits for the process to exit, failing the test after `within`.
-    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -166,7 +166,7 @@ impl Drop for GatewayProcess {
 }
 
 /// Runs the binary to completion; returns (exit code, stdout, stderr).
-pub fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+pub(crate) fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
     cmd.args(args).env_remove("ALLO_GATEWAY_CONFIG");
     for (k, v) in env {
@@ -182,7 +182,7 @@ pub fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) 
 
 /// Writes `contents` to `path` as Kubernetes and careful tools do: a new file renamed over
 /// the old one, so a watcher never sees it half written.
-pub fn replace(path: &Path, contents: &str) {
+pub(crate) fn replace(path: &Path, contents: &str) {
     let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
     std::fs::write(&tmp, contents).unwrap();
     std::fs::rename(&tmp, path).unwrap();

@@ -9,46 +9,46 @@ use tokio::net::TcpStream;
 
 /// One response as read off the wire.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub head: String,
     pub body: Vec<u8>,
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.head.lines().skip(1).find_map(|line| {
             let (n, v) = line.split_once(':')?;
             n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
         })
     }
 
-    pub fn gateway_error(&self) -> Option<String> {
+    pub(crate) fn gateway_error(&self) -> Option<String> {
         self.header("x-allo-gateway-error")
     }
 }
 
 /// A raw HTTP/1 client: bytes out exactly as written, responses parsed by hand.
-pub struct Raw {
+pub(crate) struct Raw {
     pub stream: TcpStream,
     /// Bytes read and not yet taken as a response.
     pub buf: Vec<u8>,
 }
 
 impl Raw {
-    pub async fn connect(addr: SocketAddr) -> Raw {
+    pub(crate) async fn connect(addr: SocketAddr) -> Raw {
         Raw {
             stream: TcpStream::connect(addr).await.unwrap(),
             buf: Vec::new(),
         }
     }
 
-    pub async fn write(&mut self, bytes: impl AsRef<[u8]>) {
+    pub(crate) async fn write(&mut self, bytes: impl AsRef<[u8]>) {
         self.stream.write_all(bytes.as_ref()).await.unwrap();
     }
 
     /// Reads more bytes; false on EOF or reset.
-    pub async fn fill(&mut self) -> bool {
+    pub(crate) async fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 16 * 1024];
         match self.stream.read(&mut chunk).await {
             Ok(0) | Err(_) => false,
@@ -60,7 +60,7 @@ impl Raw {
     }
 
     /// The next response (a 1xx included), within 10 s.
-    pub async fn reply(&mut self) -> Reply {
+    pub(crate) async fn reply(&mut self) -> Reply {
         tokio::time::timeout(Duration::from_secs(10), self.reply_inner())
             .await
             .expect("no response within 10s")
@@ -127,17 +127,17 @@ impl Raw {
     }
 
     /// Whether the peer closes the connection within `within` (bytes read meanwhile are kept).
-    pub async fn closed_within(&mut self, within: Duration) -> bool {
+    pub(crate) async fn closed_within(&mut self, within: Duration) -> bool {
         tokio::time::timeout(within, async { while self.fill().await {} })
             .await
             .is_ok()
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.buf).into_owned()
     }
 }
 
-pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
 }
 
 impl RedisServer {
-    pub fn start() -> RedisServer {
+    pub(crate) fn start() -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -28,12 +28,12 @@ impl RedisServer {
         server
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// Starts (again) on the same port; returns once it accepts connections.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         let child = Command::new("redis-server")
             .args([
@@ -60,7 +60,7 @@ impl RedisServer {
         }
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -76,7 +76,7 @@ impl Drop for RedisServer {
 
 /// A redis-server speaking only TLS on a free loopback port, with a certificate for localhost
 /// signed by a test CA; stopped on drop.
-pub struct TlsRedis {
+pub(crate) struct TlsRedis {
     pub port: u16,
     pub ca_file: PathBuf,
     child: Child,
@@ -84,7 +84,7 @@ pub struct TlsRedis {
 }
 
 impl TlsRedis {
-    pub fn start() -> TlsRedis {
+    pub(crate) fn start() -> TlsRedis {
         let dir = tempfile::tempdir().unwrap();
         let pki = super::certs::pki();
         let file = |name: &str, text: &str| {

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// What the scripted upstream does on one connection, in order.
 #[derive(Debug, Clone)]
-pub enum Step {
+pub(crate) enum Step {
     /// Reads one request (head up to CRLFCRLF, then a Content-Length body) and records it.
     Read,
     /// Writes these bytes as they are.
@@ -25,20 +25,20 @@ pub enum Step {
 
 /// One request as it arrived on the wire.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// Which accepted connection it came on (0 for the first).
     pub conn: usize,
     pub raw: Vec<u8>,
 }
 
 impl Seen {
-    pub fn request_line(&self) -> String {
+    pub(crate) fn request_line(&self) -> String {
         let text = String::from_utf8_lossy(&self.raw);
         text.split("\r\n").next().unwrap_or_default().to_string()
     }
 
     /// The values of header `name` (any case), in order.
-    pub fn header(&self, name: &str) -> Vec<String> {
+    pub(crate) fn header(&self, name: &str) -> Vec<String> {
         let text = String::from_utf8_lossy(&self.raw);
         let head = text.split("\r\n\r\n").next().unwrap_or_default();
         head.split("\r\n")
@@ -54,7 +54,7 @@ impl Seen {
 /// one request and close unanswered (so an unexpected connection shows up as a failure). When
 /// a script ends without `Close`, the connection is held: requests arriving later are recorded
 /// but never answered, and the moment the gateway closes it is noted.
-pub struct Scripted {
+pub(crate) struct Scripted {
     pub addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -70,12 +70,12 @@ impl Drop for Scripted {
 }
 
 impl Scripted {
-    pub async fn start(scripts: Vec<Vec<Step>>) -> Scripted {
+    pub(crate) async fn start(scripts: Vec<Vec<Step>>) -> Scripted {
         Scripted::serving(scripts, vec![Step::Read, Step::Close]).await
     }
 
     /// Every connection follows `script`.
-    pub async fn every(script: Vec<Step>) -> Scripted {
+    pub(crate) async fn every(script: Vec<Step>) -> Scripted {
         Scripted::serving(Vec::new(), script).await
     }
 
@@ -107,24 +107,24 @@ impl Scripted {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn accepted(&self) -> usize {
+    pub(crate) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
     /// Which connection each request came on, in order.
-    pub fn conns(&self) -> Vec<usize> {
+    pub(crate) fn conns(&self) -> Vec<usize> {
         self.seen().iter().map(|s| s.conn).collect()
     }
 
-    pub fn closed_by_gateway(&self, conn: usize) -> Option<Instant> {
+    pub(crate) fn closed_by_gateway(&self, conn: usize) -> Option<Instant> {
         let closes = self.closed_by_gateway.lock().unwrap();
         closes.iter().find(|(c, _)| *c == conn).map(|(_, at)| *at)
     }
@@ -194,7 +194,7 @@ async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
 }
 
 /// A complete JSON answer with a Content-Length.
-pub fn ok(body: &str) -> Vec<u8> {
+pub(crate) fn ok(body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
@@ -203,7 +203,7 @@ pub fn ok(body: &str) -> Vec<u8> {
 }
 
 /// `wire` written `size` bytes at a time with `pause` between the writes.
-pub fn in_pieces(wire: &[u8], size: usize, pause: Duration) -> Vec<Step> {
+pub(crate) fn in_pieces(wire: &[u8], size: usize, pause: Duration) -> Vec<Step> {
     let mut steps = Vec::new();
     for piece in wire.chunks(size) {
         if !steps.is_empty() {
