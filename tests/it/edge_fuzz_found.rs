@@ -5,9 +5,8 @@
 
 use crate::support;
 
-use std::time::Duration;
 
-use support::raw::Raw;
+use support::raw::{assert_refused_as_malformed, Raw};
 use support::{Capture, GatewayProcess};
 
 const TOKEN: &str = "tok_edge_fuzz_found_0123456789ab";
@@ -31,16 +30,7 @@ fn chunked(body: &str) -> String {
 /// Each body is refused as malformed, its connection closed, nothing forwarded.
 async fn refused(gw: &GatewayProcess, bodies: &[&str]) {
     for body in bodies {
-        let mut raw = Raw::connect(gw.addr).await;
-        raw.write(chunked(body)).await;
-        let reply = raw.reply().await;
-        assert_eq!(reply.status, 400, "{body:?} -> {}", reply.head);
-        assert_eq!(reply.gateway_error().as_deref(), Some("MALFORMED_REQUEST"), "{body:?}");
-        assert_eq!(reply.header("connection").as_deref(), Some("close"), "{body:?}");
-        assert!(
-            raw.closed_within(Duration::from_secs(5)).await,
-            "{body:?}: connection left open"
-        );
+        assert_refused_as_malformed(gw.addr, chunked(body), &format!("{body:?}")).await;
     }
 }
 

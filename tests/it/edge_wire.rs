@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use support::capture::Captured;
 use support::client::h2c;
-use support::raw::Raw;
+use support::raw::{assert_refused_as_malformed, Raw};
 use support::scripted::{Scripted, Step};
 use support::{one_caller, Capture, GatewayProcess};
 use tokio::io::AsyncWriteExt;
@@ -119,16 +119,8 @@ async fn a_bare_lf_or_cr_in_a_chunk_line_is_refused_and_the_connection_closed() 
         "2\r\n{}\r\n0;a\nb\r\n\r\n",
         "2\r\n{}\r\n0\r\nX-Trailer: 1\nX-Other: 2\r\n\r\n",
     ] {
-        let mut raw = Raw::connect(gw.addr).await;
-        raw.write(post("Transfer-Encoding: chunked\r\n", body)).await;
-        let reply = raw.reply().await;
-        assert_eq!(reply.status, 400, "{body:?} -> {}", reply.head);
-        assert_eq!(reply.gateway_error().as_deref(), Some("MALFORMED_REQUEST"), "{body:?}");
-        assert_eq!(reply.header("connection").as_deref(), Some("close"), "{body:?}");
-        assert!(
-            raw.closed_within(Duration::from_secs(5)).await,
-            "{body:?}: connection left open"
-        );
+        let wire = post("Transfer-Encoding: chunked\r\n", body);
+        assert_refused_as_malformed(gw.addr, wire, &format!("{body:?}")).await;
     }
     assert_eq!(up.count(), 0, "nothing reaches the upstream");
 

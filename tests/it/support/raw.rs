@@ -141,3 +141,19 @@ impl Raw {
 pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// Sends `wire` on a new connection and checks the framing refusal: 400 `MALFORMED_REQUEST`,
+/// `Connection: close`, and the connection closed by the gateway. `what` names the case in a
+/// failure.
+pub(crate) async fn assert_refused_as_malformed(addr: SocketAddr, wire: impl AsRef<[u8]>, what: &str) {
+    let mut raw = Raw::connect(addr).await;
+    raw.write(wire).await;
+    let reply = raw.reply().await;
+    assert_eq!(reply.status, 400, "{what} -> {}", reply.head);
+    assert_eq!(reply.gateway_error().as_deref(), Some("MALFORMED_REQUEST"), "{what}");
+    assert_eq!(reply.header("connection").as_deref(), Some("close"), "{what}");
+    assert!(
+        raw.closed_within(Duration::from_secs(5)).await,
+        "{what}: connection left open"
+    );
+}
