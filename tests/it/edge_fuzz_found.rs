@@ -5,7 +5,6 @@
 
 use crate::support;
 
-
 use support::raw::{assert_refused_as_malformed, Raw};
 use support::{Capture, GatewayProcess};
 
