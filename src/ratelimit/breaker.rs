@@ -136,11 +136,11 @@ impl<I: Reference> Drop for Permit<'_, I> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::ManualClock;
+    use crate::ratelimit::ManualLimiterClock;
     use governor::clock::Clock as _;
 
     /// Fails `FAILURES_TO_OPEN` calls in a row (the last one opens the breaker).
-    fn open(breaker: &Breaker<Nanos>, clock: &ManualClock) {
+    fn open(breaker: &Breaker<Nanos>, clock: &ManualLimiterClock) {
         for n in 1..=FAILURES_TO_OPEN {
             let opened = breaker.admit(clock.now()).unwrap().failure(clock.now());
             assert_eq!(opened, n == FAILURES_TO_OPEN);
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn failures_in_a_row_open_it_and_an_answer_between_them_resets_the_count() {
-        let clock = ManualClock::default();
+        let clock = ManualLimiterClock::default();
         let breaker = Breaker::default();
         for _ in 1..FAILURES_TO_OPEN {
             breaker.admit(clock.now()).unwrap().failure(clock.now());
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn an_open_breaker_skips_then_lets_one_probe() {
-        let clock = ManualClock::default();
+        let clock = ManualLimiterClock::default();
         let breaker = Breaker::default();
         open(&breaker, &clock);
         clock.advance(Duration::from_millis(400));
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_failed_or_abandoned_probe_reopens_the_breaker() {
-        let clock = ManualClock::default();
+        let clock = ManualLimiterClock::default();
         let breaker = Breaker::default();
         open(&breaker, &clock);
         clock.advance(BREAKER_OPEN);

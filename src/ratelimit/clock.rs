@@ -1,6 +1,6 @@
 //! The time the limiters live in. One clock serves the governor limiters, the holds set from
 //! Allo's headers (which need the wall clock to read `X-RateLimit-Reset`) and the waits of
-//! wait mode, so a test that moves a `ManualClock` moves all three together, deterministically
+//! wait mode, so a test that moves a `ManualLimiterClock` moves all three together, deterministically
 //! and without sleeping. Production uses `RealClock`.
 
 use std::future::Future;
@@ -44,17 +44,17 @@ impl LimiterClock for RealClock {
 /// A clock that moves only when told to (`advance`), waking whoever sleeps on it. Clones share
 /// the same time. For tests, here and in other modules.
 #[derive(Debug, Clone)]
-pub struct ManualClock {
+pub struct ManualLimiterClock {
     time: FakeRelativeClock,
     unix_start: Duration,
     ticks: Arc<tokio::sync::watch::Sender<()>>,
 }
 
-impl ManualClock {
+impl ManualLimiterClock {
     /// A clock whose `unix_now` starts at `unix_start`.
-    pub fn new(unix_start: Duration) -> ManualClock {
+    pub fn new(unix_start: Duration) -> ManualLimiterClock {
         let (ticks, _) = tokio::sync::watch::channel(());
-        ManualClock {
+        ManualLimiterClock {
             time: FakeRelativeClock::default(),
             unix_start,
             ticks: Arc::new(ticks),
@@ -72,14 +72,14 @@ impl ManualClock {
     }
 }
 
-impl Default for ManualClock {
+impl Default for ManualLimiterClock {
     /// Starts on 2023-11-14T22:13:20Z (Unix 1_700_000_000).
     fn default() -> Self {
-        ManualClock::new(Duration::from_secs(1_700_000_000))
+        ManualLimiterClock::new(Duration::from_secs(1_700_000_000))
     }
 }
 
-impl governor::clock::Clock for ManualClock {
+impl governor::clock::Clock for ManualLimiterClock {
     type Instant = Nanos;
 
     fn now(&self) -> Nanos {
@@ -87,7 +87,7 @@ impl governor::clock::Clock for ManualClock {
     }
 }
 
-impl LimiterClock for ManualClock {
+impl LimiterClock for ManualLimiterClock {
     fn unix_now(&self) -> Duration {
         self.unix_start + self.elapsed()
     }

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use governor::nanos::Nanos;
 
-pub use clock::{LimiterClock, ManualClock, RealClock};
+pub use clock::{LimiterClock, ManualLimiterClock, RealClock};
 pub use refusal::{Budget, Cause, RateLimited};
 pub use shared::{RedisStats, BREAKER_OPEN, FAILURES_TO_OPEN};
 pub use signals::MAX_HOLD;
@@ -93,7 +93,7 @@ impl RateLimits<RealClock> {
 }
 
 impl<C: LimiterClock> RateLimits<C> {
-    /// Fresh limiters on `clock` (tests pass a `ManualClock`).
+    /// Fresh limiters on `clock` (tests pass a `ManualLimiterClock`).
     pub fn with_clock(config: &Config, clock: C) -> RateLimits<C> {
         RateLimits::build(config, clock, None)
     }

@@ -1,6 +1,6 @@
 //! The sandbox's notion of time: a monotonic reading (time since an arbitrary epoch) added to
 //! a wall-clock base taken once. Rate-limit windows and the `created_at`/`updated_at` stamps
-//! both read it, so a test can drive both with `ManualClock` instead of sleeping, and a wall
+//! both read it, so a test can drive both with `ManualSandboxClock` instead of sleeping, and a wall
 //! clock jumping backwards can never reopen a spent rate-limit window.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,13 +48,13 @@ impl SandboxClock {
 /// A hand-driven clock for tests (unit and integration): starts at zero and moves only when
 /// told. Pass `clock.now_fn()` to `Sandbox::with_clock`.
 #[derive(Clone, Default)]
-pub struct ManualClock {
+pub struct ManualSandboxClock {
     millis: Arc<AtomicU64>,
 }
 
-impl ManualClock {
-    pub fn new() -> ManualClock {
-        ManualClock::default()
+impl ManualSandboxClock {
+    pub fn new() -> ManualSandboxClock {
+        ManualSandboxClock::default()
     }
 
     pub fn advance(&self, by: Duration) {
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_advanced() {
-        let manual = ManualClock::new();
+        let manual = ManualSandboxClock::new();
         let clock = SandboxClock::from_fn(1_000, Arc::new(manual.now_fn()));
         assert_eq!(clock.unix(), Duration::from_secs(1_000));
         manual.advance(Duration::from_millis(1_500));

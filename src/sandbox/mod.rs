@@ -58,7 +58,7 @@ use crate::ids::{acceptable_request_id, new_request_id};
 use crate::routes::RouteTable;
 use crate::secret::Secret;
 
-pub use self::clock::ManualClock;
+pub use self::clock::ManualSandboxClock;
 pub use self::limits::{READ_PER_SECOND, WRITE_PER_SECOND};
 pub use self::notebook::{NOTE_MAX_CHARS, SEEDED_NOTE_ALLO_NUMBER, SEEDED_NOTE_CONTACT, SEEDED_NOTE_ID};
 pub use self::pins::MAX_PINS;
@@ -136,7 +136,7 @@ impl Sandbox {
     }
 
     /// Like `new`, on a supplied clock: Unix time is `unix_base_secs + now()`, where `now`
-    /// is monotonic time since an arbitrary epoch (see `ManualClock` for tests).
+    /// is monotonic time since an arbitrary epoch (see `ManualSandboxClock` for tests).
     pub fn with_clock(
         teams: Vec<(String, Secret)>,
         unix_base_secs: u64,

@@ -1,4 +1,4 @@
-//! Unit tests of the rate-limit decisions, on a `ManualClock`: time moves only when a test
+//! Unit tests of the rate-limit decisions, on a `ManualLimiterClock`: time moves only when a test
 //! says so, and wait-mode tests let the spawned waiters run by yielding, never by sleeping.
 //! (`redis` points at a closed port: Redis calls fail in real time, within their timeout.)
 
@@ -11,7 +11,7 @@ mod wait;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{ManualClock, RateLimits};
+use super::{ManualLimiterClock, RateLimits};
 use crate::config::Config;
 
 /// `[ratelimit]` from `ratelimit`; team "sales" (write 5/s, read 20/s, then `team_overrides`),
@@ -60,8 +60,8 @@ token_sha256 = "{:064x}"
     crate::config::from_str(&text, Path::new(".")).unwrap_or_else(|e| panic!("{:?}", e.problems))
 }
 
-pub(super) fn limits(ratelimit: &str) -> (ManualClock, RateLimits<ManualClock>) {
-    let clock = ManualClock::default();
+pub(super) fn limits(ratelimit: &str) -> (ManualLimiterClock, RateLimits<ManualLimiterClock>) {
+    let clock = ManualLimiterClock::default();
     (clock.clone(), RateLimits::with_clock(&config(ratelimit, ""), clock))
 }
 

@@ -194,7 +194,7 @@ async fn a_reload_keeps_the_client_while_its_settings_are_unchanged() {
     let url = dead_url();
     let old = RateLimits::with_clock(
         &config(&with_redis("", "open", &url), ""),
-        crate::ratelimit::ManualClock::default(),
+        crate::ratelimit::ManualLimiterClock::default(),
     );
     for _ in 0..3 {
         old.acquire_team("sales", Write).await.unwrap();

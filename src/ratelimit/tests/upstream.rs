@@ -5,15 +5,19 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::{config, headers, ms};
-use crate::ratelimit::{Budget, Cause, ManualClock, RateLimits, MAX_HOLD};
+use crate::ratelimit::{Budget, Cause, ManualLimiterClock, RateLimits, MAX_HOLD};
 use crate::routes::RateClass::{Read, Write};
 
-fn limits_at(unix: Duration) -> (ManualClock, RateLimits<ManualClock>) {
-    let clock = ManualClock::new(unix);
+fn limits_at(unix: Duration) -> (ManualLimiterClock, RateLimits<ManualLimiterClock>) {
+    let clock = ManualLimiterClock::new(unix);
     (clock.clone(), RateLimits::with_clock(&config("", ""), clock))
 }
 
-async fn held(limits: &RateLimits<ManualClock>, team: &str, class: crate::routes::RateClass) -> Option<Duration> {
+async fn held(
+    limits: &RateLimits<ManualLimiterClock>,
+    team: &str,
+    class: crate::routes::RateClass,
+) -> Option<Duration> {
     match limits.acquire_team(team, class).await {
         Ok(()) => None,
         Err(e) => {

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{headers, limits, ms};
-use crate::ratelimit::{Cause, ManualClock, RateLimited, RateLimits};
+use crate::ratelimit::{Cause, ManualLimiterClock, RateLimited, RateLimits};
 use crate::routes::RateClass::{Read, Write};
 
 /// Lets every spawned task run until it blocks (the runtime is single-threaded).
@@ -17,7 +17,7 @@ async fn settle() {
 type Results = Arc<Mutex<Vec<(usize, Result<(), RateLimited>)>>>;
 
 /// Spawns waiter `id` for a sales write and lets it queue.
-async fn spawn_waiter(limits: &Arc<RateLimits<ManualClock>>, results: &Results, id: usize) {
+async fn spawn_waiter(limits: &Arc<RateLimits<ManualLimiterClock>>, results: &Results, id: usize) {
     let (limits, results) = (limits.clone(), results.clone());
     tokio::spawn(async move {
         let outcome = limits.acquire_team("sales", Write).await;
@@ -36,7 +36,7 @@ fn served(results: &Results) -> Vec<usize> {
         .collect()
 }
 
-async fn spend_write_burst(limits: &RateLimits<ManualClock>) {
+async fn spend_write_burst(limits: &RateLimits<ManualLimiterClock>) {
     for _ in 0..5 {
         limits.acquire_team("sales", Write).await.unwrap();
     }

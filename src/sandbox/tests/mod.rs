@@ -1,5 +1,5 @@
 //! End-to-end tests of `Sandbox::handle` on plain `http::Request`s: two teams on a
-//! `ManualClock`, so rate limits are exercised without sleeping. `dialing.rs` walks the Power
+//! `ManualSandboxClock`, so rate limits are exercised without sleeping. `dialing.rs` walks the Power
 //! Dialer, `notes.rs` conversation notes, `pins.rs` pinning, `platform.rs` auth, limits,
 //! routing, `/me`, users and hostile input.
 
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
 
-use super::{ManualClock, Sandbox, User};
+use super::{ManualSandboxClock, Sandbox, User};
 use crate::secret::Secret;
 
 pub(super) const SALES_KEY: &str = "ak_live_sales";
@@ -24,7 +24,7 @@ pub(super) const BASE: u64 = 1_778_061_600;
 
 pub(super) struct Harness {
     pub sandbox: Sandbox,
-    pub clock: ManualClock,
+    pub clock: ManualSandboxClock,
 }
 
 pub(super) struct Answer {
@@ -41,7 +41,7 @@ impl Answer {
 
 impl Harness {
     pub(super) fn new() -> Harness {
-        let clock = ManualClock::new();
+        let clock = ManualSandboxClock::new();
         let sandbox = Sandbox::with_clock(
             vec![
                 ("sales".into(), Secret::new(SALES_KEY)),
