@@ -11,8 +11,8 @@
 //!   read (`body::H2Body`), none if the request is refused from its head;
 //! - an answer to HEAD is its HEADERS frame with END_STREAM, the length a GET would get kept.
 //!
-//! Each connection pings its peer every `KEEP_ALIVE` and closes if no answer comes within
-//! `KEEP_ALIVE_TIMEOUT`, so a peer that vanished does not hold its streams until their own
+//! Each connection pings its peer (`h2/keep_alive.rs`: every 30 s, closed if unanswered for 20 s)
+//! so a peer that vanished does not hold its streams until their own
 //! timeouts.
 
 use std::future::{poll_fn, Future};
@@ -20,16 +20,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use h2::server::{Connection, Handshake, SendResponse};
-use h2::{Ping, PingPong, RecvStream, SendStream};
+use h2::{RecvStream, SendStream};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
-use tokio::time::{Instant, Sleep};
 
 use super::grace::{Expiry, Graced};
 use super::supervise::{supervise, Activity, InFlight, Rewound};
@@ -38,10 +36,10 @@ use crate::answer::Answer;
 use crate::body::{Body, BoxError, H2Body, RequestBody};
 use crate::tls::PeerIdentity;
 
-/// How often an HTTP/2 connection pings its peer.
-const KEEP_ALIVE: Duration = Duration::from_secs(30);
-/// How long a ping may go unanswered before the connection is closed.
-const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+mod keep_alive;
+
+use keep_alive::KeepAlive;
+
 /// Flow-control windows offered to callers, per stream and per connection.
 const WINDOW: u32 = 1024 * 1024;
 /// Bytes of answer buffered per stream ahead of the peer's window.
@@ -350,59 +348,6 @@ fn expects_continue(headers: &http::HeaderMap) -> bool {
 
 fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// The connection's keep-alive: a ping every `KEEP_ALIVE`, the connection given up if one
-/// stays unanswered for `KEEP_ALIVE_TIMEOUT`.
-struct KeepAlive {
-    ping_pong: Option<PingPong>,
-    timer: Pin<Box<Sleep>>,
-    awaiting_pong: bool,
-}
-
-impl KeepAlive {
-    fn new(ping_pong: Option<PingPong>) -> KeepAlive {
-        KeepAlive {
-            ping_pong,
-            timer: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
-            awaiting_pong: false,
-        }
-    }
-
-    /// Ready with a reason when the peer is deemed gone.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
-        let Some(ping_pong) = self.ping_pong.as_mut() else {
-            return Poll::Pending;
-        };
-        loop {
-            if self.awaiting_pong {
-                match ping_pong.poll_pong(cx) {
-                    Poll::Ready(Ok(_)) => {
-                        self.awaiting_pong = false;
-                        self.timer.as_mut().reset(Instant::now() + KEEP_ALIVE);
-                        continue;
-                    }
-                    Poll::Ready(Err(_)) => {
-                        self.ping_pong = None;
-                        return Poll::Pending;
-                    }
-                    Poll::Pending => {}
-                }
-            }
-            if self.timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if self.awaiting_pong {
-                return Poll::Ready("keep-alive ping not answered");
-            }
-            if ping_pong.send_ping(Ping::opaque()).is_err() {
-                self.ping_pong = None;
-                return Poll::Pending;
-            }
-            self.awaiting_pong = true;
-            self.timer.as_mut().reset(Instant::now() + KEEP_ALIVE_TIMEOUT);
-        }
-    }
 }
 
 #[cfg(test)]
