@@ -89,19 +89,20 @@ impl Callers {
     }
 
     /// The caller presenting the credential in `headers`.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Caller>, AuthError> {
+    /// Borrowed, not cloned: the caller's reference count is shared by every worker.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<&Caller, AuthError> {
         let token = presented_token(headers)?;
         let digest: [u8; 32] = Sha256::digest(token).into();
-        self.by_token.get(&digest).cloned().ok_or(AuthError::UnknownCaller)
+        self.by_token.get(&digest).map(|caller| &**caller).ok_or(AuthError::UnknownCaller)
     }
 
     /// The caller named by a verified client certificate: the first of its SANs that is some
     /// caller's `cert_san`. With client certificates required, this is the only identity.
-    pub fn authenticate_peer(&self, peer: &PeerIdentity) -> Result<Arc<Caller>, AuthError> {
+    pub fn authenticate_peer(&self, peer: &PeerIdentity) -> Result<&Caller, AuthError> {
         peer.names
             .iter()
             .find_map(|name| self.by_san.get(name))
-            .cloned()
+            .map(|caller| &**caller)
             .ok_or(AuthError::UnknownCertificate)
     }
 }

@@ -247,13 +247,13 @@ impl Metrics {
 
     /// One finished request: its identity, outcome and timings.
     pub fn record(&self, log: &AccessLog<'_>, status: u16, error: Option<Code>, duration: Duration) {
-        let key = RequestLabels {
-            caller: Label::or(&log.caller, NONE),
-            team: Label::or(&log.team, NONE),
-            route: Label::or(&log.route, if log.caller.is_some() { UNKNOWN_ROUTE } else { NONE }),
+        let key = RequestKey {
+            caller: log.caller.unwrap_or(NONE_TEXT),
+            team: log.team.unwrap_or(NONE_TEXT),
+            route: log.route.unwrap_or(if log.caller.is_some() { UNKNOWN_ROUTE_TEXT } else { NONE_TEXT }),
             status,
         };
-        self.series.with(&key, |series| {
+        self.series.with(key, |series| {
             series.requests.fetch_add(1, Ordering::Relaxed);
             series.duration.observe(duration.as_secs_f64());
             if let Some(upstream) = log.upstream_duration {
@@ -266,7 +266,7 @@ impl Metrics {
         let Some(code) = error else { return };
         let RequestLabels {
             caller, team, route, ..
-        } = key;
+        } = RequestLabels::from_key(&key);
         match code {
             Code::RateLimitExceeded => {
                 let budget = log.rate_limited.map_or("unknown", Budget::as_str);

@@ -48,6 +48,7 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
         let _in_flight = gateway.metrics.request_started();
         let method = request.method().clone();
         let request_id = request_id(&request);
+        let rt = gateway.serving();
         let mut log = AccessLog {
             // Always visible ASCII (see `request_id`), so `to_str` does not fail.
             request_id: request_id.to_str().unwrap_or_default(),
@@ -58,7 +59,7 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
         } else if let Err(e) = crate::http1::check(&request) {
             Err(e.into())
         } else {
-            process(&gateway.runtime(), request, &request_id, &mut log).await
+            process(&rt, request, &request_id, &mut log).await
         };
         let (mut answer, error) = match result {
             Ok(answer) => (answer, None),
@@ -84,7 +85,7 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
 
 #[allow(clippy::manual_async_fn)] // as `handle`
 fn process<'a, 'l>(
-    rt: &'a Runtime,
+    rt: &'l Runtime,
     request: Request<RequestBody>,
     request_id: &'a HeaderValue,
     log: &'a mut AccessLog<'l>,
@@ -94,15 +95,15 @@ fn process<'a, 'l>(
             Some(peer) => rt.callers.authenticate_peer(peer)?,
             None => rt.callers.authenticate(request.headers())?,
         };
-        log.caller = Some(caller.id.clone());
-        log.team = Some(caller.team.clone());
+        log.caller = Some(&caller.id);
+        log.team = Some(&caller.team);
 
         let (route, class) = match rt.routes.find(request.method(), request.uri().path()) {
             Match::Found(route) if route.blocked => {
                 return Err(GatewayError::EndpointNotFound { path_hint: "this path" })
             }
             Match::Found(route) => {
-                log.route = Some(route.id.clone());
+                log.route = Some(&route.id);
                 caller.authorize(route)?;
                 (Some(route), route.class)
             }

@@ -9,8 +9,8 @@
 //! reload drops it; each swap is announced (`Gateway::swaps`) so the key check runs again.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 
@@ -287,10 +287,13 @@ pub fn load(path: &std::path::Path) -> Result<Runtime, ConfigError> {
 
 /// What every connection shares: the current state and whether the process is draining.
 /// Clones are handles on the same state: each worker takes one of its own, so the reference
-/// count its requests change is on a cache line no other worker writes.
-#[derive(Clone)]
+/// counts its requests change are on cache lines no other worker writes (see `serving`).
 pub struct Gateway {
     runtime: Arc<ArcSwap<Runtime>>,
+    /// Counts swaps; written only by a reload, so reading it shares the line without moving it.
+    generation: Arc<Generation>,
+    /// This handle's hold on a state, from its first `serving` on.
+    held: Mutex<Option<Held>>,
     draining: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     /// What Allo last said about each team's key; outlives every reload.
@@ -299,11 +302,42 @@ pub struct Gateway {
     swapped: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
+/// The swap count on a cache line of its own.
+#[repr(align(64))]
+#[derive(Default)]
+struct Generation(AtomicU64);
+
+/// A handle's hold on the state of one generation.
+struct Held {
+    generation: u64,
+    runtime: Serving,
+}
+
+/// The state a request runs on, as `Gateway::serving` hands it out: a reference count of
+/// the handle's own wrapped around the shared one.
+pub type Serving = Arc<Arc<Runtime>>;
+
+impl Clone for Gateway {
+    fn clone(&self) -> Gateway {
+        Gateway {
+            runtime: self.runtime.clone(),
+            generation: self.generation.clone(),
+            held: Mutex::new(None),
+            draining: self.draining.clone(),
+            metrics: self.metrics.clone(),
+            key_checks: self.key_checks.clone(),
+            swapped: self.swapped.clone(),
+        }
+    }
+}
+
 impl Gateway {
     pub fn new(runtime: Runtime) -> Gateway {
         Gateway {
             metrics: runtime.metrics.clone(),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+            generation: Arc::default(),
+            held: Mutex::new(None),
             draining: Arc::new(AtomicBool::new(false)),
             key_checks: Arc::default(),
             swapped: Arc::new(tokio::sync::watch::Sender::new(0)),
@@ -320,12 +354,34 @@ impl Gateway {
         self.runtime.load_full()
     }
 
+    /// As `runtime`, for the request path: the state's own reference count is shared by
+    /// every worker, and two changes of it per request would move its cache line between
+    /// cores each time. This handle's count is changed instead; the shared one once per
+    /// reload. A state swapped out stays alive until the handle's next request.
+    pub fn serving(&self) -> Serving {
+        let generation = self.generation.0.load(Ordering::Acquire);
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*held {
+            Some(current) if current.generation == generation => current.runtime.clone(),
+            _ => {
+                // Loaded after the count: a swap in between is seen at the next request.
+                let runtime = Arc::new(self.runtime.load_full());
+                *held = Some(Held {
+                    generation,
+                    runtime: runtime.clone(),
+                });
+                runtime
+            }
+        }
+    }
+
     /// Makes `runtime` the state new requests run on, after it has inherited from the current
     /// one. Requests already running keep theirs. Reloads are serialised by their caller.
     pub fn swap(&self, mut runtime: Runtime) {
         runtime.inherit(&self.runtime.load());
         self.runtime.store(Arc::new(runtime));
         // After the store: whoever sees the new count then loads the new state.
+        self.generation.0.fetch_add(1, Ordering::AcqRel);
         self.swapped.send_modify(|count| *count = count.wrapping_add(1));
     }
 

@@ -4,7 +4,6 @@
 //! Lines are written to stdout off the request path (`sink.rs`).
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
@@ -43,14 +42,14 @@ pub fn flush(limit: Duration) {
 }
 
 /// What one request did, logged once when it ends. Nothing in it is copied per request: the
-/// request id is borrowed from the header value the response carries, and the ids are shared
-/// with the config.
+/// request id is borrowed from the header value the response carries, and the ids from the
+/// state the request runs on (not cloned: their reference counts are shared by every worker).
 #[derive(Debug, Default)]
 pub struct AccessLog<'a> {
     pub request_id: &'a str,
-    pub caller: Option<Arc<str>>,
-    pub team: Option<Arc<str>>,
-    pub route: Option<Arc<str>>,
+    pub caller: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub route: Option<&'a str>,
     pub upstream_status: Option<u16>,
     pub upstream_duration: Option<Duration>,
     /// The budget that refused the request with RATE_LIMIT_EXCEEDED (for metrics).
@@ -64,9 +63,9 @@ impl AccessLog<'_> {
         tracing::info!(
             target: "access",
             request_id = %self.request_id,
-            caller = self.caller.as_deref().unwrap_or("-"),
-            team = self.team.as_deref().unwrap_or("-"),
-            route = self.route.as_deref().unwrap_or("-"),
+            caller = self.caller.unwrap_or("-"),
+            team = self.team.unwrap_or("-"),
+            route = self.route.unwrap_or("-"),
             method = %method,
             status,
             upstream_status = self.upstream_status,

@@ -1,5 +1,5 @@
-//! The label sets of the gateway's metrics. Values are configured ids, shared with the config
-//! rather than copied per request, or fixed placeholders and names: never request input.
+//! The label sets of the gateway's metrics. Values are configured ids, copied once per series
+//! rather than per request, or fixed placeholders and names: never request input.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -7,12 +7,12 @@ use std::sync::Arc;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
 /// Label for a request that was not authenticated (or not routed).
-pub(super) const NONE: Label = Label::Fixed("-");
+pub(super) const NONE_TEXT: &str = "-";
 /// Route label for an authenticated request whose path is not an Allo endpoint.
-pub(super) const UNKNOWN_ROUTE: Label = Label::Fixed("unknown");
+pub(super) const UNKNOWN_ROUTE_TEXT: &str = "unknown";
 
-/// A label value: a configured id, shared with the config rather than copied per request, or
-/// a placeholder. Compared and hashed by its text, so a placeholder and an id of the same
+/// A label value: a configured id, copied once per series rather than per request, or a
+/// placeholder. Compared and hashed by its text, so a placeholder and an id of the same
 /// spelling are one series, as they were when labels were strings.
 #[derive(Clone, Debug)]
 pub(super) enum Label {
@@ -28,9 +28,13 @@ impl Label {
         }
     }
 
-    /// The id, or `otherwise` when the request did not get that far.
-    pub(super) fn or(id: &Option<Arc<str>>, otherwise: Label) -> Label {
-        id.as_ref().map_or(otherwise, |id| Label::Id(id.clone()))
+    /// A label of this text: a placeholder as it is, an id copied (once per series).
+    pub(super) fn of(text: &str) -> Label {
+        match text {
+            NONE_TEXT => Label::Fixed(NONE_TEXT),
+            UNKNOWN_ROUTE_TEXT => Label::Fixed(UNKNOWN_ROUTE_TEXT),
+            id => Label::Id(Arc::from(id)),
+        }
     }
 }
 
@@ -60,6 +64,75 @@ pub(super) struct RequestLabels {
     pub team: Label,
     pub route: Label,
     pub status: u16,
+}
+
+impl RequestLabels {
+    pub(super) fn from_key(key: &RequestKey<'_>) -> RequestLabels {
+        RequestLabels {
+            caller: Label::of(key.caller),
+            team: Label::of(key.team),
+            route: Label::of(key.route),
+            status: key.status,
+        }
+    }
+}
+
+/// `RequestLabels` as borrowed text: what a request's series is found by, so that finding it
+/// copies nothing and changes no reference count.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RequestKey<'a> {
+    pub caller: &'a str,
+    pub team: &'a str,
+    pub route: &'a str,
+    pub status: u16,
+}
+
+/// What `RequestLabels` and `RequestKey` are both compared and hashed by, field by field as
+/// `RequestLabels` derives it, so a map keyed by the one is searched with the other.
+pub(super) trait RequestText {
+    fn text(&self) -> RequestKey<'_>;
+}
+
+impl RequestText for RequestLabels {
+    fn text(&self) -> RequestKey<'_> {
+        RequestKey {
+            caller: self.caller.as_str(),
+            team: self.team.as_str(),
+            route: self.route.as_str(),
+            status: self.status,
+        }
+    }
+}
+
+impl RequestText for RequestKey<'_> {
+    fn text(&self) -> RequestKey<'_> {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn RequestText + 'a> for RequestLabels {
+    fn borrow(&self) -> &(dyn RequestText + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn RequestText + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.text(), other.text());
+        (a.caller, a.team, a.route, a.status) == (b.caller, b.team, b.route, b.status)
+    }
+}
+
+impl Eq for dyn RequestText + '_ {}
+
+impl Hash for dyn RequestText + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let key = self.text();
+        key.caller.hash(state);
+        key.team.hash(state);
+        key.route.hash(state);
+        key.status.hash(state);
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -15,7 +15,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use super::labels::{Label, RequestLabels, RouteLabels};
+use super::labels::{Label, RequestKey, RequestLabels, RequestText, RouteLabels};
 use super::LATENCY_BUCKETS;
 
 const BUCKETS: usize = LATENCY_BUCKETS.len() + 1;
@@ -68,7 +68,7 @@ impl WorkerSeries {
     }
 
     /// Runs `f` on this worker's series of `key`, made on first use.
-    pub(super) fn with(&self, key: &RequestLabels, f: impl FnOnce(&Series)) {
+    pub(super) fn with(&self, key: RequestKey<'_>, f: impl FnOnce(&Series)) {
         let caches = &self.0;
         let worker = crate::worker::current();
         // Never empty (see `new`).
@@ -77,11 +77,12 @@ impl WorkerSeries {
         } else {
             &caches[0]
         };
-        if let Some(series) = cache.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+        let text: &dyn RequestText = &key;
+        if let Some(series) = cache.read().unwrap_or_else(PoisonError::into_inner).get(text) {
             return f(series);
         }
         let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
-        f(cache.entry(key.clone()).or_default());
+        f(cache.entry(RequestLabels::from_key(&key)).or_default());
     }
 }
 
@@ -191,7 +192,7 @@ mod tests {
     }
 
     fn record(series: &WorkerSeries, status: u16, seconds: f64, upstream: bool) {
-        series.with(&key(status), |s| {
+        series.with(key(status).text(), |s| {
             s.requests.fetch_add(1, Ordering::Relaxed);
             s.duration.observe(seconds);
             if upstream {

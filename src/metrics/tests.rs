@@ -1,11 +1,11 @@
 use super::*;
 use crate::error::Code;
 
-fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog<'static> {
+fn log<'a>(caller: Option<&'a str>, route: Option<&'a str>) -> AccessLog<'a> {
     AccessLog {
-        caller: caller.map(Arc::from),
-        team: caller.map(|_| Arc::from("sales")),
-        route: route.map(Arc::from),
+        caller,
+        team: caller.map(|_| "sales"),
+        route,
         ..AccessLog::default()
     }
 }

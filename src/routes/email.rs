@@ -31,28 +31,46 @@ pub(super) fn is_email(email: &str) -> bool {
 }
 
 /// `Some(true)` for an address of the plain shape; `None`: not that shape, ask the general
-/// check.
+/// check. One pass over the bytes per part (the address is in every such request body).
 fn plain(email: &str) -> Option<bool> {
-    let (local, domain) = email.split_once('@')?;
-    let atom = |part: &str, allowed: fn(u8) -> bool| {
-        !part.is_empty()
-            && part
-                .split('.')
-                .all(|piece| !piece.is_empty() && piece.bytes().all(allowed))
-    };
+    let bytes = email.as_bytes();
+    let at = memchr::memchr(b'@', bytes)?;
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
     let local_ok = local.len() <= 64
-        && atom(local, |b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b)
+        && pieces(local).all(|piece| {
+            !piece.is_empty()
+                && piece
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b))
         });
     let labels_ok = domain.len() <= 253
-        && atom(domain, |b| b.is_ascii_alphanumeric() || b == b'-')
-        && domain.split('.').all(|label| {
-            label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-') && !label.contains("--")
-        });
-    let tld_ok = domain
-        .rsplit_once('.')
-        .is_some_and(|(_, tld)| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
+        && pieces(domain).all(is_label);
+    let tld_ok = memchr::memrchr(b'.', domain).is_some_and(|dot| {
+        let tld = &domain[dot + 1..];
+        tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)
+    });
     (local_ok && labels_ok && tld_ok).then_some(true)
+}
+
+/// A domain label: letters, digits and single hyphens inside, at most 63 bytes.
+fn is_label(label: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (label.first(), label.last()) else {
+        return false;
+    };
+    if first == b'-' || last == b'-' || label.len() > 63 {
+        return false;
+    }
+    let mut previous = 0u8;
+    label.iter().all(|&b| {
+        let ok = b.is_ascii_alphanumeric() || (b == b'-' && previous != b'-');
+        previous = b;
+        ok
+    })
+}
+
+/// The dot-separated pieces of an address part.
+fn pieces(part: &[u8]) -> impl Iterator<Item = &[u8]> {
+    part.split(|&b| b == b'.')
 }
 
 #[cfg(test)]
