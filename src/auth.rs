@@ -93,7 +93,10 @@ impl Callers {
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<&Caller, AuthError> {
         let token = presented_token(headers)?;
         let digest: [u8; 32] = Sha256::digest(token).into();
-        self.by_token.get(&digest).map(|caller| &**caller).ok_or(AuthError::UnknownCaller)
+        self.by_token
+            .get(&digest)
+            .map(|caller| &**caller)
+            .ok_or(AuthError::UnknownCaller)
     }
 
     /// The caller named by a verified client certificate: the first of its SANs that is some

@@ -250,7 +250,11 @@ impl Metrics {
         let key = RequestKey {
             caller: log.caller.unwrap_or(NONE_TEXT),
             team: log.team.unwrap_or(NONE_TEXT),
-            route: log.route.unwrap_or(if log.caller.is_some() { UNKNOWN_ROUTE_TEXT } else { NONE_TEXT }),
+            route: log.route.unwrap_or(if log.caller.is_some() {
+                UNKNOWN_ROUTE_TEXT
+            } else {
+                NONE_TEXT
+            }),
             status,
         };
         self.series.with(key, |series| {

@@ -148,19 +148,19 @@ fn process<'a, 'l>(
         // A slot before the budget: a request refused for concurrency spends no budget, and one
         // waiting for budget (on_limit = "wait") counts as in flight. Held until the response
         // body is done, so a slow upstream cannot make one team hold every connection.
-        let slot = match rt.in_flight.get(&*caller.team) {
-            Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| GatewayError::TeamBusy {
-                limit: rt.config.server.max_in_flight_per_team,
-            })?),
-            None => None,
-        };
-        rt.limits.acquire_team(&caller.team, class).await?;
-
         // Config loading guarantees every caller's team exists; a miss is treated as unknown.
         let team = rt
             .teams
             .get(&*caller.team)
             .ok_or(crate::auth::AuthError::UnknownCaller)?;
+        let slot = team
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| GatewayError::TeamBusy {
+                limit: rt.config.server.max_in_flight_per_team,
+            })?;
+        rt.limits.acquire_team(&caller.team, class).await?;
         let sent = Instant::now();
         let mut answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics)
             .await
@@ -192,12 +192,12 @@ fn process<'a, 'l>(
             }
         }
         // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
-        Ok(answer.map_body(|body| match (body, slot) {
-            (Body::Streamed(body), Some(slot)) => Body::streamed(body.map_frame(move |frame| {
+        Ok(answer.map_body(|body| match body {
+            Body::Streamed(body) => Body::streamed(body.map_frame(move |frame| {
                 let _held = &slot;
                 frame
             })),
-            (body, _) => body,
+            body => body,
         }))
     }
 }

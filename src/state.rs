@@ -34,6 +34,9 @@ pub struct Team {
     /// Whether requests go out with `fallback` first, because Allo refused `key` (see
     /// `rotation`). Kept across reloads while both keys stay the same.
     pub prefer_fallback: AtomicBool,
+    /// The team's requests upstream at once (`server.max_in_flight_per_team`), each holding a
+    /// permit until its response body is done.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct Runtime {
@@ -46,9 +49,6 @@ pub struct Runtime {
     /// Shared with the next state when a reload leaves `[upstream]` (and, for the sandbox, the
     /// teams' keys) unchanged, so pooled connections and the emulator's state survive.
     pub upstream: Arc<Upstream>,
-    /// Slots for each team's requests, from before its budget to the end of the upstream
-    /// response (`server.max_in_flight_per_team`).
-    pub in_flight: IdMap<Arc<tokio::sync::Semaphore>>,
     /// The process's metrics (one set for the process's life; see `inherit`).
     pub metrics: Arc<Metrics>,
 }
@@ -63,6 +63,7 @@ impl Runtime {
         check_caller_permissions(&config, &routes, &mut p);
         check_unique(&config, &mut p);
         let mut teams = IdMap::default();
+        let slots = config.server.max_in_flight_per_team;
         for t in &config.teams {
             let sep = if t.origin.ends_with(':') { "" } else { "." };
             let key = resolve(&mut p, &format!("{}{sep}api_key", t.origin), &t.api_key, &t.id);
@@ -77,6 +78,7 @@ impl Runtime {
                     key,
                     fallback,
                     prefer_fallback: AtomicBool::new(false),
+                    in_flight: Arc::new(tokio::sync::Semaphore::new(slots)),
                 },
             );
         }
@@ -97,11 +99,6 @@ impl Runtime {
         // The counters live as long as the first state's limiter (carried over by every
         // reload), as the metrics do (see `inherit`).
         metrics.watch_redis(limits.redis_stats());
-        let slots = config.server.max_in_flight_per_team;
-        let in_flight = teams
-            .keys()
-            .map(|id| (id.clone(), Arc::new(tokio::sync::Semaphore::new(slots))))
-            .collect();
         match upstream {
             Some(upstream) => p.into_result(Runtime {
                 config,
@@ -110,7 +107,6 @@ impl Runtime {
                 teams,
                 limits,
                 upstream,
-                in_flight,
                 metrics: Arc::new(metrics),
             }),
             None => p.into_result_err(),
@@ -122,7 +118,9 @@ impl Runtime {
     /// preference when both its keys are unchanged, and the process's metrics.
     pub fn inherit(&mut self, previous: &Runtime) {
         self.limits = previous.limits.carry_over(&self.config);
-        for team in self.teams.values() {
+        // Requests in flight across a reload still count, unless the bound itself changed.
+        let same_bound = previous.config.server.max_in_flight_per_team == self.config.server.max_in_flight_per_team;
+        for team in self.teams.values_mut() {
             let Some(old) = previous.teams.get(&team.id) else {
                 continue;
             };
@@ -130,16 +128,11 @@ impl Runtime {
                 let prefer = old.prefer_fallback.load(Ordering::Relaxed);
                 team.prefer_fallback.store(prefer, Ordering::Relaxed);
             }
-        }
-        self.metrics = previous.metrics.clone();
-        // Requests in flight across a reload still count, unless the bound itself changed.
-        if previous.config.server.max_in_flight_per_team == self.config.server.max_in_flight_per_team {
-            for (team, slots) in &mut self.in_flight {
-                if let Some(old) = previous.in_flight.get(team) {
-                    *slots = old.clone();
-                }
+            if same_bound {
+                team.in_flight = old.in_flight.clone();
             }
         }
+        self.metrics = previous.metrics.clone();
         if self.same_upstream(previous) {
             self.upstream = previous.upstream.clone();
         }

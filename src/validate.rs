@@ -92,6 +92,13 @@ pub struct Checked<T> {
 
 /// Checks the query string (`None`: no `?`) against the route's query schemas.
 pub fn check_query(route: &Route, query: Option<&str>) -> Checked<String> {
+    // No query where none is needed: most requests, decided at load.
+    if query.is_none_or(str::is_empty) && route.schemas.empty_query_valid {
+        return Checked {
+            rewritten: None,
+            result: Ok(()),
+        };
+    }
     let (rewritten, errors) = query::check(&route.schemas, &route.rename, query);
     Checked {
         rewritten,

@@ -107,12 +107,14 @@ pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Opti
     let mut hosts = 0usize;
     for field in request.headers.iter() {
         let name = field.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"host") {
-            hosts += 1;
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            connection.note(field.value);
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            expect_continue |= field.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+        // By length first: most fields are none of the three.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            10 if name.eq_ignore_ascii_case(b"connection") => connection.note(field.value),
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                expect_continue |= field.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            }
+            _ => {}
         }
         fields.push(at(name), at(field.value));
     }

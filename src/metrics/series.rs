@@ -31,10 +31,9 @@ pub(super) struct Latency {
 
 impl Latency {
     pub(super) fn observe(&self, seconds: f64) {
-        let bucket = LATENCY_BUCKETS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(LATENCY_BUCKETS.len());
+        // The first bound at or above `seconds` (the bounds are sorted); past the last, the
+        // overflow bucket.
+        let bucket = LATENCY_BUCKETS.partition_point(|bound| *bound < seconds);
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         // One writer in practice (the worker); a loop all the same, so none is lost.
         let _ = self

@@ -43,8 +43,7 @@ fn plain(email: &str) -> Option<bool> {
                     .iter()
                     .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b))
         });
-    let labels_ok = domain.len() <= 253
-        && pieces(domain).all(is_label);
+    let labels_ok = domain.len() <= 253 && pieces(domain).all(is_label);
     let tld_ok = memchr::memrchr(b'.', domain).is_some_and(|dot| {
         let tld = &domain[dot + 1..];
         tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)

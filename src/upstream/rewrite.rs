@@ -93,11 +93,19 @@ pub(super) fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.iter().any(|h| h == name)
 }
 
-/// `is_hop_by_hop` for a name as it came on the wire, in any case.
+/// `is_hop_by_hop` for a name as it came on the wire, in any case. Read for every field of
+/// every upstream answer: only the names of the same length are compared.
 pub(super) fn is_hop_by_hop_name(name: &[u8]) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+    let same = |h: &[u8]| name.eq_ignore_ascii_case(h);
+    match name.len() {
+        2 => same(b"te"),
+        7 => same(b"upgrade") || same(b"trailer"),
+        10 => same(b"connection") || same(b"keep-alive"),
+        16 => same(b"proxy-connection"),
+        17 => same(b"transfer-encoding"),
+        19 => same(b"proxy-authorization"),
+        _ => false,
+    }
 }
 
 /// The caller's headers that go upstream: all but the hop-by-hop ones, and all but the
@@ -188,6 +196,33 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wire_name_is_hop_by_hop_exactly_when_its_header_name_is() {
+        for name in &HOP_BY_HOP {
+            let lower = name.as_str();
+            assert!(is_hop_by_hop_name(lower.as_bytes()), "{lower}");
+            assert!(is_hop_by_hop_name(lower.to_ascii_uppercase().as_bytes()), "{lower}");
+        }
+        for other in [
+            "host",
+            "content-length",
+            "x-upgrade",
+            "tf",
+            "trailers",
+            "keep-alive2",
+            "date",
+            "",
+        ] {
+            let header: Option<HeaderName> = other.parse().ok();
+            assert_eq!(
+                is_hop_by_hop_name(other.as_bytes()),
+                header.as_ref().is_some_and(is_hop_by_hop),
+                "{other}"
+            );
+            assert!(!is_hop_by_hop_name(other.as_bytes()), "{other}");
+        }
+    }
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
         let mut b = Request::builder().method("POST").uri(uri);
