@@ -146,11 +146,9 @@ impl Client {
 
         let mut conn = match opened.or_else(|| self.pool.checkout(now.into_std())) {
             Some(conn) => conn,
-            None => match Box::pin(self.open_until(deadline)).await? {
+            None => match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => {
-                    return Box::pin(self.send_adopted(sender, parts, body, key, request_id, deadline)).await
-                }
+                Opened::H2(sender) => return self.send_adopted(sender, parts, body, key, request_id, deadline).await,
             },
         };
         loop {
@@ -179,11 +177,9 @@ impl Client {
                 return Err(UpstreamError::Unavailable(failed.error));
             }
             tracing::debug!(error = %failed.error, "pooled upstream connection failed before an answer; retrying on a new one");
-            conn = match Box::pin(self.open_until(deadline)).await? {
+            conn = match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => {
-                    return Box::pin(self.send_adopted(sender, parts, body, key, request_id, deadline)).await
-                }
+                Opened::H2(sender) => return self.send_adopted(sender, parts, body, key, request_id, deadline).await,
             };
         }
     }
