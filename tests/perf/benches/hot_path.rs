@@ -194,9 +194,9 @@ fn metrics(c: &mut Criterion) {
     let metrics = Metrics::new();
     let log = AccessLog {
         request_id: "req_3kTq9xZp2LmA",
-        caller: Some("crm-sync".into()),
-        team: Some("sales".into()),
-        route: Some("dialingQueues.resetCurrent".into()),
+        caller: Some("crm-sync"),
+        team: Some("sales"),
+        route: Some("dialingQueues.resetCurrent"),
         upstream_status: Some(200),
         upstream_duration: Some(Duration::from_micros(180)),
         ..AccessLog::default()
