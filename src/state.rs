@@ -386,3 +386,6 @@ impl Gateway {
         self.draining.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(test)]
+mod tests;

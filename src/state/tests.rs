@@ -1,0 +1,48 @@
+use super::*;
+
+fn runtime(team: &str) -> Runtime {
+    let text = format!(
+        "[upstream]\nurl = \"http://127.0.0.1:9\"\n[[teams]]\nid = \"{team}\"\napi_key = {{ env = \"PATH\" }}\n"
+    );
+    let config = crate::config::from_str(&text, std::path::Path::new(".")).unwrap();
+    Runtime::build(config).unwrap()
+}
+
+#[test]
+fn a_worker_handle_serves_the_state_swapped_in_last_and_a_request_keeps_its_own() {
+    let gateway = Gateway::new(runtime("first"));
+    let worker = gateway.clone();
+    let before = worker.serving();
+    assert!(before.teams.contains_key("first"));
+
+    gateway.swap(runtime("second"));
+    let after = worker.serving();
+    assert!(after.teams.contains_key("second"));
+    // A request that began before the swap runs on to its end on the state it began with.
+    assert!(before.teams.contains_key("first"));
+}
+
+#[test]
+fn requests_on_a_worker_share_its_hold_and_leave_the_shared_count_alone() {
+    let gateway = Gateway::new(runtime("sales"));
+    let worker = gateway.clone();
+    let first = worker.serving();
+    let shared = Arc::strong_count(&*first);
+    let more: Vec<Serving> = (0..8).map(|_| worker.serving()).collect();
+    assert_eq!(
+        Arc::strong_count(&*first),
+        shared,
+        "the state's own count moved per request"
+    );
+    assert_eq!(
+        Arc::strong_count(&first),
+        1 + more.len() + 1,
+        "the worker's hold counts its requests"
+    );
+    assert!(more.iter().all(|held| Arc::ptr_eq(held, &first)));
+
+    // Another worker holds the state through a count of its own.
+    let other = gateway.clone().serving();
+    assert!(!Arc::ptr_eq(&other, &first));
+    assert!(Arc::ptr_eq(&*other, &*first));
+}
