@@ -83,6 +83,23 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
     }
 }
 
+/// A team's in-flight slot kept until a streamed answer's body is done: given back when this
+/// is dropped.
+struct HeldSlot(Arc<tokio::sync::Semaphore>);
+
+impl HeldSlot {
+    fn keep(slot: tokio::sync::SemaphorePermit<'_>, slots: &Arc<tokio::sync::Semaphore>) -> HeldSlot {
+        slot.forget();
+        HeldSlot(slots.clone())
+    }
+}
+
+impl Drop for HeldSlot {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
+}
+
 #[allow(clippy::manual_async_fn)] // as `handle`
 fn process<'a, 'l>(
     rt: &'l Runtime,
@@ -153,13 +170,11 @@ fn process<'a, 'l>(
             .teams
             .get(&*caller.team)
             .ok_or(crate::auth::AuthError::UnknownCaller)?;
-        let slot = team
-            .in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| GatewayError::TeamBusy {
-                limit: rt.config.server.max_in_flight_per_team,
-            })?;
+        // Borrowed: cloning the semaphore's `Arc` for an owned permit would change a reference
+        // count every worker shares; only a streamed answer needs one (below).
+        let slot = team.in_flight.try_acquire().map_err(|_| GatewayError::TeamBusy {
+            limit: rt.config.server.max_in_flight_per_team,
+        })?;
         rt.limits.acquire_team(&caller.team, class).await?;
         let sent = Instant::now();
         let mut answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics)
@@ -193,10 +208,13 @@ fn process<'a, 'l>(
         }
         // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
         Ok(answer.map_body(|body| match body {
-            Body::Streamed(body) => Body::streamed(body.map_frame(move |frame| {
-                let _held = &slot;
-                frame
-            })),
+            Body::Streamed(body) => {
+                let held = HeldSlot::keep(slot, &team.in_flight);
+                Body::streamed(body.map_frame(move |frame| {
+                    let _held = &held;
+                    frame
+                }))
+            }
             body => body,
         }))
     }

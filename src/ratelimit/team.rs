@@ -11,7 +11,7 @@
 //! it is not: the head of each instance's queue sleeps until the slot Redis announced and asks
 //! again, and whichever instance asks first takes it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -28,6 +28,10 @@ pub(super) struct TeamBudget<C: LimiterClock> {
     pub class: RateClass,
     pub limit: Limit<C>,
     marks: Mutex<Marks<C::Instant>>,
+    /// Whether `marks` may hold a hold: read by every request, written only when Allo's
+    /// signal holds the budget and when the hold is found over, so the lock (a cache line
+    /// every worker would write) is taken only then.
+    held: AtomicBool,
     turn: tokio::sync::Mutex<()>,
     waiters: AtomicUsize,
 }
@@ -65,6 +69,7 @@ impl<C: LimiterClock> TeamBudget<C> {
                 held_until,
                 next_free: None,
             }),
+            held: AtomicBool::new(held_until.is_some()),
             turn: tokio::sync::Mutex::new(()),
             waiters: AtomicUsize::new(0),
         }
@@ -76,6 +81,9 @@ impl<C: LimiterClock> TeamBudget<C> {
     }
 
     pub(super) fn held_until(&self) -> Option<C::Instant> {
+        if !self.held.load(Ordering::Acquire) {
+            return None;
+        }
         self.marks().held_until
     }
 
@@ -83,6 +91,16 @@ impl<C: LimiterClock> TeamBudget<C> {
     pub(super) fn hold(&self, until: C::Instant) {
         let mut marks = self.marks();
         marks.held_until = Some(marks.held_until.map_or(until, |held| held.max(until)));
+        self.held.store(true, Ordering::Release);
+    }
+
+    /// Forgets a hold that is over at `now` (a later `hold` may have moved it on meanwhile).
+    fn release_hold(&self, now: C::Instant) {
+        let mut marks = self.marks();
+        if marks.held_until.is_some_and(|until| until <= now) {
+            marks.held_until = None;
+            self.held.store(false, Ordering::Release);
+        }
     }
 
     /// Requests queued in wait mode, the head included.
@@ -141,6 +159,7 @@ impl<C: LimiterClock> TeamBudget<C> {
                     cause: Cause::Upstream,
                 });
             }
+            self.release_hold(now);
         }
         self.limit.take().map_err(|free_at| {
             self.marks().next_free = Some(free_at);

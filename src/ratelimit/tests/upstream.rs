@@ -139,3 +139,20 @@ async fn holds_only_grow_and_ordinary_answers_hold_nothing() {
     );
     assert_eq!(held(&limits, "sales", Write).await, None);
 }
+
+#[tokio::test]
+async fn a_hold_found_over_is_forgotten_and_a_later_one_holds_again() {
+    let (clock, limits) = limits_at(Duration::from_secs(1_700_000_000));
+    let retry_after_1 = headers(&[("retry-after", "1")]);
+    limits.observe_upstream_class("sales", Write, StatusCode::TOO_MANY_REQUESTS, &retry_after_1);
+    assert_eq!(held(&limits, "sales", Write).await, Some(Duration::from_secs(1)));
+    clock.advance(Duration::from_secs(1));
+    // Over: the request that finds it so goes through, and forgets the hold.
+    limits.acquire_team("sales", Write).await.unwrap();
+    assert_eq!(held(&limits, "sales", Write).await, None);
+    // Allo's next signal holds the team again.
+    limits.observe_upstream_class("sales", Write, StatusCode::TOO_MANY_REQUESTS, &retry_after_1);
+    assert_eq!(held(&limits, "sales", Write).await, Some(Duration::from_secs(1)));
+    clock.advance(ms(500));
+    assert_eq!(held(&limits, "sales", Write).await, Some(ms(500)));
+}

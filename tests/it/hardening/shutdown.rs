@@ -119,3 +119,44 @@ async fn a_team_past_max_in_flight_per_team_gets_429_until_a_slot_frees() {
     assert_eq!(raw.reply().await.status, 200);
     assert_eq!(up.count(), 3);
 }
+
+#[tokio::test]
+async fn a_streamed_answer_holds_its_teams_slot_until_its_body_is_done() {
+    use crate::support::scripted::{Scripted, Step};
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\
+                connection: close\r\n\r\n6\r\n{\"a\":1\r\n";
+    let whole = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+    let first = vec![
+        Step::Read,
+        Step::Write(head.into()),
+        Step::Pause(Duration::from_millis(700)),
+        Step::Write(b"1\r\n}\r\n0\r\n\r\n".to_vec()),
+        Step::Close,
+    ];
+    // Later connections answer whole.
+    let up = Scripted::serving(vec![first], vec![Step::Read, Step::Write(whole.into()), Step::Close]).await;
+    let gw = start(config(&up.url()).server("max_in_flight_per_team", 1));
+
+    let mut streaming = Raw::connect(gw.addr).await;
+    streaming.write(get_users()).await;
+    // The answer's head is out, its body not done: the slot goes with the body.
+    while support::raw::find(&streaming.buf, b"\r\n\r\n").is_none() {
+        assert!(streaming.fill().await, "closed before the answer's head");
+    }
+    let mut other = Raw::connect(gw.addr).await;
+    other.write(get_users()).await;
+    let refused = other.reply().await;
+    assert_eq!(refused.status, 429, "{}", refused.head);
+    assert_eq!(refused.gateway_error().as_deref(), Some("RATE_LIMIT_EXCEEDED"));
+
+    let streamed = streaming.reply().await;
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.body, br#"{"a":1}"#);
+    // Given back with the body's end.
+    eventually(&gw, "the slot given back", async || {
+        let mut again = Raw::connect(gw.addr).await;
+        again.write(get_users()).await;
+        again.reply().await.status == 200
+    })
+    .await;
+}

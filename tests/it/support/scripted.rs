@@ -80,7 +80,7 @@ impl Scripted {
     }
 
     /// Connection `i` follows `scripts[i]`, and those past the list `rest`.
-    async fn serving(scripts: Vec<Vec<Step>>, rest: Vec<Step>) -> Scripted {
+    pub(crate) async fn serving(scripts: Vec<Vec<Step>>, rest: Vec<Step>) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
