@@ -22,11 +22,12 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, FieldError> {
             "the body starts with a UTF-8 byte order mark (BOM, EF BB BF), which JSON does not allow; send it without",
         ));
     }
-    if std::str::from_utf8(bytes).is_err() {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(field_error("", "json", "the body is not valid UTF-8"));
-    }
+    };
     let path = RefCell::new(Vec::new());
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // From the text, checked once: read from bytes, serde_json would check each string again.
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = Strict { path: &path }
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v));
