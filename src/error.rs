@@ -11,7 +11,7 @@ use crate::body::{full, Body};
 use crate::envelope::ErrorBody;
 use crate::http1::BodyError;
 use crate::http1::FramingError;
-use crate::ratelimit::{Cause, RateLimited};
+use crate::ratelimit::{Budget, Cause, RateLimited};
 use crate::routes::RateClass;
 use crate::upstream::UpstreamError;
 use crate::validate::{Findings, ValidationError};
@@ -168,9 +168,23 @@ impl GatewayError {
         }
     }
 
+    /// The budget that refused the request, for a rate-limit refusal (the metrics' label).
+    pub fn refusing_budget(&self) -> Option<Budget> {
+        match self {
+            GatewayError::RateLimited(limited) => Some(limited.budget),
+            GatewayError::TeamBusy { .. } => Some(Budget::TeamConcurrency),
+            _ => None,
+        }
+    }
+
     /// The envelope answer, marked with `x-allo-gateway-error`: the outcome's row, with the
     /// error's own message and, for a validation error, what was wrong where.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
+        self.answer(request_id).0
+    }
+
+    /// `into_response`, and the code it carries (classified once).
+    pub fn answer(self, request_id: &str) -> (Response<Body>, Code) {
         let outcome = self.classify();
         let mut body = ErrorBody::new(outcome.kind, outcome.code.as_str(), self.to_string());
         body.request_id = request_id.to_string();
@@ -195,7 +209,7 @@ impl GatewayError {
         for (name, value) in outcome.headers {
             headers.append(name, value);
         }
-        response
+        (response, outcome.code)
     }
 }
 

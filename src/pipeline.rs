@@ -64,13 +64,9 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
         let (mut answer, error) = match result {
             Ok(answer) => (answer, None),
             Err(e) => {
-                log.rate_limited = match &e {
-                    GatewayError::RateLimited(limited) => Some(limited.budget),
-                    GatewayError::TeamBusy { .. } => Some(crate::ratelimit::Budget::TeamConcurrency),
-                    _ => None,
-                };
-                let code = e.classify().code;
-                (Answer::from(e.into_response(log.request_id)), Some(code))
+                log.rate_limited = e.refusing_budget();
+                let (response, code) = e.answer(log.request_id);
+                (Answer::from(response), Some(code))
             }
         };
         let status = answer.status().as_u16();
