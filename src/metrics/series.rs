@@ -201,6 +201,24 @@ mod tests {
     }
 
     #[test]
+    fn a_series_made_from_its_labels_is_found_by_their_borrowed_text() {
+        let series = WorkerSeries::new(1);
+        record(&series, 200, 0.001, false);
+        let cache = series.0[0].read().unwrap();
+        let same = RequestKey {
+            caller: "crm",
+            team: "sales",
+            route: "users.list",
+            status: 200,
+        };
+        let found: &dyn RequestText = &same;
+        assert!(cache.get(found).is_some(), "hashed or compared apart from its labels");
+        let other = RequestKey { status: 201, ..same };
+        let missing: &dyn RequestText = &other;
+        assert!(cache.get(missing).is_none());
+    }
+
+    #[test]
     fn each_worker_counts_apart_and_a_scrape_sums_them() {
         let series = WorkerSeries::new(2);
         record(&series, 200, 0.004, true);
