@@ -247,17 +247,25 @@ impl Metrics {
 
     /// One finished request: its identity, outcome and timings.
     pub fn record(&self, log: &AccessLog<'_>, status: u16, error: Option<Code>, duration: Duration) {
+        let no_route = if log.caller.is_some() {
+            UNKNOWN_ROUTE_TEXT
+        } else {
+            NONE_TEXT
+        };
         let key = RequestKey {
-            caller: log.caller.unwrap_or(NONE_TEXT),
-            team: log.team.unwrap_or(NONE_TEXT),
-            route: log.route.unwrap_or(if log.caller.is_some() {
-                UNKNOWN_ROUTE_TEXT
-            } else {
-                NONE_TEXT
-            }),
+            caller: log.caller.map_or(NONE_TEXT, |id| &**id),
+            team: log.team.map_or(NONE_TEXT, |id| &**id),
+            route: log.route.map_or(no_route, |id| &**id),
             status,
         };
-        self.series.with(key, |series| {
+        // Owned labels take reference counts on the ids: only for a new series or an error's.
+        let labels = || RequestLabels {
+            caller: Label::or(log.caller, NONE_TEXT),
+            team: Label::or(log.team, NONE_TEXT),
+            route: Label::or(log.route, no_route),
+            status,
+        };
+        self.series.with(key, labels, |series| {
             series.requests.fetch_add(1, Ordering::Relaxed);
             series.duration.observe(duration.as_secs_f64());
             if let Some(upstream) = log.upstream_duration {
@@ -270,7 +278,7 @@ impl Metrics {
         let Some(code) = error else { return };
         let RequestLabels {
             caller, team, route, ..
-        } = RequestLabels::from_key(&key);
+        } = labels();
         match code {
             Code::RateLimitExceeded => {
                 let budget = log.rate_limited.map_or("unknown", Budget::as_str);

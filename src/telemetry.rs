@@ -4,6 +4,7 @@
 //! Lines are written to stdout off the request path (`sink.rs`).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
@@ -43,13 +44,14 @@ pub fn flush(limit: Duration) {
 
 /// What one request did, logged once when it ends. Nothing in it is copied per request: the
 /// request id is borrowed from the header value the response carries, and the ids from the
-/// state the request runs on (not cloned: their reference counts are shared by every worker).
+/// state the request runs on (not cloned: their reference counts are shared by every worker;
+/// only a metric series made for them, or an error family's sample, takes a count).
 #[derive(Debug, Default)]
 pub struct AccessLog<'a> {
     pub request_id: &'a str,
-    pub caller: Option<&'a str>,
-    pub team: Option<&'a str>,
-    pub route: Option<&'a str>,
+    pub caller: Option<&'a Arc<str>>,
+    pub team: Option<&'a Arc<str>>,
+    pub route: Option<&'a Arc<str>>,
     pub upstream_status: Option<u16>,
     pub upstream_duration: Option<Duration>,
     /// The budget that refused the request with RATE_LIMIT_EXCEEDED (for metrics).
@@ -63,9 +65,9 @@ impl AccessLog<'_> {
         tracing::info!(
             target: "access",
             request_id = %self.request_id,
-            caller = self.caller.unwrap_or("-"),
-            team = self.team.unwrap_or("-"),
-            route = self.route.unwrap_or("-"),
+            caller = self.caller.map_or("-", |id| &**id),
+            team = self.team.map_or("-", |id| &**id),
+            route = self.route.map_or("-", |id| &**id),
             method = %method,
             status,
             upstream_status = self.upstream_status,

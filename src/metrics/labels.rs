@@ -1,5 +1,6 @@
-//! The label sets of the gateway's metrics. Values are configured ids, copied once per series
-//! rather than per request, or fixed placeholders and names: never request input.
+//! The label sets of the gateway's metrics. Values are configured ids, shared with the config
+//! (a reference count taken when a series is made, never to find one), or fixed placeholders
+//! and names: never request input.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -11,8 +12,7 @@ pub(super) const NONE_TEXT: &str = "-";
 /// Route label for an authenticated request whose path is not an Allo endpoint.
 pub(super) const UNKNOWN_ROUTE_TEXT: &str = "unknown";
 
-/// A label value: a configured id, copied once per series rather than per request, or a
-/// placeholder. Compared and hashed by its text, so a placeholder and an id of the same
+/// A label value: a configured id, shared with the config, or a placeholder. Compared and hashed by its text, so a placeholder and an id of the same
 /// spelling are one series, as they were when labels were strings.
 #[derive(Clone, Debug)]
 pub(super) enum Label {
@@ -28,13 +28,9 @@ impl Label {
         }
     }
 
-    /// A label of this text: a placeholder as it is, an id copied (once per series).
-    pub(super) fn of(text: &str) -> Label {
-        match text {
-            NONE_TEXT => Label::Fixed(NONE_TEXT),
-            UNKNOWN_ROUTE_TEXT => Label::Fixed(UNKNOWN_ROUTE_TEXT),
-            id => Label::Id(Arc::from(id)),
-        }
+    /// The id, shared with the config, or `otherwise` when the request did not get that far.
+    pub(super) fn or(id: Option<&Arc<str>>, otherwise: &'static str) -> Label {
+        id.map_or(Label::Fixed(otherwise), |id| Label::Id(id.clone()))
     }
 }
 
@@ -64,17 +60,6 @@ pub(super) struct RequestLabels {
     pub team: Label,
     pub route: Label,
     pub status: u16,
-}
-
-impl RequestLabels {
-    pub(super) fn from_key(key: &RequestKey<'_>) -> RequestLabels {
-        RequestLabels {
-            caller: Label::of(key.caller),
-            team: Label::of(key.team),
-            route: Label::of(key.route),
-            status: key.status,
-        }
-    }
 }
 
 /// `RequestLabels` as borrowed text: what a request's series is found by, so that finding it

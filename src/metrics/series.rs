@@ -67,7 +67,8 @@ impl WorkerSeries {
     }
 
     /// Runs `f` on this worker's series of `key`, made on first use.
-    pub(super) fn with(&self, key: RequestKey<'_>, f: impl FnOnce(&Series)) {
+    /// `labels` makes the key's owned form, for a series not made yet.
+    pub(super) fn with(&self, key: RequestKey<'_>, labels: impl FnOnce() -> RequestLabels, f: impl FnOnce(&Series)) {
         let caches = &self.0;
         let worker = crate::worker::current();
         // Never empty (see `new`).
@@ -81,7 +82,7 @@ impl WorkerSeries {
             return f(series);
         }
         let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
-        f(cache.entry(RequestLabels::from_key(&key)).or_default());
+        f(cache.entry(labels()).or_default());
     }
 }
 
@@ -191,13 +192,18 @@ mod tests {
     }
 
     fn record(series: &WorkerSeries, status: u16, seconds: f64, upstream: bool) {
-        series.with(key(status).text(), |s| {
-            s.requests.fetch_add(1, Ordering::Relaxed);
-            s.duration.observe(seconds);
-            if upstream {
-                s.upstream.get_or_init(Latency::default).observe(seconds);
-            }
-        });
+        let labels = key(status);
+        series.with(
+            labels.text(),
+            || labels.clone(),
+            |s| {
+                s.requests.fetch_add(1, Ordering::Relaxed);
+                s.duration.observe(seconds);
+                if upstream {
+                    s.upstream.get_or_init(Latency::default).observe(seconds);
+                }
+            },
+        );
     }
 
     #[test]

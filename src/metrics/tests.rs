@@ -1,11 +1,16 @@
 use super::*;
 use crate::error::Code;
 
-fn log<'a>(caller: Option<&'a str>, route: Option<&'a str>) -> AccessLog<'a> {
+/// A configured id, as the state the request ran on holds it (kept for the test's life).
+fn id(text: &str) -> &'static Arc<str> {
+    Box::leak(Box::new(Arc::from(text)))
+}
+
+fn log(caller: Option<&str>, route: Option<&str>) -> AccessLog<'static> {
     AccessLog {
-        caller,
-        team: caller.map(|_| "sales"),
-        route,
+        caller: caller.map(id),
+        team: caller.map(|_| id("sales")),
+        route: route.map(id),
         ..AccessLog::default()
     }
 }

@@ -192,11 +192,13 @@ fn forwarding(c: &mut Criterion) {
 
 fn metrics(c: &mut Criterion) {
     let metrics = Metrics::new();
+    let (caller, team, route): (std::sync::Arc<str>, std::sync::Arc<str>, std::sync::Arc<str>) =
+        ("crm-sync".into(), "sales".into(), "dialingQueues.resetCurrent".into());
     let log = AccessLog {
         request_id: "req_3kTq9xZp2LmA",
-        caller: Some("crm-sync"),
-        team: Some("sales"),
-        route: Some("dialingQueues.resetCurrent"),
+        caller: Some(&caller),
+        team: Some(&team),
+        route: Some(&route),
         upstream_status: Some(200),
         upstream_duration: Some(Duration::from_micros(180)),
         ..AccessLog::default()
