@@ -1,5 +1,6 @@
-//! A request body arriving on an HTTP/2 stream: DATA frames as they come, each giving its
-//! flow-control window back once handed over, then the trailers if any.
+//! A body arriving on an HTTP/2 stream (a caller's request, or the upstream's answer): DATA
+//! frames as they come, each giving its flow-control window back once handed over, then the
+//! trailers if any.
 //!
 //! A request that asked for `Expect: 100-continue` is told to go on the first time its body is
 //! asked for, as the HTTP/1.1 listener does: a request refused from its head (credentials,
@@ -66,6 +67,9 @@ impl http_body::Body for H2Body {
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.recv.is_end_stream() {
+            return SizeHint::with_exact(0);
+        }
         match self.length {
             Some(length) => SizeHint::with_exact(length),
             None => SizeHint::default(),

@@ -174,52 +174,36 @@ pub(super) enum Unprocessed {
     Gone,
 }
 
-pub(super) fn unprocessed(error: &hyper::Error) -> Option<Unprocessed> {
-    if error.is_canceled() || error.is_closed() {
-        return Some(Unprocessed::Gone);
-    }
-    let h2 = h2_error(error)?;
-    if !h2.is_remote() {
+/// A request `h2` would not open a stream for: it never left the gateway if the connection
+/// had failed or gone away (the request may go on another); a request `h2` refuses as
+/// malformed gets `None`.
+pub(super) fn unsent(error: &h2::Error) -> Option<Unprocessed> {
+    (error.is_io() || error.is_go_away() || error.reason().is_some()).then_some(Unprocessed::Gone)
+}
+
+/// Whether a request whose stream opened cannot have been processed, by the upstream's word.
+pub(super) fn unprocessed(error: &h2::Error) -> Option<Unprocessed> {
+    if !error.is_remote() {
         return None;
     }
     // A GOAWAY from the upstream fails only the streams above its last stream id, and the
     // requests not yet sent (h2 keeps it as the connection's error).
-    if h2.is_go_away() {
+    if error.is_go_away() {
         return Some(Unprocessed::Gone);
     }
-    (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)).then_some(Unprocessed::Refused)
+    (error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM)).then_some(Unprocessed::Refused)
 }
 
-/// Whether the connection closed or was reset under the request (before any answer, since
-/// `send_request` fails only before the response head).
-pub(super) fn connection_lost(error: &hyper::Error) -> bool {
+/// Whether the connection closed or was reset under the request (before any answer: this is
+/// read only until the response head).
+pub(super) fn connection_lost(error: &h2::Error) -> bool {
     use std::io::ErrorKind as K;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = next {
-        let io = match e.downcast_ref::<h2::Error>() {
-            Some(h2) => h2.get_io(),
-            None => e.downcast_ref::<std::io::Error>(),
-        };
-        if let Some(io) = io {
-            return matches!(
-                io.kind(),
-                K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
-            );
-        }
-        next = e.source();
-    }
-    false
-}
-
-fn h2_error(error: &hyper::Error) -> Option<&h2::Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = next {
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            return Some(h2);
-        }
-        next = e.source();
-    }
-    None
+    error.get_io().is_some_and(|io| {
+        matches!(
+            io.kind(),
+            K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
+        )
+    })
 }
 
 #[cfg(test)]

@@ -63,7 +63,8 @@ struct Seen {
     /// Bodies refused once already.
     refused: HashSet<Bytes>,
     goaways: usize,
-    /// Streams received and then dropped as above a GOAWAY's last stream id.
+    /// Streams dropped as above a GOAWAY's last stream id: received before it and not yet
+    /// complete, or opened after it.
     dropped: usize,
 }
 
@@ -159,6 +160,8 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
                 PING if flags & ACK == 0 => frame(&mut out, PING, ACK, 0, &payload),
                 HEADERS => {
                     if last_id.is_some_and(|last| stream > last) {
+                        // Opened after the GOAWAY went out, above its last stream id.
+                        seen.lock().unwrap().dropped += 1;
                         continue;
                     }
                     received += 1;
@@ -187,8 +190,15 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
                 _ => {}
             }
         }
-        // Answer (or refuse, or reset) what is complete.
-        let complete: Vec<u32> = pending.iter().filter(|(_, p)| p.complete).map(|(id, _)| *id).collect();
+        // Answer (or refuse, or reset) what is complete; when going away, only the older half
+        // of it: the newer half lies above the GOAWAY's last stream id, as a server that stops
+        // taking work leaves what it has not begun.
+        let going_away = last_id.is_none() && script.goaway_after.is_some_and(|after| received >= after);
+        let mut complete: Vec<u32> = pending.iter().filter(|(_, p)| p.complete).map(|(id, _)| *id).collect();
+        complete.sort_unstable();
+        if going_away {
+            complete.truncate(complete.len() / 2);
+        }
         for id in complete {
             let Some(request) = pending.remove(&id) else { continue };
             let body = Bytes::from(request.body);
@@ -207,7 +217,7 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
             frame(&mut out, DATA, END_STREAM, id, br#"{"ok":true}"#);
         }
         // Go away: the streams received and not answered lie above the last stream id.
-        if last_id.is_none() && script.goaway_after.is_some_and(|after| received >= after) {
+        if going_away {
             let mut payload = answered_max.to_be_bytes().to_vec();
             payload.extend_from_slice(&NO_ERROR.to_be_bytes());
             frame(&mut out, GOAWAY, 0, 0, &payload);

@@ -12,7 +12,9 @@
 #
 # Environment: N [2000] requests per phase; TOP [15] rows; SKIP_BUILD [0]; GATEWAY_BIN [the
 # release build] the binary to profile; OUT [work dir] where the
-# callgrind.out files and annotations go (kept); ALLO_GATEWAY_LOG [warn].
+# callgrind.out files and annotations go (kept); ALLO_GATEWAY_LOG [warn]; UPSTREAM_TLS [empty:
+# plain HTTP] `h1` or `h2`: the perf upstream behind TLS offering that protocol by ALPN (the
+# HTTPS upstream of run.sh's scenario d; the TLS handshakes fall in the warm-up).
 # The release profile carries symbols but no line tables, so inlined functions are counted in
 # their callers. For line-level detail build into a separate target dir, e.g.
 #   CARGO_TARGET_DIR=/tmp/allo-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only tests/perf/profile.sh
@@ -57,10 +59,21 @@ TEAM_KEY="ak_perf_3f9c2e7b51d04a86b1e7c0d9a2f45e61"
 TOKEN="perf_caller_9QeX2r7LmT4vBz8KpN3sYw6Hd0Jc5Fa1"
 TOKEN_SHA256="$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
 . "$HERE/gateway-config.sh"
-gateway_config "$GATEWAY_PORT" >"$OUT/gateway.toml"
-
-"$UPSTREAM_BIN" "$UPSTREAM_PORT" 2>"$OUT/upstream.log" &
-PIDS+=($!)
+UPSTREAM_TLS="${UPSTREAM_TLS:-}"
+if [ -n "$UPSTREAM_TLS" ]; then
+  rm -f "$OUT/upstream-ca.pem"
+  "$UPSTREAM_BIN" "$UPSTREAM_PORT" 1 --tls "$UPSTREAM_TLS" "$OUT/upstream-ca.pem" 2>"$OUT/upstream.log" &
+  PIDS+=($!)
+  for _ in $(seq 1 600); do
+    if [ -s "$OUT/upstream-ca.pem" ] && (exec 3<>"/dev/tcp/127.0.0.1/$UPSTREAM_PORT") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  gateway_config "$GATEWAY_PORT" "https://127.0.0.1:$UPSTREAM_PORT" "$OUT/upstream-ca.pem" >"$OUT/gateway.toml"
+else
+  "$UPSTREAM_BIN" "$UPSTREAM_PORT" 2>"$OUT/upstream.log" &
+  PIDS+=($!)
+  gateway_config "$GATEWAY_PORT" >"$OUT/gateway.toml"
+fi
 ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG="${ALLO_GATEWAY_LOG:-warn}" \
   valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
   "$GATEWAY_BIN" run --config "$OUT/gateway.toml" >"$OUT/gateway.log" 2>"$OUT/valgrind.log" &

@@ -1,6 +1,12 @@
 //! The HTTP/2 side of the client. When the upstream's TLS picks h2 by ALPN, requests share
-//! `h2_connections` hyper HTTP/2 connections (multiplexed), taken in turn; each slot keeps
-//! its connection until it closes or goes away, and is then filled again.
+//! `h2_connections` HTTP/2 connections (multiplexed), taken in turn; each slot keeps its
+//! connection until it closes or goes away, and is then filled again.
+//!
+//! On the `h2` crate directly, as the listener's side is: a request opens its stream on the
+//! shared connection from its own task and awaits the response head there; only the
+//! connection's framing runs on a task of its own. No channel, and no task per request in
+//! between (a general purpose client spends about as much per request on those as on HTTP/2
+//! itself).
 //!
 //! Connecting: one request per slot connects (`connecting`); the others that find the slot
 //! empty wait for that connection rather than open their own, and share its failure if it
@@ -17,26 +23,43 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use http::{HeaderValue, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use http::{HeaderValue, Method, Response, StatusCode};
 use tokio::time::Instant;
 
 use super::{idempotent, Client, Opened};
 use crate::answer::Answer;
-use crate::body::{Body, BoxError};
+use crate::body::{Body, BoxError, H2Body};
+use crate::http1::MAX_RESPONSE_HEAD;
 use crate::secret::Secret;
 use crate::upstream::connect::Stream;
-use crate::upstream::failure::{connection_lost, unprocessed, Unprocessed, WaitedConnect};
+use crate::upstream::failure::{connection_lost, unprocessed, unsent, Unprocessed, WaitedConnect};
 use crate::upstream::pool::Conn;
 use crate::upstream::{rewrite_request, strip_hop_by_hop, UpstreamError};
 
-pub(super) type H2Sender = http2::SendRequest<Full<Bytes>>;
+/// Flow-control windows offered to the upstream: a stream's answer up to 2 MiB, and 5 MiB
+/// over all of a connection's streams, may arrive before the gateway's reader takes any.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+/// Request bodies buffered per stream beyond what the upstream's window lets out.
+const SEND_BUFFER: usize = 400 * 1024;
+
+/// One HTTP/2 connection's handle for opening streams on it.
+#[derive(Clone)]
+pub(super) struct H2Sender {
+    send: h2::client::SendRequest<Bytes>,
+    /// Set when the connection's task ends (closed, failed or gone away and drained).
+    closed: Arc<AtomicBool>,
+}
+
+impl H2Sender {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
 
 /// What the upstream was last seen to speak.
 const UNKNOWN: u8 = 0;
@@ -224,19 +247,27 @@ impl Client {
         }
     }
 
-    /// Makes `stream` (h2 by ALPN) an HTTP/2 connection, driven by a task of its own.
+    /// Makes `stream` (h2 by ALPN) an HTTP/2 connection, driven by a task of its own. No
+    /// server push; an answer's head is bounded as over HTTP/1.1.
     pub(super) async fn handshake_h2(&self, stream: Stream) -> Result<H2Sender, UpstreamError> {
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(TokioIo::new(stream))
+        let (send, connection) = h2::client::Builder::new()
+            .enable_push(false)
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_header_list_size(MAX_RESPONSE_HEAD as u32)
+            .max_send_buffer_size(SEND_BUFFER)
+            .handshake::<_, Bytes>(stream)
             .await
             .map_err(|e| UpstreamError::Unavailable(e.into()))?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let ended = closed.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %crate::telemetry::error_chain(&e), "upstream HTTP/2 connection ended");
             }
+            ended.store(true, Ordering::Release);
         });
-        Ok(sender)
+        Ok(H2Sender { send, closed })
     }
 
     /// Sends the request over `shared`, and once more if the upstream cannot have processed
@@ -299,16 +330,26 @@ impl Client {
 
     async fn send_h2(
         &self,
-        mut sender: H2Sender,
+        sender: H2Sender,
         parts: &http::request::Parts,
         body: Bytes,
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Answer, H2Failed> {
         let request = rewrite_request(parts, &self.base, key, request_id, body.len(), &self.forward)
-            .map_err(|e| H2Failed::Final(UpstreamError::Unavailable(e.into())))?
-            .map(|()| Full::new(body));
-        let response = sender.send_request(request).await.map_err(|e| match unprocessed(&e) {
+            .map_err(|e| H2Failed::Final(UpstreamError::Unavailable(e.into())))?;
+        // Refused before its stream opened: the request never left the gateway.
+        let not_sent = |e: h2::Error| match unsent(&e) {
+            Some(gone) => H2Failed::Again {
+                gone: matches!(gone, Unprocessed::Gone),
+                error: e.into(),
+            },
+            None => H2Failed::Final(UpstreamError::Unavailable(e.into())),
+        };
+        let mut send = sender.send.ready().await.map_err(not_sent)?;
+        let end = body.is_empty();
+        let (response, mut stream) = send.send_request(request, end).map_err(not_sent)?;
+        let sent = |e: h2::Error| match unprocessed(&e) {
             Some(Unprocessed::Refused) => H2Failed::Again {
                 error: e.into(),
                 gone: false,
@@ -322,9 +363,22 @@ impl Client {
                 gone: true,
             },
             None => H2Failed::Final(UpstreamError::Unavailable(e.into())),
-        })?;
-        let (mut head, incoming) = response.into_parts();
+        };
+        if !end {
+            // Whole, in memory and bounded: h2 holds what the window does not yet let out.
+            stream.send_data(body, true).map_err(sent)?;
+        }
+        let (mut head, recv) = response.await.map_err(sent)?.into_parts();
         strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(head, Body::streamed(incoming.map_err(BoxError::from))).into())
+        let length = body_length(&parts.method, head.status, &head.headers);
+        Ok(Response::from_parts(head, Body::streamed(H2Body::new(recv, None, length))).into())
     }
+}
+
+/// The length an answer's body declares, if it has one (not for HEAD, 204 or 304).
+fn body_length(method: &Method, status: StatusCode, headers: &http::HeaderMap) -> Option<u64> {
+    if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return None;
+    }
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
