@@ -1,7 +1,9 @@
 //! Caller authentication and authorisation: a caller presents its token as
 //! `Authorization: Bearer <token>` or `Authorization: Api-Key <token>`; the token's SHA-256 is
-//! looked up among the configured hashes (the token itself is never stored). An authenticated
-//! caller may then call a route only if its scopes and route allow-list permit it.
+//! looked up among the configured hashes (the config holds no token). Each worker remembers
+//! the digests of the last few tokens that authenticated (`memo`), so a caller's requests are
+//! not hashed one by one. An authenticated caller may then call a route only if its scopes and
+//! route allow-list permit it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -13,6 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::config::{CallerConfig, Rate, ValidationMode};
 use crate::routes::{Route, RoutePattern, Scope};
 use crate::tls::PeerIdentity;
+
+mod memo;
 
 /// An authenticated calling service.
 #[derive(Debug)]
@@ -92,11 +96,17 @@ impl Callers {
     /// Borrowed, not cloned: the caller's reference count is shared by every worker.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<&Caller, AuthError> {
         let token = presented_token(headers)?;
-        let digest: [u8; 32] = Sha256::digest(token).into();
-        self.by_token
-            .get(&digest)
-            .map(|caller| &**caller)
-            .ok_or(AuthError::UnknownCaller)
+        if let Some(digest) = memo::recall(token) {
+            return self
+                .by_token
+                .get(&digest)
+                .map(|caller| &**caller)
+                .ok_or(AuthError::UnknownCaller);
+        }
+        let digest: memo::Digest = Sha256::digest(token).into();
+        let caller = self.by_token.get(&digest).ok_or(AuthError::UnknownCaller)?;
+        memo::remember(token, digest);
+        Ok(caller)
     }
 
     /// The caller named by a verified client certificate: the first of its SANs that is some
@@ -288,5 +298,49 @@ mod tests {
             c.authenticate(&HeaderMap::new()).unwrap_err(),
             AuthError::MissingCredential
         );
+    }
+
+    #[test]
+    fn a_remembered_token_still_answers_to_the_callers_of_the_moment() {
+        memo::forget_all();
+        let before = callers();
+        assert_eq!(&*before.authenticate(&headers("Bearer tok-1")).unwrap().id, "crm");
+        assert!(memo::recall(b"tok-1").is_some());
+        assert_eq!(&*before.authenticate(&headers("Api-Key tok-1")).unwrap().id, "crm");
+        // A reload without that caller: the remembered digest finds nobody.
+        let after = Callers::new(&[], ValidationMode::Enforce);
+        assert_eq!(
+            after.authenticate(&headers("Bearer tok-1")).unwrap_err(),
+            AuthError::UnknownCaller
+        );
+        // Tokens that do not authenticate are never remembered.
+        assert_eq!(
+            before.authenticate(&headers("Bearer tok-9")).unwrap_err(),
+            AuthError::UnknownCaller
+        );
+        assert!(memo::recall(b"tok-9").is_none());
+        // Nor are overlong ones, which still authenticate by their hash.
+        let long = "t".repeat(memo::MAX_TOKEN + 1);
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(token_hash_hex(&long), &mut digest).unwrap();
+        let with_long = Callers::new(
+            &[CallerConfig {
+                origin: "callers[0]".into(),
+                id: "long".into(),
+                team: "sales".into(),
+                token_sha256: Some(digest),
+                cert_san: None,
+                scopes: None,
+                rate: None,
+                routes: None,
+                validation: None,
+            }],
+            ValidationMode::Enforce,
+        );
+        assert_eq!(
+            &*with_long.authenticate(&headers(&format!("Bearer {long}"))).unwrap().id,
+            "long"
+        );
+        assert!(memo::recall(long.as_bytes()).is_none());
     }
 }

@@ -56,7 +56,7 @@ use self::respond::{finish, ApiError, Reply};
 use self::routes::{Emulated, Route};
 use crate::ids::{acceptable_request_id, new_request_id};
 use crate::routes::RouteTable;
-use crate::secret::Secret;
+use crate::secret::{constant_time_eq, Secret};
 
 pub use self::clock::ManualSandboxClock;
 pub use self::limits::{READ_PER_SECOND, WRITE_PER_SECOND};
@@ -265,8 +265,4 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(new_request_id)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
