@@ -75,7 +75,11 @@ pub fn rewrite_request(
     let mut auth = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).map_err(|_| RewriteError::Key)?;
     auth.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, auth);
-    headers.insert(REQUEST_ID, request_id.clone());
+    // Never indexed by HPACK: a value new with every request gains nothing from the table, and
+    // each one added would push out entries that repeat (the authority, the caller's fields).
+    let mut request_id = request_id.clone();
+    request_id.set_sensitive(true);
+    headers.insert(REQUEST_ID, request_id);
     if sends_content_length(&parts.method, body_len) {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     }
