@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::process::run_to_end;
 use support::raw::{find, Raw};
-use support::{one_caller, send, Canned, Capture, Config, GatewayProcess};
+use support::{eventually, one_caller, send, Canned, Capture, Config, GatewayProcess};
 
 const TOKEN: &str = "tok_edge_headers_0123456789abcdef";
 const KEY: &str = "ak_live_EDGEHEADERSKEY";
@@ -165,7 +165,9 @@ async fn head_on_a_get_endpoint_is_forwarded_as_head_and_answered_without_a_body
         ("HEAD", "/v2/api/users?role=ADMIN")
     );
     assert_eq!(taken[1].method, "GET");
-    // The HEAD was logged (and counted, and limited) as the GET route.
+    // The HEAD was logged (and counted, and limited) as the GET route. The log is read from the
+    // process's output on another thread: waited for.
+    eventually(&gw, "the access log line", || async { !gw.access_logs().is_empty() }).await;
     let first = gw.access_logs().first().cloned().expect("an access log line");
     assert_eq!(
         (first["method"].as_str(), first["route"].as_str()),

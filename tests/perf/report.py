@@ -83,6 +83,8 @@ def parse(path):
                 "wrk_p99": fields.get("wrk_p99"),
                 "upstream_conns": fields.get("upstream_conns"),
                 "upstream_conns_total": fields.get("upstream_conns_total"),
+                "upstream_cpu": (fields["upstream_cpu_ticks"] / fields["clk_tck"] * 1e6 / requests
+                                 if requests and "upstream_cpu_ticks" in fields else None),
                 "cpus": fields.get("cpus"),
                 "shared": fields.get("shared"),
             })
@@ -140,6 +142,8 @@ class Stats:
         self.upstream_conns = sum(conns) if conns else None
         totals = [r["upstream_conns_total"] for r in rs if r["upstream_conns_total"] is not None]
         self.upstream_conns_total = max(totals) if totals else None
+        upstream_cpu = [r["upstream_cpu"] for r in rs if r["upstream_cpu"] is not None]
+        self.upstream_cpu = statistics.median(upstream_cpu) if upstream_cpu else None
 
     def cell(self, key, ref):
         v = self.med[key]
@@ -202,11 +206,13 @@ def report_layout(w, layout, stats, idle, meta, rate):
           "0 = every request went over connections opened before) and since start (warm-up and "
           "checks included). wrk closes its connections with requests still in flight at the end of "
           "each run: a proxy that drops the upstream connections of abandoned requests opens them "
-          "again in the next run.")
+          "again in the next run. \"Upstream CPU\" is that upstream's own user+system time per "
+          "request: all peers share the machine's cores, so what the upstream spends on the "
+          "protocol it is spoken to in (h2 costs it more than HTTP/1.1) is not left for the proxy.")
         w("")
         w("| peer | upstream protocol | " + " | ".join(h for _, h in D_METRICS)
-          + " | upstream connections (runs / since start) | idle RSS MiB |")
-        w("|" + "---|" * (len(D_METRICS) + 4))
+          + " | upstream CPU µs/req | upstream connections (runs / since start) | idle RSS MiB |")
+        w("|" + "---|" * (len(D_METRICS) + 5))
         ref = stats.get((layout, "d", "nginx"))
         for p, (name, proto) in D_PEERS.items():
             st = stats.get((layout, "d", p))
@@ -215,8 +221,9 @@ def report_layout(w, layout, stats, idle, meta, rate):
             conns = "–" if st.upstream_conns is None else f"{int(st.upstream_conns)} / {int(st.upstream_conns_total)}"
             idle_rss = idle.get((layout, p), {}).get("rss_kib")
             flag = " ⚠ errors" if st.errors else ""
+            up_cpu = "–" if st.upstream_cpu is None else f"{st.upstream_cpu:.1f}"
             w(f"| {name}{flag} | {proto} | " + " | ".join(st.cell(k, ref) for k, _ in D_METRICS)
-              + f" | {conns} | {mib(idle_rss) if idle_rss is not None else '–'} |")
+              + f" | {up_cpu} | {conns} | {mib(idle_rss) if idle_rss is not None else '–'} |")
         w("")
 
     lines = []

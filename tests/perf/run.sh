@@ -103,15 +103,18 @@ run_layout() { # $1 = layout
   declare -gA PORT=([direct]=$up [nginx]=$ng [haproxy]=$hap [gateway]=$gw [gateway-info]=$gw_info
     [d:nginx]=$ng_tls [d:gateway-h1]=$gw_h1 [d:gateway-h2]=$gw_h2)
   declare -gA UPSTREAM_OF=([d:nginx]=$up_h1_nginx [d:gateway-h1]=$up_h1_gw [d:gateway-h2]=$up_h2)
-  declare -gA ROOTPID=()
+  declare -gA ROOTPID=() UPSTREAM_PID=()
 
   # Upstreams first: the TLS ones write the CA the proxies load at start.
   start_upstream "upstream-$layout" "$up" "$upstream_threads" ""
   ROOTPID[direct]=$LAST_PID
   if [ "$DSCENARIO" = 1 ]; then
     start_upstream "up-h1-nginx-$layout" "$up_h1_nginx" "$upstream_threads" "" h1
+    UPSTREAM_PID[d:nginx]=$LAST_PID
     start_upstream "up-h1-gateway-$layout" "$up_h1_gw" "$upstream_threads" "" h1
+    UPSTREAM_PID[d:gateway-h1]=$LAST_PID
     start_upstream "up-h2-gateway-$layout" "$up_h2" "$upstream_threads" "" h2
+    UPSTREAM_PID[d:gateway-h2]=$LAST_PID
   fi
   wait_port "$up" perf-upstream
   if [ "$DSCENARIO" = 1 ]; then
@@ -228,13 +231,17 @@ run_wrk() { # $1 layout, $2 scenario, $3 peer, $4 rep (0 = warm-up, not recorded
     c) script=fixed.lua path=/v2/api/dialing-queues/current method=POST body=$RESET_BODY duration=$RATE_DURATION ;;
   esac
   [ "$rep" = 0 ] && duration=1
-  local line conns_before="" conns_after="" extra=""
-  [ "$scenario" = d ] && conns_before=$(upstream_connections "${UPSTREAM_OF[$key]}")
+  local line conns_before="" conns_after="" extra="" up_before=""
+  if [ "$scenario" = d ]; then
+    conns_before=$(upstream_connections "${UPSTREAM_OF[$key]}")
+    up_before=$(cpu_ticks "${UPSTREAM_PID[$key]}")
+  fi
   measured_wrk line "${ROOTPID[$key]}" "" "$threads" "$CONNS" "$duration" "$script" "$method" "$body" \
     "http://127.0.0.1:$port$path"
   if [ "$scenario" = d ]; then
     conns_after=$(upstream_connections "${UPSTREAM_OF[$key]}")
     extra=" upstream_conns=$((conns_after - conns_before)) upstream_conns_total=$conns_after"
+    extra+=" upstream_cpu_ticks=$(($(cpu_ticks "${UPSTREAM_PID[$key]}") - up_before))"
   fi
   [ "$rep" = 0 ] && return 0
   printf '%s\t%s\t%s\t%s\t%s%s\n' "$layout" "$scenario" "$peer" "$rep" "$line" "$extra" >>"$RAW"
