@@ -4,10 +4,10 @@
 //! its end. No task per connection and no channel in between, which is where a general
 //! purpose client spends most of its time per request.
 //!
-//! When the upstream's TLS picks h2 by ALPN, `h2_connections` hyper HTTP/2 connections carry
-//! every request (multiplexed, taken in turn) until they close (`client/h2.rs`, which also
-//! sends again what the upstream did not process); a new connection learns the protocol
-//! afresh.
+//! When the upstream's TLS picks h2 by ALPN, `h2_connections` HTTP/2 connections (on the `h2`
+//! crate) carry every request (multiplexed, taken in turn) until they close (`client/h2.rs`,
+//! which also sends again what the upstream did not process); a new connection learns the
+//! protocol afresh.
 //!
 //! Retry: a request that fails on a reused connection before any byte of answer arrives (the
 //! upstream closed it while idle, racing our write) is sent once more on a new connection, if
