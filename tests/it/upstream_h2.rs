@@ -170,8 +170,11 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
                 }
                 DATA => {
                     if !payload.is_empty() {
-                        // Give the connection's window back at once.
+                        // Give the connection's and the stream's window back at once.
                         frame(&mut out, WINDOW_UPDATE, 0, 0, &(len as u32).to_be_bytes());
+                        if flags & END_STREAM == 0 {
+                            frame(&mut out, WINDOW_UPDATE, 0, stream, &(len as u32).to_be_bytes());
+                        }
                     }
                     if let Some(entry) = pending.get_mut(&stream) {
                         let data = if flags & PADDED != 0 && !payload.is_empty() {
@@ -282,6 +285,46 @@ fn gateway(pki: &certs::TestPki, upstream: &Upstream, h2_connections: Option<u32
             ("ALLO_GATEWAY_WORKERS", "1"),
         ],
     )
+}
+
+/// A request body several times the upstream's initial flow-control window (65,535 bytes: its
+/// SETTINGS name none) goes out whole, as the window is given back, on the shared connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_larger_than_the_upstreams_window_arrives_whole() {
+    let pki = certs::pki();
+    let up = Upstream::start(&pki, Script::default()).await;
+    let mut config = Config::new(&format!("https://127.0.0.1:{}", up.addr.port()))
+        .ca_file("ca.pem")
+        .routes("unknown_fields", "allow")
+        .team(Team::new("sales").key_value("ak_h2_upstream").read(1000).write(1000))
+        .caller(Caller::new("crm-sync", "sales").token(TOKEN));
+    config = config.upstream("connect_timeout", "2s");
+    let folder = config.folder();
+    folder.write("ca.pem", &pki.ca_pem);
+    let gw = GatewayProcess::start(folder, &[("ALLO_GATEWAY_WORKERS", "1")]);
+    let pad = "p".repeat(300_000);
+    let body = Bytes::from(format!(r#"{{"name":"big-1","pad":"{pad}"}}"#));
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(conn);
+    for _ in 0..2 {
+        sender.ready().await.unwrap();
+        let request = hyper::Request::post("/v2/api/dialing-queues/current")
+            .header("host", "gateway.local")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let response = tokio::time::timeout(std::time::Duration::from_secs(20), sender.send_request(request))
+            .await
+            .expect("an answer within 20 s")
+            .unwrap();
+        let status = response.status();
+        let answer = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(status, 200, "{answer:?}\n{}", gw.log());
+    }
+    assert_eq!(up.seen.lock().unwrap().processed.get(&body), Some(&2));
+    assert_eq!(up.connections.load(Ordering::SeqCst), 1);
 }
 
 /// Sends `total` POSTs from `callers` concurrent keep-alive connections, all connected before
