@@ -196,6 +196,13 @@ mod tests {
     }
 
     #[test]
+    fn http2_is_offered_unless_turned_off() {
+        assert!(upstream("").unwrap().upstream.http2);
+        assert!(!upstream("http2 = false").unwrap().upstream.http2);
+        assert!(upstream("http2 = \"no\"").is_err());
+    }
+
+    #[test]
     fn h2_connections_is_one_by_default_and_bounded() {
         assert_eq!(upstream("").unwrap().upstream.h2_connections, 1);
         assert_eq!(upstream("h2_connections = 64").unwrap().upstream.h2_connections, 64);

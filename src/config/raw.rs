@@ -59,6 +59,7 @@ pub(crate) struct RawUpstream {
     pub pool_idle_timeout: Option<String>,
     pub pool_max_idle_per_host: Option<u64>,
     pub h2_connections: Option<u64>,
+    pub http2: Option<bool>,
     pub verify_keys: Option<bool>,
     pub verify_interval: Option<String>,
     pub forward_headers: Option<Vec<String>>,

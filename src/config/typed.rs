@@ -74,6 +74,8 @@ pub struct UpstreamConfig {
     pub pool_max_idle_per_host: usize,
     /// HTTP/2 connections kept to an upstream that speaks h2 (1..=64).
     pub h2_connections: usize,
+    /// Whether TLS offers h2 by ALPN (the upstream then chooses); false: HTTP/1.1 only.
+    pub http2: bool,
     /// The caller's credentials and internal routing fields that may still reach Allo (in
     /// the upstream's settings: a change builds a new upstream, pool included, at reload).
     pub forward_headers: super::ForwardHeaders,

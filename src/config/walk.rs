@@ -85,6 +85,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, skip: &BTreeSet<String>,
         // One, as RFC 9113 §9.1 asks of clients; more spread the load over more of an
         // upstream's connections (and its cores) where it handles each on one.
         h2_connections: bounded(p, "upstream.h2_connections", u.h2_connections, 1, 1, 64),
+        http2: u.http2.unwrap_or(true),
         forward_headers: super::forward::forward_headers(p, u.forward_headers),
     };
 

@@ -81,7 +81,7 @@ impl Client {
         config: &UpstreamConfig,
     ) -> Result<Client, UpstreamSetupError> {
         let tls = super::tls::client_config(config.ca_file.as_deref())?;
-        let connector = Connector::new(scheme, authority, tls, config.connect_timeout)?;
+        let connector = Connector::new(scheme, authority, tls, config.http2, config.connect_timeout)?;
         let default_port = if *scheme == http::uri::Scheme::HTTPS { 443 } else { 80 };
         let host = match authority.port_u16() {
             Some(port) if port != default_port => authority.as_str().to_owned(),
@@ -95,7 +95,10 @@ impl Client {
             pool: Pool::new(config.pool_max_idle_per_host, config.pool_idle_timeout),
             host: HeaderValue::from_str(&host).map_err(|_| UpstreamSetupError::Host)?,
             base,
-            h2: H2Conns::new(config.h2_connections, *scheme != http::uri::Scheme::HTTPS),
+            h2: H2Conns::new(
+                config.h2_connections,
+                *scheme != http::uri::Scheme::HTTPS || !config.http2,
+            ),
             request_timeout: config.request_timeout,
             forward: config.forward_headers.clone(),
         })

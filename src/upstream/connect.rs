@@ -1,7 +1,7 @@
 //! Opening a connection to the upstream: name resolution, TCP (no delay, keep-alive probes so
 //! a dead peer behind a NAT is noticed), and for `https` the rustls handshake offering h2 and
-//! http/1.1 by ALPN. What is spoken over the connection is decided by the caller of `connect`
-//! from `Stream::is_h2`.
+//! http/1.1 by ALPN (only http/1.1 under `[upstream] http2 = false`). What is spoken over the
+//! connection is decided by the caller of `connect` from `Stream::is_h2`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -50,6 +50,7 @@ impl Connector {
         scheme: &http::uri::Scheme,
         authority: &http::uri::Authority,
         tls: rustls::ClientConfig,
+        http2: bool,
         timeout: Duration,
     ) -> Result<Connector, UpstreamSetupError> {
         let secure = *scheme == http::uri::Scheme::HTTPS;
@@ -63,7 +64,11 @@ impl Connector {
         let tls = if secure {
             let name = ServerName::try_from(host.clone()).map_err(|_| UpstreamSetupError::ServerName(host.clone()))?;
             let mut tls = tls;
-            tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            tls.alpn_protocols = if http2 {
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            } else {
+                vec![b"http/1.1".to_vec()]
+            };
             Some((TlsConnector::from(Arc::new(tls)), name))
         } else {
             None
