@@ -7,17 +7,16 @@
 //! route `-`; an authenticated request to a path that is not an Allo endpoint counts under
 //! route `unknown`. Nothing secret is ever a label value.
 //!
-//! The request series (`requests_total` and the two latency histograms) are kept per worker
-//! and summed at scrape time (`series.rs`): the hot path is one read-locked lookup, with a fast
+//! What a request leaves is `record.rs`. The request series (`requests_total` and the two
+//! latency histograms) are kept per worker and summed at scrape time (`series.rs`): the hot path is one read-locked lookup, with a fast
 //! hash, in the worker's own cache, then plain atomic adds no other thread makes. Label values
 //! share the config's ids instead of copying them.
 //! Series are created on first use. Series of ids removed by a reload stay until restart
 //! (their counters must not go backwards while Prometheus still scrapes them).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -26,21 +25,21 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::error::Code;
-use crate::ratelimit::{Budget, RedisStats};
-use crate::telemetry::AccessLog;
+use crate::ratelimit::RedisStats;
 
 mod api;
 mod failures;
 mod in_flight;
 mod labels;
+mod record;
 mod series;
 
 pub use api::DriftKind;
 use failures::UpstreamFailures;
 use in_flight::InFlightShards;
 use labels::*;
-use series::{Latency, WorkerSeries};
+pub use record::InFlight;
+use series::WorkerSeries;
 
 /// The `Content-Type` of `render()`'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -119,17 +118,6 @@ impl std::fmt::Debug for Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
-    }
-}
-
-/// Decrements the in-flight gauge when the request ends, however it ends.
-pub struct InFlight<'a> {
-    shard: &'a in_flight::Shard,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.shard.end();
     }
 }
 
@@ -237,88 +225,6 @@ impl Metrics {
     /// at most once a minute per kind.
     pub fn upstream_failure(&self, upstream: &str, error: &crate::upstream::UpstreamError) {
         self.upstream_failures.record(upstream, error, Instant::now());
-    }
-
-    pub fn request_started(&self) -> InFlight<'_> {
-        InFlight {
-            shard: self.in_flight.start(),
-        }
-    }
-
-    /// One finished request: its identity, outcome and timings.
-    pub fn record(&self, log: &AccessLog<'_>, status: u16, error: Option<Code>, duration: Duration) {
-        let no_route = if log.caller.is_some() {
-            UNKNOWN_ROUTE_TEXT
-        } else {
-            NONE_TEXT
-        };
-        let key = RequestKey {
-            caller: log.caller.map_or(NONE_TEXT, |id| &**id),
-            team: log.team.map_or(NONE_TEXT, |id| &**id),
-            route: log.route.map_or(no_route, |id| &**id),
-            status,
-        };
-        // Owned labels take reference counts on the ids: only for a new series or an error's.
-        let labels = || RequestLabels {
-            caller: Label::or(log.caller, NONE_TEXT),
-            team: Label::or(log.team, NONE_TEXT),
-            route: Label::or(log.route, no_route),
-            status,
-        };
-        self.series.with(key, labels, |series| {
-            series.requests.fetch_add(1, Ordering::Relaxed);
-            series.duration.observe(duration.as_secs_f64());
-            if let Some(upstream) = log.upstream_duration {
-                series
-                    .upstream
-                    .get_or_init(Latency::default)
-                    .observe(upstream.as_secs_f64());
-            }
-        });
-        let Some(code) = error else { return };
-        let RequestLabels {
-            caller, team, route, ..
-        } = labels();
-        match code {
-            Code::RateLimitExceeded => {
-                let budget = log.rate_limited.map_or("unknown", Budget::as_str);
-                self.rate_limited
-                    .get_or_create(&RateLimitLabels { budget, caller, team })
-                    .inc();
-            }
-            Code::InvalidRequestBody
-            | Code::InvalidQueryParameter
-            | Code::InvalidRequestHeader
-            | Code::PayloadTooLarge
-            | Code::UnsupportedMediaType
-            | Code::RequestTimeout => {
-                self.validation_refusals
-                    .get_or_create(&ValidationLabels {
-                        route,
-                        code: code.as_str(),
-                    })
-                    .inc();
-            }
-            Code::UpstreamUnavailable | Code::UpstreamTimeout => {
-                let kind = if code == Code::UpstreamTimeout {
-                    "timeout"
-                } else {
-                    "unavailable"
-                };
-                self.upstream_errors
-                    .get_or_create(&UpstreamErrorLabels { team, kind })
-                    .inc();
-            }
-            // Counted by `requests_total` (status and route) only: no family of their own.
-            Code::MalformedRequest
-            | Code::RequestHeaderFieldsTooLarge
-            | Code::GatewayUnauthenticated
-            | Code::ApiKeyInsufficientScope
-            | Code::EndpointNotFound
-            | Code::MethodNotAllowed
-            | Code::RateLimitUnavailable
-            | Code::ShuttingDown => {}
-        }
     }
 
     /// One reload attempt; `refused_team_files` is how many team files it left out.

@@ -1,5 +1,9 @@
 use super::*;
+use std::time::Duration;
+
 use crate::error::Code;
+use crate::ratelimit::Budget;
+use crate::telemetry::AccessLog;
 
 /// A configured id, as the state the request ran on holds it (kept for the test's life).
 fn id(text: &str) -> &'static Arc<str> {
