@@ -10,7 +10,8 @@
 //!
 //! Per thread (each worker its own memo: no lock, nothing shared), at most `SLOTS` tokens of
 //! at most `MAX_TOKEN` bytes, in fixed buffers overwritten with zeros when a slot is reused
-//! and when the thread ends; no `Debug`, so never printed. A presented token is compared with
+//! and when a worker thread ends (the main thread's go with the process); no `Debug`, so
+//! never printed. A presented token is compared with
 //! each remembered one of the same length in constant time: how long a lookup takes does not
 //! tell how many leading bytes of a guess match a remembered token.
 
