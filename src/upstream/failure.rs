@@ -174,11 +174,11 @@ pub(super) enum Unprocessed {
     Gone,
 }
 
-/// A request `h2` would not open a stream for: it never left the gateway if the connection
-/// had failed or gone away (the request may go on another); a request `h2` refuses as
-/// malformed gets `None`.
-pub(super) fn unsent(error: &h2::Error) -> Option<Unprocessed> {
-    (error.is_io() || error.is_go_away() || error.reason().is_some()).then_some(Unprocessed::Gone)
+/// Whether a request `h2` would not open a stream for never left the gateway: the connection
+/// had failed or gone away (so the request may go on another). A request `h2` refuses as
+/// malformed did not leave either, but sending it again would not help.
+pub(super) fn unsent(error: &h2::Error) -> bool {
+    error.is_io() || error.is_go_away() || error.reason().is_some()
 }
 
 /// Whether a request whose stream opened cannot have been processed, by the upstream's word.

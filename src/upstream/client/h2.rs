@@ -339,12 +339,15 @@ impl Client {
         let request = rewrite_request(parts, &self.base, key, request_id, body.len(), &self.forward)
             .map_err(|e| H2Failed::Final(UpstreamError::Unavailable(e.into())))?;
         // Refused before its stream opened: the request never left the gateway.
-        let not_sent = |e: h2::Error| match unsent(&e) {
-            Some(gone) => H2Failed::Again {
-                gone: matches!(gone, Unprocessed::Gone),
-                error: e.into(),
-            },
-            None => H2Failed::Final(UpstreamError::Unavailable(e.into())),
+        let not_sent = |e: h2::Error| {
+            if unsent(&e) {
+                H2Failed::Again {
+                    error: e.into(),
+                    gone: true,
+                }
+            } else {
+                H2Failed::Final(UpstreamError::Unavailable(e.into()))
+            }
         };
         let mut send = sender.send.ready().await.map_err(not_sent)?;
         let end = body.is_empty();
