@@ -6,7 +6,9 @@
 //!
 //! What must hold: every request the upstream did not process is sent again and answered
 //! (no 502), and a request the upstream processed and then reset is answered 502 and never
-//! sent twice. And `[upstream] h2_connections` opens that many connections under load.
+//! sent twice. And `[upstream] h2_connections` opens that many connections under load; a body
+//! larger than the upstream's window goes out whole; an upstream that takes one stream at a
+//! time is never sent two.
 
 use crate::support;
 
@@ -54,6 +56,8 @@ struct Script {
     goaway_after: Option<usize>,
     /// Refuse (REFUSED_STREAM) the first attempt of each request whose body holds "refuse-".
     refuse_marked: bool,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS, if the upstream announces one.
+    max_streams: Option<u32>,
 }
 
 #[derive(Default)]
@@ -66,6 +70,8 @@ struct Seen {
     /// Streams dropped as above a GOAWAY's last stream id: received before it and not yet
     /// complete, or opened after it.
     dropped: usize,
+    /// The most streams open at once on one connection (received, not yet answered).
+    max_open: usize,
 }
 
 struct Upstream {
@@ -139,7 +145,13 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
     assert_eq!(&buf[..PREFACE.len()], PREFACE);
     buf.advance(PREFACE.len());
     let mut out = Vec::new();
-    frame(&mut out, SETTINGS, 0, 0, &[]);
+    let mut settings = Vec::new();
+    if let Some(max) = script.max_streams {
+        // SETTINGS_MAX_CONCURRENT_STREAMS (0x3).
+        settings.extend_from_slice(&3u16.to_be_bytes());
+        settings.extend_from_slice(&max.to_be_bytes());
+    }
+    frame(&mut out, SETTINGS, 0, 0, &settings);
     let mut pending: BTreeMap<u32, Pending> = BTreeMap::new();
     let mut received = 0usize;
     let mut answered_max = 0u32;
@@ -192,6 +204,10 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
                 }
                 _ => {}
             }
+        }
+        {
+            let mut seen = seen.lock().unwrap();
+            seen.max_open = seen.max_open.max(pending.len());
         }
         // Answer (or refuse, or reset) what is complete; when going away, only the older half
         // of it: the newer half lies above the GOAWAY's last stream id, as a server that stops
@@ -481,6 +497,32 @@ async fn refused_streams_are_sent_again() {
     }
     assert_failures_are_the_resets(&gw, &answers).await;
     // Refusals do not cost a connection.
+    assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+}
+
+/// An upstream that takes one stream at a time (SETTINGS_MAX_CONCURRENT_STREAMS = 1): the
+/// requests wait their turn on the one connection, none is refused or lost, and no more than
+/// one stream is ever open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_takes_one_stream_at_a_time_is_never_sent_two() {
+    let pki = certs::pki();
+    let up = Upstream::start(
+        &pki,
+        Script {
+            max_streams: Some(1),
+            ..Script::default()
+        },
+    )
+    .await;
+    let gw = gateway(&pki, &up, None);
+    // The first request opens the connection and brings the upstream's SETTINGS (before them
+    // a client may open streams freely).
+    let first = load(&gw, 1, 1, |i| format!("first-{i}")).await;
+    assert_eq!(first[0].1, 200);
+    let answers = load(&gw, 32, 600, |i| format!("q-{i}")).await;
+    let seen = up.seen.lock().unwrap();
+    assert_each_processed_once(&answers, &seen, &gw.log());
+    assert_eq!(seen.max_open, 1, "streams open at once on the upstream's connection");
     assert_eq!(up.connections.load(Ordering::SeqCst), 1);
 }
 
