@@ -169,6 +169,7 @@ async fn run(path: PathBuf, workers: usize) -> u8 {
     server::workers::run(listeners, move |worker, listener| {
         // A handle of the worker's own (see `Gateway`).
         let gw = Arc::new(Gateway::clone(&gateway));
+        let released = gw.clone();
         let serving = server::Serving {
             connections: connections.clone(),
             permits: permits.clone(),
@@ -179,14 +180,28 @@ async fn run(path: PathBuf, workers: usize) -> u8 {
             accepted: Some(gateway.metrics.worker_connections(worker)),
         };
         let mut draining = draining.clone();
-        server::serve(listener, serving, async move {
+        let serve = server::serve(listener, serving, async move {
             let _ = draining.wait_for(|d| *d).await;
-        })
+        });
+        async move {
+            // An idle worker lets go of a swapped-out state at the reload, not at its next
+            // request; the task ends with the worker's runtime.
+            tokio::spawn(release_on_swap(released));
+            serve.await
+        }
     })
     .await;
     let _ = stop_admin.send(true);
     tracing::info!("stopped");
     0
+}
+
+/// Lets `gateway`'s hold on a swapped-out state go at each reload.
+async fn release_on_swap(gateway: Arc<Gateway>) {
+    let mut swaps = gateway.swaps();
+    while swaps.changed().await.is_ok() {
+        gateway.release_stale();
+    }
 }
 
 fn log_listening(name: &str, addr: std::io::Result<std::net::SocketAddr>) {

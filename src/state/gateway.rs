@@ -82,7 +82,8 @@ impl Gateway {
     /// As `runtime`, for the request path: the state's own reference count is shared by
     /// every worker, and two changes of it per request would move its cache line between
     /// cores each time. This handle's count is changed instead; the shared one once per
-    /// reload. A state swapped out stays alive until the handle's next request.
+    /// reload. A state swapped out stays alive until the handle's next request, or until
+    /// `release_stale`, which each worker calls when a reload swaps one in.
     pub fn serving(&self) -> Serving {
         let generation = self.generation.0.load(Ordering::Acquire);
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
@@ -98,6 +99,22 @@ impl Gateway {
                 runtime
             }
         }
+    }
+
+    /// Lets go of this handle's hold on a state a reload has swapped out, so that an idle worker
+    /// does not keep it (its upstream connections included) until its next request. Requests
+    /// still running on it keep their own counts.
+    pub fn release_stale(&self) {
+        let generation = self.generation.0.load(Ordering::Acquire);
+        let stale = {
+            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*held {
+                Some(current) if current.generation != generation => held.take(),
+                _ => None,
+            }
+        };
+        // Possibly the last count of the old state: dropped (sockets closed) after the lock.
+        drop(stale);
     }
 
     /// Makes `runtime` the state new requests run on, after it has inherited from the current

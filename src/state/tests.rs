@@ -46,3 +46,27 @@ fn requests_on_a_worker_share_its_hold_and_leave_the_shared_count_alone() {
     assert!(!Arc::ptr_eq(&other, &first));
     assert!(Arc::ptr_eq(&*other, &*first));
 }
+
+#[test]
+fn a_swapped_out_state_is_let_go_by_an_idle_worker_and_kept_by_a_running_request() {
+    let gateway = Gateway::new(runtime("first"));
+    let worker = gateway.clone();
+    let running = worker.serving();
+    let old = Arc::downgrade(&*running);
+    // Nothing to let go while the state is current.
+    worker.release_stale();
+    assert!(Arc::ptr_eq(&worker.serving(), &running));
+
+    gateway.swap(runtime("second"));
+    worker.release_stale();
+    // The request that began before the swap still has it...
+    assert!(old.upgrade().is_some());
+    assert!(running.teams.contains_key("first"));
+    drop(running);
+    // ...and once it ends nothing holds the old state: not the worker, idle since the swap.
+    assert!(
+        old.upgrade().is_none(),
+        "the idle worker still holds the swapped-out state"
+    );
+    assert!(worker.serving().teams.contains_key("second"));
+}

@@ -449,3 +449,53 @@ async fn rate_limit_state_survives_a_reload() {
         gw.log()
     );
 }
+
+/// A reload that moves the upstream: a worker that serves no request after it still lets go of
+/// the old state, and with it its pooled connection to the old upstream, which sees that
+/// connection closed without another request being made.
+#[tokio::test]
+async fn an_idle_worker_closes_its_connection_to_a_replaced_upstream_at_the_reload() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let old = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let old_url = format!("http://{}", old.local_addr().unwrap());
+    let (closed, closed_rx) = tokio::sync::oneshot::channel::<usize>();
+    tokio::spawn(async move {
+        let (mut socket, _) = old.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while support::raw::find(&got, b"\r\n\r\n").is_none() {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before a request");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        socket.write_all(answer).await.unwrap();
+        // Kept alive: the next read ends only when the gateway closes the connection.
+        let _ = closed.send(socket.read(&mut buf).await.unwrap_or(0));
+    });
+    let new_up = Capture::start().await;
+    let config = |url: &str| {
+        server(url)
+            .team(Team::new("sales").key_value("ak_live_idle"))
+            .caller(Caller::new("crm-sync", "sales").token(CRM_TOKEN))
+    };
+    let cfg = config(&old_url).folder();
+    let path = cfg.path();
+    let gw = GatewayProcess::start(cfg, &[("ALLO_GATEWAY_WORKERS", "1")]);
+    assert_eq!(get(&gw, CRM_TOKEN).await.status, 200);
+
+    replace(&path, &config(&new_up.url()).render());
+    gw.signal("HUP");
+    eventually(&gw, "the reload", || async {
+        !events(&gw, "configuration reloaded").is_empty()
+    })
+    .await;
+    let read = tokio::time::timeout(Duration::from_secs(10), closed_rx)
+        .await
+        .expect("the old upstream's connection closed within 10 s of the reload, with no request");
+    assert_eq!(read.unwrap(), 0, "the gateway sent more on the old connection");
+    assert_eq!(new_up.count(), 0);
+    assert_eq!(get(&gw, CRM_TOKEN).await.status, 200);
+    assert_eq!(new_up.count(), 1);
+}
