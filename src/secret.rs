@@ -44,7 +44,8 @@ impl fmt::Display for Secret {
 /// Whether `a` and `b` are the same bytes, in a time that depends on their length only (not
 /// on where they first differ).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// Where a secret is read from.

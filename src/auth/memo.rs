@@ -17,6 +17,8 @@
 
 use std::cell::RefCell;
 
+use zeroize::Zeroize;
+
 use crate::secret::constant_time_eq;
 
 /// Tokens remembered per thread.
@@ -54,14 +56,8 @@ impl Drop for Memo {
 
 impl Slot {
     fn forget(&mut self) {
-        // Through a volatile write, so the zeros are not optimised away as dead stores.
-        for byte in &mut self.token {
-            // SAFETY: `byte` is a valid, aligned, exclusive reference.
-            #[allow(unsafe_code)]
-            unsafe {
-                std::ptr::write_volatile(byte, 0)
-            };
-        }
+        // `zeroize`: writes the compiler may not drop as dead stores.
+        self.token.zeroize();
         self.len = 0;
     }
 }
