@@ -274,9 +274,9 @@ async fn serve(mut io: tokio_rustls::server::TlsStream<TcpStream>, script: Scrip
 }
 
 /// The gateway in front of `upstream` over TLS (trusting the test CA), with an admin listener
-/// and one team with a budget the load never reaches; `h2_connections` as given, if given.
-fn gateway(pki: &certs::TestPki, upstream: &Upstream, h2_connections: Option<u32>) -> GatewayProcess {
-    let mut config = Config::new(&format!("https://127.0.0.1:{}", upstream.addr.port()))
+/// and one team with a budget the load never reaches; `edit` changes the config before start.
+fn gateway(pki: &certs::TestPki, upstream: &Upstream, edit: impl FnOnce(Config) -> Config) -> GatewayProcess {
+    let config = Config::new(&format!("https://127.0.0.1:{}", upstream.addr.port()))
         .admin()
         .ca_file("ca.pem")
         .upstream("connect_timeout", "2s")
@@ -287,10 +287,7 @@ fn gateway(pki: &certs::TestPki, upstream: &Upstream, h2_connections: Option<u32
                 .write(100_000),
         )
         .caller(Caller::new("crm-sync", "sales").token(TOKEN));
-    if let Some(n) = h2_connections {
-        config = config.h2_connections(n);
-    }
-    let folder = config.folder();
+    let folder = edit(config).folder();
     folder.write("ca.pem", &pki.ca_pem);
     // One worker: the connection counts below are those of one upstream client (each worker
     // keeps its own).
@@ -303,21 +300,29 @@ fn gateway(pki: &certs::TestPki, upstream: &Upstream, h2_connections: Option<u32
     )
 }
 
+/// A scripted upstream and the gateway in front of it (`edit`: as in `gateway`).
+async fn start(script: Script, edit: impl FnOnce(Config) -> Config) -> (Upstream, GatewayProcess) {
+    let pki = certs::pki();
+    let up = Upstream::start(&pki, script).await;
+    let gw = gateway(&pki, &up, edit);
+    (up, gw)
+}
+
+/// A caller's POST of `body` to the dialing queue endpoint.
+fn post(body: Bytes) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::post("/v2/api/dialing-queues/current")
+        .header("host", "gateway.local")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap()
+}
+
 /// A request body several times the upstream's initial flow-control window (65,535 bytes: its
 /// SETTINGS name none) goes out whole, as the window is given back, on the shared connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_body_larger_than_the_upstreams_window_arrives_whole() {
-    let pki = certs::pki();
-    let up = Upstream::start(&pki, Script::default()).await;
-    let mut config = Config::new(&format!("https://127.0.0.1:{}", up.addr.port()))
-        .ca_file("ca.pem")
-        .routes("unknown_fields", "allow")
-        .team(Team::new("sales").key_value("ak_h2_upstream").read(1000).write(1000))
-        .caller(Caller::new("crm-sync", "sales").token(TOKEN));
-    config = config.upstream("connect_timeout", "2s");
-    let folder = config.folder();
-    folder.write("ca.pem", &pki.ca_pem);
-    let gw = GatewayProcess::start(folder, &[("ALLO_GATEWAY_WORKERS", "1")]);
+    let (up, gw) = start(Script::default(), |c| c.routes("unknown_fields", "allow")).await;
     let pad = "p".repeat(300_000);
     let body = Bytes::from(format!(r#"{{"name":"big-1","pad":"{pad}"}}"#));
     let tcp = TcpStream::connect(gw.addr).await.unwrap();
@@ -325,16 +330,13 @@ async fn a_request_body_larger_than_the_upstreams_window_arrives_whole() {
     tokio::spawn(conn);
     for _ in 0..2 {
         sender.ready().await.unwrap();
-        let request = hyper::Request::post("/v2/api/dialing-queues/current")
-            .header("host", "gateway.local")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .unwrap();
-        let response = tokio::time::timeout(std::time::Duration::from_secs(20), sender.send_request(request))
-            .await
-            .expect("an answer within 20 s")
-            .unwrap();
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            sender.send_request(post(body.clone())),
+        )
+        .await
+        .expect("an answer within 20 s")
+        .unwrap();
         let status = response.status();
         let answer = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(status, 200, "{answer:?}\n{}", gw.log());
@@ -365,14 +367,8 @@ async fn load(gw: &GatewayProcess, callers: usize, total: usize, name: fn(usize)
                     return got;
                 }
                 let body = Bytes::from(format!(r#"{{"name":"{}"}}"#, name(i)));
-                let request = hyper::Request::post("/v2/api/dialing-queues/current")
-                    .header("host", "gateway.local")
-                    .header("authorization", format!("Bearer {TOKEN}"))
-                    .header("content-type", "application/json")
-                    .body(Full::new(body.clone()))
-                    .unwrap();
                 sender.ready().await.unwrap();
-                let response = sender.send_request(request).await.unwrap();
+                let response = sender.send_request(post(body.clone())).await.unwrap();
                 let status = response.status().as_u16();
                 response.into_body().collect().await.unwrap();
                 got.push((body, status));
@@ -411,16 +407,14 @@ fn assert_each_processed_once(answers: &[(Bytes, u16)], seen: &Seen, log: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
-    let pki = certs::pki();
-    let up = Upstream::start(
-        &pki,
+    let (up, gw) = start(
         Script {
             goaway_after: Some(400),
             ..Script::default()
         },
+        |c| c,
     )
     .await;
-    let gw = gateway(&pki, &up, None);
     let name = |i: usize| {
         if i.is_multiple_of(97) {
             format!("reset-{i}")
@@ -474,16 +468,14 @@ async fn assert_failures_are_the_resets(gw: &GatewayProcess, answers: &[(Bytes, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_streams_are_sent_again() {
-    let pki = certs::pki();
-    let up = Upstream::start(
-        &pki,
+    let (up, gw) = start(
         Script {
             refuse_marked: true,
             ..Script::default()
         },
+        |c| c,
     )
     .await;
-    let gw = gateway(&pki, &up, None);
     let name = |i: usize| match i % 5 {
         0 => format!("refuse-{i}"),
         _ if i.is_multiple_of(89) => format!("reset-{i}"),
@@ -505,16 +497,14 @@ async fn refused_streams_are_sent_again() {
 /// one stream is ever open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_takes_one_stream_at_a_time_is_never_sent_two() {
-    let pki = certs::pki();
-    let up = Upstream::start(
-        &pki,
+    let (up, gw) = start(
         Script {
             max_streams: Some(1),
             ..Script::default()
         },
+        |c| c,
     )
     .await;
-    let gw = gateway(&pki, &up, None);
     // The first request opens the connection and brings the upstream's SETTINGS (before them
     // a client may open streams freely).
     let first = load(&gw, 1, 1, |i| format!("first-{i}")).await;
@@ -528,9 +518,7 @@ async fn an_upstream_that_takes_one_stream_at_a_time_is_never_sent_two() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_connections_spreads_requests_over_that_many_connections() {
-    let pki = certs::pki();
-    let up = Upstream::start(&pki, Script::default()).await;
-    let gw = gateway(&pki, &up, Some(3));
+    let (up, gw) = start(Script::default(), |c| c.h2_connections(3)).await;
     let answers = load(&gw, 64, 1000, |i| format!("q-{i}")).await;
     assert_each_processed_once(&answers, &up.seen.lock().unwrap(), &gw.log());
     assert_eq!(up.connections.load(Ordering::SeqCst), 3);
@@ -538,9 +526,7 @@ async fn h2_connections_spreads_requests_over_that_many_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_h2_connection_by_default_even_when_many_requests_start_at_once() {
-    let pki = certs::pki();
-    let up = Upstream::start(&pki, Script::default()).await;
-    let gw = gateway(&pki, &up, None);
+    let (up, gw) = start(Script::default(), |c| c).await;
     let answers = load(&gw, 64, 256, |i| format!("q-{i}")).await;
     assert_each_processed_once(&answers, &up.seen.lock().unwrap(), &gw.log());
     assert_eq!(up.connections.load(Ordering::SeqCst), 1);
@@ -563,7 +549,7 @@ async fn requests_waiting_for_a_connection_share_its_failure() {
             drop(tcp);
         }
     });
-    let gw = gateway(&pki, &up, None);
+    let gw = gateway(&pki, &up, |c| c);
     let answers = load(&gw, 64, 64, |i| format!("q-{i}")).await;
     assert!(answers.iter().all(|(_, status)| *status == 502), "{answers:?}");
     // Requests that arrived together waited for one attempt rather than each making their own.
