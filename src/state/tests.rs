@@ -8,10 +8,16 @@ fn runtime(team: &str) -> Runtime {
     Runtime::build(config).unwrap()
 }
 
+/// A gateway on a state with team `team`, and one worker's handle on it.
+fn serving_on(team: &str) -> (Gateway, Gateway) {
+    let gateway = Gateway::new(runtime(team));
+    let worker = gateway.clone();
+    (gateway, worker)
+}
+
 #[test]
 fn a_worker_handle_serves_the_state_swapped_in_last_and_a_request_keeps_its_own() {
-    let gateway = Gateway::new(runtime("first"));
-    let worker = gateway.clone();
+    let (gateway, worker) = serving_on("first");
     let before = worker.serving();
     assert!(before.teams.contains_key("first"));
 
@@ -24,8 +30,7 @@ fn a_worker_handle_serves_the_state_swapped_in_last_and_a_request_keeps_its_own(
 
 #[test]
 fn requests_on_a_worker_share_its_hold_and_leave_the_shared_count_alone() {
-    let gateway = Gateway::new(runtime("sales"));
-    let worker = gateway.clone();
+    let (gateway, worker) = serving_on("sales");
     let first = worker.serving();
     let shared = Arc::strong_count(&*first);
     let more: Vec<Serving> = (0..8).map(|_| worker.serving()).collect();
@@ -49,8 +54,7 @@ fn requests_on_a_worker_share_its_hold_and_leave_the_shared_count_alone() {
 
 #[test]
 fn a_swapped_out_state_is_let_go_by_an_idle_worker_and_kept_by_a_running_request() {
-    let gateway = Gateway::new(runtime("first"));
-    let worker = gateway.clone();
+    let (gateway, worker) = serving_on("first");
     let running = worker.serving();
     let old = Arc::downgrade(&*running);
     // Nothing to let go while the state is current.
