@@ -13,32 +13,30 @@
 //! fails. The protocol is learnt from each new connection: an upstream that answers h2 by
 //! ALPN fills the slots; one that answers HTTP/1.1 is served from the pool (`client.rs`).
 //!
-//! Sending again (once): a request the upstream cannot have processed, by the protocol's own
-//! word, is sent once more: on a fresh connection if its stream lay above the last stream id
-//! of the upstream's GOAWAY or it never left the gateway because the connection closed or went
-//! away first; on the slot's connection if its stream was refused (`REFUSED_STREAM`). An
-//! idempotent request that failed on a closed or reset connection before any answer is sent
-//! again too, as over HTTP/1.1. Anything else (a stream reset after the upstream took it, a
-//! protocol error) fails with its cause, which the upstream failure log and counter name.
+//! Sending again (once, `send.rs`): a request the upstream cannot have processed, by the
+//! protocol's own word, is sent once more: on a fresh connection if its stream lay above the
+//! last stream id of the upstream's GOAWAY or it never left the gateway because the connection
+//! closed or went away first; on the slot's connection if its stream was refused
+//! (`REFUSED_STREAM`). An idempotent request that failed on a closed or reset connection before
+//! any answer is sent again too, as over HTTP/1.1. Anything else (a stream reset after the
+//! upstream took it, a protocol error) fails with its cause, which the upstream failure log
+//! and counter name.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Response, StatusCode};
 use tokio::time::Instant;
 
-use super::{idempotent, Client, Opened};
-use crate::answer::Answer;
-use crate::body::{Body, BoxError, H2Body};
+use super::{Client, Opened};
+
+mod send;
+use crate::body::BoxError;
 use crate::http1::MAX_RESPONSE_HEAD;
-use crate::secret::Secret;
 use crate::upstream::connect::Stream;
-use crate::upstream::failure::{connection_lost, unprocessed, unsent, Unprocessed, WaitedConnect};
+use crate::upstream::failure::WaitedConnect;
 use crate::upstream::pool::Conn;
-use crate::upstream::{rewrite_request, strip_hop_by_hop, UpstreamError};
+use crate::upstream::UpstreamError;
 
 /// Flow-control windows offered to the upstream: a stream's answer up to 2 MiB, and 5 MiB
 /// over all of a connection's streams, may arrive before the gateway's reader takes any.
@@ -269,119 +267,4 @@ impl Client {
         });
         Ok(H2Sender { send, closed })
     }
-
-    /// Sends the request over `shared`, and once more if the upstream cannot have processed
-    /// it (on a fresh connection unless its stream was refused); all by `deadline`. Boxed: its
-    /// state (hyper's request future and a timer) would otherwise be carried in every HTTP/1.1
-    /// request's state too.
-    pub(super) fn send_h2_until<'a>(
-        &'a self,
-        shared: Shared,
-        parts: &'a http::request::Parts,
-        body: Bytes,
-        key: &'a Secret,
-        request_id: &'a HeaderValue,
-        deadline: Instant,
-    ) -> Pin<Box<dyn Future<Output = Result<Answer, UpstreamError>> + Send + 'a>> {
-        Box::pin(async move {
-            let timed_out = || UpstreamError::Timeout(self.request_timeout);
-            let Shared { sender, id, slot } = shared;
-            let first = self.send_h2(sender, parts, body.clone(), key, request_id);
-            let error = match tokio::time::timeout_at(deadline, first)
-                .await
-                .map_err(|_| timed_out())?
-            {
-                Ok(answer) => return Ok(answer),
-                Err(H2Failed::Final(error)) => return Err(error),
-                Err(H2Failed::Again { error, gone }) => {
-                    if gone {
-                        self.h2.evict(slot, id);
-                    }
-                    error
-                }
-            };
-            tracing::debug!(
-                error = %crate::telemetry::error_chain(error.as_ref()),
-                "the upstream did not process the request over HTTP/2; sending it again"
-            );
-            let fresh = match self.take_h2(slot, deadline).await? {
-                Taken::H2(fresh) => fresh,
-                // The upstream now speaks HTTP/1.1: the request fails as it failed.
-                Taken::H1(_) | Taken::SpeaksH1 => return Err(UpstreamError::Unavailable(error)),
-            };
-            let again = self.send_h2(fresh.sender, parts, body, key, request_id);
-            match tokio::time::timeout_at(deadline, again)
-                .await
-                .map_err(|_| timed_out())?
-            {
-                Ok(answer) => Ok(answer),
-                Err(H2Failed::Final(error)) => Err(error),
-                Err(H2Failed::Again { error, .. }) => {
-                    tracing::debug!(
-                        error = %crate::telemetry::error_chain(error.as_ref()),
-                        same_connection = fresh.id == id,
-                        "sent again over HTTP/2, and again not processed"
-                    );
-                    Err(UpstreamError::Unavailable(error))
-                }
-            }
-        })
-    }
-
-    async fn send_h2(
-        &self,
-        sender: H2Sender,
-        parts: &http::request::Parts,
-        body: Bytes,
-        key: &Secret,
-        request_id: &HeaderValue,
-    ) -> Result<Answer, H2Failed> {
-        let request = rewrite_request(parts, &self.base, key, request_id, body.len(), &self.forward)
-            .map_err(|e| H2Failed::Final(UpstreamError::Unavailable(e.into())))?;
-        // Refused before its stream opened: the request never left the gateway.
-        let not_sent = |e: h2::Error| {
-            if unsent(&e) {
-                H2Failed::Again {
-                    error: e.into(),
-                    gone: true,
-                }
-            } else {
-                H2Failed::Final(UpstreamError::Unavailable(e.into()))
-            }
-        };
-        let mut send = sender.send.ready().await.map_err(not_sent)?;
-        let end = body.is_empty();
-        let (response, mut stream) = send.send_request(request, end).map_err(not_sent)?;
-        let sent = |e: h2::Error| match unprocessed(&e) {
-            Some(Unprocessed::Refused) => H2Failed::Again {
-                error: e.into(),
-                gone: false,
-            },
-            Some(Unprocessed::Gone) => H2Failed::Again {
-                error: e.into(),
-                gone: true,
-            },
-            None if idempotent(&parts.method) && connection_lost(&e) => H2Failed::Again {
-                error: e.into(),
-                gone: true,
-            },
-            None => H2Failed::Final(UpstreamError::Unavailable(e.into())),
-        };
-        if !end {
-            // Whole, in memory and bounded: h2 holds what the window does not yet let out.
-            stream.send_data(body, true).map_err(sent)?;
-        }
-        let (mut head, recv) = response.await.map_err(sent)?.into_parts();
-        strip_hop_by_hop(&mut head.headers);
-        let length = body_length(&parts.method, head.status, &head.headers);
-        Ok(Response::from_parts(head, Body::streamed(H2Body::new(recv, None, length))).into())
-    }
-}
-
-/// The length an answer's body declares, if it has one (not for HEAD, 204 or 304).
-fn body_length(method: &Method, status: StatusCode, headers: &http::HeaderMap) -> Option<u64> {
-    if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        return None;
-    }
-    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
