@@ -8,10 +8,10 @@
 //! route `unknown`. Nothing secret is ever a label value.
 //!
 //! What a request leaves is `record.rs`. The request series (`requests_total` and the two
-//! latency histograms) are kept per worker and summed at scrape time (`series.rs`): the hot path is one read-locked lookup, with a fast
-//! hash, in the worker's own cache, then plain atomic adds no other thread makes. Label values
-//! share the config's ids instead of copying them.
-//! Series are created on first use. Series of ids removed by a reload stay until restart
+//! latency histograms) are kept per worker and summed at scrape time (`series.rs`): the hot
+//! path is one read-locked lookup, with a fast hash, in the worker's own cache, then plain
+//! atomic adds no other thread makes. Label values share the config's ids instead of copying
+//! them. Series are created on first use. Series of ids removed by a reload stay until restart
 //! (their counters must not go backwards while Prometheus still scrapes them).
 
 use std::collections::HashMap;

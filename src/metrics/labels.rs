@@ -12,8 +12,9 @@ pub(super) const NONE_TEXT: &str = "-";
 /// Route label for an authenticated request whose path is not an Allo endpoint.
 pub(super) const UNKNOWN_ROUTE_TEXT: &str = "unknown";
 
-/// A label value: a configured id, shared with the config, or a placeholder. Compared and hashed by its text, so a placeholder and an id of the same
-/// spelling are one series, as they were when labels were strings.
+/// A label value: a configured id, shared with the config, or a placeholder. Compared and
+/// hashed by its text, so a placeholder and an id of the same spelling are one series, as
+/// they were when labels were strings.
 #[derive(Clone, Debug)]
 pub(super) enum Label {
     Fixed(&'static str),
