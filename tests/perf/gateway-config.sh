@@ -1,7 +1,8 @@
 # Sourced by lib.sh (run.sh, scaling.sh) and profile.sh: `gateway_config PORT [URL [CA_FILE]]`
 # prints the gateway config for the benchmark: listening on 127.0.0.1:PORT, forwarding to URL
 # (default http://127.0.0.1:$UPSTREAM_PORT), trusting CA_FILE as well when given (an HTTPS
-# upstream's CA). Needs TOKEN_SHA256 set.
+# upstream's CA). Needs TOKEN_SHA256 set; GATEWAY_UPSTREAM_EXTRA (e.g. "h2_connections = 2")
+# is added to its [upstream] section.
 # shellcheck shell=bash
 gateway_config() { # $1 = listen port, $2 = upstream URL, $3 = extra CA file
   local url=${2:-http://127.0.0.1:${UPSTREAM_PORT:-}} ca=${3:-}
@@ -13,6 +14,7 @@ listen = "127.0.0.1:$1"
 [upstream]
 url = "$url"
 ${ca:+ca_file = \"$ca\"}
+${GATEWAY_UPSTREAM_EXTRA:-}
 
 [routes]
 unknown = "reject"

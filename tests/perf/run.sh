@@ -40,7 +40,8 @@
 #   UPSTREAM_THREADS [1] perf-upstream runtime threads in layout 1 (1 = current-thread);
 #                        NPROC_UPSTREAM_THREADS [max(1, nproc/2)] in the others
 #   INFO_LOG [1]         also run (a) against a second gateway logging every request (info)
-#   DSCENARIO [1]        run (d), the HTTPS upstream (0 = skip it)
+#   SCENARIOS ["a b c d"] scenarios to run, of a b c d
+#   DSCENARIO [1]        run (d), the HTTPS upstream (0 = skip it, as if SCENARIOS left it out)
 #   SKIP_BUILD [0]       use the binaries already built
 #   KEEP [0]             keep the work directory (configs, logs, raw results)
 #   RESULTS [tests/perf/RESULTS.md]   where the tables go ("" = nowhere)
@@ -62,12 +63,18 @@ NPROC_THREADS="${NPROC_THREADS:-$((NPROC / 2 > 2 ? NPROC / 2 : 2))}"
 UPSTREAM_THREADS="${UPSTREAM_THREADS:-1}"
 NPROC_UPSTREAM_THREADS="${NPROC_UPSTREAM_THREADS:-$((NPROC / 2 > 1 ? NPROC / 2 : 1))}"
 INFO_LOG="${INFO_LOG:-1}"
-DSCENARIO="${DSCENARIO:-1}"
+SCENARIOS="${SCENARIOS:-a b c d}"
+[ "${DSCENARIO:-1}" = 1 ] || SCENARIOS="${SCENARIOS//d/}"
+DSCENARIO=0
+[[ " $SCENARIOS " == *" d "* ]] && DSCENARIO=1
 KEEP="${KEEP:-0}"
 RESULTS="${RESULTS-$HERE/RESULTS.md}"
 
 perf_init perf
 require cargo wrk nginx haproxy python3 curl
+for scenario in $SCENARIOS; do
+  [[ "$scenario" =~ ^[abcd]$ ]] || die "SCENARIOS: '$scenario' is not one of a b c d"
+done
 for layout in $LAYOUTS; do
   [[ "$layout" == nproc || "$layout" =~ ^[1-9][0-9]*$ ]] || die "LAYOUTS: '$layout' is neither nproc nor a number"
 done
@@ -188,17 +195,19 @@ run_layout() { # $1 = layout
   local -a peers_a=(direct nginx haproxy gateway) peers_bc=(direct nginx haproxy gateway)
   local -a peers_d=(nginx gateway-h1 gateway-h2)
   [ "$INFO_LOG" = 1 ] && peers_a+=(gateway-info)
-  local -a scenarios=(a b c)
-  [ "$DSCENARIO" = 1 ] && scenarios+=(d)
+  local -a scenarios
+  read -r -a scenarios <<<"$SCENARIOS"
 
   local load_before start peer scenario rep
   load_before="$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
   log "layout $layout: warm-up (1 s per peer)"
-  for peer in "${peers_a[@]}"; do run_wrk "$layout" a "$peer" 0 "$wrk_threads"; done
-  for peer in "${peers_bc[@]}"; do run_wrk "$layout" b "$peer" 0 "$wrk_threads"; done
-  if [ "$DSCENARIO" = 1 ]; then
-    for peer in "${peers_d[@]}"; do run_wrk "$layout" d "$peer" 0 "$wrk_threads"; done
-  fi
+  for scenario in "${scenarios[@]}"; do
+    case "$scenario" in
+      a) for peer in "${peers_a[@]}"; do run_wrk "$layout" a "$peer" 0 "$wrk_threads"; done ;;
+      b | c) for peer in "${peers_bc[@]}"; do run_wrk "$layout" b "$peer" 0 "$wrk_threads"; done ;;
+      d) for peer in "${peers_d[@]}"; do run_wrk "$layout" d "$peer" 0 "$wrk_threads"; done ;;
+    esac
+  done
   start=$(date +%s)
   local -a order
   for rep in $(seq 1 "$REPS"); do

@@ -24,7 +24,8 @@
 //! `--tls` serves TLS (rustls, ring) with a certificate made at start: a fresh CA signs a leaf
 //! for `localhost` and `127.0.0.1`, and the CA is written to CA_PEM for the proxies to trust.
 //! `h1` offers only `http/1.1` by ALPN; `h2` offers `h2` first, then `http/1.1`. Each
-//! connection is served as HTTP/2 when ALPN chose `h2`, as HTTP/1.1 otherwise.
+//! connection is served as HTTP/2 when ALPN chose `h2` (on the `h2` crate, a request without a
+//! body answered on its connection's task, see `serve_h2`), as HTTP/1.1 (hyper) otherwise.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -35,11 +36,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::server::conn::{http1, http2};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::http::request;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -99,6 +101,7 @@ fn parse_args() -> Option<Args> {
     Some(Args { port, threads, tls })
 }
 
+/// hyper's service for HTTP/1.1: the body read whole, then [`reply`].
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
     // Read the body whole, as a real upstream would; a broken body still gets an answer.
@@ -106,7 +109,11 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
         Ok(collected) => collected.to_bytes().len(),
         Err(_) => 0,
     };
-    let echo_id = parts.headers.get("x-request-id").cloned();
+    Ok(reply(&parts, body_len).map(Full::new))
+}
+
+/// The answer to a request whose body was `body_len` bytes: `BODY`, the echo, or the counters.
+fn reply(parts: &request::Parts, body_len: usize) -> Response<Bytes> {
     let mut response = if parts.headers.contains_key("x-perf-echo") {
         let auth = parts
             .headers
@@ -121,7 +128,7 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
             "version": format!("{:?}", parts.version),
         })
         .to_string();
-        Response::new(Full::new(Bytes::from(text)))
+        Response::new(Bytes::from(text))
     } else if parts.method == Method::GET && parts.uri.path() == STATS_PATH {
         let stats = STATS_REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
         let text = serde_json::json!({
@@ -129,16 +136,16 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
             "stats_requests": stats,
         })
         .to_string();
-        Response::new(Full::new(Bytes::from(text)))
+        Response::new(Bytes::from(text))
     } else {
-        Response::new(Full::new(Bytes::from_static(BODY.as_bytes())))
+        Response::new(Bytes::from_static(BODY.as_bytes()))
     };
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(id) = echo_id {
-        headers.insert("x-request-id", id);
+    if let Some(id) = parts.headers.get("x-request-id") {
+        headers.insert("x-request-id", id.clone());
     }
-    Ok(response)
+    response
 }
 
 /// A fresh CA and a leaf it signs for localhost and 127.0.0.1; the CA goes to `ca_out` as PEM.
@@ -177,10 +184,50 @@ async fn serve_h1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S)
         .await;
 }
 
+/// HTTP/2 on the `h2` crate, as a production h2 server (nginx's, a CDN's) serves it: a stream
+/// whose request ended with its head (a GET) is answered on the connection's own task, with no
+/// task of its own; a stream with a body gets a task that reads it whole, then answers.
 async fn serve_h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S) {
-    let _ = http2::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), service_fn(answer))
-        .await;
+    let mut builder = h2::server::Builder::new();
+    builder
+        .initial_window_size(1 << 20)
+        .initial_connection_window_size(4 << 20)
+        .max_concurrent_streams(256);
+    let Ok(mut connection) = builder.handshake::<_, Bytes>(stream).await else {
+        return;
+    };
+    while let Some(Ok((request, respond))) = connection.accept().await {
+        let (parts, body) = request.into_parts();
+        if body.is_end_stream() {
+            send_h2(respond, reply(&parts, 0));
+        } else {
+            tokio::spawn(async move {
+                let body_len = read_h2_body(body).await;
+                send_h2(respond, reply(&parts, body_len));
+            });
+        }
+    }
+}
+
+/// The body's length, read whole; the flow-control window is given back as it arrives.
+async fn read_h2_body(mut body: h2::RecvStream) -> usize {
+    let mut len = 0;
+    while let Some(Ok(chunk)) = body.data().await {
+        len += chunk.len();
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    len
+}
+
+fn send_h2(mut respond: h2::server::SendResponse<Bytes>, response: Response<Bytes>) {
+    let (mut head, body) = response.into_parts();
+    head.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let Ok(mut stream) = respond.send_response(Response::from_parts(head, ()), body.is_empty()) else {
+        return;
+    };
+    if !body.is_empty() {
+        let _ = stream.send_data(body, true);
+    }
 }
 
 async fn serve(port: u16, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
