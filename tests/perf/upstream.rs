@@ -36,7 +36,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, DATE};
 use hyper::http::request;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -209,6 +209,24 @@ async fn serve_h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S)
     }
 }
 
+/// `Date` for now, made once a second, as hyper's HTTP/1.1 side sends it.
+fn date() -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, HeaderValue)> =
+            std::cell::RefCell::new((u64::MAX, HeaderValue::from_static("")));
+    }
+    let now = std::time::SystemTime::now();
+    let second = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|(at, value)| {
+        if *at != second {
+            *at = second;
+            *value = HeaderValue::try_from(httpdate::fmt_http_date(now))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+        }
+        value.clone()
+    })
+}
+
 /// The body's length, read whole; the flow-control window is given back as it arrives.
 async fn read_h2_body(mut body: h2::RecvStream) -> usize {
     let mut len = 0;
@@ -222,6 +240,7 @@ async fn read_h2_body(mut body: h2::RecvStream) -> usize {
 fn send_h2(mut respond: h2::server::SendResponse<Bytes>, response: Response<Bytes>) {
     let (mut head, body) = response.into_parts();
     head.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    head.headers.insert(DATE, date());
     let Ok(mut stream) = respond.send_response(Response::from_parts(head, ()), body.is_empty()) else {
         return;
     };
