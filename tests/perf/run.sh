@@ -38,7 +38,10 @@
 #   CONNS [64]           wrk connections
 #   THREADS [2]          wrk threads in layout 1;  NPROC_THREADS [max(2, nproc/2)] in the others
 #   UPSTREAM_THREADS [1] perf-upstream runtime threads in layout 1 (1 = current-thread);
-#                        NPROC_UPSTREAM_THREADS [max(1, nproc/2)] in the others
+#                        NPROC_UPSTREAM_THREADS [the layout's worker count] in the others,
+#                        as the upstream of the measurement that set the targets had (2 on
+#                        2 cores): a one-thread upstream makes the gateway's HTTP/2
+#                        connections (one per worker) wait on each other there
 #   INFO_LOG [1]         also run (a) against a second gateway logging every request (info)
 #   SCENARIOS ["a b c d"] scenarios to run, of a b c d
 #   DSCENARIO [1]        run (d), the HTTPS upstream (0 = skip it, as if SCENARIOS left it out)
@@ -61,7 +64,7 @@ CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
 NPROC_THREADS="${NPROC_THREADS:-$((NPROC / 2 > 2 ? NPROC / 2 : 2))}"
 UPSTREAM_THREADS="${UPSTREAM_THREADS:-1}"
-NPROC_UPSTREAM_THREADS="${NPROC_UPSTREAM_THREADS:-$((NPROC / 2 > 1 ? NPROC / 2 : 1))}"
+NPROC_UPSTREAM_THREADS="${NPROC_UPSTREAM_THREADS:-}"
 INFO_LOG="${INFO_LOG:-1}"
 SCENARIOS="${SCENARIOS:-a b c d}"
 [ "${DSCENARIO:-1}" = 1 ] || SCENARIOS="${SCENARIOS//d/}"
@@ -99,9 +102,9 @@ run_layout() { # $1 = layout
   if [ "$layout" = 1 ]; then
     workers=1 gateway_workers=1 wrk_threads=$THREADS upstream_threads=$UPSTREAM_THREADS
   elif [ "$layout" = nproc ]; then
-    workers=$NPROC gateway_workers="" wrk_threads=$NPROC_THREADS upstream_threads=$NPROC_UPSTREAM_THREADS
+    workers=$NPROC gateway_workers="" wrk_threads=$NPROC_THREADS upstream_threads=${NPROC_UPSTREAM_THREADS:-$NPROC}
   else
-    workers=$layout gateway_workers=$layout wrk_threads=$NPROC_THREADS upstream_threads=$NPROC_UPSTREAM_THREADS
+    workers=$layout gateway_workers=$layout wrk_threads=$NPROC_THREADS upstream_threads=${NPROC_UPSTREAM_THREADS:-$layout}
   fi
   log "layout $layout: $workers worker(s) per peer (gateway: ${gateway_workers:+--workers }${gateway_workers:-its default}), wrk -t $wrk_threads, upstream $upstream_threads thread(s)"
 
