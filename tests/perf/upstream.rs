@@ -1,7 +1,7 @@
 //! A fast local upstream for the benchmark (`tests/perf/run.sh`, `tests/perf/scaling.sh`):
-//! hyper 1 with keep-alive, answering every request with the same ~300-byte JSON body (a page
-//! of users, as `GET /v2/api/users` would return). It reads the whole request body first, so a
-//! POST is consumed as a real upstream would consume it.
+//! HTTP/1.1 with keep-alive (hyper 1) and HTTP/2 (the `h2` crate), answering every request with
+//! the same ~300-byte JSON body (a page of users, as `GET /v2/api/users` would return). It reads
+//! the whole request body first, so a POST is consumed as a real upstream would consume it.
 //!
 //! Three extras, all free for requests that do not ask for them:
 //! - a request's `x-request-id` is echoed on the response (the fixed-rate load script matches
