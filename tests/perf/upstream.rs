@@ -213,15 +213,15 @@ async fn serve_h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S)
 fn date() -> HeaderValue {
     thread_local! {
         static LAST: std::cell::RefCell<(u64, HeaderValue)> =
-            std::cell::RefCell::new((u64::MAX, HeaderValue::from_static("")));
+            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
     }
     let now = std::time::SystemTime::now();
     let second = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     LAST.with_borrow_mut(|(at, value)| {
         if *at != second {
             *at = second;
-            *value = HeaderValue::try_from(httpdate::fmt_http_date(now))
-                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            *value =
+                HeaderValue::try_from(httpdate::fmt_http_date(now)).unwrap_or_else(|_| HeaderValue::from_static(""));
         }
         value.clone()
     })
