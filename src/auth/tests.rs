@@ -29,6 +29,16 @@ fn headers(auth: &str) -> HeaderMap {
     h
 }
 
+/// The id of the caller that `authorization` authenticates as.
+fn who(callers: &Callers, authorization: &str) -> String {
+    callers.authenticate(&headers(authorization)).unwrap().id.to_string()
+}
+
+/// Why `authorization` does not authenticate.
+fn refused(callers: &Callers, authorization: &str) -> AuthError {
+    callers.authenticate(&headers(authorization)).unwrap_err()
+}
+
 #[test]
 fn scopes_then_route_allow_list() {
     let routes = crate::routes::RouteTable::builtin(crate::config::UnknownFields::Reject).unwrap();
@@ -61,21 +71,12 @@ fn scopes_then_route_allow_list() {
 #[test]
 fn bearer_and_api_key_forms() {
     let c = callers();
-    assert_eq!(&*c.authenticate(&headers("Bearer tok-1")).unwrap().id, "crm");
-    assert_eq!(&*c.authenticate(&headers("Api-Key tok-1")).unwrap().id, "crm");
-    assert_eq!(&*c.authenticate(&headers("bearer tok-1")).unwrap().id, "crm");
-    assert_eq!(
-        c.authenticate(&headers("Bearer tok-2")).unwrap_err(),
-        AuthError::UnknownCaller
-    );
-    assert_eq!(
-        c.authenticate(&headers("Basic tok-1")).unwrap_err(),
-        AuthError::MalformedCredential
-    );
-    assert_eq!(
-        c.authenticate(&headers("tok-1")).unwrap_err(),
-        AuthError::MalformedCredential
-    );
+    assert_eq!(who(&c, "Bearer tok-1"), "crm");
+    assert_eq!(who(&c, "Api-Key tok-1"), "crm");
+    assert_eq!(who(&c, "bearer tok-1"), "crm");
+    assert_eq!(refused(&c, "Bearer tok-2"), AuthError::UnknownCaller);
+    assert_eq!(refused(&c, "Basic tok-1"), AuthError::MalformedCredential);
+    assert_eq!(refused(&c, "tok-1"), AuthError::MalformedCredential);
     assert_eq!(
         c.authenticate(&HeaderMap::new()).unwrap_err(),
         AuthError::MissingCredential
@@ -86,27 +87,18 @@ fn bearer_and_api_key_forms() {
 fn a_remembered_token_still_answers_to_the_callers_of_the_moment() {
     memo::forget_all();
     let before = callers();
-    assert_eq!(&*before.authenticate(&headers("Bearer tok-1")).unwrap().id, "crm");
+    assert_eq!(who(&before, "Bearer tok-1"), "crm");
     assert!(memo::recall(b"tok-1").is_some());
-    assert_eq!(&*before.authenticate(&headers("Api-Key tok-1")).unwrap().id, "crm");
+    assert_eq!(who(&before, "Api-Key tok-1"), "crm");
     // A reload without that caller: the remembered digest finds nobody.
     let after = Callers::new(&[], ValidationMode::Enforce);
-    assert_eq!(
-        after.authenticate(&headers("Bearer tok-1")).unwrap_err(),
-        AuthError::UnknownCaller
-    );
+    assert_eq!(refused(&after, "Bearer tok-1"), AuthError::UnknownCaller);
     // Tokens that do not authenticate are never remembered.
-    assert_eq!(
-        before.authenticate(&headers("Bearer tok-9")).unwrap_err(),
-        AuthError::UnknownCaller
-    );
+    assert_eq!(refused(&before, "Bearer tok-9"), AuthError::UnknownCaller);
     assert!(memo::recall(b"tok-9").is_none());
     // Nor are overlong ones, which still authenticate by their hash.
     let long = "t".repeat(memo::MAX_TOKEN + 1);
     let with_long = Callers::new(&[caller("long", &long)], ValidationMode::Enforce);
-    assert_eq!(
-        &*with_long.authenticate(&headers(&format!("Bearer {long}"))).unwrap().id,
-        "long"
-    );
+    assert_eq!(who(&with_long, &format!("Bearer {long}")), "long");
     assert!(memo::recall(long.as_bytes()).is_none());
 }

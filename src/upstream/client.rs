@@ -63,6 +63,15 @@ enum Opened {
     H2(H2Sender),
 }
 
+/// One request on its way out: the caller's head and body, the team key and the request id,
+/// as every step of sending it (over either protocol, and once more) needs them.
+struct Outgoing<'a> {
+    parts: &'a http::request::Parts,
+    body: Bytes,
+    key: &'a Secret,
+    request_id: &'a HeaderValue,
+}
+
 /// A failed exchange, and whether it may be sent again on a new connection.
 struct Failed {
     error: BoxError,
@@ -112,6 +121,12 @@ impl Client {
         key: &Secret,
         request_id: &HeaderValue,
     ) -> Result<Answer, UpstreamError> {
+        let out = Outgoing {
+            parts,
+            body,
+            key,
+            request_id,
+        };
         let now = Instant::now();
         let deadline = now + self.request_timeout;
         let mut opened = None;
@@ -124,34 +139,32 @@ impl Client {
             };
             match taken {
                 Taken::H2(shared) => {
-                    return self.send_h2_until(shared, parts, body, key, request_id, deadline).await;
+                    return self.send_h2_until(shared, out, deadline).await;
                 }
                 Taken::H1(conn) => opened = Some(conn),
                 Taken::SpeaksH1 => {}
             }
         }
-        self.send_h1(opened, now, parts, body, key, request_id).await
+        self.send_h1(opened, now, out).await
     }
 
     /// The HTTP/1.1 exchange begun at `now`, on `opened` or a pooled (or new) connection.
-    async fn send_h1(
-        &self,
-        opened: Option<Conn>,
-        now: Instant,
-        parts: &http::request::Parts,
-        body: Bytes,
-        key: &Secret,
-        request_id: &HeaderValue,
-    ) -> Result<Answer, UpstreamError> {
+    async fn send_h1(&self, opened: Option<Conn>, now: Instant, out: Outgoing<'_>) -> Result<Answer, UpstreamError> {
+        let Outgoing {
+            parts,
+            ref body,
+            key,
+            request_id,
+        } = out;
         let deadline = now + self.request_timeout;
         let timed_out = || UpstreamError::Timeout(self.request_timeout);
-        let separate_body = (body.len() > INLINE_BODY).then_some(&body);
+        let separate_body = (body.len() > INLINE_BODY).then_some(body);
 
         let mut conn = match opened.or_else(|| self.pool.checkout(now.into_std())) {
             Some(conn) => conn,
             None => match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => return self.send_adopted(sender, parts, body, key, request_id, deadline).await,
+                Opened::H2(sender) => return self.send_adopted(sender, out, deadline).await,
             },
         };
         loop {
@@ -167,7 +180,7 @@ impl Client {
                 sends_content_length(&parts.method, body.len()).then_some(body.len() as u64),
             );
             if separate_body.is_none() {
-                conn.out.extend_from_slice(&body);
+                conn.out.extend_from_slice(body);
             }
             let reused = conn.reused;
             let failed = match self.exchange(conn, separate_body, &parts.method, now, deadline).await {
@@ -182,7 +195,7 @@ impl Client {
             tracing::debug!(error = %failed.error, "pooled upstream connection failed before an answer; retrying on a new one");
             conn = match self.open_until(deadline).await? {
                 Opened::H1(conn) => conn,
-                Opened::H2(sender) => return self.send_adopted(sender, parts, body, key, request_id, deadline).await,
+                Opened::H2(sender) => return self.send_adopted(sender, out, deadline).await,
             };
         }
     }
@@ -192,14 +205,11 @@ impl Client {
     async fn send_adopted(
         &self,
         sender: H2Sender,
-        parts: &http::request::Parts,
-        body: Bytes,
-        key: &Secret,
-        request_id: &HeaderValue,
+        out: Outgoing<'_>,
         deadline: Instant,
     ) -> Result<Answer, UpstreamError> {
         let shared = self.h2.adopt(sender);
-        self.send_h2_until(shared, parts, body, key, request_id, deadline).await
+        self.send_h2_until(shared, out, deadline).await
     }
 
     /// `open`, by `deadline`. Its future (the TLS handshake's state) is large and rarely

@@ -60,6 +60,29 @@ struct Script {
     max_streams: Option<u32>,
 }
 
+impl Script {
+    fn goaway_after(streams: usize) -> Script {
+        Script {
+            goaway_after: Some(streams),
+            ..Script::default()
+        }
+    }
+
+    fn refusing_marked() -> Script {
+        Script {
+            refuse_marked: true,
+            ..Script::default()
+        }
+    }
+
+    fn max_streams(streams: u32) -> Script {
+        Script {
+            max_streams: Some(streams),
+            ..Script::default()
+        }
+    }
+}
+
 #[derive(Default)]
 struct Seen {
     /// Times each body was processed (answered, or processed and then reset).
@@ -407,14 +430,7 @@ fn assert_each_processed_once(answers: &[(Bytes, u16)], seen: &Seen, log: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_above_a_goaway_are_sent_again_and_a_processed_reset_is_not() {
-    let (up, gw) = start(
-        Script {
-            goaway_after: Some(400),
-            ..Script::default()
-        },
-        |c| c,
-    )
-    .await;
+    let (up, gw) = start(Script::goaway_after(400), |c| c).await;
     let name = |i: usize| {
         if i.is_multiple_of(97) {
             format!("reset-{i}")
@@ -468,14 +484,7 @@ async fn assert_failures_are_the_resets(gw: &GatewayProcess, answers: &[(Bytes, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_streams_are_sent_again() {
-    let (up, gw) = start(
-        Script {
-            refuse_marked: true,
-            ..Script::default()
-        },
-        |c| c,
-    )
-    .await;
+    let (up, gw) = start(Script::refusing_marked(), |c| c).await;
     let name = |i: usize| match i % 5 {
         0 => format!("refuse-{i}"),
         _ if i.is_multiple_of(89) => format!("reset-{i}"),
@@ -497,14 +506,7 @@ async fn refused_streams_are_sent_again() {
 /// one stream is ever open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_takes_one_stream_at_a_time_is_never_sent_two() {
-    let (up, gw) = start(
-        Script {
-            max_streams: Some(1),
-            ..Script::default()
-        },
-        |c| c,
-    )
-    .await;
+    let (up, gw) = start(Script::max_streams(1), |c| c).await;
     // The first request opens the connection and brings the upstream's SETTINGS (before them
     // a client may open streams freely).
     let first = load(&gw, 1, 1, |i| format!("first-{i}")).await;

@@ -4,15 +4,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use bytes::Bytes;
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use tokio::time::Instant;
 
 use super::{H2Failed, H2Sender, Shared, Taken};
 use crate::answer::Answer;
 use crate::body::{Body, H2Body};
-use crate::secret::Secret;
-use crate::upstream::client::{idempotent, Client};
+use crate::upstream::client::{idempotent, Client, Outgoing};
 use crate::upstream::failure::{connection_lost, unprocessed, unsent, Unprocessed};
 use crate::upstream::{rewrite_request, strip_hop_by_hop, UpstreamError};
 
@@ -24,16 +22,13 @@ impl Client {
     pub(in crate::upstream::client) fn send_h2_until<'a>(
         &'a self,
         shared: Shared,
-        parts: &'a http::request::Parts,
-        body: Bytes,
-        key: &'a Secret,
-        request_id: &'a HeaderValue,
+        out: Outgoing<'a>,
         deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Result<Answer, UpstreamError>> + Send + 'a>> {
         Box::pin(async move {
             let timed_out = || UpstreamError::Timeout(self.request_timeout);
             let Shared { sender, id, slot } = shared;
-            let first = self.send_h2(sender, parts, body.clone(), key, request_id);
+            let first = self.send_h2(sender, &out);
             let error = match tokio::time::timeout_at(deadline, first)
                 .await
                 .map_err(|_| timed_out())?
@@ -56,7 +51,7 @@ impl Client {
                 // The upstream now speaks HTTP/1.1: the request fails as it failed.
                 Taken::H1(_) | Taken::SpeaksH1 => return Err(UpstreamError::Unavailable(error)),
             };
-            let again = self.send_h2(fresh.sender, parts, body, key, request_id);
+            let again = self.send_h2(fresh.sender, &out);
             match tokio::time::timeout_at(deadline, again)
                 .await
                 .map_err(|_| timed_out())?
@@ -75,14 +70,13 @@ impl Client {
         })
     }
 
-    async fn send_h2(
-        &self,
-        sender: H2Sender,
-        parts: &http::request::Parts,
-        body: Bytes,
-        key: &Secret,
-        request_id: &HeaderValue,
-    ) -> Result<Answer, H2Failed> {
+    async fn send_h2(&self, sender: H2Sender, out: &Outgoing<'_>) -> Result<Answer, H2Failed> {
+        let Outgoing {
+            parts,
+            ref body,
+            key,
+            request_id,
+        } = *out;
         let request = rewrite_request(parts, &self.base, key, request_id, body.len(), &self.forward)
             .map_err(|e| H2Failed::Final(UpstreamError::Unavailable(e.into())))?;
         // Refused before its stream opened: the request never left the gateway.
@@ -116,7 +110,7 @@ impl Client {
         };
         if !end {
             // Whole, in memory and bounded: h2 holds what the window does not yet let out.
-            stream.send_data(body, true).map_err(sent)?;
+            stream.send_data(body.clone(), true).map_err(sent)?;
         }
         let (mut head, recv) = response.await.map_err(sent)?.into_parts();
         strip_hop_by_hop(&mut head.headers);
