@@ -144,13 +144,18 @@ impl H2Conns {
         self.speaks.store(H1, Ordering::Relaxed);
     }
 
-    fn install(&self, slot: usize, sender: H2Sender) -> Shared {
+    /// A new connection's handle, named for `slot`; the upstream is now known to speak h2.
+    fn named(&self, slot: usize, sender: H2Sender) -> Shared {
         self.speaks.store(H2, Ordering::Relaxed);
-        let shared = Shared {
+        Shared {
             sender,
             id: self.ids.fetch_add(1, Ordering::Relaxed),
             slot,
-        };
+        }
+    }
+
+    fn install(&self, slot: usize, sender: H2Sender) -> Shared {
+        let shared = self.named(slot, sender);
         self.slots[slot].lock().conn = Some(shared.clone());
         shared
     }
@@ -167,12 +172,7 @@ impl H2Conns {
         if self.slots[slot].open().is_none() {
             return self.install(slot, sender);
         }
-        self.speaks.store(H2, Ordering::Relaxed);
-        Shared {
-            sender,
-            id: self.ids.fetch_add(1, Ordering::Relaxed),
-            slot,
-        }
+        self.named(slot, sender)
     }
 
     /// Forgets the connection `id` (if `slot` still holds it) so that the next request
@@ -192,7 +192,13 @@ impl Slot {
 
     /// The slot's connection, if it is still open.
     fn open(&self) -> Option<Shared> {
-        self.lock().conn.clone().filter(|c| !c.sender.is_closed())
+        self.lock().open()
+    }
+}
+
+impl SlotState {
+    fn open(&self) -> Option<Shared> {
+        self.conn.clone().filter(|c| !c.sender.is_closed())
     }
 }
 
@@ -212,7 +218,7 @@ impl Client {
             .map_err(|_| UpstreamError::Timeout(self.request_timeout))?;
         let attempt = {
             let mut state = own.lock();
-            if let Some(shared) = state.conn.clone().filter(|c| !c.sender.is_closed()) {
+            if let Some(shared) = state.open() {
                 return Ok(Taken::H2(shared));
             }
             if !conns.may_speak_h2() {
