@@ -24,7 +24,7 @@ pub use find::Match;
 pub use listing::listing;
 pub use openapi::{Description, Operation, Source, SpecError, SpecProblem};
 pub use rules::{Origin, Rule, RuleProblem, Rules, ScopeRule};
-pub use schema::{Part, QueryType, SchemaError, Schemas};
+pub use schema::{Part, QueryType, Quick, SchemaError, SchemaSource, Schemas};
 
 use crate::config::UnknownFields;
 use openapi::MAX_SEGMENTS;

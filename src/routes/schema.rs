@@ -9,6 +9,8 @@
 //! `additionalProperties`, counts the properties named by `allOf`/`anyOf`/`oneOf` branches, so
 //! composed schemas still accept what their parts name.
 
+mod quick;
+
 use std::collections::HashMap;
 
 use jsonschema::Validator;
@@ -16,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::openapi::{Parameter, RequestBody};
 use crate::config::UnknownFields;
+pub use quick::Quick;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -39,6 +42,8 @@ pub struct Schemas {
     /// Alternative descriptions of the body; empty: the endpoint takes no body.
     pub body: Vec<Validator>,
     pub body_required: bool,
+    /// The fast yes for the body (`quick`); None where a schema uses a keyword it does not read.
+    pub body_quick: Option<Quick>,
     /// The rules' body fragments, which must also hold.
     pub body_extra: Option<Validator>,
     /// None: the endpoint documents no query parameters.
@@ -73,13 +78,12 @@ pub enum Part {
 impl Schemas {
     pub fn compile(source: SchemaSource<'_>, unknown_fields: UnknownFields) -> Result<Schemas, (Part, SchemaError)> {
         let reject = unknown_fields == UnknownFields::Reject;
-        let body = match source.body {
+        let body: Vec<Value> = match source.body {
             Some(body) => body
                 .alternatives
                 .iter()
-                .enumerate()
-                .map(|(i, s)| compile(prepare(s.clone(), reject), unknown_fields).map_err(|e| (Part::Body(i), e)))
-                .collect::<Result<Vec<_>, _>>()?,
+                .map(|s| finish(prepare(s.clone(), reject), unknown_fields))
+                .collect(),
             None => Vec::new(),
         };
         // A rule the description already states costs a second check for nothing: only what
@@ -90,8 +94,16 @@ impl Schemas {
             .into_iter()
             .filter(|fragment| alternatives.is_empty() || !alternatives.iter().all(|doc| implied(doc, fragment)))
             .collect();
-        let body_extra = all_of(body_extra)
-            .map(|s| compile(s, unknown_fields))
+        let body_extra = all_of(body_extra).map(|s| finish(s, unknown_fields));
+        let body_quick = Quick::new(&body, body_extra.as_ref());
+        let body = body
+            .iter()
+            .enumerate()
+            .map(|(i, s)| validator(s).map_err(|e| (Part::Body(i), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let body_extra = body_extra
+            .as_ref()
+            .map(validator)
             .transpose()
             .map_err(|e| (Part::BodyRule, e))?;
         let query_types: HashMap<String, QueryType> = source
@@ -116,6 +128,7 @@ impl Schemas {
         Ok(Schemas {
             body,
             body_required: source.body.is_some_and(|b| b.required),
+            body_quick,
             body_extra,
             query,
             query_extra,
@@ -188,15 +201,24 @@ fn query_schema(params: &[Parameter], closed: bool) -> Value {
     Value::Object(schema)
 }
 
-fn compile(mut schema: Value, unknown_fields: UnknownFields) -> Result<Validator, SchemaError> {
+fn compile(schema: Value, unknown_fields: UnknownFields) -> Result<Validator, SchemaError> {
+    validator(&finish(schema, unknown_fields))
+}
+
+/// The schema as compiled: `unknown_fields = "allow"` opens every object.
+fn finish(mut schema: Value, unknown_fields: UnknownFields) -> Value {
     if unknown_fields == UnknownFields::Allow {
         open_objects(&mut schema);
     }
+    schema
+}
+
+fn validator(schema: &Value) -> Result<Validator, SchemaError> {
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true)
         .with_format("email", super::email::is_email)
-        .build(&schema)
+        .build(schema)
         .map_err(|e| SchemaError(e.to_string()))
 }
 
