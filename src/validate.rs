@@ -156,9 +156,7 @@ fn body_errors(
             "this endpoint takes no request body",
         ))));
     }
-    // Most bodies are valid: the fast read says so without building the document. Anything
-    // it cannot vouch for (or a rename to apply) takes the full check, which words the errors.
-    if route.rename.is_empty() && schemas.body_quick.as_ref().is_some_and(|quick| quick.accepts(body)) {
+    if accepted_fast(route, body) {
         return Ok(());
     }
     // The strict parser stops at its first error: a broken body is one finding.
@@ -179,6 +177,13 @@ fn body_errors(
     } else {
         Err(ValidationError::body(errors))
     }
+}
+
+/// Most bodies are valid: the fast read says so without building the document. Anything it
+/// cannot vouch for (or a name to rename) takes the full check, which words the errors.
+fn accepted_fast(route: &Route, body: &[u8]) -> bool {
+    let quick = route.schemas.body_quick.as_ref();
+    quick.is_some_and(|quick| quick.accepts(body, &route.rename))
 }
 
 /// A body described more than once is valid if one description holds; otherwise the errors of

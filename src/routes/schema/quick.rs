@@ -43,23 +43,22 @@ impl Quick {
         })
     }
 
-    /// True only if `body` is one strict JSON document that the schemas accept. False says
-    /// nothing: the full check decides.
-    pub fn accepts(&self, body: &[u8]) -> bool {
+    /// True only if `body` is one strict JSON document that the schemas accept and that has
+    /// none of the `renamed` names at its top level (a rename rewrites the body: the full
+    /// check applies it). False says nothing: the full check decides.
+    pub fn accepts(&self, body: &[u8], renamed: &[(Box<str>, Box<str>)]) -> bool {
         let Ok(text) = std::str::from_utf8(body) else {
             return false;
         };
         if text.starts_with('\u{feff}') {
             return false;
         }
-        self.alternatives.iter().any(|node| holds(node, text))
-            && self.extra.as_ref().is_none_or(|node| holds(node, text))
+        let holds = |node: &Node| {
+            let mut de = serde_json::Deserializer::from_str(text);
+            Check { node, renamed }.deserialize(&mut de).is_ok() && de.end().is_ok()
+        };
+        self.alternatives.iter().any(holds) && self.extra.as_ref().is_none_or(holds)
     }
-}
-
-fn holds(node: &Node, text: &str) -> bool {
-    let mut de = serde_json::Deserializer::from_str(text);
-    Check { node }.deserialize(&mut de).is_ok() && de.end().is_ok()
 }
 
 // JSON types as bits: `integer` is INT, `number` is INT | FRACTION.
@@ -363,6 +362,14 @@ fn no<E: serde::de::Error>() -> E {
 #[derive(Clone, Copy)]
 struct Check<'n> {
     node: &'n Node,
+    /// Names that end the fast read: the renames' old spellings at the top level, none below.
+    renamed: &'n [(Box<str>, Box<str>)],
+}
+
+impl<'n> Check<'n> {
+    fn below(node: &'n Node) -> Check<'n> {
+        Check { node, renamed: &[] }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Check<'_> {
@@ -420,9 +427,7 @@ impl<'de> Visitor<'de> for Check<'_> {
             return Err(no());
         }
         let any = Node::any();
-        let item = Check {
-            node: node.items.as_deref().unwrap_or(&any),
-        };
+        let item = Check::below(node.items.as_deref().unwrap_or(&any));
         let mut n = 0usize;
         while seq.next_element_seed(item)?.is_some() {
             n += 1;
@@ -442,7 +447,10 @@ impl<'de> Visitor<'de> for Check<'_> {
         // Names the schema does not list, kept only to refuse one given twice.
         let mut others: Vec<String> = Vec::new();
         let any = Node::any();
-        while let Some(key) = map.next_key_seed(KeySeed { node })? {
+        while let Some(key) = map.next_key_seed(KeySeed {
+            node,
+            renamed: self.renamed,
+        })? {
             let value = match key {
                 Key::Listed(at) => {
                     let bit = 1u64 << at;
@@ -464,7 +472,7 @@ impl<'de> Visitor<'de> for Check<'_> {
                     }
                 }
             };
-            map.next_value_seed(Check { node: value })?;
+            map.next_value_seed(Check::below(value))?;
         }
         (seen & node.required == node.required).then_some(()).ok_or_else(no)
     }
@@ -480,6 +488,7 @@ enum Key {
 #[derive(Clone, Copy)]
 struct KeySeed<'n> {
     node: &'n Node,
+    renamed: &'n [(Box<str>, Box<str>)],
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
@@ -498,6 +507,9 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+        if self.renamed.iter().any(|(old, _)| &**old == v) {
+            return Err(no());
+        }
         match self.node.property(v) {
             Some(at) => Ok(Key::Listed(at)),
             None if matches!(self.node.additional, Additional::Never) => Err(no()),
