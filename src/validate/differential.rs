@@ -160,6 +160,31 @@ fn what_the_fast_check_leaves_to_the_full_one() {
     assert!(!quick.accepts(br#"{"n":1.0}"#, &[]));
     assert!(full(&schemas, &[], br#"{"n":1.0}"#));
     assert!(quick.accepts(br#"{"n":1}"#, &[]));
+    // Escapes, fractions, `-0` and deep nesting are read by the full parser only.
+    let open = schemas_of(json!({"type": "object"}), Vec::new(), UnknownFields::Allow);
+    let quick = open.body_quick.as_ref().unwrap();
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
+    for body in [
+        r#"{"a":"\u0041"}"#,
+        r#"{"a":1.5}"#,
+        r#"{"a":-0}"#,
+        r#"{"a":1e2}"#,
+        &deep,
+    ] {
+        assert!(!quick.accepts(body.as_bytes(), &[]), "{body}");
+        assert!(full(&open, &[], body.as_bytes()), "{body}");
+    }
+    for body in [
+        r#"{"a":[1,]}"#,
+        r#"{"a":01}"#,
+        "{\"a\":\"\t\"}",
+        r#"{"a":1,}"#,
+        r#"{"a" 1}"#,
+    ] {
+        assert!(!quick.accepts(body.as_bytes(), &[]), "{body}");
+        assert!(!full(&open, &[], body.as_bytes()), "{body}");
+    }
+    assert!(quick.accepts(br#" { "a" : [ 1 , -2 , { } , [ ] , "x" , true , null ] } "#, &[]));
     // Keywords it does not read leave the route without a fast check.
     for schema in [
         json!({"type": "object", "properties": {"n": {"enum": [1, 2]}}}),

@@ -1,23 +1,21 @@
 //! A fast yes for request bodies: the schema keywords Allo's request bodies use (types,
-//! properties, `required`, closed objects, lengths, bounds, string enums, `format`), read
-//! straight off the JSON parser's events, with no document built. It only ever says "valid":
-//! anything it cannot decide (a keyword it does not know, `1.0` for an integer, a number in an
-//! enum) or finds wrong ends the fast read, and the caller runs the strict parse and
-//! `jsonschema`, which decide and word the errors. So it never accepts what those refuse: the
-//! same strictness (one document, no duplicate keys, no byte order mark, no lone surrogates,
-//! which serde_json refuses while reading) and the same keywords, held to them by a
-//! differential test (`validate::differential`).
+//! properties, `required`, closed objects, lengths, bounds, string enums, `format`), checked in
+//! one pass over the body's text (`scan`), with no document built. It only ever says "valid":
+//! anything it cannot decide (a keyword it does not know, an escaped string, a fraction, a
+//! number in an enum) or finds wrong ends the fast read, and the caller runs the strict parse
+//! and `jsonschema`, which decide and word the errors. So it never accepts what those refuse:
+//! the same strictness (one document, no duplicate keys, no byte order mark, no trailing
+//! comma) and the same keywords, held to them by a differential test
+//! (`validate::differential`).
 //!
 //! A schema with a keyword outside this set gets no fast check at all; the route pays the full
 //! check, as before.
 
 #[cfg(test)]
 mod examples;
-
-use std::fmt;
+mod scan;
 
 use jsonschema::Validator;
-use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The fast check of one route's body: valid if one of its descriptions holds and the rules'
@@ -53,10 +51,7 @@ impl Quick {
         if text.starts_with('\u{feff}') {
             return false;
         }
-        let holds = |node: &Node| {
-            let mut de = serde_json::Deserializer::from_str(text);
-            Check { node, renamed }.deserialize(&mut de).is_ok() && de.end().is_ok()
-        };
+        let holds = |node: &Node| scan::holds(text, node, renamed);
         self.alternatives.iter().any(holds) && self.extra.as_ref().is_none_or(holds)
     }
 }
@@ -142,7 +137,7 @@ fn is_note(key: &str) -> bool {
 }
 
 impl Node {
-    fn any() -> Node {
+    const fn any() -> Node {
         Node {
             types: ANY,
             enumerated: None,
@@ -315,6 +310,14 @@ impl Bound {
 }
 
 impl Node {
+    fn null(&self) -> bool {
+        self.types & NULL != 0 && self.enumerated.as_ref().is_none_or(|e| e.null)
+    }
+
+    fn boolean(&self, v: bool) -> bool {
+        self.types & BOOL != 0 && self.enumerated.as_ref().is_none_or(|e| e.truth[usize::from(v)])
+    }
+
     fn number(&self, v: f64) -> bool {
         self.enumerated.is_none()
             && self.minimum.is_none_or(|b| b.admits(v, true))
@@ -351,169 +354,5 @@ impl Node {
 
     fn property(&self, name: &str) -> Option<usize> {
         self.properties.iter().position(|(n, _)| &**n == name)
-    }
-}
-
-/// The error that ends a fast read; its text is never shown.
-fn no<E: serde::de::Error>() -> E {
-    E::custom("")
-}
-
-#[derive(Clone, Copy)]
-struct Check<'n> {
-    node: &'n Node,
-    /// Names that end the fast read: the renames' old spellings at the top level, none below.
-    renamed: &'n [(Box<str>, Box<str>)],
-}
-
-impl<'n> Check<'n> {
-    fn below(node: &'n Node) -> Check<'n> {
-        Check { node, renamed: &[] }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Check<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Check<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        let node = self.node;
-        let listed = node.enumerated.as_ref().is_none_or(|e| e.null);
-        (node.types & NULL != 0 && listed).then_some(()).ok_or_else(no)
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        let node = self.node;
-        let listed = node.enumerated.as_ref().is_none_or(|e| e.truth[usize::from(v)]);
-        (node.types & BOOL != 0 && listed).then_some(()).ok_or_else(no)
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        self.node.integer(v, v as f64).then_some(()).ok_or_else(no)
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.node
-            .integer(v.unsigned_abs(), v as f64)
-            .then_some(())
-            .ok_or_else(no)
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        // `1.0` is an integer to JSON Schema: a fraction-less float is left to the full check.
-        (self.node.types & FRACTION != 0 && v.fract() != 0.0 && self.node.number(v))
-            .then_some(())
-            .ok_or_else(no)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
-        self.node.string(v).then_some(()).ok_or_else(no)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let node = self.node;
-        if node.types & ARRAY == 0 || node.enumerated.is_some() {
-            return Err(no());
-        }
-        let any = Node::any();
-        let item = Check::below(node.items.as_deref().unwrap_or(&any));
-        let mut n = 0usize;
-        while seq.next_element_seed(item)?.is_some() {
-            n += 1;
-            if node.max_items.is_some_and(|max| n > max) {
-                return Err(no());
-            }
-        }
-        node.min_items.is_none_or(|min| n >= min).then_some(()).ok_or_else(no)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let node = self.node;
-        if node.types & OBJECT == 0 || node.enumerated.is_some() {
-            return Err(no());
-        }
-        let mut seen = 0u64;
-        // Names the schema does not list, kept only to refuse one given twice.
-        let mut others: Vec<String> = Vec::new();
-        let any = Node::any();
-        while let Some(key) = map.next_key_seed(KeySeed {
-            node,
-            renamed: self.renamed,
-        })? {
-            let value = match key {
-                Key::Listed(at) => {
-                    let bit = 1u64 << at;
-                    if seen & bit != 0 {
-                        return Err(no());
-                    }
-                    seen |= bit;
-                    &node.properties[at].1
-                }
-                Key::Other(name) => {
-                    if others.contains(&name) {
-                        return Err(no());
-                    }
-                    others.push(name);
-                    match &node.additional {
-                        Additional::Any => &any,
-                        Additional::Schema(schema) => schema,
-                        Additional::Never => return Err(no()),
-                    }
-                }
-            };
-            map.next_value_seed(Check::below(value))?;
-        }
-        (seen & node.required == node.required).then_some(()).ok_or_else(no)
-    }
-}
-
-enum Key {
-    Listed(usize),
-    Other(String),
-}
-
-/// Reads an object's key as the index of the property it names, or as an owned name when it
-/// names none (and the object may have others).
-#[derive(Clone, Copy)]
-struct KeySeed<'n> {
-    node: &'n Node,
-    renamed: &'n [(Box<str>, Box<str>)],
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Key;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Key;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
-        if self.renamed.iter().any(|(old, _)| &**old == v) {
-            return Err(no());
-        }
-        match self.node.property(v) {
-            Some(at) => Ok(Key::Listed(at)),
-            None if matches!(self.node.additional, Additional::Never) => Err(no()),
-            None => Ok(Key::Other(v.to_owned())),
-        }
     }
 }

@@ -1,0 +1,214 @@
+//! The fast check's reader: one pass over the body's text, checking each value against its
+//! schema node as it goes, with nothing built. It reads the plain JSON that callers send and
+//! gives up (None: the full check decides) on anything less plain: a `\` escape in a string,
+//! a number with a fraction or an exponent (whose rounding the full parser decides), `-0`, an
+//! integer past 18 digits, nesting deeper than `MAX_DEPTH`. What it does read, it reads as
+//! strictly as serde_json: no control character in a string, no leading zero, no trailing
+//! comma, nothing after the document but whitespace. The text is already UTF-8.
+
+use super::{Additional, Node, ARRAY, OBJECT};
+
+/// Deeper documents are left to the full parser (serde_json stops at 128).
+const MAX_DEPTH: usize = 64;
+
+type Renames = [(Box<str>, Box<str>)];
+
+/// Whether `text` is one document that `node` accepts, with none of the `renamed` names at its
+/// top level.
+pub(super) fn holds(text: &str, node: &Node, renamed: &Renames) -> bool {
+    let mut scan = Scan { text, at: 0, depth: 0 };
+    scan.value(node, renamed).is_some() && {
+        scan.space();
+        scan.at == text.len()
+    }
+}
+
+struct Scan<'t> {
+    text: &'t str,
+    at: usize,
+    depth: usize,
+}
+
+/// Checks every value the schema does not describe (an open object's other members, an
+/// array's items when `items` is not given).
+const ANY: &Node = &Node::any();
+
+impl<'t> Scan<'t> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Takes `byte` (after whitespace).
+    fn take(&mut self, byte: u8) -> Option<()> {
+        self.space();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn value(&mut self, node: &Node, renamed: &Renames) -> Option<()> {
+        self.space();
+        let ok = match self.peek()? {
+            b'{' => return self.object(node, renamed),
+            b'[' => return self.array(node),
+            b'"' => {
+                let s = self.string()?;
+                node.string(s)
+            }
+            b't' => self.word("true")? && node.boolean(true),
+            b'f' => self.word("false")? && node.boolean(false),
+            b'n' => self.word("null")? && node.null(),
+            b'-' | b'0'..=b'9' => self.integer(node)?,
+            _ => false,
+        };
+        ok.then_some(())
+    }
+
+    fn word(&mut self, word: &str) -> Option<bool> {
+        self.text[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+            true
+        })
+    }
+
+    /// A string without escapes, its quotes taken.
+    fn string(&mut self) -> Option<&'t str> {
+        let bytes = self.text.as_bytes();
+        let start = self.at + 1;
+        let len = bytes[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = start + len;
+        (bytes[end] == b'"').then_some(())?;
+        self.at = end + 1;
+        // Both ends are ASCII quotes: character boundaries.
+        Some(&self.text[start..end])
+    }
+
+    /// `-?(0|[1-9][0-9]*)` of at most 18 digits, followed by none of `.eE`.
+    fn integer(&mut self, node: &Node) -> Option<bool> {
+        let bytes = self.text.as_bytes();
+        let negative = bytes[self.at] == b'-';
+        let start = self.at + usize::from(negative);
+        let digits = bytes[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 18 || (digits > 1 && bytes[start] == b'0') {
+            return None;
+        }
+        let end = start + digits;
+        if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let magnitude = bytes[start..end].iter().fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+        if negative && magnitude == 0 {
+            return None;
+        }
+        self.at = end;
+        let value = if negative {
+            -(magnitude as f64)
+        } else {
+            magnitude as f64
+        };
+        Some(node.integer(magnitude, value))
+    }
+
+    fn nested(&mut self) -> Option<()> {
+        self.depth += 1;
+        self.at += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    fn array(&mut self, node: &Node) -> Option<()> {
+        if node.types & ARRAY == 0 || node.enumerated.is_some() {
+            return None;
+        }
+        self.nested()?;
+        let item = node.items.as_deref().unwrap_or(ANY);
+        let mut n = 0usize;
+        self.space();
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            loop {
+                self.value(item, &[])?;
+                n += 1;
+                if node.max_items.is_some_and(|max| n > max) {
+                    return None;
+                }
+                self.space();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b']' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        node.min_items.is_none_or(|min| n >= min).then_some(())
+    }
+
+    fn object(&mut self, node: &Node, renamed: &Renames) -> Option<()> {
+        if node.types & OBJECT == 0 || node.enumerated.is_some() {
+            return None;
+        }
+        self.nested()?;
+        let mut seen = 0u64;
+        // Names the schema does not list, kept only to refuse one given twice.
+        let mut others: Vec<&'t str> = Vec::new();
+        self.space();
+        if self.peek()? == b'}' {
+            self.at += 1;
+        } else {
+            loop {
+                self.space();
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let name = self.string()?;
+                if renamed.iter().any(|(old, _)| &**old == name) {
+                    return None;
+                }
+                let value = match node.property(name) {
+                    Some(at) => {
+                        let bit = 1u64 << at;
+                        if seen & bit != 0 {
+                            return None;
+                        }
+                        seen |= bit;
+                        &node.properties[at].1
+                    }
+                    None => {
+                        if others.contains(&name) {
+                            return None;
+                        }
+                        others.push(name);
+                        match &node.additional {
+                            Additional::Any => ANY,
+                            Additional::Schema(schema) => schema,
+                            Additional::Never => return None,
+                        }
+                    }
+                };
+                self.take(b':')?;
+                self.value(value, &[])?;
+                self.space();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b'}' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        (seen & node.required == node.required).then_some(())
+    }
+}
