@@ -79,10 +79,7 @@ impl<'t> Scan<'t> {
     fn string(&mut self) -> Option<&'t str> {
         let bytes = self.text.as_bytes();
         let start = self.at + 1;
-        let len = bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let end = start + len;
+        let end = start + stop(&bytes[start..])?;
         (bytes[end] == b'"').then_some(())?;
         self.at = end + 1;
         // Both ends are ASCII quotes: character boundaries.
@@ -210,5 +207,48 @@ impl<'t> Scan<'t> {
         }
         self.depth -= 1;
         (seen & node.required == node.required).then_some(())
+    }
+}
+
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// Where a string's text stops: the first `"`, `\` or control character (None: none before
+/// the end). Eight bytes at a time: a word's lowest flagged byte is exact (a borrow only
+/// flags bytes above a real match).
+fn stop(bytes: &[u8]) -> Option<usize> {
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
+    let equal = |word: u64, b: u8| below(word ^ (ONES * u64::from(b)), 1);
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut words {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let flagged = equal(word, b'"') | equal(word, b'\\') | below(word, 0x20);
+        if flagged != 0 {
+            return Some(at + (flagged.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = words.remainder();
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::stop;
+
+    proptest! {
+        /// The word-at-a-time search finds what a byte-at-a-time one does.
+        #[test]
+        fn stop_is_the_first_quote_backslash_or_control(
+            bytes in proptest::collection::vec(prop_oneof![12 => 0x23u8..=0xff, 1 => any::<u8>()], 0..40)
+        ) {
+            let plain = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            prop_assert_eq!(stop(&bytes), plain);
+        }
     }
 }
