@@ -42,10 +42,25 @@ impl fmt::Display for Secret {
 }
 
 /// Whether `a` and `b` are the same bytes, in a time that depends on their length only (not
-/// on where they first differ).
+/// on where they first differ). Compared eight bytes at a time, each word with `subtle`'s
+/// constant-time equality (a byte at a time costs about ten instructions per byte, and a
+/// caller's token is compared on every request).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
+    use subtle::{Choice, ConstantTimeEq};
+    if a.len() != b.len() {
+        return false;
+    }
+    let (words_a, words_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = words_a.remainder().ct_eq(words_b.remainder());
+    let word = |chunk: &[u8]| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        u64::from_ne_bytes(bytes)
+    };
+    let same = words_a
+        .zip(words_b)
+        .fold(Choice::from(1), |same, (x, y)| same & word(x).ct_eq(&word(y)));
+    (same & tail).into()
 }
 
 /// Where a secret is read from.
@@ -129,6 +144,24 @@ fn read_secret_file(path: &Path) -> Result<String, SecretError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Word by word, the comparison says what `==` says, at every length and difference.
+        #[test]
+        fn constant_time_eq_is_equality(
+            a in proptest::collection::vec(0u8..4, 0..40),
+            flip in proptest::option::of(0usize..40),
+            extra in 0usize..2,
+        ) {
+            let mut b = a.clone();
+            if let Some(at) = flip.filter(|at| *at < b.len()) {
+                b[at] ^= 1;
+            }
+            b.extend(std::iter::repeat_n(0u8, extra));
+            proptest::prop_assert_eq!(constant_time_eq(&a, &b), a == b);
+            proptest::prop_assert!(constant_time_eq(&a, &a));
+        }
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {
