@@ -147,7 +147,7 @@ impl Hasher for DigestHasher {
 
 /// The token bytes after `Bearer ` or `Api-Key ` (scheme case-insensitive, one header only).
 fn presented_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
-    let mut values = crate::http1::values(headers, http::header::AUTHORIZATION);
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let value = values.next().ok_or(AuthError::MissingCredential)?;
     if values.next().is_some() {
         return Err(AuthError::MalformedCredential);

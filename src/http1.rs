@@ -28,7 +28,7 @@ pub mod fuzz_logic;
 
 pub use body::{put_chunk_size, BodyError, Chunk, Decoded, Decoder, LAST_CHUNK, MAX_CHUNK_LINE};
 pub use encode::{encode_request, encode_response_head, response_framing, OutgoingHead, ResponseFraming};
-pub use fields::{list_items, put_decimal, put_field, says_close, value, values, wire_name, ConnectionTokens, Values};
+pub use fields::{list_items, put_decimal, put_field, says_close, wire_name, ConnectionTokens};
 pub use framing::{check, parse_length, request_body, FramingError};
 pub use request::{parse_request_head, HeadLimits, RequestHead};
 pub use response::{parse_response_head, ResponseHead, WireError, MAX_RESPONSE_HEAD};

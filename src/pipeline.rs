@@ -240,7 +240,7 @@ fn set_length(headers: &mut http::HeaderMap, length: usize) {
 
 /// The caller's `X-Request-Id` if acceptable, else a new one in Allo's form.
 fn request_id<B>(request: &Request<B>) -> HeaderValue {
-    match crate::http1::value(request.headers(), REQUEST_ID) {
+    match request.headers().get(REQUEST_ID) {
         Some(v) if ids::acceptable_request_id(v.as_bytes()) => v.clone(),
         _ => ids::new_request_id_value(),
     }

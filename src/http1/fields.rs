@@ -1,43 +1,7 @@
 //! Field lines: one written into a head, a list value split into its items, the `Connection`
-//! tokens read off a head, header names as they come off a caller's wire, and a field looked
-//! up in a caller's few.
+//! tokens read off a head, and header names as they come off a caller's wire.
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue, InvalidHeaderName};
-
-/// Maps with at most this many values are searched name by name.
-const SCAN: usize = 16;
-
-/// The values of `name` in `headers`. A caller's head carries a few fields, and comparing
-/// names (an enum's tag for the standard ones) costs less than hashing `name`, which is what
-/// `HeaderMap::get_all` does on every call; a large map is still looked up by hash.
-pub fn values(headers: &HeaderMap, name: HeaderName) -> Values<'_> {
-    if headers.len() <= SCAN {
-        Values::Scan(headers.iter(), name)
-    } else {
-        Values::Hashed(headers.get_all(name).into_iter())
-    }
-}
-
-/// The first value of `name` in `headers` (see `values`).
-pub fn value(headers: &HeaderMap, name: HeaderName) -> Option<&HeaderValue> {
-    values(headers, name).next()
-}
-
-pub enum Values<'a> {
-    Scan(header::Iter<'a, HeaderValue>, HeaderName),
-    Hashed(header::ValueIter<'a, HeaderValue>),
-}
-
-impl<'a> Iterator for Values<'a> {
-    type Item = &'a HeaderValue;
-
-    fn next(&mut self) -> Option<&'a HeaderValue> {
-        match self {
-            Values::Scan(iter, name) => iter.find(|(n, _)| *n == name).map(|(_, v)| v),
-            Values::Hashed(iter) => iter.next(),
-        }
-    }
-}
+use http::header::{HeaderName, InvalidHeaderName};
 
 /// Appends one `name: value` line of a head.
 pub fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -108,31 +72,6 @@ pub fn wire_name(name: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_field_is_found_by_name_in_small_and_large_maps_alike() {
-        for filler in [0, 3, SCAN + 4] {
-            let mut headers = HeaderMap::new();
-            for i in 0..filler {
-                headers.append(
-                    HeaderName::from_bytes(format!("x-f{i}").as_bytes()).unwrap(),
-                    HeaderValue::from(i),
-                );
-            }
-            headers.append(header::CONNECTION, HeaderValue::from_static("a"));
-            headers.append("x-request-id", HeaderValue::from_static("id"));
-            headers.append(header::CONNECTION, HeaderValue::from_static("b"));
-            let hashed: Vec<_> = headers.get_all(header::CONNECTION).iter().collect();
-            assert_eq!(
-                values(&headers, header::CONNECTION).collect::<Vec<_>>(),
-                hashed,
-                "{filler}"
-            );
-            assert_eq!(hashed.len(), 2);
-            assert_eq!(value(&headers, HeaderName::from_static("x-request-id")).unwrap(), "id");
-            assert!(value(&headers, header::AUTHORIZATION).is_none());
-        }
-    }
 
     #[test]
     fn lengths_write_as_plain_decimals() {

@@ -12,7 +12,6 @@
 use http::{header, HeaderMap, Method, Request, Version};
 
 use super::body::{self, Chunk, Decoder};
-use super::fields::{value, values};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FramingError {
@@ -78,7 +77,7 @@ pub fn check<B>(request: &Request<B>) -> Result<(), FramingError> {
 /// How a request's body is delimited (RFC 9112 §6.3), or why it cannot be told. A request with
 /// neither field has no body.
 pub fn request_body(headers: &HeaderMap, version: Version) -> Result<Decoder, FramingError> {
-    let mut te = values(headers, header::TRANSFER_ENCODING);
+    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
     if let Some(first) = te.next() {
         // HTTP/1.0 has no chunked encoding at all.
         if te.next().is_some()
@@ -87,12 +86,12 @@ pub fn request_body(headers: &HeaderMap, version: Version) -> Result<Decoder, Fr
         {
             return Err(FramingError::BadTransferEncoding);
         }
-        if value(headers, header::CONTENT_LENGTH).is_some() {
+        if headers.contains_key(header::CONTENT_LENGTH) {
             return Err(FramingError::LengthAndChunked);
         }
         return Ok(Decoder::Chunked(Chunk::Size));
     }
-    let mut lengths = values(headers, header::CONTENT_LENGTH);
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
     let Some(first) = lengths.next() else {
         return Ok(Decoder::Length(0));
     };

@@ -171,7 +171,7 @@ pub(super) fn sends_content_length(method: &http::Method, body_len: usize) -> bo
 
 /// The header names listed in `Connection` (none, without allocating, in the usual case).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
-    connection_named_in(crate::http1::values(headers, header::CONNECTION).map(HeaderValue::as_bytes))
+    connection_named_in(headers.get_all(header::CONNECTION).iter().map(HeaderValue::as_bytes))
 }
 
 /// The header names listed in these `Connection` values.

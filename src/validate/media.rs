@@ -9,7 +9,7 @@ use super::ValidationError;
 
 /// Checks the `Content-Type` of a request that has body bytes.
 pub(super) fn check(headers: &HeaderMap) -> Result<(), ValidationError> {
-    let Some(value) = crate::http1::value(headers, http::header::CONTENT_TYPE) else {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
         return Err(ValidationError::UnsupportedMediaType);
     };
     // The label nearly every caller sends, told without taking it apart.
