@@ -36,6 +36,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 pub mod validate;
+pub mod wake_time;
 pub mod worker;
 
 use std::path::PathBuf;

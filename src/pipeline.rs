@@ -18,7 +18,6 @@ mod drift;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::{HeaderValue, Method, Request};
 use http_body_util::BodyExt;
@@ -35,6 +34,7 @@ use crate::telemetry::AccessLog;
 use crate::tls::PeerIdentity;
 use crate::validate::Findings;
 use crate::validate::{self, BodyLimits};
+use crate::wake_time;
 
 /// Serves one request; never fails (errors become envelope answers).
 ///
@@ -44,7 +44,7 @@ use crate::validate::{self, BodyLimits};
 #[allow(clippy::manual_async_fn)] // on purpose, see above
 pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Future<Output = Answer> {
     async move {
-        let started = Instant::now();
+        let started = wake_time::now();
         let _in_flight = gateway.metrics.request_started();
         let method = request.method().clone();
         let request_id = request_id(&request);
@@ -70,7 +70,7 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
             }
         };
         let status = answer.status().as_u16();
-        let elapsed = started.elapsed();
+        let elapsed = wake_time::now().saturating_duration_since(started);
         log.emit(&method, status, error.map(Code::as_str), elapsed);
         gateway.metrics.record(&log, status, error, elapsed);
         // Last, because the log borrows the id from this value.
@@ -172,14 +172,14 @@ fn process<'a, 'l>(
             limit: rt.config.server.max_in_flight_per_team,
         })?;
         rt.limits.acquire_team(&caller.team, class).await?;
-        let sent = Instant::now();
+        let sent = wake_time::now();
         let mut answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics)
             .await
             .inspect_err(|e| rt.metrics.upstream_failure(rt.upstream.name(), e))?;
         rt.limits
             .observe_upstream_class(&caller.team, class, answer.status(), &answer);
         log.upstream_status = Some(answer.status().as_u16());
-        log.upstream_duration = Some(sent.elapsed());
+        log.upstream_duration = Some(wake_time::now().saturating_duration_since(sent));
         if let Some(route) = route {
             if let Some(kind) = drift::of(&answer, findings.is_clean()) {
                 if rt.metrics.spec_drift(&route.id, kind) {

@@ -27,7 +27,7 @@ impl governor::clock::Clock for RealClock {
     type Instant = Instant;
 
     fn now(&self) -> Instant {
-        Instant::now()
+        crate::wake_time::now()
     }
 }
 

@@ -141,6 +141,7 @@ impl<F: Future> Future for Woken<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        let _wake = crate::wake_time::Wake::begin();
         if let Poll::Ready(done) = this.task.poll(cx) {
             return Poll::Ready(done);
         }
