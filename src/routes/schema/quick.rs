@@ -72,7 +72,7 @@ const EXACT: u64 = 1 << 53;
 #[derive(Debug)]
 struct Node {
     types: u8,
-    /// String members of `enum`, and whether it lists null, true, false (bits as `types`).
+    /// `enum`, when it lists only strings, null and booleans.
     enumerated: Option<Enumerated>,
     min_length: Option<usize>,
     max_length: Option<usize>,
@@ -91,8 +91,8 @@ struct Node {
 #[derive(Debug)]
 struct Enumerated {
     strings: Vec<Box<str>>,
-    /// NULL and BOOL bits, with `true`/`false` told apart by `truth`.
     null: bool,
+    /// Whether it lists `false`, `true`.
     truth: [bool; 2],
 }
 
@@ -132,7 +132,6 @@ fn is_note(key: &str) -> bool {
                 | "readOnly"
                 | "writeOnly"
                 | "$comment"
-                | "$schema"
         )
 }
 
