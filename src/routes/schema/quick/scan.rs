@@ -112,33 +112,24 @@ impl<'t> Scan<'t> {
         Some(node.integer(magnitude, value))
     }
 
-    fn nested(&mut self) -> Option<()> {
+    /// The members of an array or an object, after its opening bracket, up to `close`: `each`
+    /// reads one member, the commas between them are taken here (none after the last).
+    fn members(&mut self, close: u8, mut each: impl FnMut(&mut Scan<'t>) -> Option<()>) -> Option<()> {
         self.depth += 1;
         self.at += 1;
-        (self.depth <= MAX_DEPTH).then_some(())
-    }
-
-    fn array(&mut self, node: &Node) -> Option<()> {
-        if node.types & ARRAY == 0 || node.enumerated.is_some() {
+        if self.depth > MAX_DEPTH {
             return None;
         }
-        self.nested()?;
-        let item = node.items.as_deref().unwrap_or(ANY);
-        let mut n = 0usize;
         self.space();
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.at += 1;
         } else {
             loop {
-                self.value(item, &[])?;
-                n += 1;
-                if node.max_items.is_some_and(|max| n > max) {
-                    return None;
-                }
+                each(self)?;
                 self.space();
                 match self.peek()? {
                     b',' => self.at += 1,
-                    b']' => {
+                    b if b == close => {
                         self.at += 1;
                         break;
                     }
@@ -147,6 +138,20 @@ impl<'t> Scan<'t> {
             }
         }
         self.depth -= 1;
+        Some(())
+    }
+
+    fn array(&mut self, node: &Node) -> Option<()> {
+        if node.types & ARRAY == 0 || node.enumerated.is_some() {
+            return None;
+        }
+        let item = node.items.as_deref().unwrap_or(ANY);
+        let mut n = 0usize;
+        self.members(b']', |scan| {
+            scan.value(item, &[])?;
+            n += 1;
+            node.max_items.is_none_or(|max| n <= max).then_some(())
+        })?;
         node.min_items.is_none_or(|min| n >= min).then_some(())
     }
 
@@ -154,58 +159,42 @@ impl<'t> Scan<'t> {
         if node.types & OBJECT == 0 || node.enumerated.is_some() {
             return None;
         }
-        self.nested()?;
         let mut seen = 0u64;
         // Names the schema does not list, kept only to refuse one given twice.
         let mut others: Vec<&'t str> = Vec::new();
-        self.space();
-        if self.peek()? == b'}' {
-            self.at += 1;
-        } else {
-            loop {
-                self.space();
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                let name = self.string()?;
-                if renamed.iter().any(|(old, _)| &**old == name) {
-                    return None;
-                }
-                let value = match node.property(name) {
-                    Some(at) => {
-                        let bit = 1u64 << at;
-                        if seen & bit != 0 {
-                            return None;
-                        }
-                        seen |= bit;
-                        &node.properties[at].1
-                    }
-                    None => {
-                        if others.contains(&name) {
-                            return None;
-                        }
-                        others.push(name);
-                        match &node.additional {
-                            Additional::Any => ANY,
-                            Additional::Schema(schema) => schema,
-                            Additional::Never => return None,
-                        }
-                    }
-                };
-                self.take(b':')?;
-                self.value(value, &[])?;
-                self.space();
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
+        self.members(b'}', |scan| {
+            scan.space();
+            if scan.peek()? != b'"' {
+                return None;
             }
-        }
-        self.depth -= 1;
+            let name = scan.string()?;
+            if renamed.iter().any(|(old, _)| &**old == name) {
+                return None;
+            }
+            let value = match node.property(name) {
+                Some(at) => {
+                    let bit = 1u64 << at;
+                    if seen & bit != 0 {
+                        return None;
+                    }
+                    seen |= bit;
+                    &node.properties[at].1
+                }
+                None => {
+                    if others.contains(&name) {
+                        return None;
+                    }
+                    others.push(name);
+                    match &node.additional {
+                        Additional::Any => ANY,
+                        Additional::Schema(schema) => schema,
+                        Additional::Never => return None,
+                    }
+                }
+            };
+            scan.take(b':')?;
+            scan.value(value, &[])
+        })?;
         (seen & node.required == node.required).then_some(())
     }
 }
