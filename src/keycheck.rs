@@ -125,7 +125,7 @@ async fn round(gateway: &Arc<Gateway>, rt: &Arc<Runtime>) {
 /// One team's check; `None` when it has no slot or read budget to spare this round.
 async fn ask(rt: &Runtime, team_id: &str, request_id: &HeaderValue) -> Option<Verdict> {
     let team = rt.teams.get(team_id)?;
-    let _slot = team.in_flight.clone().try_acquire_owned().ok()?;
+    let _slot = team.in_flight.try_take()?;
     rt.limits.acquire_team(team_id, RateClass::Read).await.ok()?;
     let parts = me_request();
     let sent = crate::rotation::send(&rt.upstream, team, &parts, Bytes::new(), request_id, &rt.metrics).await;

@@ -125,7 +125,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut m = Metrics {
             registry: Registry::with_prefix("allo_gateway"),
-            in_flight: InFlightShards::new(crate::worker::count()),
+            in_flight: InFlightShards::new(),
             rate_limited: Family::default(),
             validation_refusals: Family::default(),
             upstream_errors: Family::default(),
@@ -139,7 +139,7 @@ impl Metrics {
             drift_logged: Mutex::default(),
             team_key_valid: Family::default(),
             worker_connections: Family::default(),
-            series: WorkerSeries::new(crate::worker::count()),
+            series: WorkerSeries::new(),
         };
         m.last_reload_ok.set(1);
         // Present from the start, so that `increase()` sees the first reload of each result.

@@ -79,23 +79,6 @@ pub fn handle(gateway: Arc<Gateway>, request: Request<RequestBody>) -> impl Futu
     }
 }
 
-/// A team's in-flight slot kept until a streamed answer's body is done: given back when this
-/// is dropped.
-struct HeldSlot(Arc<tokio::sync::Semaphore>);
-
-impl HeldSlot {
-    fn keep(slot: tokio::sync::SemaphorePermit<'_>, slots: &Arc<tokio::sync::Semaphore>) -> HeldSlot {
-        slot.forget();
-        HeldSlot(slots.clone())
-    }
-}
-
-impl Drop for HeldSlot {
-    fn drop(&mut self) {
-        self.0.add_permits(1);
-    }
-}
-
 #[allow(clippy::manual_async_fn)] // as `handle`
 fn process<'a, 'l>(
     rt: &'l Runtime,
@@ -166,9 +149,9 @@ fn process<'a, 'l>(
             .teams
             .get(&*caller.team)
             .ok_or(crate::auth::AuthError::UnknownCaller)?;
-        // Borrowed: cloning the semaphore's `Arc` for an owned permit would change a reference
-        // count every worker shares; only a streamed answer needs one (below).
-        let slot = team.in_flight.try_acquire().map_err(|_| GatewayError::TeamBusy {
+        // Borrowed: cloning the slots' `Arc` for an owned slot would change a reference count
+        // every worker shares; only a streamed answer needs one (below).
+        let slot = team.in_flight.try_take().ok_or(GatewayError::TeamBusy {
             limit: rt.config.server.max_in_flight_per_team,
         })?;
         rt.limits.acquire_team(&caller.team, class).await?;
@@ -205,7 +188,7 @@ fn process<'a, 'l>(
         // A body that came whole ends the exchange here; a streamed one holds the slot to its end.
         Ok(answer.map_body(|body| match body {
             Body::Streamed(body) => {
-                let held = HeldSlot::keep(slot, &team.in_flight);
+                let held = slot.keep(&team.in_flight);
                 Body::streamed(body.map_frame(move |frame| {
                     let _held = &held;
                     frame

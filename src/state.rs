@@ -32,8 +32,8 @@ pub struct Team {
     /// `rotation`). Kept across reloads while both keys stay the same.
     pub prefer_fallback: AtomicBool,
     /// The team's requests upstream at once (`server.max_in_flight_per_team`), each holding a
-    /// permit until its response body is done.
-    pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// slot until its response body is done.
+    pub in_flight: Arc<Slots>,
 }
 
 pub struct Runtime {
@@ -75,7 +75,7 @@ impl Runtime {
                     key,
                     fallback,
                     prefer_fallback: AtomicBool::new(false),
-                    in_flight: Arc::new(tokio::sync::Semaphore::new(slots)),
+                    in_flight: Arc::new(Slots::new(slots)),
                 },
             );
         }
@@ -276,7 +276,9 @@ pub fn load(path: &std::path::Path) -> Result<Runtime, ConfigError> {
 }
 
 mod gateway;
+mod slots;
 pub use gateway::{Gateway, Serving};
+pub use slots::{OwnedSlot, Slot, Slots};
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,7 @@ use crate::body::{full, BoxError};
 use crate::config::{ForwardHeaders, UpstreamConfig, UpstreamTarget};
 use crate::sandbox::Sandbox;
 use crate::secret::Secret;
+use crate::worker::PerWorker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -61,8 +62,8 @@ pub enum UpstreamSetupError {
 enum Target {
     /// One client per worker (`server::workers`): each worker keeps its own pooled HTTP/1.1
     /// connections and its own HTTP/2 connection, driven by its own runtime, so no lock or
-    /// socket is shared between worker threads. Never empty.
-    Network(Box<[client::Client]>),
+    /// socket is shared between worker threads, nor a cache line.
+    Network(PerWorker<client::Client>),
     Sandbox(Arc<Sandbox>),
 }
 
@@ -81,10 +82,7 @@ impl Upstream {
             (UpstreamTarget::Sandbox, Some(sandbox)) => Target::Sandbox(sandbox),
             (UpstreamTarget::Sandbox, None) => return Err(UpstreamSetupError::NoSandbox),
             (UpstreamTarget::Url { scheme, authority }, _) => {
-                let clients = (0..crate::worker::count())
-                    .map(|_| client::Client::new(scheme, authority, config))
-                    .collect::<Result<_, _>>()?;
-                Target::Network(clients)
+                Target::Network(PerWorker::try_new(|| client::Client::new(scheme, authority, config))?)
             }
         };
         let name = match &config.target {
@@ -112,14 +110,8 @@ impl Upstream {
         request_id: &HeaderValue,
     ) -> Result<Answer, UpstreamError> {
         match &self.target {
-            Target::Network(clients) => {
-                // A thread that is not a worker's (a key check, a test) uses the first.
-                let client = clients.get(crate::worker::current()).or_else(|| clients.first());
-                match client {
-                    Some(client) => client.send(parts, body, key, request_id).await,
-                    None => Err(UpstreamError::Unavailable("no upstream client".into())),
-                }
-            }
+            // A thread that is not a worker's (a key check, a test) uses the first.
+            Target::Network(clients) => clients.current().send(parts, body, key, request_id).await,
             Target::Sandbox(sandbox) => {
                 let base = http::uri::Parts::default();
                 let request = rewrite_request(parts, &base, key, request_id, body.len(), &self.forward)

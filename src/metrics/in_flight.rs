@@ -5,34 +5,28 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use crate::worker::PerWorker;
+
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 
-/// One worker's count, alone on its cache line (128 bytes: adjacent-line prefetch included).
-#[repr(align(128))]
+/// One worker's count.
 #[derive(Default)]
 pub(super) struct Shard(AtomicI64);
 
-/// The counts of every worker.
+/// The counts of every worker, each on cache lines of its own.
 #[derive(Clone)]
-pub(super) struct InFlightShards(Arc<[Shard]>);
+pub(super) struct InFlightShards(Arc<PerWorker<Shard>>);
 
 impl InFlightShards {
-    pub(super) fn new(workers: usize) -> InFlightShards {
-        InFlightShards((0..workers.max(1)).map(|_| Shard::default()).collect())
+    pub(super) fn new() -> InFlightShards {
+        InFlightShards(Arc::new(PerWorker::new(Shard::default)))
     }
 
     /// The current worker's count (the first worker's on any other thread), one up.
     pub(super) fn start(&self) -> &Shard {
-        let shards = &self.0;
-        let worker = crate::worker::current();
-        // Never empty (see `new`).
-        let shard = if worker < shards.len() {
-            &shards[worker]
-        } else {
-            &shards[0]
-        };
+        let shard = self.0.current();
         shard.0.fetch_add(1, Ordering::Relaxed);
         shard
     }

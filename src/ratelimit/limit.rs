@@ -10,6 +10,10 @@ use governor::{Quota, RateLimiter};
 
 use super::clock::LimiterClock;
 
+/// Alone on its cache lines: every worker writes the limiter's state on each request it
+/// admits, and a map entry's key or a neighbour's fields on the same line would be read from
+/// the other core each time.
+#[repr(align(128))]
 pub(super) struct Limit<C: LimiterClock> {
     pub per_second: NonZeroU32,
     pub burst: NonZeroU32,

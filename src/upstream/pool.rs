@@ -63,6 +63,9 @@ struct Idle {
     since: Instant,
 }
 
+/// Alone on its cache lines: each worker's pool is locked twice per request, and the pools of
+/// the workers' clients are made one after the other.
+#[repr(align(128))]
 pub(super) struct Pool {
     idle: Mutex<VecDeque<Idle>>,
     max_idle: usize,
