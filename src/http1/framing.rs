@@ -9,7 +9,7 @@
 //! have theirs checked by `check`. `parse_length` is the one reader of a `Content-Length`
 //! value, for requests, responses and the body limit alike.
 
-use http::{header, HeaderMap, Method, Request, Version};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Version};
 
 use super::body::{self, Chunk, Decoder};
 
@@ -77,28 +77,42 @@ pub fn check<B>(request: &Request<B>) -> Result<(), FramingError> {
 /// How a request's body is delimited (RFC 9112 §6.3), or why it cannot be told. A request with
 /// neither field has no body.
 pub fn request_body(headers: &HeaderMap, version: Version) -> Result<Decoder, FramingError> {
-    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
-    if let Some(first) = te.next() {
+    let values = |name| headers.get_all(name).into_iter().map(HeaderValue::as_bytes);
+    body_framing(
+        values(header::TRANSFER_ENCODING),
+        values(header::CONTENT_LENGTH),
+        version,
+    )
+}
+
+/// As `request_body`, from the values of the head's `Transfer-Encoding` fields and of its
+/// `Content-Length` fields, in order (the listener reads them off the wire, before the head
+/// becomes a `HeaderMap`).
+pub(super) fn body_framing<'a>(
+    mut transfer_encodings: impl Iterator<Item = &'a [u8]>,
+    mut lengths: impl Iterator<Item = &'a [u8]>,
+    version: Version,
+) -> Result<Decoder, FramingError> {
+    if let Some(first) = transfer_encodings.next() {
         // HTTP/1.0 has no chunked encoding at all.
-        if te.next().is_some()
+        if transfer_encodings.next().is_some()
             || version == Version::HTTP_10
-            || !first.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked")
+            || !first.trim_ascii().eq_ignore_ascii_case(b"chunked")
         {
             return Err(FramingError::BadTransferEncoding);
         }
-        if headers.contains_key(header::CONTENT_LENGTH) {
+        if lengths.next().is_some() {
             return Err(FramingError::LengthAndChunked);
         }
         return Ok(Decoder::Chunked(Chunk::Size));
     }
-    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
     let Some(first) = lengths.next() else {
         return Ok(Decoder::Length(0));
     };
-    if lengths.any(|other| other != first) || first.as_bytes().contains(&b',') {
+    if lengths.any(|other| other != first) || first.contains(&b',') {
         return Err(FramingError::ConflictingLength);
     }
-    parse_length(first.as_bytes().trim_ascii())
+    parse_length(first.trim_ascii())
         .map(Decoder::Length)
         .ok_or(FramingError::InvalidLength)
 }
