@@ -3,9 +3,14 @@
 //! went upstream) and each read of the monotonic clock costs about 25 ns; the steps of one
 //! wake-up run within microseconds of each other, so they share one read, as nginx's event
 //! loop shares one per turn. Outside a connection task's poll (`Wake`), `now` reads the clock.
+//!
+//! The clock is tokio's, so that the connection's own timekeeping (idle and head deadlines,
+//! the upstream request's deadline) can share the read too, and a test that pauses tokio's
+//! clock sees one time everywhere. Outside tests it is the monotonic clock itself.
 
 use std::cell::Cell;
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 thread_local! {
     /// None: not in a wake-up; Some(None): in one, the clock not read yet.
@@ -29,7 +34,12 @@ impl Drop for Wake {
 }
 
 /// The wake-up's time (read now if this is the wake-up's first ask), or the clock's outside one.
-pub fn now() -> Instant {
+pub fn now() -> std::time::Instant {
+    tokio_now().into_std()
+}
+
+/// As `now`, as tokio's timers take it.
+pub fn tokio_now() -> Instant {
     match NOW.get() {
         Some(Some(at)) => at,
         Some(None) => {

@@ -41,6 +41,7 @@ use crate::answer::Answer;
 use crate::body::{pipe, RequestBody};
 use crate::http1::{parse_request_head, Decoder, RequestHead};
 use crate::tls::PeerIdentity;
+use crate::wake_time;
 
 mod body;
 mod close;
@@ -161,7 +162,7 @@ where
             keep_alive: keep_alive && body_complete && !*stop.borrow(),
         };
         // A caller that stops reading its answer for idle_timeout is idle too.
-        let idle_from_now = || Instant::now() + settings.idle;
+        let idle_from_now = || wake_time::tokio_now() + settings.idle;
         let writing = clock
             .alarm
             .bound(idle_from_now, write_response(&mut io, &mut out, response, answering));
@@ -181,7 +182,7 @@ where
             }
             return Ok(Ended::Closed);
         }
-        clock.idle_since = Instant::now();
+        clock.idle_since = wake_time::tokio_now();
         if !buf.is_empty() {
             // The next head came with this one (pipelining): it is due from now.
             clock.head_started = Some(clock.idle_since);
@@ -241,7 +242,7 @@ async fn next_head<IO: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         if !buf.is_empty() && clock.head_started.is_none() {
-            clock.head_started = Some(Instant::now());
+            clock.head_started = Some(wake_time::tokio_now());
         }
         match clock.wait_for_bytes(io, buf, stopped.as_mut(), settings).await {
             Wait::Read(0) => {

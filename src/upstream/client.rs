@@ -108,7 +108,7 @@ impl Client {
             key,
             request_id,
         };
-        let now = Instant::now();
+        let now = crate::wake_time::tokio_now();
         let deadline = now + self.request_timeout;
         let mut opened = None;
         if self.h2.may_speak_h2() {

@@ -190,7 +190,7 @@ impl PooledBody {
         self.decoder = Decoder::Done;
         if let Some(conn) = self.conn.take() {
             if self.reusable {
-                self.pool.checkin(conn, Instant::now());
+                self.pool.checkin(conn, crate::wake_time::now());
             }
         }
     }
