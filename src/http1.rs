@@ -12,6 +12,7 @@
 //! - `encode.rs`: the upstream request head and the response head written to callers.
 //! - `fields.rs`: field lines: writing them, splitting list values, the `Connection` tokens.
 //! - `wire_fields.rs`: an upstream answer's end-to-end fields as the lines they came in.
+//! - `spare.rs`: a finished request's header map, kept per thread for the next head.
 //!
 //! Entry points for the fuzz targets in `tests/fuzz` are compiled only under `cfg(fuzzing)`.
 
@@ -21,6 +22,7 @@ mod fields;
 mod framing;
 mod request;
 mod response;
+mod spare;
 mod wire_fields;
 
 #[cfg(fuzzing)]
@@ -32,4 +34,5 @@ pub use fields::{list_items, put_decimal, put_field, says_close, wire_name, Conn
 pub use framing::{check, parse_length, request_body, FramingError};
 pub use request::{parse_request_head, HeadLimits, RequestHead};
 pub use response::{parse_response_head, ResponseHead, WireError, MAX_RESPONSE_HEAD};
+pub use spare::recycle_headers;
 pub use wire_fields::WireFields;

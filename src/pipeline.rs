@@ -159,6 +159,8 @@ fn process<'a, 'l>(
         let mut answer = crate::rotation::send(&rt.upstream, team, &parts, body, request_id, &rt.metrics)
             .await
             .inspect_err(|e| rt.metrics.upstream_failure(rt.upstream.name(), e))?;
+        // The request's fields are spent: their map serves the next head this thread parses.
+        crate::http1::recycle_headers(parts.headers);
         rt.limits
             .observe_upstream_class(&caller.team, class, answer.status(), &answer);
         log.upstream_status = Some(answer.status().as_u16());

@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{HeaderMap, HeaderValue};
+use http::header::HeaderValue;
 use http::{Method, Uri, Version};
 
 use super::body::Decoder;
@@ -143,7 +143,7 @@ pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Opti
     let head = buf.split_to(len).freeze();
     let shared = |(at, len): (u32, u32)| head.slice(at as usize..(at + len) as usize);
     let uri = Uri::from_maybe_shared(shared(target)).map_err(|_| FramingError::BadTarget)?;
-    let mut headers = HeaderMap::with_capacity(count);
+    let mut headers = super::spare::header_map(count);
     for (name, value) in fields.iter() {
         let name = wire_name(&head[name.0 as usize..(name.0 + name.1) as usize])
             .map_err(|_| FramingError::MalformedHead(httparse::Error::HeaderName))?;
@@ -207,6 +207,7 @@ mod tests {
     #[test]
     fn the_listener_frames_a_body_as_request_body_does_on_the_same_fields() {
         use super::super::framing::request_body;
+        use http::HeaderMap;
         let cases: &[&[(&str, &str)]] = &[
             &[],
             &[("Content-Length", "42")],
