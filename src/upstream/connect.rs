@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -28,6 +28,22 @@ pub(super) enum Stream {
 }
 
 impl Stream {
+    /// Whether the upstream closed this idle connection, or sent on it unasked (either way it
+    /// cannot carry a request). A plain socket is asked by its readiness, without a system
+    /// call while nothing has arrived and without taking the place of the task's waker; TLS
+    /// may hold bytes of its own, so it is read with a waker that is never woken.
+    pub(super) fn closed_while_idle(&mut self) -> bool {
+        let mut probe = [0u8; 64];
+        match self {
+            Stream::Plain(tcp) => !matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            Stream::Tls(tls) => {
+                let mut probe = ReadBuf::new(&mut probe);
+                let mut cx = Context::from_waker(Waker::noop());
+                !matches!(Pin::new(tls.as_mut()).poll_read(&mut cx, &mut probe), Poll::Pending)
+            }
+        }
+    }
+
     /// True when ALPN chose HTTP/2.
     pub(super) fn is_h2(&self) -> bool {
         match self {

@@ -11,12 +11,11 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
-use tokio::io::{AsyncRead, ReadBuf};
 
 use super::connect::Stream;
 use crate::body::BoxError;
@@ -51,10 +50,7 @@ impl Conn {
     /// Whether the upstream closed this idle connection (or sent something unasked). Looks
     /// without waiting: a connection with nothing to read is open.
     fn closed_while_idle(&mut self) -> bool {
-        let mut probe = [0u8; 64];
-        let mut probe = ReadBuf::new(&mut probe);
-        let mut cx = Context::from_waker(Waker::noop());
-        !matches!(Pin::new(&mut self.io).poll_read(&mut cx, &mut probe), Poll::Pending)
+        self.io.closed_while_idle()
     }
 }
 
