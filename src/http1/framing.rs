@@ -9,7 +9,7 @@
 //! have theirs checked by `check`. `parse_length` is the one reader of a `Content-Length`
 //! value, for requests, responses and the body limit alike.
 
-use http::{header, HeaderMap, HeaderValue, Method, Request, Version};
+use http::{header, HeaderMap, Method, Request, Version};
 
 use super::body::{self, Chunk, Decoder};
 
@@ -77,44 +77,66 @@ pub fn check<B>(request: &Request<B>) -> Result<(), FramingError> {
 /// How a request's body is delimited (RFC 9112 §6.3), or why it cannot be told. A request with
 /// neither field has no body.
 pub fn request_body(headers: &HeaderMap, version: Version) -> Result<Decoder, FramingError> {
-    let values = |name| headers.get_all(name).into_iter().map(HeaderValue::as_bytes);
-    body_framing(
-        values(header::TRANSFER_ENCODING),
-        values(header::CONTENT_LENGTH),
-        version,
-    )
+    let mut fields = BodyFields::default();
+    for value in headers.get_all(header::TRANSFER_ENCODING).into_iter() {
+        fields.transfer_encoding(value.as_bytes());
+    }
+    for value in headers.get_all(header::CONTENT_LENGTH).into_iter() {
+        fields.content_length(value.as_bytes());
+    }
+    fields.framing(version)
 }
 
-/// As `request_body`, from the values of the head's `Transfer-Encoding` fields and of its
-/// `Content-Length` fields, in order (the listener reads them off the wire, before the head
-/// becomes a `HeaderMap`).
-pub(super) fn body_framing<'a>(
-    mut transfer_encodings: impl Iterator<Item = &'a [u8]>,
-    mut lengths: impl Iterator<Item = &'a [u8]>,
-    version: Version,
-) -> Result<Decoder, FramingError> {
-    if let Some(first) = transfer_encodings.next() {
-        // HTTP/1.0 has no chunked encoding at all.
-        if transfer_encodings.next().is_some()
-            || version == Version::HTTP_10
-            || !first.trim_ascii().eq_ignore_ascii_case(b"chunked")
-        {
-            return Err(FramingError::BadTransferEncoding);
-        }
-        if lengths.next().is_some() {
-            return Err(FramingError::LengthAndChunked);
-        }
-        return Ok(Decoder::Chunked(Chunk::Size));
+/// What a head's `Transfer-Encoding` and `Content-Length` fields say, noted one field at a
+/// time (the listener notes them as it reads the fields off the wire, in the same pass).
+#[derive(Default)]
+pub(super) struct BodyFields<'a> {
+    /// The first `Transfer-Encoding` value, and how many there are.
+    transfer_encoding: Option<&'a [u8]>,
+    transfer_encodings: usize,
+    /// The first `Content-Length` value, and whether a later one differs from it.
+    length: Option<&'a [u8]>,
+    lengths_differ: bool,
+}
+
+impl<'a> BodyFields<'a> {
+    pub(super) fn transfer_encoding(&mut self, value: &'a [u8]) {
+        self.transfer_encoding.get_or_insert(value);
+        self.transfer_encodings += 1;
     }
-    let Some(first) = lengths.next() else {
-        return Ok(Decoder::Length(0));
-    };
-    if lengths.any(|other| other != first) || first.contains(&b',') {
-        return Err(FramingError::ConflictingLength);
+
+    pub(super) fn content_length(&mut self, value: &'a [u8]) {
+        match self.length {
+            None => self.length = Some(value),
+            Some(first) => self.lengths_differ |= first != value,
+        }
     }
-    parse_length(first.trim_ascii())
-        .map(Decoder::Length)
-        .ok_or(FramingError::InvalidLength)
+
+    /// How the body is delimited, as `request_body` says.
+    pub(super) fn framing(&self, version: Version) -> Result<Decoder, FramingError> {
+        if let Some(first) = self.transfer_encoding {
+            // HTTP/1.0 has no chunked encoding at all.
+            if self.transfer_encodings > 1
+                || version == Version::HTTP_10
+                || !first.trim_ascii().eq_ignore_ascii_case(b"chunked")
+            {
+                return Err(FramingError::BadTransferEncoding);
+            }
+            if self.length.is_some() {
+                return Err(FramingError::LengthAndChunked);
+            }
+            return Ok(Decoder::Chunked(Chunk::Size));
+        }
+        let Some(first) = self.length else {
+            return Ok(Decoder::Length(0));
+        };
+        if self.lengths_differ || first.contains(&b',') {
+            return Err(FramingError::ConflictingLength);
+        }
+        parse_length(first.trim_ascii())
+            .map(Decoder::Length)
+            .ok_or(FramingError::InvalidLength)
+    }
 }
 
 /// A `Content-Length` value: 1 to 19 ASCII digits, nothing else.

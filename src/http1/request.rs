@@ -10,7 +10,7 @@ use http::{Method, Uri, Version};
 
 use super::body::Decoder;
 use super::fields::{wire_name, ConnectionTokens};
-use super::framing::{body_framing, FramingError};
+use super::framing::{BodyFields, FramingError};
 
 /// The most header fields `max_headers` may allow (the config's bound).
 const MAX_FIELDS: usize = 1000;
@@ -107,15 +107,20 @@ pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Opti
     let mut connection = ConnectionTokens::default();
     let mut expect_continue = false;
     let mut hosts = 0usize;
+    // The body's framing, from the fields as parsed: two lookups in the `HeaderMap` would cost
+    // more. Its error, if any, is answered after the ones below, as `request_body`'s was.
+    let mut body = BodyFields::default();
     for field in request.headers.iter() {
         let name = field.name.as_bytes();
-        // By length first: most fields are none of the three.
+        // By length first: most fields are none of these.
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
             10 if name.eq_ignore_ascii_case(b"connection") => connection.note(field.value),
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 expect_continue |= field.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
             }
+            14 if name.eq_ignore_ascii_case(b"content-length") => body.content_length(field.value),
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => body.transfer_encoding(field.value),
             _ => {}
         }
         fields.push(at(name), at(field.value));
@@ -129,16 +134,7 @@ pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Opti
         0 | 1 => {}
         _ => return Err(FramingError::MultipleHost),
     }
-    // Framed from the fields as parsed: two lookups in the `HeaderMap` would cost more. Its
-    // error, if any, is answered after the ones above and below, as `request_body`'s was.
-    let named = |wanted: &'static [u8]| {
-        request
-            .headers
-            .iter()
-            .filter(move |field| field.name.as_bytes().eq_ignore_ascii_case(wanted))
-            .map(|field| field.value)
-    };
-    let body = body_framing(named(b"transfer-encoding"), named(b"content-length"), version);
+    let body = body.framing(version);
     let count = request.headers.len();
     let head = buf.split_to(len).freeze();
     let shared = |(at, len): (u32, u32)| head.slice(at as usize..(at + len) as usize);
