@@ -141,10 +141,20 @@ fn the_benchmark_body_is_accepted_fast() {
         b"\xEF\xBB\xBF{}",
         br#"{} {}"#,
         br#"{"name":"\ud800"}"#,
+        // Bytes that are not UTF-8, in a string (after ASCII, truncated, a lone continuation,
+        // an encoded surrogate) and outside one; a control character after a byte past ASCII.
+        b"{\"name\":\"Monday \xff\"}",
+        b"{\"name\":\"Mond\xc3\"}",
+        b"{\"name\":\"\x80\"}",
+        b"{\"name\":\"\xed\xa0\x80\"}",
+        b"{\"name\":\"a\"}\xc3\xa9",
+        b"{\"n\xc3\xa9\":\"a\"}",
+        b"{\"name\":\"\xc3\xa9\n\"}",
     ] {
         assert!(!quick.accepts(refused, &[]), "{}", String::from_utf8_lossy(refused));
     }
     assert!(quick.accepts(format!(r#"{{"name":"{}"}}"#, "é".repeat(255)).as_bytes(), &[]));
+    assert!(quick.accepts("{\"name\":\"Lundi \u{e9}t\u{e9} \u{1f4de} calls\"}".as_bytes(), &[]));
     assert!(!quick.accepts(format!(r#"{{"name":"{}"}}"#, "é".repeat(256)).as_bytes(), &[]));
 }
 

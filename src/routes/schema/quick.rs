@@ -47,13 +47,12 @@ impl Quick {
     /// none of the `renamed` names at its top level (a rename rewrites the body: the full
     /// check applies it). False says nothing: the full check decides.
     pub fn accepts(&self, body: &[u8], renamed: &[(Box<str>, Box<str>)]) -> bool {
-        let Ok(text) = std::str::from_utf8(body) else {
-            return false;
-        };
-        if text.starts_with('\u{feff}') {
+        // A byte order mark is refused by the strict parser; the scan would refuse it too (no
+        // value starts with a byte past ASCII), said here so it does not rest on that.
+        if body.starts_with("\u{feff}".as_bytes()) {
             return false;
         }
-        let holds = |node: &Node| scan::holds(text, node, renamed);
+        let holds = |node: &Node| scan::holds(body, node, renamed);
         self.alternatives.iter().any(holds) && self.extra.as_ref().is_none_or(holds)
     }
 }
@@ -171,29 +170,33 @@ impl Node {
             && self.number(v)
     }
 
-    fn string(&self, s: &str) -> bool {
+    /// `s`: a string's bytes, valid UTF-8 (the scan checked them).
+    fn string(&self, s: &[u8]) -> bool {
         if self.types & STRING == 0 {
             return false;
         }
-        let length = |s: &str| s.chars().count();
+        // Characters: the bytes that do not continue one.
+        let length = |s: &[u8]| s.iter().filter(|&&b| b & 0xc0 != 0x80).count();
         if self.max_length.is_some_and(|max| s.len() > max && length(s) > max)
             || self.min_length.is_some_and(|min| length(s) < min)
         {
             return false;
         }
         if let Some(e) = &self.enumerated {
-            if !e.strings.iter().any(|m| &**m == s) {
+            if !e.strings.iter().any(|m| m.as_bytes() == s) {
                 return false;
             }
         }
         match &self.format {
             Format::None => true,
-            Format::Email => crate::routes::email::is_email(s),
-            Format::Other(validator) => validator.is_valid(&Value::String(s.to_owned())),
+            Format::Email => crate::routes::email::is_email_bytes(s),
+            Format::Other(validator) => {
+                std::str::from_utf8(s).is_ok_and(|s| validator.is_valid(&Value::String(s.to_owned())))
+            }
         }
     }
 
-    fn property(&self, name: &str) -> Option<usize> {
-        self.properties.iter().position(|(n, _)| &**n == name)
+    fn property(&self, name: &[u8]) -> Option<usize> {
+        self.properties.iter().position(|(n, _)| n.as_bytes() == name)
     }
 }

@@ -4,7 +4,9 @@
 //! a number with a fraction or an exponent (whose rounding the full parser decides), `-0`, an
 //! integer past 18 digits, nesting deeper than `MAX_DEPTH`. What it does read, it reads as
 //! strictly as serde_json: no control character in a string, no leading zero, no trailing
-//! comma, nothing after the document but whitespace. The text is already UTF-8.
+//! comma, nothing after the document but whitespace. The body's bytes are not checked as
+//! UTF-8 beforehand: outside strings only ASCII tokens are read, and a string with a byte past
+//! ASCII is checked as UTF-8 when it is read, so plain ASCII bodies pay no separate pass.
 
 use super::{Additional, Node, ARRAY, OBJECT};
 
@@ -15,7 +17,7 @@ type Renames = [(Box<str>, Box<str>)];
 
 /// Whether `text` is one document that `node` accepts, with none of the `renamed` names at its
 /// top level.
-pub(super) fn holds(text: &str, node: &Node, renamed: &Renames) -> bool {
+pub(super) fn holds(text: &[u8], node: &Node, renamed: &Renames) -> bool {
     let mut scan = Scan { text, at: 0, depth: 0 };
     scan.value(node, renamed).is_some() && {
         scan.space();
@@ -24,7 +26,7 @@ pub(super) fn holds(text: &str, node: &Node, renamed: &Renames) -> bool {
 }
 
 struct Scan<'t> {
-    text: &'t str,
+    text: &'t [u8],
     at: usize,
     depth: usize,
 }
@@ -35,7 +37,7 @@ const ANY: &Node = &Node::any();
 
 impl<'t> Scan<'t> {
     fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
+        self.text.get(self.at).copied()
     }
 
     fn space(&mut self) {
@@ -59,36 +61,43 @@ impl<'t> Scan<'t> {
                 let s = self.string()?;
                 node.string(s)
             }
-            b't' => self.word("true")? && node.boolean(true),
-            b'f' => self.word("false")? && node.boolean(false),
-            b'n' => self.word("null")? && node.null(),
+            b't' => self.word(b"true")? && node.boolean(true),
+            b'f' => self.word(b"false")? && node.boolean(false),
+            b'n' => self.word(b"null")? && node.null(),
             b'-' | b'0'..=b'9' => self.integer(node)?,
             _ => false,
         };
         ok.then_some(())
     }
 
-    fn word(&mut self, word: &str) -> Option<bool> {
+    fn word(&mut self, word: &[u8]) -> Option<bool> {
         self.text[self.at..].starts_with(word).then(|| {
             self.at += word.len();
             true
         })
     }
 
-    /// A string without escapes, its quotes taken.
-    fn string(&mut self) -> Option<&'t str> {
-        let bytes = self.text.as_bytes();
+    /// A string without escapes, its quotes taken: its bytes, valid UTF-8.
+    fn string(&mut self) -> Option<&'t [u8]> {
+        let bytes = self.text;
         let start = self.at + 1;
-        let end = start + stop(&bytes[start..])?;
+        let mut end = start + stop::<true>(&bytes[start..])?;
+        let ascii = bytes[end] < 0x80;
+        if !ascii {
+            end += stop::<false>(&bytes[end..])?;
+        }
         (bytes[end] == b'"').then_some(())?;
+        let s = &bytes[start..end];
+        if !ascii {
+            std::str::from_utf8(s).ok()?;
+        }
         self.at = end + 1;
-        // Both ends are ASCII quotes: character boundaries.
-        Some(&self.text[start..end])
+        Some(s)
     }
 
     /// `-?(0|[1-9][0-9]*)` of at most 18 digits, followed by none of `.eE`.
     fn integer(&mut self, node: &Node) -> Option<bool> {
-        let bytes = self.text.as_bytes();
+        let bytes = self.text;
         let negative = bytes[self.at] == b'-';
         let start = self.at + usize::from(negative);
         let digits = bytes[start..].iter().take_while(|b| b.is_ascii_digit()).count();
@@ -161,14 +170,14 @@ impl<'t> Scan<'t> {
         }
         let mut seen = 0u64;
         // Names the schema does not list, kept only to refuse one given twice.
-        let mut others: Vec<&'t str> = Vec::new();
+        let mut others: Vec<&'t [u8]> = Vec::new();
         self.members(b'}', |scan| {
             scan.space();
             if scan.peek()? != b'"' {
                 return None;
             }
             let name = scan.string()?;
-            if renamed.iter().any(|(old, _)| &**old == name) {
+            if renamed.iter().any(|(old, _)| old.as_bytes() == name) {
                 return None;
             }
             let value = match node.property(name) {
@@ -202,26 +211,25 @@ impl<'t> Scan<'t> {
 const ONES: u64 = u64::from_le_bytes([1; 8]);
 const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 
-/// Where a string's text stops: the first `"`, `\` or control character (None: none before
-/// the end). Eight bytes at a time: a word's lowest flagged byte is exact (a borrow only
-/// flags bytes above a real match).
-fn stop(bytes: &[u8]) -> Option<usize> {
+/// Where a string's text stops: the first `"`, `\` or control character, and with `HIGH` also
+/// the first byte past ASCII (None: none before the end). Eight bytes at a time: a word's
+/// lowest flagged byte is exact (a borrow only flags bytes above a real match).
+fn stop<const HIGH: bool>(bytes: &[u8]) -> Option<usize> {
     let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
     let equal = |word: u64, b: u8| below(word ^ (ONES * u64::from(b)), 1);
+    let flags = |b: u8| b == b'"' || b == b'\\' || b < 0x20 || (HIGH && b >= 0x80);
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut words {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
-        let flagged = equal(word, b'"') | equal(word, b'\\') | below(word, 0x20);
+        let high = if HIGH { word & HIGHS } else { 0 };
+        let flagged = equal(word, b'"') | equal(word, b'\\') | below(word, 0x20) | high;
         if flagged != 0 {
             return Some(at + (flagged.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
-    let rest = words.remainder();
-    rest.iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|i| at + i)
+    words.remainder().iter().position(|&b| flags(b)).map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -237,7 +245,9 @@ mod tests {
             bytes in proptest::collection::vec(prop_oneof![12 => 0x23u8..=0xff, 1 => any::<u8>()], 0..40)
         ) {
             let plain = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            prop_assert_eq!(stop(&bytes), plain);
+            prop_assert_eq!(stop::<false>(&bytes), plain);
+            let ascii = bytes.iter().position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b));
+            prop_assert_eq!(stop::<true>(&bytes), ascii);
         }
     }
 }
