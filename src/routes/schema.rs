@@ -9,6 +9,7 @@
 //! `additionalProperties`, counts the properties named by `allOf`/`anyOf`/`oneOf` branches, so
 //! composed schemas still accept what their parts name.
 
+mod objects;
 mod quick;
 
 use std::collections::HashMap;
@@ -18,6 +19,8 @@ use serde_json::{Map, Value};
 
 use super::openapi::{Parameter, RequestBody};
 use crate::config::UnknownFields;
+pub(super) use objects::closes;
+use objects::{close_objects, open_objects};
 pub use quick::Quick;
 
 #[derive(Debug, thiserror::Error)]
@@ -227,84 +230,6 @@ fn prepare(mut schema: Value, reject: bool) -> Value {
         close_objects(&mut schema, false);
     }
     schema
-}
-
-/// Closes every object schema that names its properties and says nothing about others. A
-/// branch of `allOf`/`anyOf`/`oneOf` is left open: its parent, closed, sees what it names.
-fn close_objects(schema: &mut Value, branch: bool) {
-    let Value::Object(map) = schema else { return };
-    for key in ["properties", "patternProperties"] {
-        if let Some(Value::Object(props)) = map.get_mut(key) {
-            props.values_mut().for_each(|s| close_objects(s, false));
-        }
-    }
-    for key in ["items", "additionalProperties", "contains"] {
-        if let Some(s) = map.get_mut(key) {
-            close_objects(s, false);
-        }
-    }
-    if let Some(Value::Array(items)) = map.get_mut("prefixItems") {
-        items.iter_mut().for_each(|s| close_objects(s, false));
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        if let Some(Value::Array(branches)) = map.get_mut(key) {
-            branches.iter_mut().for_each(|s| close_objects(s, true));
-        }
-    }
-    for key in ["if", "then", "else"] {
-        if let Some(s) = map.get_mut(key) {
-            close_objects(s, true);
-        }
-    }
-    let says = map.contains_key("additionalProperties") || map.contains_key("unevaluatedProperties");
-    if !branch && !says && names_properties(map) {
-        // Without composition the two say the same, and `additionalProperties` is the cheaper
-        // check (no record of which properties something else evaluated).
-        let composed = [
-            "allOf",
-            "anyOf",
-            "oneOf",
-            "if",
-            "then",
-            "else",
-            "dependentSchemas",
-            "$ref",
-        ]
-        .iter()
-        .any(|key| map.contains_key(*key));
-        let keyword = if composed {
-            "unevaluatedProperties"
-        } else {
-            "additionalProperties"
-        };
-        map.insert(keyword.into(), Value::Bool(false));
-    }
-}
-
-/// An object schema with named properties, itself or through its branches. A bare
-/// `type: object` is a free-form map and stays open.
-fn names_properties(map: &Map<String, Value>) -> bool {
-    map.contains_key("properties")
-        || ["allOf", "anyOf", "oneOf"].iter().any(|key| match map.get(*key) {
-            Some(Value::Array(branches)) => branches.iter().any(|b| b.as_object().is_some_and(names_properties)),
-            _ => false,
-        })
-}
-
-/// `unknown_fields = "allow"`: drop every `additionalProperties: false`.
-fn open_objects(schema: &mut Value) {
-    match schema {
-        Value::Object(map) => {
-            for key in ["additionalProperties", "unevaluatedProperties"] {
-                if map.get(key) == Some(&Value::Bool(false)) {
-                    map.remove(key);
-                }
-            }
-            map.values_mut().for_each(open_objects);
-        }
-        Value::Array(items) => items.iter_mut().for_each(open_objects),
-        _ => {}
-    }
 }
 
 fn query_type(schema: &Value, explode: bool) -> QueryType {

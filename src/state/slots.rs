@@ -24,8 +24,8 @@ pub struct Slots {
 #[derive(Debug)]
 pub struct Slot<'a>(&'a Slots);
 
-/// A slot that owns its hold on `Slots`, to outlive the request's borrow (a streamed answer,
-/// the key check).
+/// A slot that owns its hold on `Slots`, to outlive the request's borrow (a streamed answer's
+/// body).
 #[derive(Debug)]
 pub struct OwnedSlot(Arc<Slots>);
 
@@ -51,11 +51,6 @@ impl Slots {
             self.taken.fetch_sub(1, Ordering::Release);
             None
         }
-    }
-
-    /// As `try_take`, holding `slots` alive with the slot.
-    pub fn try_take_owned(slots: &Arc<Slots>) -> Option<OwnedSlot> {
-        slots.try_take().map(|slot| slot.keep(slots))
     }
 
     /// How many slots are taken now.
@@ -99,7 +94,7 @@ mod tests {
     fn slots_are_refused_at_the_bound_and_given_back_on_drop() {
         let slots = Arc::new(Slots::new(2));
         let first = slots.try_take().expect("a free slot");
-        let second = Slots::try_take_owned(&slots).expect("a free slot");
+        let second = slots.try_take().expect("a free slot").keep(&slots);
         assert_eq!(slots.taken(), 2);
         assert!(slots.try_take().is_none(), "a third slot over a bound of two");
         assert_eq!(slots.taken(), 2, "a refused take leaves the count as it was");

@@ -41,7 +41,7 @@ pub async fn read_body(
     if http_body::Body::is_end_stream(&body) {
         return Ok(Bytes::new());
     }
-    let whole = matches!(body, RequestBody::Whole(_));
+    let came_whole = matches!(body, RequestBody::Whole(_));
     let read = async {
         // The usual small body arrives as one frame: kept as it is, without a copy; a second
         // frame starts a buffer.
@@ -71,7 +71,7 @@ pub async fn read_body(
         Ok(whole)
     };
     // A body that came whole with its head is read at once: no timer (nor clock read) for it.
-    if whole {
+    if came_whole {
         return read.await;
     }
     match tokio::time::timeout(limits.timeout, read).await {

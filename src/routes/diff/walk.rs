@@ -320,23 +320,9 @@ fn properties(o: &Map<String, Value>, n: &Map<String, Value>, at: &str, out: &mu
     }
 }
 
-/// Closed as the gateway compiles it under `unknown_fields = "reject"`: said so, or naming its
-/// properties and saying nothing about others (a branch of `anyOf`/`oneOf` is left open: its
-/// parent sees what it names).
+/// Closed as the gateway compiles it under `unknown_fields = "reject"`: said so, or closed by
+/// the compiler's own rule (`schema::closes`; `allOf` is already merged into `m` here).
 fn closed(m: &Map<String, Value>, branch: bool) -> bool {
     let is_false = |k: &str| m.get(k) == Some(&Value::Bool(false));
-    if is_false("additionalProperties") || is_false("unevaluatedProperties") {
-        return true;
-    }
-    let says = m.contains_key("additionalProperties") || m.contains_key("unevaluatedProperties");
-    !branch && !says && names_properties(m)
-}
-
-fn names_properties(m: &Map<String, Value>) -> bool {
-    m.contains_key("properties")
-        || ["anyOf", "oneOf"].iter().any(|k| {
-            m.get(*k)
-                .and_then(Value::as_array)
-                .is_some_and(|bs| bs.iter().any(|b| b.as_object().is_some_and(names_properties)))
-        })
+    is_false("additionalProperties") || is_false("unevaluatedProperties") || crate::routes::schema::closes(m, branch)
 }
