@@ -31,6 +31,8 @@
 
 mod breaker;
 mod clock;
+mod gcra;
+mod lease;
 mod limit;
 mod refusal;
 mod shared;
