@@ -1,4 +1,4 @@
-//! The time the limiters live in. One clock serves the governor limiters, the holds set from
+//! The time the limiters live in. One clock serves the limiters' cells, the holds set from
 //! Allo's headers (which need the wall clock to read `X-RateLimit-Reset`) and the waits of
 //! wait mode, so a test that moves a `ManualLimiterClock` moves all three together, deterministically
 //! and without sleeping. Production uses `RealClock`.
