@@ -51,7 +51,7 @@ require() {
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 
-# perf_build: builds (unless SKIP_BUILD=1) and sets GATEWAY_BIN and UPSTREAM_BIN.
+# perf_build: builds (unless SKIP_BUILD=1) and sets GATEWAY_BIN (unless set) and UPSTREAM_BIN.
 perf_build() {
   cd "$PERF_ROOT"
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -64,7 +64,8 @@ perf_build() {
   local target
   target="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-  GATEWAY_BIN="$target/release/allo-gateway"
+  # A binary given by the caller (another build, to compare) is measured instead.
+  GATEWAY_BIN="${GATEWAY_BIN:-$target/release/allo-gateway}"
   UPSTREAM_BIN="$target/release/examples/perf-upstream"
   local bin
   for bin in "$GATEWAY_BIN" "$UPSTREAM_BIN"; do

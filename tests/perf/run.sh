@@ -46,6 +46,7 @@
 #   SCENARIOS ["a b c d"] scenarios to run, of a b c d
 #   DSCENARIO [1]        run (d), the HTTPS upstream (0 = skip it, as if SCENARIOS left it out)
 #   SKIP_BUILD [0]       use the binaries already built
+#   GATEWAY_BIN []       measure this gateway binary instead of the release build (an A/B)
 #   KEEP [0]             keep the work directory (configs, logs, raw results)
 #   RESULTS [tests/perf/RESULTS.md]   where the tables go ("" = nowhere)
 # With the defaults the measurement takes about 10 minutes (plus the build).

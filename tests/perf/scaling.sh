@@ -19,7 +19,7 @@
 #   CONNS [max(64, 8 × nproc)]     wrk connections, the same for every k
 #   THREADS []            wrk threads ("" = half the CPUs wrk gets, at least 1)
 #   UPSTREAM_THREADS []   perf-upstream threads ("" = half the CPUs it gets, at least 1)
-#   SKIP_BUILD [0]  KEEP [0]  as in run.sh
+#   SKIP_BUILD [0]  KEEP [0]  GATEWAY_BIN []  as in run.sh
 #   OUT []          also write the table there (Markdown)
 # Requires: cargo, wrk, nginx, python3, taskset (util-linux).
 
