@@ -15,6 +15,13 @@
 # callgrind.out files and annotations go (kept); ALLO_GATEWAY_LOG [warn]; UPSTREAM_TLS [empty:
 # plain HTTP] `h1` or `h2`: the perf upstream behind TLS offering that protocol by ALPN (the
 # HTTPS upstream of run.sh's scenario d; the TLS handshakes fall in the warm-up).
+# PEER [gateway] `nginx` profiles nginx instead (one process: `worker_processes 1`,
+# `master_process off`; run.sh's config: pooled keep-alive upstream, the team key set, no access
+# log), the same client and counts, for instructions against instructions. CACHE_SIM [0] 1
+# also simulates the caches (`--cache-sim=yes`: slower) and prints the misses per request
+# (first-level instruction and data reads and writes, last level), deterministic like the
+# instruction counts: what a request's memory footprint costs, compared between changes or
+# between the gateway and nginx on a machine whose timings are too noisy for it.
 # The release profile carries symbols but no line tables, so inlined functions are counted in
 # their callers. For line-level detail build into a separate target dir, e.g.
 #   CARGO_TARGET_DIR=/tmp/allo-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only tests/perf/profile.sh
@@ -74,9 +81,23 @@ else
   PIDS+=($!)
   gateway_config "$GATEWAY_PORT" >"$OUT/gateway.toml"
 fi
-ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG="${ALLO_GATEWAY_LOG:-warn}" \
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
-  "$GATEWAY_BIN" run --config "$OUT/gateway.toml" >"$OUT/gateway.log" 2>"$OUT/valgrind.log" &
+VALGRIND=(valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p")
+[ "${CACHE_SIM:-0}" = 1 ] && VALGRIND+=(--cache-sim=yes)
+case "${PEER:-gateway}" in
+  gateway)
+    ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG="${ALLO_GATEWAY_LOG:-warn}" \
+      "${VALGRIND[@]}" "$GATEWAY_BIN" run --config "$OUT/gateway.toml" >"$OUT/gateway.log" 2>"$OUT/valgrind.log" &
+    ;;
+  nginx)
+    [ -z "$UPSTREAM_TLS" ] || { echo "profile.sh: PEER=nginx takes a plain upstream" >&2; exit 2; }
+    WORK="$OUT"
+    . "$HERE/lib.sh" # nginx_config, NGINX
+    conf="$(nginx_config nginx 1 "$GATEWAY_PORT" "$UPSTREAM_PORT")"
+    "${VALGRIND[@]}" "$NGINX" -p "$OUT/nginx" -c "$conf" -e "$OUT/nginx/logs/error.log" \
+      -g 'daemon off; master_process off;' >"$OUT/nginx.log" 2>"$OUT/valgrind.log" &
+    ;;
+  *) echo "profile.sh: PEER is gateway or nginx" >&2; exit 2 ;;
+esac
 VG_PID=$!
 PIDS+=("$VG_PID")
 for _ in $(seq 1 600); do
@@ -133,6 +154,11 @@ for phase in get post; do
   fi
   echo "== $phase ($file)"
   python3 "$HERE/callgrind_top.py" "$file" "$N" --top "${TOP:-15}" | tee "$OUT/$phase.top.txt"
+  if [ "${CACHE_SIM:-0}" = 1 ]; then
+    # The events line names the columns of the summary line.
+    awk -v n="$N" '/^events:/ { for (i = 2; i <= NF; i++) name[i] = $i }
+      /^summary:/ { printf "misses per request:"; for (i = 2; i <= NF; i++) if (name[i] ~ /m[rw]$/) printf " %s %.1f", name[i], $i / n; print "" }' "$file"
+  fi
   echo
 done
 echo "profile.sh: callgrind files and tables in $OUT (callgrind_top.py FILE $N --markdown for Markdown)"
