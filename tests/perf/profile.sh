@@ -19,9 +19,10 @@
 # `master_process off`; run.sh's config: pooled keep-alive upstream, the team key set, no access
 # log), the same client and counts, for instructions against instructions. CACHE_SIM [0] 1
 # also simulates the caches (`--cache-sim=yes`: slower) and prints the misses per request
-# (first-level instruction and data reads and writes, last level), deterministic like the
-# instruction counts: what a request's memory footprint costs, compared between changes or
-# between the gateway and nginx on a machine whose timings are too noisy for it.
+# (first-level instruction and data reads and writes, last level), free of timing noise like
+# the instruction counts though less exact from run to run (±3 % GET, ±10 % POST): what a
+# request's memory footprint costs, compared between changes or between the gateway and nginx
+# on a machine whose timings are too noisy for it.
 # The release profile carries symbols but no line tables, so inlined functions are counted in
 # their callers. For line-level detail build into a separate target dir, e.g.
 #   CARGO_TARGET_DIR=/tmp/allo-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only tests/perf/profile.sh
