@@ -114,9 +114,11 @@ impl Lease {
             if left == 0 || now >= until {
                 return false;
             }
+            // The last slot spent leaves no lease (0), so that the next one can be granted.
+            let spent = if left == 1 { 0 } else { word - 1 };
             match self
                 .0
-                .compare_exchange_weak(word, word - 1, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(word, spent, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => return true,
                 Err(actual) => word = actual,
@@ -133,7 +135,8 @@ impl Lease {
 
     /// Takes the lease away: its end and slots left, if it had any slot left.
     fn empty(&self) -> Option<(u64, u64)> {
-        if self.0.load(Ordering::Relaxed) & LEFT_MASK == 0 {
+        // Looked at before it is written: a refusal looks at every worker's lease.
+        if self.0.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let (until, left) = unpack(self.0.swap(0, Ordering::Relaxed));
@@ -149,6 +152,15 @@ fn pack(until: u64, left: u64) -> u64 {
 
 fn unpack(word: u64) -> (u64, u64) {
     ((word >> LEFT_BITS) << TIME_SHIFT, word & LEFT_MASK)
+}
+
+#[cfg(test)]
+impl Leases {
+    /// The slots left in `worker`'s lease.
+    pub(super) fn left(&self, worker: usize) -> u64 {
+        let lease = self.each.iter().nth(worker).expect("a lease for each worker");
+        unpack(lease.0.load(Ordering::Relaxed)).1
+    }
 }
 
 #[cfg(test)]

@@ -78,4 +78,10 @@ impl<C: LimiterClock> Limit<C> {
     pub(super) fn leases(&self) -> bool {
         self.leases.is_some()
     }
+
+    /// The slots left in `worker`'s lease (for tests).
+    #[cfg(test)]
+    pub(super) fn lease_left(&self, worker: usize) -> u64 {
+        self.leases.as_ref().map_or(0, |leases| leases.left(worker))
+    }
 }

@@ -177,3 +177,22 @@ fn a_lapsed_lease_gives_its_slots_back() {
     }
     assert_eq!(more, 10_000 - 1);
 }
+
+/// A worker that spends its whole lease gets the next one from its next request, and goes on
+/// spending from its own line (a lease spent to its last slot leaves room for the next).
+#[test]
+fn a_lease_spent_to_its_last_slot_is_followed_by_a_new_one() {
+    let clock = ManualLimiterClock::default();
+    let limit = limit(100_000, 10_000, 2, &clock);
+    // Leases of 100: the first take leaves 99.
+    assert!(take_as(&limit, 0));
+    assert_eq!(limit.lease_left(0), 99);
+    for _ in 0..99 {
+        assert!(take_as(&limit, 0));
+    }
+    assert_eq!(limit.lease_left(0), 0);
+    // The 101st: a new lease, 99 left in it again.
+    assert!(take_as(&limit, 0));
+    assert_eq!(limit.lease_left(0), 99);
+    assert_eq!(limit.lease_left(1), 0);
+}
