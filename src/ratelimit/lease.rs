@@ -16,9 +16,10 @@
 //!
 //! Slots are taken from the cell before they are spent, so the leases never admit more than
 //! the cell allows, save that a slot is spent up to a lease's life after it was taken and that
-//! a lease returned after its life began may have missed a refill: at most one lease per
-//! worker beyond the exact count, in any window. A slot can be lost (an idle worker's lease
-//! dropped), never counted twice.
+//! a lease returned after its life began may have missed a refill (the bucket was full
+//! meanwhile): each such return moves the count by at most that lease's slots. A slot can be
+//! lost (an idle worker's lease dropped), never counted twice. The tests hold the leased count
+//! within one lease per worker of the exact one, step by step, under 120 % of the limit.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
