@@ -74,7 +74,7 @@ impl Cell {
 }
 
 /// `1 / per_second` in whole nanoseconds (at least one), as governor rounds it.
-pub(super) fn slot_nanos(per_second: NonZeroU32) -> u64 {
+fn slot_nanos(per_second: NonZeroU32) -> u64 {
     let slot = Duration::from_secs(1) / per_second.get();
     u64::try_from(slot.as_nanos()).unwrap_or(u64::MAX).max(1)
 }

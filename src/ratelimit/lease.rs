@@ -25,8 +25,10 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::gcra::Cell;
-use super::limit::LEASE_MIN_PER_SECOND;
 use crate::worker::PerWorker;
+
+/// The smallest limit that leases: below it a millisecond holds fewer than two slots.
+const LEASE_MIN_PER_SECOND: u32 = 2_000;
 
 /// The slots left, in the low bits of a lease's word.
 const LEFT_BITS: u32 = 20;

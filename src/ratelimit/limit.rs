@@ -6,8 +6,8 @@
 //! admits, and on two cores that line crossing back and forth cost ~0.4 µs per request
 //! (measured with the limiters switched off, against nginx). A lease is a millisecond's worth
 //! of the limit taken from the cell at once and spent on the worker's own cache line. Allo's
-//! own budgets (20 reads and 5 writes per second) and any limit under `LEASE_MIN_PER_SECOND`
-//! never lease: they are counted exactly, one take at a time, as is every limit with one
+//! own budgets (20 reads and 5 writes per second) and any limit under 2,000 per second never
+//! lease (`lease`): they are counted exactly, one take at a time, as is every limit with one
 //! worker.
 
 use std::num::NonZeroU32;
@@ -19,9 +19,6 @@ use governor::nanos::Nanos;
 use super::clock::LimiterClock;
 use super::gcra::Cell;
 use super::lease::Leases;
-
-/// The smallest limit that leases: below it a millisecond holds fewer than two slots.
-pub(super) const LEASE_MIN_PER_SECOND: u32 = 2_000;
 
 pub(super) struct Limit<C: LimiterClock> {
     pub per_second: NonZeroU32,
@@ -70,7 +67,7 @@ impl<C: LimiterClock> Limit<C> {
 
     /// The time one slot takes to come back.
     pub(super) fn interval(&self) -> Duration {
-        Duration::from_secs(1) / self.per_second.get()
+        Duration::from_nanos(self.cell.slot())
     }
 
     /// Whether this limit leases (for tests).
