@@ -24,6 +24,7 @@
 
 use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::task::Poll;
@@ -148,10 +149,10 @@ where
         // all (None: unknown, chunked).
         let mut unread = Some(0);
         let (response, body_complete) = match pump {
-            None => (reuse(&mut steps, handler(request, peer)).await, true),
+            None => (reuse(&mut steps, || handler(request, peer)).await, true),
             Some((tx, mut decoder)) => {
                 let pumping = pump_body(&mut io, &mut buf, &mut decoder, expect_continue, tx);
-                let answered = alongside(reuse(&mut steps, handler(request, peer)), pumping).await;
+                let answered = alongside(reuse(&mut steps, || handler(request, peer)), pumping).await;
                 unread = decoder.remaining().map(|left| left.saturating_sub(buf.len() as u64));
                 answered
             }
@@ -163,10 +164,13 @@ where
         };
         // A caller that stops reading its answer for idle_timeout is idle too.
         let idle_from_now = || wake_time::tokio_now() + settings.idle;
-        let writing = clock
-            .alarm
-            .bound(idle_from_now, write_response(&mut io, &mut out, response, answering));
-        let Some(written) = writing.await else {
+        // Pinned where it is made: moved into `bound` it would be copied twice, a few hundred
+        // bytes each time.
+        let written = {
+            let writing = pin!(write_response(&mut io, &mut out, response, answering));
+            clock.alarm.bound(idle_from_now, writing).await
+        };
+        let Some(written) = written else {
             tracing::debug!(%peer, "the answer was not taken within idle_timeout; closing");
             return Ok(Ended::Closed);
         };
@@ -190,15 +194,30 @@ where
     }
 }
 
-/// Puts `future` in `slot`'s heap block (made the first time), in place of the future of the
-/// request before, which has finished.
-fn reuse<F: Future>(slot: &mut Option<Pin<Box<F>>>, future: F) -> Pin<&mut F> {
+/// Makes the next request's future in `slot`'s heap block (allocated the first time), in place
+/// of the future of the request before, which has finished.
+///
+/// `make` is called with the block already emptied so that its result can be written straight
+/// into it: a future made first and then moved in is copied whole, all of its states' room (a
+/// few KiB) where making it writes only its arguments (a few hundred bytes).
+#[allow(unsafe_code)] // the one way to build a value in a block already allocated
+fn reuse<F: Future>(slot: &mut Option<Pin<Box<F>>>, make: impl FnOnce() -> F) -> Pin<&mut F> {
     let boxed = match slot.take() {
-        Some(mut boxed) => {
-            boxed.set(future);
-            boxed
+        None => Box::pin(make()),
+        Some(boxed) => {
+            // SAFETY: the future is dropped where it is pinned, as `Pin` requires, and never
+            // touched again; the block then holds no value, which `MaybeUninit` says, until
+            // `write` fills it and `assume_init` says so. Were `make` to panic, the empty block
+            // is freed without a drop. Nothing moves a pinned value.
+            let mut empty: Box<MaybeUninit<F>> = unsafe {
+                let raw = Box::into_raw(Pin::into_inner_unchecked(boxed));
+                std::ptr::drop_in_place(raw);
+                Box::from_raw(raw.cast())
+            };
+            empty.write(make());
+            // SAFETY: written just above.
+            Box::into_pin(unsafe { empty.assume_init() })
         }
-        None => Box::pin(future),
     };
     slot.insert(boxed).as_mut()
 }

@@ -22,7 +22,10 @@
 # (first-level instruction and data reads and writes, last level), free of timing noise like
 # the instruction counts though less exact from run to run (±3 % GET, ±10 % POST): what a
 # request's memory footprint costs, compared between changes or between the gateway and nginx
-# on a machine whose timings are too noisy for it.
+# on a machine whose timings are too noisy for it. CACHE_ARGS [empty] more valgrind options,
+# e.g. `--I1=4096,4,64 --D1=4096,4,64`: caches so small that a request finds nothing of the
+# one before in them, so the misses count the cache lines a request touches (its footprint),
+# as on a machine where the kernel's work between two requests evicts the first-level caches.
 # The release profile carries symbols but no line tables, so inlined functions are counted in
 # their callers. For line-level detail build into a separate target dir, e.g.
 #   CARGO_TARGET_DIR=/tmp/allo-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only tests/perf/profile.sh
@@ -84,6 +87,8 @@ else
 fi
 VALGRIND=(valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p")
 [ "${CACHE_SIM:-0}" = 1 ] && VALGRIND+=(--cache-sim=yes)
+# shellcheck disable=SC2206 # split on purpose: several options
+[ -n "${CACHE_ARGS:-}" ] && VALGRIND+=($CACHE_ARGS)
 case "${PEER:-gateway}" in
   gateway)
     ALLO_KEY_PERF="$TEAM_KEY" ALLO_GATEWAY_LOG="${ALLO_GATEWAY_LOG:-warn}" \

@@ -124,3 +124,59 @@ fn reading_starts_again_at_the_buffers_beginning_once_the_last_head_is_dropped()
     make_room(&mut buf);
     assert_eq!((buf.as_ptr(), &buf[..]), (kept, &b"GET /next"[..]));
 }
+
+#[test]
+fn each_requests_future_takes_the_block_of_the_one_before_which_is_dropped_first() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    /// Counts its drops, and how many of its kind were alive when it was made.
+    struct Step {
+        dropped: Arc<AtomicUsize>,
+        alive_when_made: usize,
+    }
+    impl Future for Step {
+        type Output = usize;
+        fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<usize> {
+            Poll::Ready(self.alive_when_made)
+        }
+    }
+    impl Drop for Step {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let (dropped, made) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let step = || {
+        let before = made.fetch_add(1, Ordering::SeqCst);
+        Step {
+            alive_when_made: before - dropped.load(Ordering::SeqCst),
+            dropped: dropped.clone(),
+        }
+    };
+    let mut slot = None;
+    let first = &*reuse(&mut slot, step) as *const Step;
+    for _ in 0..3 {
+        let next = reuse(&mut slot, step);
+        assert_eq!(&*next as *const Step, first, "a new block was allocated");
+        assert_eq!(next.alive_when_made, 0, "the request before was still alive");
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+    drop(slot);
+    assert_eq!((dropped.load(Ordering::SeqCst), made.load(Ordering::SeqCst)), (4, 4));
+}
+
+#[test]
+fn a_future_that_panics_while_being_made_leaves_the_slot_empty_and_drops_nothing_twice() {
+    let mut slot: Option<Pin<Box<std::future::Ready<String>>>> = None;
+    reuse(&mut slot, || std::future::ready("first".to_owned()));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reuse(&mut slot, || -> std::future::Ready<String> { panic!("making failed") });
+    }));
+    assert!(panicked.is_err());
+    assert!(slot.is_none());
+    reuse(&mut slot, || std::future::ready("next".to_owned()));
+    assert_eq!(
+        slot.map(|next| Pin::into_inner(next).into_inner()).as_deref(),
+        Some("next")
+    );
+}
