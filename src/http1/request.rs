@@ -14,6 +14,8 @@ use super::framing::{BodyFields, FramingError};
 
 /// The most header fields `max_headers` may allow (the config's bound).
 const MAX_FIELDS: usize = 1000;
+/// Field slots on the stack; a head with more is parsed again with slots on the heap.
+const STACK_FIELDS: usize = 64;
 
 /// What bounds a head.
 #[derive(Debug, Clone, Copy)]
@@ -67,15 +69,34 @@ pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Opti
     if buf.is_empty() {
         return Ok(None);
     }
-    // Uninitialised field slots: zeroing them would cost more than the parse.
-    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let slots = limits.max_fields.min(MAX_FIELDS);
+    match parse_with(buf, limits, slots.min(STACK_FIELDS)) {
+        // Nothing was taken off `buf`: parsed again, with room for all the fields allowed.
+        Err(FramingError::TooManyFields { .. }) if slots > STACK_FIELDS => parse_with(buf, limits, slots),
+        parsed => parsed,
+    }
+}
+
+/// `parse_request_head` with room for `slots` fields; a head with more is refused as
+/// `TooManyFields`, and leaves `buf` as it was.
+fn parse_with(buf: &mut BytesMut, limits: HeadLimits, slots: usize) -> Result<Option<RequestHead>, FramingError> {
+    // Uninitialised field slots (zeroing them would cost more than the parse), on the stack for
+    // the usual head. Room there for every field `max_fields` allows would make this frame
+    // 32 KiB, as much as the first-level data cache, and push every call under it as far down.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_FIELDS];
+    let mut heap = Vec::new();
+    let fields = match stack.get_mut(..slots) {
+        Some(fields) => fields,
+        None => {
+            heap.resize_with(slots, MaybeUninit::uninit);
+            &mut heap[..]
+        }
+    };
     let mut request = httparse::Request::new(&mut []);
     let too_large = FramingError::HeadTooLarge {
         limit: limits.max_bytes,
     };
-    let parsed =
-        httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut fields[..slots]);
+    let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, fields);
     let len = match parsed {
         Ok(httparse::Status::Complete(len)) if len <= limits.max_bytes => len,
         Ok(httparse::Status::Partial) if buf.len() < limits.max_bytes => return Ok(None),
@@ -308,5 +329,41 @@ mod tests {
         assert!(parse_all("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
         // An empty Host is one Host (RFC 9112 §3.2 allows it when the target has no authority).
         assert!(parse_all("GET / HTTP/1.1\r\nHost:\r\n\r\n").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_head_with_more_fields_than_the_stack_holds_is_parsed_whole_up_to_the_bound() {
+        let limits = HeadLimits {
+            max_bytes: 64 * 1024,
+            max_fields: STACK_FIELDS * 3,
+        };
+        let head = |fields: usize| {
+            let lines: String = (0..fields).map(|i| format!("X-F{i}: v{i}\r\n")).collect();
+            BytesMut::from(format!("GET /a HTTP/1.1\r\nHost: gw\r\n{lines}\r\nrest").as_str())
+        };
+        // Host and the others: over the stack's room, within the bound.
+        let mut buf = head(STACK_FIELDS * 2);
+        let parsed = parse_request_head(&mut buf, limits).unwrap().unwrap();
+        assert_eq!(parsed.parts.headers.len(), STACK_FIELDS * 2 + 1);
+        let last = format!("x-f{}", STACK_FIELDS * 2 - 1);
+        assert_eq!(
+            parsed.parts.headers[last.as_str()],
+            format!("v{}", STACK_FIELDS * 2 - 1)
+        );
+        assert_eq!(&buf[..], b"rest");
+        // One over the bound: refused with the bound, and the buffer left as it was.
+        let mut buf = head(STACK_FIELDS * 3);
+        let before = buf.clone();
+        assert_eq!(
+            parse_request_head(&mut buf, limits).err(),
+            Some(FramingError::TooManyFields {
+                limit: STACK_FIELDS * 3
+            })
+        );
+        assert_eq!(buf, before);
+        // Not all of it here yet: more bytes are asked for, whichever room parsed it.
+        let mut buf = head(STACK_FIELDS * 2);
+        buf.truncate(buf.len() - 10);
+        assert!(parse_request_head(&mut buf, limits).unwrap().is_none());
     }
 }

@@ -19,6 +19,8 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 const WHOLE_BODY: u64 = 16 * 1024;
 /// The most header fields accepted in one response head.
 const MAX_HEADERS: usize = 128;
+/// Field slots on the stack: a 4 KiB array would take a page of stack below every caller.
+const STACK_HEADERS: usize = 48;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -58,11 +60,19 @@ pub fn parse_response_head(
         if buf.is_empty() {
             return Ok(None);
         }
-        // Uninitialised field slots: zeroing 128 of them would cost more than the parse.
-        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        // Uninitialised field slots (zeroing them would cost more than the parse): on the stack
+        // for the usual head, on the heap for one with more fields than that (parsed again).
+        let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        let mut heap = Vec::new();
         let mut response = httparse::Response::new(&mut []);
-        let parsed =
-            httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields);
+        let mut parsed =
+            httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut stack);
+        if let Err(httparse::Error::TooManyHeaders) = parsed {
+            heap.resize_with(MAX_HEADERS, MaybeUninit::uninit);
+            response = httparse::Response::new(&mut []);
+            parsed =
+                httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut heap);
+        }
         let len = match parsed? {
             httparse::Status::Complete(len) if len <= MAX_RESPONSE_HEAD => len,
             httparse::Status::Partial if buf.len() < MAX_RESPONSE_HEAD => return Ok(None),

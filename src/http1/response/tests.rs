@@ -264,3 +264,21 @@ fn length_body_stops_at_its_length_and_close_ends_only_until_close_bodies() {
     ));
     assert_eq!(Decoder::UntilClose.closed().unwrap(), Decoded::End);
 }
+
+#[test]
+fn a_head_with_more_fields_than_the_stack_holds_is_parsed_whole_up_to_the_bound() {
+    let head = |fields: usize| {
+        let lines: String = (0..fields).map(|i| format!("X-F{i}: v{i}\r\n")).collect();
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n{lines}\r\n")
+    };
+    // With Content-Length: over the stack's room, within the bound.
+    let parsed = head_of(&head(MAX_HEADERS - 1), Method::GET).unwrap().unwrap();
+    assert_eq!(parsed.fields.iter().count(), MAX_HEADERS - 1);
+    let last = format!("X-F{}", MAX_HEADERS - 2);
+    assert!(parsed.fields.iter().any(|(name, _)| name == last.as_bytes()));
+    assert!(STACK_HEADERS < MAX_HEADERS - 1);
+    assert!(matches!(
+        head_of(&head(MAX_HEADERS), Method::GET),
+        Err(WireError::Parse(httparse::Error::TooManyHeaders))
+    ));
+}
