@@ -25,6 +25,8 @@ def read(path):
     fn = None
     pending_call = None  # (callee, count) waiting for its cost line
     total = None
+    # How many position columns come before the costs (`positions: instr line` has two).
+    npos = 1
     name_re = re.compile(r"\((\d+)\)(?: (.*))?$")
 
     def resolve(spec):
@@ -45,9 +47,9 @@ def read(path):
             c = line[0]
             if c.isdigit() or c in "+-*":
                 parts = line.split()
-                if len(parts) < 2:
+                if len(parts) <= npos:
                     continue
-                cost = int(parts[1])
+                cost = int(parts[npos])
                 if pending_call is not None:
                     callee, count = pending_call
                     if callee != fn:
@@ -57,7 +59,9 @@ def read(path):
                 else:
                     self_cost[fn] += cost
                 continue
-            if line.startswith("fn="):
+            if line.startswith("positions:"):
+                npos = len(line.split()) - 1
+            elif line.startswith("fn="):
                 fn = resolve(line[3:])
             elif line.startswith("cfn="):
                 callee = resolve(line[4:])

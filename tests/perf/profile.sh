@@ -26,6 +26,8 @@
 # e.g. `--I1=4096,4,64 --D1=4096,4,64`: caches so small that a request finds nothing of the
 # one before in them, so the misses count the cache lines a request touches (its footprint),
 # as on a machine where the kernel's work between two requests evicts the first-level caches.
+# FOOTPRINT [0] 1 also counts the distinct 64-byte lines of code a request runs (footprint.py):
+# unlike the misses of a 32 KiB cache, which move with the binary's layout, this count stays.
 # The release profile carries symbols but no line tables, so inlined functions are counted in
 # their callers. For line-level detail build into a separate target dir, e.g.
 #   CARGO_TARGET_DIR=/tmp/allo-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only tests/perf/profile.sh
@@ -87,6 +89,7 @@ else
 fi
 VALGRIND=(valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p")
 [ "${CACHE_SIM:-0}" = 1 ] && VALGRIND+=(--cache-sim=yes)
+[ "${FOOTPRINT:-0}" = 1 ] && VALGRIND+=(--dump-instr=yes)
 # shellcheck disable=SC2206 # split on purpose: several options
 [ -n "${CACHE_ARGS:-}" ] && VALGRIND+=($CACHE_ARGS)
 case "${PEER:-gateway}" in
@@ -164,6 +167,9 @@ for phase in get post; do
     # The events line names the columns of the summary line.
     awk -v n="$N" '/^events:/ { for (i = 2; i <= NF; i++) name[i] = $i }
       /^summary:/ { printf "misses per request:"; for (i = 2; i <= NF; i++) if (name[i] ~ /m[rw]$/) printf " %s %.1f", name[i], $i / n; print "" }' "$file"
+  fi
+  if [ "${FOOTPRINT:-0}" = 1 ]; then
+    python3 "$HERE/footprint.py" "$file" "$N" --top "${TOP:-15}" | tee "$OUT/$phase.footprint.txt"
   fi
   echo
 done
