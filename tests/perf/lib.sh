@@ -64,7 +64,9 @@ perf_build() {
   local target
   target="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-  # A binary given by the caller (another build, to compare) is measured instead.
+  # A binary given by the caller (another build, to compare) is measured instead; the report
+  # then names it, as the checkout's commit need not be the one it was built from.
+  GATEWAY_BIN_GIVEN="${GATEWAY_BIN:-}"
   GATEWAY_BIN="${GATEWAY_BIN:-$target/release/allo-gateway}"
   UPSTREAM_BIN="$target/release/examples/perf-upstream"
   local bin
@@ -79,6 +81,11 @@ perf_commit() {
   commit="$(git -C "$PERF_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   dirty="$(git -C "$PERF_ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | head -1)"
   [ -n "$dirty" ] && commit="$commit (+ uncommitted changes in src/)"
+  if [ -n "${GATEWAY_BIN_GIVEN:-}" ]; then
+    commit="$commit (checkout; the gateway measured is $GATEWAY_BIN_GIVEN, built $(date -u -r "$GATEWAY_BIN_GIVEN" '+%Y-%m-%d %H:%M UTC'))"
+  elif [ "${SKIP_BUILD:-0}" = 1 ]; then
+    commit="$commit (not rebuilt: the release binary built $(date -u -r "$GATEWAY_BIN" '+%Y-%m-%d %H:%M UTC'))"
+  fi
   echo "$commit"
 }
 
