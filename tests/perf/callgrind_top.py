@@ -17,8 +17,28 @@ import re
 import signal
 import sys
 
+class Names:
+    """Callgrind's name compression: `(id) name` defines an id, `(id)` alone refers to it; one
+    table per kind (`fn` and `cfn` share one, `ob` and `cob` another)."""
+
+    _spec = re.compile(r"\((\d+)\)(?: (.*))?$")
+
+    def __init__(self):
+        self._table = collections.defaultdict(dict)
+
+    def resolve(self, kind, spec):
+        m = self._spec.match(spec)
+        if not m:
+            return spec
+        ident, name = m.groups()
+        if name is not None:
+            self._table[kind][ident] = name
+            return name
+        return self._table[kind].get(ident, f"({ident})")
+
+
 def read(path):
-    names = {}
+    names = Names()
     self_cost = collections.Counter()
     incl_calls = collections.Counter()  # cost of calls made by fn (to other fns)
     calls_to = collections.Counter()  # number of calls into a fn
@@ -27,17 +47,9 @@ def read(path):
     total = None
     # How many position columns come before the costs (`positions: instr line` has two).
     npos = 1
-    name_re = re.compile(r"\((\d+)\)(?: (.*))?$")
 
     def resolve(spec):
-        m = name_re.match(spec)
-        if not m:
-            return spec
-        ident, name = m.groups()
-        if name is not None:
-            names[ident] = name
-            return name
-        return names.get(ident, f"({ident})")
+        return names.resolve("fn", spec)
 
     with open(path, errors="replace") as f:
         for raw in f:

@@ -15,25 +15,16 @@ them).
 
 import argparse
 import collections
-import re
+
+from callgrind_top import Names
 
 
 def read(path):
     """Instructions executed per (object, address), and each address's function."""
     cost = collections.Counter()
     owner = {}
-    names = {"ob": {}, "fn": {}}
-    name_re = re.compile(r"\((\d+)\)(?: (.*))?$")
-
-    def resolve(kind, spec):
-        m = name_re.match(spec)
-        if not m:
-            return spec
-        ident, name = m.groups()
-        if name is not None:
-            names[kind][ident] = name
-            return name
-        return names[kind].get(ident, f"({ident})")
+    names = Names()
+    resolve = names.resolve
 
     obj = fn = None
     npos = 1
