@@ -19,6 +19,8 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 const WHOLE_BODY: u64 = 16 * 1024;
 /// The most header fields accepted in one response head.
 const MAX_HEADERS: usize = 128;
+// `end_to_end` marks the fields it keeps in a u128.
+const _: () = assert!(MAX_HEADERS <= u128::BITS as usize);
 /// Field slots on the stack: a 4 KiB array would take a page of stack below every caller.
 const STACK_HEADERS: usize = 48;
 
@@ -111,7 +113,7 @@ pub fn parse_response_head(
             Bytes::copy_from_slice(&buf[len..len + whole])
         });
         // httparse has checked every name (a token) and value (no control bytes but tab).
-        let fields = end_to_end(response.headers, &framing, len, hop_by_hop);
+        let fields = end_to_end(response.headers, &framing, hop_by_hop);
         buf.advance(len + whole);
         let keep_alive = if http11 {
             !framing.connection.close
@@ -140,7 +142,6 @@ pub fn parse_response_head(
 fn end_to_end(
     parsed: &[httparse::Header<'_>],
     framing: &FramingFields,
-    head_len: usize,
     hop_by_hop: impl Fn(&[u8]) -> bool,
 ) -> WireFields {
     let named_by_connection = |name: &[u8]| {
@@ -150,9 +151,13 @@ fn end_to_end(
                 .filter(|f| f.name.eq_ignore_ascii_case("connection"))
                 .any(|f| list_items(f.value).any(|token| token.eq_ignore_ascii_case(name)))
     };
-    let mut lines = Vec::with_capacity(head_len);
+    // Which fields go on, and the room their lines take: the lines are then written into a
+    // block of exactly that size, which a `Bytes` takes over as it is (one with room to spare
+    // would cost a second allocation, for the count `Bytes` then shares it by).
+    let mut kept: u128 = 0;
+    let mut room = 0;
     let mut has_date = false;
-    for field in parsed {
+    for (i, field) in parsed.iter().enumerate() {
         let name = field.name.as_bytes();
         if hop_by_hop(name)
             || name.eq_ignore_ascii_case(b"content-length")
@@ -162,7 +167,14 @@ fn end_to_end(
             continue;
         }
         has_date |= name.eq_ignore_ascii_case(b"date");
-        put_field(&mut lines, name, field.value);
+        kept |= 1 << i;
+        room += name.len() + b": ".len() + field.value.len() + b"\r\n".len();
+    }
+    let mut lines = Vec::with_capacity(room);
+    for (i, field) in parsed.iter().enumerate() {
+        if kept & (1 << i) != 0 {
+            put_field(&mut lines, field.name.as_bytes(), field.value);
+        }
     }
     // A chunked body's length is the chunks', whatever a Content-Length says.
     let length = framing.length.filter(|_| framing.chunked.is_none());

@@ -7,10 +7,11 @@
 # sampling: the numbers repeat from run to run, unlike wall-clock timings on a shared machine)
 # in front of the perf upstream, sends a warm-up, zeroes the counters, then sends N GET
 # /v2/api/users and dumps, then N POST /v2/api/dialing-queues/current (the ~100-byte body) and
-# dumps again, over 8 keep-alive connections. Prints, per phase, the instructions and
+# dumps again, over CONNS (8) keep-alive connections. Prints, per phase, the instructions and
 # allocations per request and the top functions, self and inclusive (callgrind_top.py).
 #
-# Environment: N [2000] requests per phase; TOP [15] rows; SKIP_BUILD [0]; GATEWAY_BIN [the
+# Environment: N [2000] requests per phase; CONNS [8] keep-alive connections they are sent over
+# (64, as run.sh's wrk, keeps more requests in flight at once); TOP [15] rows; SKIP_BUILD [0]; GATEWAY_BIN [the
 # release build] the binary to profile; OUT [work dir] where the
 # callgrind.out files and annotations go (kept); ALLO_GATEWAY_LOG [warn]; UPSTREAM_TLS [empty:
 # plain HTTP] `h1` or `h2`: the perf upstream behind TLS offering that protocol by ALPN (the
@@ -38,6 +39,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 N="${N:-2000}"
+CONNS="${CONNS:-8}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 OUT="${OUT:-$(mktemp -d /tmp/allo-profile.XXXXXX)}"
 mkdir -p "$OUT"
@@ -114,11 +116,11 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 
-# Sends N requests of one kind over 8 keep-alive connections; fails on any non-200.
+# Sends N requests of one kind over CONNS keep-alive connections; fails on any non-200.
 load() { # $1 = GET|POST, $2 = count
-  python3 - "$GATEWAY_PORT" "$TOKEN" "$1" "$2" <<'EOF'
+  python3 - "$GATEWAY_PORT" "$TOKEN" "$1" "$2" "$CONNS" <<'EOF'
 import http.client, sys, threading
-port, token, method, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+port, token, method, count, conns = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 body = b'{"name":"Monday cold calls for the west region","email":"ana@example.com"}'
 path = "/v2/api/users" if method == "GET" else "/v2/api/dialing-queues/current"
 headers = {"Authorization": "Bearer " + token}
@@ -133,7 +135,6 @@ def worker(n):
         r.read()
         if r.status != 200:
             failures.append(r.status)
-conns = 8
 threads = [threading.Thread(target=worker, args=(count // conns + (1 if i < count % conns else 0),)) for i in range(conns)]
 for t in threads: t.start()
 for t in threads: t.join()
