@@ -223,10 +223,16 @@ where
     F: Future<Output = Answer> + Send + 'static,
 {
     /// Serves the connection (after its TLS handshake, if any) until it ends.
-    async fn serve(mut self, stream: tokio::net::TcpStream) {
-        let Some(tls) = self.connections.tls.clone() else {
-            return self.connection(stream, false).await;
-        };
+    async fn serve(self, stream: tokio::net::TcpStream) {
+        match self.connections.tls.clone() {
+            None => self.connection(stream, false).await,
+            // Boxed: a handshake's state and a TLS stream's take kilobytes, which every
+            // plaintext connection's task would otherwise carry, and copy as it is spawned.
+            Some(tls) => Box::pin(self.serve_tls(stream, tls)).await,
+        }
+    }
+
+    async fn serve_tls(mut self, stream: tokio::net::TcpStream, tls: Arc<InboundTls>) {
         // The handshake is part of the first request's head: same time bound.
         let header_read = self.connections.timers.header_read;
         let peer = self.peer;
@@ -270,7 +276,9 @@ where
         };
         match ended {
             Ok(h1::Ended::Closed) => {}
-            Ok(h1::Ended::Http2(read, io)) => h2::serve(&mut self, io, read).await,
+            // Boxed, as the TLS path is: an HTTP/2 connection's state stays out of the
+            // HTTP/1.1 connection's task.
+            Ok(h1::Ended::Http2(read, io)) => Box::pin(h2::serve(&mut self, io, read)).await,
             Err(e) => tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error"),
         }
     }
