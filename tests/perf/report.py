@@ -316,13 +316,21 @@ def report_noise(w, runs, stats):
             per_rep = {}
             for r in runs:
                 if r["layout"] == layout and r["scenario"] == s:
-                    per_rep.setdefault(r["rep"], {})[r["peer"]] = r["rps"]
+                    per_rep.setdefault(r["rep"], {})[r["peer"]] = r
             gateways = ["gateway"] if s != "d" else ["gateway-h1", "gateway-h2"]
+            # Each repetition runs the peers one after the other, so a pair shares the machine's
+            # state of the moment; the median of the pairs' ratios is printed beside them.
+            measures = [("rps", "req/s"), ("cpu", "CPU per request"), ("p99", "p99")]
             for g in gateways:
-                ratios = [v[g] / v["nginx"] for v in per_rep.values() if g in v and v.get("nginx")]
-                if ratios and s != "c":
-                    w(f"- layout {layout}, {s}: {g} ÷ nginx req/s per repetition: "
-                      + ", ".join(f"{x:.2f}" for x in ratios) + ".")
+                for key, label in measures:
+                    if s == "c" and key == "rps":
+                        continue  # fixed rate: the same for every peer
+                    ratios = [v[g][key] / v["nginx"][key] for v in per_rep.values()
+                              if g in v and "nginx" in v and v["nginx"][key]]
+                    if ratios:
+                        w(f"- layout {layout}, {s}: {g} ÷ nginx {label} per repetition: "
+                          + ", ".join(f"{x:.2f}" for x in ratios)
+                          + f" (median of the pairs {statistics.median(ratios):.2f}).")
         fixed = [(p, st) for (lay, s, p), st in stats.items() if lay == layout and s == "c"]
         if fixed:
             w(f"- layout {layout}, c pacing: sends more than 2 ms behind their slot (charged from the slot): " + ", ".join(
