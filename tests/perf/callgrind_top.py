@@ -37,6 +37,16 @@ class Names:
         return self._table[kind].get(ident, f"({ident})")
 
 
+def lines(path):
+    """The non-empty lines of a callgrind.out file, each with whether it is a cost line
+    (positions, then costs) rather than a specification (`fn=`, `calls=`, `positions:`...)."""
+    with open(path, errors="replace") as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if line:
+                yield line, line[0].isdigit() or line[0] in "+-*"
+
+
 def read(path):
     names = Names()
     self_cost = collections.Counter()
@@ -51,39 +61,34 @@ def read(path):
     def resolve(spec):
         return names.resolve("fn", spec)
 
-    with open(path, errors="replace") as f:
-        for raw in f:
-            line = raw.rstrip("\n")
-            if not line:
+    for line, is_cost in lines(path):
+        if is_cost:
+            parts = line.split()
+            if len(parts) <= npos:
                 continue
-            c = line[0]
-            if c.isdigit() or c in "+-*":
-                parts = line.split()
-                if len(parts) <= npos:
-                    continue
-                cost = int(parts[npos])
-                if pending_call is not None:
-                    callee, count = pending_call
-                    if callee != fn:
-                        incl_calls[fn] += cost
-                    calls_to[callee] += count
-                    pending_call = None
-                else:
-                    self_cost[fn] += cost
-                continue
-            if line.startswith("positions:"):
-                npos = len(line.split()) - 1
-            elif line.startswith("fn="):
-                fn = resolve(line[3:])
-            elif line.startswith("cfn="):
-                callee = resolve(line[4:])
-                pending_call = (callee, 0)
-            elif line.startswith("calls="):
-                count = int(line[6:].split()[0])
-                callee = pending_call[0] if pending_call else None
-                pending_call = (callee, count)
-            elif line.startswith(("summary:", "totals:")) and total is None:
-                total = int(line.split()[1])
+            cost = int(parts[npos])
+            if pending_call is not None:
+                callee, count = pending_call
+                if callee != fn:
+                    incl_calls[fn] += cost
+                calls_to[callee] += count
+                pending_call = None
+            else:
+                self_cost[fn] += cost
+            continue
+        if line.startswith("positions:"):
+            npos = len(line.split()) - 1
+        elif line.startswith("fn="):
+            fn = resolve(line[3:])
+        elif line.startswith("cfn="):
+            callee = resolve(line[4:])
+            pending_call = (callee, 0)
+        elif line.startswith("calls="):
+            count = int(line[6:].split()[0])
+            callee = pending_call[0] if pending_call else None
+            pending_call = (callee, count)
+        elif line.startswith(("summary:", "totals:")) and total is None:
+            total = int(line.split()[1])
     inclusive = collections.Counter()
     for name in set(self_cost) | set(incl_calls):
         inclusive[name] = self_cost[name] + incl_calls[name]

@@ -16,7 +16,7 @@ them).
 import argparse
 import collections
 
-from callgrind_top import Names
+from callgrind_top import Names, lines
 
 
 def read(path):
@@ -30,41 +30,36 @@ def read(path):
     npos = 1
     address = 0
     skip_cost = False  # the line after `calls=` is the call's inclusive cost
-    with open(path, errors="replace") as f:
-        for raw in f:
-            line = raw.rstrip("\n")
-            if not line:
-                continue
-            c = line[0]
-            if c.isdigit() or c in "+-*":
-                parts = line.split()
-                first = parts[0]
-                if first.startswith("0x"):
-                    address = int(first, 16)
-                elif first[0] in "+-":
-                    address += int(first)
-                elif first != "*":
-                    address = int(first)
-                if skip_cost:
-                    skip_cost = False
-                elif len(parts) > npos:
-                    cost[(obj, address)] += int(parts[npos])
-                    owner[(obj, address)] = fn
-                continue
-            if line.startswith("positions:"):
-                npos = len(line.split()) - 1
-                if line.split()[1] != "instr":
-                    raise SystemExit(f"{path}: written without --dump-instr=yes")
-            elif line.startswith("ob="):
-                obj = resolve("ob", line[3:])
-            elif line.startswith("fn="):
-                fn = resolve("fn", line[3:])
-            elif line.startswith("calls="):
-                skip_cost = True
-            elif line.startswith("cfn="):
-                resolve("fn", line[4:])  # names the id for later `fn=` lines
-            elif line.startswith("cob="):
-                resolve("ob", line[4:])
+    for line, is_cost in lines(path):
+        if is_cost:
+            parts = line.split()
+            first = parts[0]
+            if first.startswith("0x"):
+                address = int(first, 16)
+            elif first[0] in "+-":
+                address += int(first)
+            elif first != "*":
+                address = int(first)
+            if skip_cost:
+                skip_cost = False
+            elif len(parts) > npos:
+                cost[(obj, address)] += int(parts[npos])
+                owner[(obj, address)] = fn
+            continue
+        if line.startswith("positions:"):
+            npos = len(line.split()) - 1
+            if line.split()[1] != "instr":
+                raise SystemExit(f"{path}: written without --dump-instr=yes")
+        elif line.startswith("ob="):
+            obj = resolve("ob", line[3:])
+        elif line.startswith("fn="):
+            fn = resolve("fn", line[3:])
+        elif line.startswith("calls="):
+            skip_cost = True
+        elif line.startswith("cfn="):
+            resolve("fn", line[4:])  # names the id for later `fn=` lines
+        elif line.startswith("cob="):
+            resolve("ob", line[4:])
     return cost, owner
 
 

@@ -320,9 +320,8 @@ def report_noise(w, runs, stats):
             gateways = ["gateway"] if s != "d" else ["gateway-h1", "gateway-h2"]
             # Each repetition runs the peers one after the other, so a pair shares the machine's
             # state of the moment; the median of the pairs' ratios is printed beside them.
-            measures = [("rps", "req/s"), ("cpu", "CPU per request"), ("p99", "p99")]
             for g in gateways:
-                for key, label in measures:
+                for key, label in D_METRICS:
                     if s == "c" and key == "rps":
                         continue  # fixed rate: the same for every peer
                     ratios = [v[g][key] / v["nginx"][key] for v in per_rep.values()
