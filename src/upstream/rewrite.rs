@@ -171,6 +171,11 @@ pub(super) fn sends_content_length(method: &http::Method, body_len: usize) -> bo
 
 /// The header names listed in `Connection` (none, without allocating, in the usual case).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    // Most heads have no `Connection`: a look at each of their few names (a standard name is
+    // compared as a number) costs less than the map's hashed lookup, which every request made.
+    if !headers.keys().any(|name| *name == header::CONNECTION) {
+        return Vec::new();
+    }
     connection_named_in(headers.get_all(header::CONNECTION).iter().map(HeaderValue::as_bytes))
 }
 

@@ -112,3 +112,27 @@ fn forward_headers_lets_through_what_it_names_and_nothing_else() {
     assert!(r.headers().get("x-forwarded-host").is_none());
     assert!(r.headers().get("cookie").is_none());
 }
+
+#[test]
+fn every_connection_field_names_hops_wherever_it_stands_and_none_without_one() {
+    let forward = ForwardHeaders::default();
+    let kept = |headers: &[(&str, &str)]| -> Vec<String> {
+        let p = parts("/v2/api/users", headers);
+        forwarded_headers(&p.headers, &forward)
+            .map(|(name, _)| name.as_str().to_owned())
+            .collect()
+    };
+    // Two `Connection` fields, the last after every other field: each names a hop.
+    let with = kept(&[
+        ("x-one", "1"),
+        ("x-two", "2"),
+        ("x-three", "3"),
+        ("connection", "x-one"),
+        ("x-four", "4"),
+        ("Connection", "X-Three, keep-alive"),
+    ]);
+    assert_eq!(with, ["x-two", "x-four"]);
+    // Without one, every field that is not the gateway's own goes.
+    let without = kept(&[("x-one", "1"), ("x-two", "2"), ("keep-alive", "timeout=5")]);
+    assert_eq!(without, ["x-one", "x-two"]);
+}
